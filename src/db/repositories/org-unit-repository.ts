@@ -1,0 +1,205 @@
+import { type Selectable, sql } from 'kysely';
+import { type Executor, escapeLike, subtreeUpperBound } from '../database.js';
+import type { OrgUnitTable } from '../schema.js';
+
+export type OrgUnitRow = Selectable<OrgUnitTable>;
+export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count'>;
+
+export interface OrgUnitListFilter {
+  search?: string;
+  /** Direct children of this OU only. */
+  parentId?: string;
+}
+
+export interface ChildSummary {
+  id: string;
+  name: string;
+  path: string;
+  user_count: number;
+}
+
+export interface TreeRow {
+  id: string;
+  parent_id: string | null;
+  name: string;
+  path: string;
+}
+
+/** All SQL on `org_units`. Every method is scoped by tenant first. */
+export function createOrgUnitRepository(db: Executor) {
+  const inSubtree = (tenantId: string, idPath: string) =>
+    db
+      .selectFrom('org_units')
+      .where('tenant_id', '=', tenantId)
+      .where('id_path', '>=', idPath)
+      .where('id_path', '<', subtreeUpperBound(idPath));
+
+  const listQuery = (tenantId: string, filter: OrgUnitListFilter) => {
+    let query = db.selectFrom('org_units').where('tenant_id', '=', tenantId);
+    if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+    if (filter.search !== undefined && filter.search !== '') {
+      const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+      query = query.where(sql<boolean>`name_key LIKE ${pattern} ESCAPE '\\'`);
+    }
+    return query;
+  };
+
+  return {
+    async getById(tenantId: string, id: string): Promise<OrgUnitRow | undefined> {
+      return db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    },
+
+    async list(tenantId: string, filter: OrgUnitListFilter, limit: number, offset: number): Promise<OrgUnitRow[]> {
+      return listQuery(tenantId, filter).selectAll().orderBy('path').orderBy('id').limit(limit).offset(offset).execute();
+    },
+
+    async count(tenantId: string, filter: OrgUnitListFilter): Promise<number> {
+      const row = await listQuery(tenantId, filter).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async listChildren(tenantId: string, parentId: string): Promise<ChildSummary[]> {
+      return db
+        .selectFrom('org_units')
+        .select(['id', 'name', 'path', 'user_count'])
+        .where('tenant_id', '=', tenantId)
+        .where('parent_id', '=', parentId)
+        .orderBy('name_key')
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Every OU of the tenant, parents before children, siblings by name: one query for the whole tree. */
+    async listForTree(tenantId: string): Promise<TreeRow[]> {
+      return db
+        .selectFrom('org_units')
+        .select(['id', 'parent_id', 'name', 'path'])
+        .where('tenant_id', '=', tenantId)
+        .orderBy('depth')
+        .orderBy('name_key')
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Sibling of `parentId` (null: a root) whose name matches `nameKey`, other than `exceptId`. */
+    async findSiblingByName(tenantId: string, parentId: string | null, nameKey: string, exceptId?: string) {
+      let query = db
+        .selectFrom('org_units')
+        .select(['id', 'name'])
+        .where('tenant_id', '=', tenantId)
+        .where('parent_id', parentId === null ? 'is' : '=', parentId)
+        .where('name_key', '=', nameKey);
+      if (exceptId !== undefined) query = query.where('id', '!=', exceptId);
+      return query.executeTakeFirst();
+    },
+
+    /** Names of `parentId`'s children that clash with a child of `targetParentId` other than `exceptId`. */
+    async findChildNameClashes(tenantId: string, parentId: string, targetParentId: string | null, exceptId: string) {
+      return db
+        .selectFrom('org_units as c')
+        .innerJoin('org_units as s', (join) =>
+          join.onRef('s.tenant_id', '=', 'c.tenant_id').onRef('s.name_key', '=', 'c.name_key'),
+        )
+        .select('c.name')
+        .where('c.tenant_id', '=', tenantId)
+        .where('c.parent_id', '=', parentId)
+        .where('s.parent_id', targetParentId === null ? 'is' : '=', targetParentId)
+        .where('s.id', '!=', exceptId)
+        .orderBy('c.name_key')
+        .execute()
+        .then((rows) => rows.map((r) => r.name));
+    },
+
+    async maxDepthInSubtree(tenantId: string, idPath: string): Promise<number> {
+      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.max('depth').as('d')).executeTakeFirstOrThrow();
+      return Number(row.d);
+    },
+
+    async sumUserCountInSubtree(tenantId: string, idPath: string): Promise<number> {
+      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.sum<number>('user_count').as('n')).executeTakeFirstOrThrow();
+      return Number(row.n ?? 0);
+    },
+
+    async insert(row: NewOrgUnitRow): Promise<void> {
+      await db.insertInto('org_units').values(row).execute();
+    },
+
+    async update(
+      tenantId: string,
+      id: string,
+      changes: Partial<Pick<OrgUnitRow, 'parent_id' | 'name' | 'name_key' | 'description' | 'custom_attributes' | 'updated_at'>>,
+    ): Promise<void> {
+      await db.updateTable('org_units').set(changes).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    },
+
+    /** Adds to the maintained direct counts of one OU (no-op for `id` null: the tenant root). */
+    async adjustCounts(tenantId: string, id: string | null, delta: { childOus?: number; users?: number }): Promise<void> {
+      if (id === null || (!delta.childOus && !delta.users)) return;
+      await db
+        .updateTable('org_units')
+        .set((eb) => ({
+          child_ou_count: eb('child_ou_count', '+', delta.childOus ?? 0),
+          user_count: eb('user_count', '+', delta.users ?? 0),
+        }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /**
+     * Rewrites the derived columns of a whole subtree after its root moved or was renamed:
+     * one statement, whatever the subtree's size. Also used with the root excluded when an OU
+     * between a subtree and its parent disappears (MOVE_UP).
+     */
+    async rewriteSubtree(
+      tenantId: string,
+      from: { idPath: string; path: string },
+      to: { idPath: string; path: string },
+      depthDelta: number,
+      updatedAt: string,
+      excludeRoot = false,
+    ): Promise<void> {
+      let query = db
+        .updateTable('org_units')
+        .set({
+          id_path: sql`${to.idPath} || substr(id_path, ${from.idPath.length + 1})`,
+          path: sql`${to.path} || substr(path, ${from.path.length + 1})`,
+          depth: sql`depth + ${depthDelta}`,
+          updated_at: updatedAt,
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('id_path', excludeRoot ? '>' : '>=', from.idPath)
+        .where('id_path', '<', subtreeUpperBound(from.idPath));
+      await query.execute();
+    },
+
+    async reparentChildren(tenantId: string, fromParentId: string, toParentId: string | null): Promise<void> {
+      await db
+        .updateTable('org_units')
+        .set({ parent_id: toParentId })
+        .where('tenant_id', '=', tenantId)
+        .where('parent_id', '=', fromParentId)
+        .execute();
+    },
+
+    async deleteById(tenantId: string, id: string): Promise<void> {
+      await db.deleteFrom('org_units').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    },
+
+    async deleteSubtree(tenantId: string, idPath: string): Promise<number> {
+      const result = await db
+        .deleteFrom('org_units')
+        .where('tenant_id', '=', tenantId)
+        .where('id_path', '>=', idPath)
+        .where('id_path', '<', subtreeUpperBound(idPath))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    async listAllForCheck(tenantId: string): Promise<OrgUnitRow[]> {
+      return db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).execute();
+    },
+  };
+}
+
+export type OrgUnitRepository = ReturnType<typeof createOrgUnitRepository>;

@@ -1,0 +1,19 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../database.js';
+import type { SigningKeyTable } from '../schema.js';
+
+export type SigningKeyRow = Selectable<SigningKeyTable>;
+
+/** Token signing keys; global, not tenant-scoped. */
+export function createSigningKeyRepository(db: Executor) {
+  return {
+    /** Newest first: the first one signs, all of them verify. */
+    async listNewestFirst(): Promise<SigningKeyRow[]> {
+      return db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').orderBy('kid', 'desc').execute();
+    },
+
+    async insert(row: SigningKeyRow): Promise<void> {
+      await db.insertInto('signing_keys').values(row).execute();
+    },
+  };
+}

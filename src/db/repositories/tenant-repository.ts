@@ -1,0 +1,51 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../database.js';
+import type { TenantTable } from '../schema.js';
+
+export type TenantRow = Selectable<TenantTable>;
+
+/** All SQL on `tenants`, the one table that is not itself tenant-scoped. */
+export function createTenantRepository(db: Executor) {
+  return {
+    async getById(id: string): Promise<TenantRow | undefined> {
+      return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    async exists(id: string): Promise<boolean> {
+      const row = await db.selectFrom('tenants').select('id').where('id', '=', id).executeTakeFirst();
+      return row !== undefined;
+    },
+
+    /** `onlyId` restricts the list to one tenant (a tenant principal sees only its own). */
+    async list(limit: number, offset: number, onlyId?: string): Promise<TenantRow[]> {
+      let query = db.selectFrom('tenants').selectAll();
+      if (onlyId !== undefined) query = query.where('id', '=', onlyId);
+      return query.orderBy('id').limit(limit).offset(offset).execute();
+    },
+
+    async count(onlyId?: string): Promise<number> {
+      let query = db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('n'));
+      if (onlyId !== undefined) query = query.where('id', '=', onlyId);
+      const row = await query.executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async insert(row: TenantRow): Promise<void> {
+      await db.insertInto('tenants').values(row).execute();
+    },
+
+    async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'updated_at'>>): Promise<void> {
+      await db.updateTable('tenants').set(changes).where('id', '=', id).execute();
+    },
+
+    /** Deletes the tenant and everything in it; call inside a transaction. */
+    async deleteWithContents(id: string): Promise<void> {
+      await db.deleteFrom('users').where('tenant_id', '=', id).execute();
+      // Children reference parents within the same table; one statement is checked as a whole.
+      await db.deleteFrom('org_units').where('tenant_id', '=', id).execute();
+      await db.deleteFrom('tenants').where('id', '=', id).execute();
+    },
+  };
+}
+
+export type TenantRepository = ReturnType<typeof createTenantRepository>;

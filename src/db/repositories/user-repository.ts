@@ -1,0 +1,111 @@
+import { type Selectable, sql } from 'kysely';
+import { type Executor, escapeLike, subtreeUpperBound } from '../database.js';
+import type { UserTable } from '../schema.js';
+
+export type UserRow = Selectable<UserTable>;
+
+export interface UserListFilter {
+  search?: string;
+  ouId?: string;
+  status?: UserRow['status'];
+}
+
+/** All SQL on `users`. Every method is scoped by tenant first. */
+export function createUserRepository(db: Executor) {
+  const listQuery = (tenantId: string, filter: UserListFilter) => {
+    let query = db.selectFrom('users').where('tenant_id', '=', tenantId);
+    if (filter.ouId !== undefined) query = query.where('ou_id', '=', filter.ouId);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    if (filter.search !== undefined && filter.search !== '') {
+      const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+      query = query.where(sql<boolean>`(email_key LIKE ${pattern} ESCAPE '\\' OR lower(coalesce(display_name, '')) LIKE ${pattern} ESCAPE '\\')`);
+    }
+    return query;
+  };
+
+  // Users whose OU lies in the subtree rooted at `idPath`. The OU range is the driving side.
+  const inSubtree = (tenantId: string, idPath: string) =>
+    db
+      .selectFrom('org_units as o')
+      .innerJoin('users as u', (join) => join.onRef('u.tenant_id', '=', 'o.tenant_id').onRef('u.ou_id', '=', 'o.id'))
+      .where('o.tenant_id', '=', tenantId)
+      .where('o.id_path', '>=', idPath)
+      .where('o.id_path', '<', subtreeUpperBound(idPath));
+
+  return {
+    async getById(tenantId: string, id: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    },
+
+    async list(tenantId: string, filter: UserListFilter, limit: number, offset: number): Promise<UserRow[]> {
+      return listQuery(tenantId, filter).selectAll().orderBy('id').limit(limit).offset(offset).execute();
+    },
+
+    async count(tenantId: string, filter: UserListFilter): Promise<number> {
+      const row = await listQuery(tenantId, filter).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async listInSubtree(tenantId: string, idPath: string, limit: number, offset: number): Promise<UserRow[]> {
+      return inSubtree(tenantId, idPath).selectAll('u').orderBy('u.id').limit(limit).offset(offset).execute();
+    },
+
+    async countInSubtree(tenantId: string, idPath: string): Promise<number> {
+      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    async insert(row: UserRow): Promise<void> {
+      await db.insertInto('users').values(row).execute();
+    },
+
+    async update(tenantId: string, id: string, changes: Partial<Omit<UserRow, 'tenant_id' | 'id' | 'created_at'>>): Promise<void> {
+      await db.updateTable('users').set(changes).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    },
+
+    async deleteById(tenantId: string, id: string): Promise<void> {
+      await db.deleteFrom('users').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    },
+
+    /** Moves every direct user of `fromOuId` to `toOuId` (null: no OU). */
+    async moveAllFromOu(tenantId: string, fromOuId: string, toOuId: string | null, updatedAt: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ ou_id: toOuId, updated_at: updatedAt })
+        .where('tenant_id', '=', tenantId)
+        .where('ou_id', '=', fromOuId)
+        .execute();
+    },
+
+    /** Moves every user of the subtree rooted at `idPath` to `toOuId` (null: no OU). */
+    async moveAllFromSubtree(tenantId: string, idPath: string, toOuId: string | null, updatedAt: string): Promise<void> {
+      await db
+        .updateTable('users')
+        .set({ ou_id: toOuId, updated_at: updatedAt })
+        .where('tenant_id', '=', tenantId)
+        .where('ou_id', 'in', (eb) =>
+          eb
+            .selectFrom('org_units')
+            .select('id')
+            .where('tenant_id', '=', tenantId)
+            .where('id_path', '>=', idPath)
+            .where('id_path', '<', subtreeUpperBound(idPath)),
+        )
+        .execute();
+    },
+
+    /** Direct user count per OU id, computed afresh (for the invariant check). */
+    async countByOu(tenantId: string): Promise<Map<string, number>> {
+      const rows = await db
+        .selectFrom('users')
+        .select(['ou_id', (eb) => eb.fn.countAll().as('n')])
+        .where('tenant_id', '=', tenantId)
+        .where('ou_id', 'is not', null)
+        .groupBy('ou_id')
+        .execute();
+      return new Map(rows.map((r) => [r.ou_id as string, Number(r.n)]));
+    },
+  };
+}
+
+export type UserRepository = ReturnType<typeof createUserRepository>;

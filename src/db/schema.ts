@@ -1,0 +1,64 @@
+import type { Generated } from 'kysely';
+
+/** Row types of Arbor's tables, as Kysely sees them. Timestamps are RFC 3339 UTC strings. */
+export interface TenantTable {
+  id: string;
+  name: string;
+  slug: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface OrgUnitTable {
+  tenant_id: string;
+  id: string;
+  /** The truth of the hierarchy; everything below is derived from it and kept in step. */
+  parent_id: string | null;
+  name: string;
+  /** Lower-cased name: sibling uniqueness and search compare this. */
+  name_key: string;
+  description: string | null;
+  /** JSON text, or null. */
+  custom_attributes: string | null;
+  /** `/` + names from the root, e.g. `/Engineering/Backend`. */
+  path: string;
+  /** `/` + ids from the root + `/`, e.g. `/ou_a/ou_b/`: a subtree is one index range. */
+  id_path: string;
+  /** 1 for a root OU. */
+  depth: number;
+  /** Direct child OUs, maintained on every write. */
+  child_ou_count: Generated<number>;
+  /** Direct users, maintained on every write. */
+  user_count: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserTable {
+  tenant_id: string;
+  id: string;
+  email: string;
+  /** Lower-cased email: uniqueness per tenant is case-insensitive. */
+  email_key: string;
+  display_name: string | null;
+  ou_id: string | null;
+  status: 'active' | 'disabled';
+  custom_attributes: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: string;
+}
+
+export interface Database {
+  tenants: TenantTable;
+  org_units: OrgUnitTable;
+  users: UserTable;
+  signing_keys: SigningKeyTable;
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import type { Principal, Scope, TokenService } from '../services/token-service.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on every route that declares a scope; null elsewhere. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route requires. Every /api route must declare one; others are public. */
+    scope?: Scope;
+  }
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/** Throws 403 unless `principal` may use a route needing `scope` on `tenantId`. */
+export function authorize(principal: Principal, scope: Scope, tenantId: string | undefined): void {
+  if (principal.kind === 'platform') return;
+  if (tenantId !== undefined && principal.tenantId !== tenantId) {
+    throw new ForbiddenError('auth.wrong_tenant', 'This token belongs to another tenant and cannot reach this one.');
+  }
+  if (!principal.scopes.has(scope)) {
+    throw new ForbiddenError('auth.insufficient_scope', `This request needs the scope '${scope}', which the token does not carry.`, {
+      'www-authenticate': `Bearer realm="arbor", error="insufficient_scope", scope="${scope}"`,
+    });
+  }
+}
+
+/**
+ * The one place tokens are read. Routes declare `config.scope`; the hook verifies the bearer
+ * token, sets `request.principal` and enforces scope and tenant before any handler runs.
+ */
+export function registerAuth(app: FastifyInstance, tokens: Pick<TokenService, 'verify'>): void {
+  app.decorateRequest('principal', null);
+
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/')) return;
+    // Fail closed: an API route that forgot its scope would otherwise be public.
+    if (!route.config?.scope) throw new Error(`Route ${String(route.method)} ${route.url} declares no scope`);
+    route.schema = { ...route.schema, security: [{ bearerAuth: [route.config.scope] }] };
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const scope = request.routeOptions.config.scope;
+    if (!scope) return;
+    const header = request.headers.authorization;
+    if (!header) throw new UnauthorizedError('auth.missing_token', 'This endpoint needs an "Authorization: Bearer <token>" header.');
+    const match = BEARER.exec(header);
+    if (!match) throw new UnauthorizedError('auth.invalid_token', 'The Authorization header must be "Bearer <token>".');
+    const principal = await tokens.verify(match[1]);
+    request.principal = principal;
+    authorize(principal, scope, (request.params as { tenant_id?: string } | undefined)?.tenant_id);
+  });
+}

@@ -1,0 +1,62 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
+import { toValidationIssues } from './validation.js';
+
+interface ErrorBody {
+  detail: string;
+  code: string;
+}
+
+/** Framework errors a client caused, with the status and stable code we answer them with. */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'request.body_too_large', 'The request body is larger than the limit (ARBOR_BODY_LIMIT_BYTES); send less data per request.'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'request.unsupported_media_type', "The request body must be JSON: send 'Content-Type: application/json'."],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'request.invalid_content_length', 'The Content-Length header does not match the body.'],
+};
+
+function validationIssuesOf(error: FastifyError, body: unknown): ValidationIssue[] | null {
+  if (error instanceof RequestValidationError) return error.issues;
+  if (error.validation) {
+    if (error.validationContext === 'body' && (body === undefined || body === null)) {
+      return [{ loc: ['body'], msg: 'Field required', type: 'missing' }];
+    }
+    return toValidationIssues(error.validation as never, error.validationContext ?? 'body');
+  }
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return [{ loc: ['body'], msg: 'Field required', type: 'missing' }];
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
+    return [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }];
+  }
+  return null;
+}
+
+/** One place maps every thrown error to the documented body; a 5xx never leaks internals. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const issues = validationIssuesOf(error, request.body);
+    if (issues) return reply.code(422).send({ detail: issues });
+
+    if (error instanceof AppError) {
+      reply.headers(error.headers);
+      return reply.code(error.status).send({ detail: error.message, code: error.code } satisfies ErrorBody);
+    }
+
+    const known = error.code ? CLIENT_ERRORS[error.code] : undefined;
+    if (known) {
+      const [status, code, detail] = known;
+      return reply.code(status).send({ detail, code } satisfies ErrorBody);
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ detail: error.message, code: 'request.invalid' } satisfies ErrorBody);
+    }
+
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({
+      detail: `Internal server error. It has been logged with request id ${request.id}; quote it when reporting the problem.`,
+      code: 'internal_error',
+    } satisfies ErrorBody);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ detail: `No route ${request.method} ${request.url.split('?')[0]}. See /docs for the API.`, code: 'route.not_found' } satisfies ErrorBody);
+  });
+}

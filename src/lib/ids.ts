@@ -1,0 +1,11 @@
+import { ulid } from 'ulid';
+
+/**
+ * Opaque ids: a type prefix and a ULID (48-bit time, 80 random bits), lower-cased.
+ * Time-ordered so that "order by id" is creation order and B-tree inserts stay append-mostly.
+ */
+export type IdPrefix = 'tnt' | 'ou' | 'usr' | 'key';
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${ulid().toLowerCase()}`;
+}

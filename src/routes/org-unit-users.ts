@@ -1,0 +1,32 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { paginated } from '../http/request-context.js';
+import { IdParam, PageQuery, PaginatedResponse, errors, ref } from '../schemas/common.js';
+import type { OrgUnitService } from '../services/org-unit-service.js';
+
+/** Users of an OU: the seventh endpoint of the OU contract. */
+export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService }> = async (app, { service }) => {
+  app.get(
+    '/api/v1/tenants/:tenant_id/ous/:ou_id/users',
+    {
+      // Reading users of an OU reveals users: it needs users:read as well as knowing the OU.
+      config: { scope: 'users:read' },
+      schema: {
+        summary: 'List Ou Users',
+        description: 'List users in an organizational unit.',
+        tags: ['Organizational Units'],
+        params: Type.Object({ tenant_id: IdParam, ou_id: IdParam }),
+        querystring: Type.Object({
+          ...PageQuery,
+          include_nested: Type.Optional(Type.Boolean({ default: false, description: 'true: users of the whole subtree.' })),
+        }),
+        response: { 200: ref(PaginatedResponse), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+      },
+    },
+    async (request) => {
+      const { page = 1, per_page = 20, include_nested = false } = request.query;
+      const { tenant_id, ou_id } = request.params;
+      return paginated(request, await service.listUsers(tenant_id, ou_id, include_nested, { page, per_page }));
+    },
+  );
+};

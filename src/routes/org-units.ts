@@ -1,0 +1,154 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ok, paginated } from '../http/request-context.js';
+import { IdParam, Nullable, PageQuery, errors, ref } from '../schemas/common.js';
+import {
+  ApiResponseListOUTreeNode,
+  ApiResponseOUResponse,
+  DeleteStrategy,
+  OUCreate,
+  OUUpdate,
+  PaginatedResponseOUListItem,
+} from '../schemas/org-units.js';
+import type { OrgUnitService } from '../services/org-unit-service.js';
+import type { OrgUnitTreeNode } from '../services/org-unit-service.js';
+
+const tags = ['Organizational Units'];
+const TenantParams = Type.Object({ tenant_id: IdParam });
+const OuParams = Type.Object({ tenant_id: IdParam, ou_id: IdParam });
+
+/** The OU endpoints of the contract (docs/api/organizational-units.md), users of an OU aside. */
+export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService }> = async (app, { service }) => {
+  app.get(
+    '/api/v1/tenants/:tenant_id/ous',
+    {
+      config: { scope: 'ous:read' },
+      schema: {
+        summary: 'List Ous',
+        description: 'List organizational units in the tenant.',
+        tags,
+        params: TenantParams,
+        querystring: Type.Object({
+          ...PageQuery,
+          search: Type.Optional(Nullable(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the name; % _ and \\ match literally.' }))),
+          parent_id: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'Direct children of this OU only.' }))),
+        }),
+        response: { 200: ref(PaginatedResponseOUListItem), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+      },
+    },
+    async (request) => {
+      const { page = 1, per_page = 20, search, parent_id } = request.query;
+      return paginated(request, await service.list(request.params.tenant_id, { search, parent_id }, { page, per_page }));
+    },
+  );
+
+  app.post(
+    '/api/v1/tenants/:tenant_id/ous',
+    {
+      config: { scope: 'ous:write' },
+      schema: {
+        summary: 'Create Ou',
+        description: 'Create a new organizational unit.',
+        tags,
+        params: TenantParams,
+        body: ref(OUCreate),
+        response: {
+          201: ref(ApiResponseOUResponse),
+          401: errors[401],
+          403: errors[403],
+          404: errors[404],
+          409: errors[409],
+          413: errors[413],
+          415: errors[415],
+          422: errors[422],
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.code(201);
+      return ok(request, await service.create(request.params.tenant_id, request.body));
+    },
+  );
+
+  app.get(
+    '/api/v1/tenants/:tenant_id/ous/tree',
+    {
+      config: { scope: 'ous:read' },
+      schema: {
+        summary: 'Get Ou Tree',
+        description: 'Get organizational units as a tree structure.',
+        tags,
+        params: TenantParams,
+        response: { 200: ref(ApiResponseListOUTreeNode), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+      },
+    },
+    async (request) => ok<OrgUnitTreeNode[]>(request, await service.tree(request.params.tenant_id)),
+  );
+
+  app.delete(
+    '/api/v1/tenants/:tenant_id/ous/:ou_id',
+    {
+      config: { scope: 'ous:write' },
+      schema: {
+        summary: 'Delete Ou',
+        description:
+          'Delete an organizational unit.\n\nstrategy:\n- BLOCK: Fail if has users or child OUs\n- MOVE_UP: Move users and child OUs to parent\n- CASCADE: Delete child OUs (users moved to parent)',
+        tags,
+        params: OuParams,
+        querystring: Type.Object({ strategy: Type.Optional(DeleteStrategy) }),
+        response: {
+          204: Type.Null({ description: 'Successful Response' }),
+          401: errors[401],
+          403: errors[403],
+          404: errors[404],
+          409: errors[409],
+          422: errors[422],
+        },
+      },
+    },
+    async (request, reply) => {
+      await service.delete(request.params.tenant_id, request.params.ou_id, request.query.strategy ?? 'BLOCK');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/tenants/:tenant_id/ous/:ou_id',
+    {
+      config: { scope: 'ous:read' },
+      schema: {
+        summary: 'Get Ou',
+        description: 'Get an organizational unit by ID.',
+        tags,
+        params: OuParams,
+        response: { 200: ref(ApiResponseOUResponse), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+      },
+    },
+    async (request) => ok(request, await service.get(request.params.tenant_id, request.params.ou_id)),
+  );
+
+  app.patch(
+    '/api/v1/tenants/:tenant_id/ous/:ou_id',
+    {
+      config: { scope: 'ous:write' },
+      schema: {
+        summary: 'Update Ou',
+        description: 'Update an organizational unit.',
+        tags,
+        params: OuParams,
+        body: ref(OUUpdate),
+        response: {
+          200: ref(ApiResponseOUResponse),
+          401: errors[401],
+          403: errors[403],
+          404: errors[404],
+          409: errors[409],
+          413: errors[413],
+          415: errors[415],
+          422: errors[422],
+        },
+      },
+    },
+    async (request) => ok(request, await service.update(request.params.tenant_id, request.params.ou_id, request.body)),
+  );
+};

@@ -1,0 +1,101 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ok, paginated } from '../http/request-context.js';
+import { IdParam, PageQuery, errors, ref } from '../schemas/common.js';
+import { ApiResponseUserResponse, PaginatedResponseUserResponse, UserCreate, UserStatus, UserUpdate } from '../schemas/users.js';
+import type { UserService } from '../services/user-service.js';
+
+const tags = ['Users'];
+const TenantParams = Type.Object({ tenant_id: IdParam });
+const UserParams = Type.Object({ tenant_id: IdParam, user_id: IdParam });
+const writeErrors = { 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 413: errors[413], 415: errors[415], 422: errors[422] };
+const readErrors = { 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] };
+
+/** Users of a tenant; `ou_id` places a user in an OU or moves it between OUs. */
+export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = async (app, { service }) => {
+  app.get(
+    '/api/v1/tenants/:tenant_id/users',
+    {
+      config: { scope: 'users:read' },
+      schema: {
+        summary: 'List Users',
+        description: 'List users of the tenant, by id.',
+        tags,
+        params: TenantParams,
+        querystring: Type.Object({
+          ...PageQuery,
+          search: Type.Optional(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the email or display name.' })),
+          ou_id: Type.Optional(Type.String({ maxLength: 64, description: 'Direct users of this OU only.' })),
+          status: Type.Optional(UserStatus),
+        }),
+        response: { 200: ref(PaginatedResponseUserResponse), ...readErrors },
+      },
+    },
+    async (request) => {
+      const { page = 1, per_page = 20, ...filter } = request.query;
+      return paginated(request, await service.list(request.params.tenant_id, filter, { page, per_page }));
+    },
+  );
+
+  app.post(
+    '/api/v1/tenants/:tenant_id/users',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        summary: 'Create User',
+        description: 'Create a user, optionally placed in an OU.',
+        tags,
+        params: TenantParams,
+        body: ref(UserCreate),
+        response: { 201: ref(ApiResponseUserResponse), ...writeErrors },
+      },
+    },
+    async (request, reply) => {
+      reply.code(201);
+      return ok(request, await service.create(request.params.tenant_id, request.body));
+    },
+  );
+
+  app.get(
+    '/api/v1/tenants/:tenant_id/users/:user_id',
+    {
+      config: { scope: 'users:read' },
+      schema: { summary: 'Get User', description: 'Get a user by ID.', tags, params: UserParams, response: { 200: ref(ApiResponseUserResponse), ...readErrors } },
+    },
+    async (request) => ok(request, await service.get(request.params.tenant_id, request.params.user_id)),
+  );
+
+  app.patch(
+    '/api/v1/tenants/:tenant_id/users/:user_id',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        summary: 'Update User',
+        description: 'Update a user; `ou_id` moves it to another OU (null: no OU).',
+        tags,
+        params: UserParams,
+        body: ref(UserUpdate),
+        response: { 200: ref(ApiResponseUserResponse), ...writeErrors },
+      },
+    },
+    async (request) => ok(request, await service.update(request.params.tenant_id, request.params.user_id, request.body)),
+  );
+
+  app.delete(
+    '/api/v1/tenants/:tenant_id/users/:user_id',
+    {
+      config: { scope: 'users:write' },
+      schema: {
+        summary: 'Delete User',
+        description: 'Delete a user.',
+        tags,
+        params: UserParams,
+        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors },
+      },
+    },
+    async (request, reply) => {
+      await service.delete(request.params.tenant_id, request.params.user_id);
+      return reply.code(204).send(null);
+    },
+  );
+};

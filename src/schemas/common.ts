@@ -1,0 +1,108 @@
+import { type Static, type TSchema, Type } from 'typebox';
+
+/**
+ * A reference to a named schema: `{"$ref": "OUResponse"}` on the wire (so the OpenAPI document
+ * names it as a component), the referenced type in TypeScript.
+ */
+export function ref<T extends TSchema & { $id?: string }>(schema: T) {
+  if (!schema.$id) throw new Error('ref() needs a schema with an $id');
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id));
+}
+
+export const Nullable = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Union([schema, Type.Null()], description ? { description } : {});
+
+/** Free-form JSON object of the client's own attributes. */
+export const Attributes = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true } as never);
+
+export const MetaResponse = Type.Object(
+  {
+    request_id: Type.Optional(Nullable(Type.String())),
+    timestamp: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'MetaResponse', description: 'Metadata included in API responses.' },
+);
+
+export const PaginationMeta = Type.Object(
+  {
+    page: Type.Integer(),
+    per_page: Type.Integer(),
+    total_items: Type.Integer(),
+    total_pages: Type.Integer(),
+  },
+  { $id: 'PaginationMeta', description: 'Pagination metadata.' },
+);
+
+export const PaginatedResponse = Type.Object(
+  {
+    data: Type.Array(Type.Any()),
+    pagination: ref(PaginationMeta),
+    meta: Type.Optional(ref(MetaResponse)),
+  },
+  { $id: 'PaginatedResponse', description: 'Paginated API response wrapper.' },
+);
+
+/** `ApiResponse[T]` of the spec: `{data, meta}`. */
+export function apiResponse<T extends TSchema>(id: string, data: T) {
+  return Type.Object({ data, meta: Type.Optional(ref(MetaResponse)) }, { $id: id });
+}
+
+/** `PaginatedResponse[T]` of the spec: `{data, pagination, meta}`. */
+export function paginatedResponse<T extends TSchema>(id: string, item: T) {
+  return Type.Object(
+    { data: Type.Array(item), pagination: ref(PaginationMeta), meta: Type.Optional(ref(MetaResponse)) },
+    { $id: id },
+  );
+}
+
+export const ValidationError = Type.Object(
+  {
+    loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+    msg: Type.String(),
+    type: Type.String(),
+  },
+  { $id: 'ValidationError' },
+);
+
+export const HTTPValidationError = Type.Object(
+  { detail: Type.Optional(Type.Array(ref(ValidationError))) },
+  { $id: 'HTTPValidationError' },
+);
+
+export const ErrorResponse = Type.Object(
+  {
+    detail: Type.String({ description: 'What went wrong, and what to do about it, in one sentence.' }),
+    code: Type.String({ description: 'Stable machine-readable key, e.g. `ou.not_found`.' }),
+  },
+  { $id: 'ErrorResponse', description: 'Every error other than a validation error.' },
+);
+
+export const PageQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+};
+
+/** Path ids: opaque strings; an unknown one is a 404, an absurd one a 422. */
+export const IdParam = Type.String({ minLength: 1, maxLength: 64 });
+
+const error = (description: string) => ({ ...ref(ErrorResponse), description });
+
+/** The error responses a route may return, by status; every route declares the ones it can. */
+export const errors = {
+  401: error('Missing, malformed, expired or badly signed bearer token.'),
+  403: error('The token lacks the scope, or belongs to another tenant.'),
+  404: error('The tenant or the resource does not exist (or belongs to another tenant).'),
+  409: error('Conflicts with the current state.'),
+  413: error('The request body is larger than the limit.'),
+  415: error('The request body is not JSON.'),
+  422: { ...ref(HTTPValidationError), description: 'Validation Error' },
+} as const;
+
+export const commonSchemas = [
+  MetaResponse,
+  PaginationMeta,
+  PaginatedResponse,
+  ValidationError,
+  HTTPValidationError,
+  ErrorResponse,
+];

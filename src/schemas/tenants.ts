@@ -1,0 +1,33 @@
+import { Type } from 'typebox';
+import { SLUG_PATTERN } from '../services/tenant-service.js';
+import { apiResponse, paginatedResponse, ref } from './common.js';
+
+const Name = Type.String({ minLength: 1, maxLength: 255, pattern: '\\S' });
+const slugRule = `Unique, stored lower-case; must match ${SLUG_PATTERN} once lower-cased.`;
+const Slug = Type.String({ minLength: 1, maxLength: 63, description: slugRule });
+
+export const TenantCreate = Type.Object(
+  { name: Name, slug: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: `${slugRule} Absent: derived from the name.` })) },
+  { $id: 'TenantCreate', description: 'Schema for creating a tenant.', additionalProperties: false },
+);
+
+export const TenantUpdate = Type.Object(
+  { name: Type.Optional(Name), slug: Type.Optional(Slug) },
+  { $id: 'TenantUpdate', description: 'Schema for updating a tenant: absent fields are unchanged.', additionalProperties: false },
+);
+
+export const TenantResponse = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    slug: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'TenantResponse', description: 'A tenant: the boundary of everything else.' },
+);
+
+export const ApiResponseTenantResponse = apiResponse('ApiResponse_TenantResponse_', ref(TenantResponse));
+export const PaginatedResponseTenantResponse = paginatedResponse('PaginatedResponse_TenantResponse_', ref(TenantResponse));
+
+export const tenantSchemas = [TenantCreate, TenantUpdate, TenantResponse, ApiResponseTenantResponse, PaginatedResponseTenantResponse];

@@ -1,0 +1,49 @@
+import { Type } from 'typebox';
+import { Attributes, Nullable, apiResponse, paginatedResponse, ref } from './common.js';
+
+const Status = Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] } as never);
+const Email = Type.String({ format: 'email', maxLength: 320, description: 'Unique per tenant, compared case-insensitively.' });
+const DisplayName = Type.String({ maxLength: 255 });
+const OuId = Type.String({ description: 'An OU of the same tenant; null: in no OU.' });
+
+export const UserCreate = Type.Object(
+  {
+    email: Email,
+    display_name: Type.Optional(Nullable(DisplayName)),
+    ou_id: Type.Optional(Nullable(OuId)),
+    status: Type.Optional({ ...Status, default: 'active' }),
+    custom_attributes: Type.Optional(Nullable(Attributes)),
+  },
+  { $id: 'UserCreate', description: 'Schema for creating a user.', additionalProperties: false },
+);
+
+export const UserUpdate = Type.Object(
+  {
+    email: Type.Optional(Email),
+    display_name: Type.Optional(Nullable(DisplayName)),
+    ou_id: Type.Optional(Nullable(OuId)),
+    status: Type.Optional(Status),
+    custom_attributes: Type.Optional(Nullable(Attributes)),
+  },
+  { $id: 'UserUpdate', description: 'Schema for updating a user: absent fields are unchanged.', additionalProperties: false },
+);
+
+export const UserResponse = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.String(),
+    display_name: Nullable(Type.String()),
+    ou_id: Nullable(Type.String()),
+    status: Status,
+    custom_attributes: Nullable(Attributes),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'UserResponse', description: 'A user of a tenant.' },
+);
+
+export const ApiResponseUserResponse = apiResponse('ApiResponse_UserResponse_', ref(UserResponse));
+export const PaginatedResponseUserResponse = paginatedResponse('PaginatedResponse_UserResponse_', ref(UserResponse));
+export const UserStatus = Status;
+
+export const userSchemas = [UserCreate, UserUpdate, UserResponse, ApiResponseUserResponse, PaginatedResponseUserResponse];

@@ -1,0 +1,165 @@
+import type { Store } from '../db/database.js';
+import { isUniqueViolation } from '../db/database.js';
+import { type Repositories, repositories } from '../db/repositories/index.js';
+import type { UserRow } from '../db/repositories/user-repository.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { decodeAttributes, encodeAttributes } from './json-attributes.js';
+import { type PageRequest, offsetOf, toPage } from './pagination.js';
+import { notFoundIn, requireTenant } from './tenant-guard.js';
+
+export type UserStatus = UserRow['status'];
+
+export interface UserCreateInput {
+  email: string;
+  display_name?: string | null;
+  ou_id?: string | null;
+  status?: UserStatus;
+  custom_attributes?: Record<string, unknown> | null;
+}
+
+export type UserUpdateInput = Partial<Omit<UserCreateInput, 'status'>> & { status?: UserStatus };
+
+export interface UserResponseData {
+  id: string;
+  email: string;
+  display_name: string | null;
+  ou_id: string | null;
+  status: UserStatus;
+  custom_attributes: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toUserResponse(row: UserRow): UserResponseData {
+  return {
+    id: row.id,
+    email: row.email,
+    display_name: row.display_name,
+    ou_id: row.ou_id,
+    status: row.status,
+    custom_attributes: decodeAttributes(row.custom_attributes),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+export interface UserServiceDeps {
+  store: Pick<Store, 'db' | 'transaction'>;
+  now?: () => string;
+}
+
+const userNotFound = (id: string) => new NotFoundError('user.not_found', `User '${id}' does not exist in this tenant.`);
+
+/** Email as stored and compared: trimmed; the key is lower-cased so uniqueness ignores case. */
+function emailKey(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+async function guardingEmail<T>(email: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw new ConflictError('user.email_conflict', `A user with email '${email}' already exists in this tenant (emails are compared case-insensitively).`);
+    }
+    throw error;
+  }
+}
+
+/** Users and their placement in OUs; keeps each OU's maintained direct user count in step. */
+export function createUserService({ store, now = () => new Date().toISOString() }: UserServiceDeps) {
+  const read = repositories(store.db);
+
+  async function getOrThrow(repos: Repositories, tenantId: string, id: string): Promise<UserRow> {
+    const row = await repos.users.getById(tenantId, id);
+    if (!row) throw await notFoundIn(repos, tenantId, userNotFound(id));
+    return row;
+  }
+
+  async function requireOu(repos: Repositories, tenantId: string, ouId: string): Promise<void> {
+    if (!(await repos.orgUnits.getById(tenantId, ouId))) {
+      throw new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
+    }
+  }
+
+  return {
+    async get(tenantId: string, id: string): Promise<UserResponseData> {
+      return toUserResponse(await getOrThrow(read, tenantId, id));
+    },
+
+    async list(
+      tenantId: string,
+      filter: { search?: string; ou_id?: string; status?: UserStatus },
+      pageRequest: PageRequest,
+    ) {
+      await requireTenant(read, tenantId);
+      const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
+      const [rows, total] = await Promise.all([
+        read.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
+        read.users.count(tenantId, repoFilter),
+      ]);
+      return toPage(rows.map(toUserResponse), total, pageRequest);
+    },
+
+    async create(tenantId: string, input: UserCreateInput): Promise<UserResponseData> {
+      return store.transaction(async (trx) => {
+        const repos = repositories(trx);
+        await requireTenant(repos, tenantId);
+        const ouId = input.ou_id ?? null;
+        if (ouId !== null) await requireOu(repos, tenantId, ouId);
+        const timestamp = now();
+        const email = input.email.trim();
+        const row: UserRow = {
+          tenant_id: tenantId,
+          id: newId('usr'),
+          email,
+          email_key: emailKey(email),
+          display_name: input.display_name ?? null,
+          ou_id: ouId,
+          status: input.status ?? 'active',
+          custom_attributes: encodeAttributes(input.custom_attributes),
+          created_at: timestamp,
+          updated_at: timestamp,
+        };
+        await guardingEmail(email, () => repos.users.insert(row));
+        await repos.orgUnits.adjustCounts(tenantId, ouId, { users: 1 });
+        return toUserResponse(row);
+      });
+    },
+
+    async update(tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
+      return store.transaction(async (trx) => {
+        const repos = repositories(trx);
+        const user = await getOrThrow(repos, tenantId, id);
+        const changes: Parameters<Repositories['users']['update']>[2] = { updated_at: now() };
+        if (input.email != null) {
+          changes.email = input.email.trim();
+          changes.email_key = emailKey(input.email);
+        }
+        if (input.display_name !== undefined) changes.display_name = input.display_name;
+        if (input.status !== undefined) changes.status = input.status;
+        if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
+        if (input.ou_id !== undefined && input.ou_id !== user.ou_id) {
+          if (input.ou_id !== null) await requireOu(repos, tenantId, input.ou_id);
+          changes.ou_id = input.ou_id;
+          await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
+          await repos.orgUnits.adjustCounts(tenantId, input.ou_id, { users: 1 });
+        }
+        await guardingEmail(changes.email ?? user.email, () => repos.users.update(tenantId, id, changes));
+        return toUserResponse(await getOrThrow(repos, tenantId, id));
+      });
+    },
+
+    async delete(tenantId: string, id: string): Promise<void> {
+      await store.transaction(async (trx) => {
+        const repos = repositories(trx);
+        const user = await getOrThrow(repos, tenantId, id);
+        await repos.users.deleteById(tenantId, id);
+        await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
+      });
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

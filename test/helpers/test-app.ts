@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, expect } from 'vitest';
+import { type App, buildApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { repositories } from '../../src/db/repositories/index.js';
+import { findInvariantViolations } from '../../src/services/invariant-service.js';
+
+export interface TestContext extends App {
+  config: Config;
+  /** A platform token (scope platform:admin). */
+  platformToken: string;
+  /** Authorization headers for a token of `tenantId` with `scopes` (default: every tenant scope). */
+  headersFor(tenantId: string, scopes?: string[]): Promise<Record<string, string>>;
+  platformHeaders: Record<string, string>;
+}
+
+export const ALL_TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:write', 'tenants:read', 'tenants:write'];
+
+/** A fully built app on a fresh in-memory SQLite store. */
+export async function createTestContext(overrides: Partial<Config> = {}): Promise<TestContext> {
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, overrides);
+  const built = await buildApp(config, { logger: false });
+  const platformToken = await built.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] });
+  return {
+    ...built,
+    config,
+    platformToken,
+    platformHeaders: { authorization: `Bearer ${platformToken}` },
+    async headersFor(tenantId, scopes = ALL_TENANT_SCOPES) {
+      const token = await built.tokens.sign({ subject: `test-${tenantId}`, tenantId, scopes });
+      return { authorization: `Bearer ${token}` };
+    },
+  };
+}
+
+/** Fails the test if any tenant's hierarchy disagrees with a fresh computation. */
+export async function expectInvariants(ctx: TestContext): Promise<void> {
+  const tenants = await repositories(ctx.store.db).tenants.list(1_000_000, 0);
+  for (const tenant of tenants) {
+    expect(await findInvariantViolations(ctx.store.db, tenant.id, ctx.config.maxOuDepth), `invariants of ${tenant.id}`).toEqual([]);
+  }
+}
+
+/**
+ * Registers a fresh app per test, and after each test the invariant check, then close.
+ * Usage: `const t = useTestApp();` then `t.ctx` inside tests.
+ */
+export function useTestApp(overrides: Partial<Config> = {}): { readonly ctx: TestContext } {
+  const holder: { ctx?: TestContext } = {};
+  beforeEach(async () => {
+    holder.ctx = await createTestContext(overrides);
+  });
+  afterEach(async () => {
+    const ctx = holder.ctx;
+    holder.ctx = undefined;
+    if (!ctx) return;
+    try {
+      await expectInvariants(ctx);
+    } finally {
+      await ctx.app.close();
+      await ctx.store.close();
+    }
+  });
+  return {
+    get ctx(): TestContext {
+      if (!holder.ctx) throw new Error('useTestApp(): ctx is only available inside a test');
+      return holder.ctx;
+    },
+  };
+}
