@@ -5,8 +5,12 @@ import { ConfigError, loadConfig } from './config.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const { app, store } = await buildApp(config);
-  const address = await app.listen({ host: config.host, port: config.port });
-  app.log.info(`Arbor listening on ${address} | store ${store.description} | API docs ${address}/docs | OpenAPI ${address}/openapi.json`);
+  // One line that says where Arbor listens, what it stores into, and where the docs are.
+  await app.listen({
+    host: config.host,
+    port: config.port,
+    listenTextResolver: (address) => `Arbor listening on ${address} | store ${store.description} | API docs ${address}/docs | OpenAPI ${address}/openapi.json`,
+  });
 
   let closing = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

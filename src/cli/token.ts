@@ -1,0 +1,54 @@
+import { parseArgs } from 'node:util';
+import { repositories } from '../db/repositories/index.js';
+import { PLATFORM_SCOPE, TENANT_SCOPES, createTokenService } from '../services/token-service.js';
+import { openMigratedStore, runCli } from './open-store.js';
+
+const USAGE = `Prints an access token signed with Arbor's key.
+
+  npm run -s token -- --platform [--ttl SECONDS]
+  npm run -s token -- --tenant <tenant_id> --scope "ous:read ous:write" [--ttl SECONDS]
+
+Scopes: ${TENANT_SCOPES.join(', ')} (default: all of them).`;
+
+runCli(async () => {
+  const { values } = parseArgs({
+    options: {
+      platform: { type: 'boolean', default: false },
+      tenant: { type: 'string' },
+      scope: { type: 'string' },
+      ttl: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help || values.platform === (values.tenant !== undefined)) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const scopes = values.scope?.split(/\s+/).filter(Boolean) ?? [...TENANT_SCOPES];
+  const unknown = scopes.filter((s) => !(TENANT_SCOPES as readonly string[]).includes(s));
+  if (!values.platform && unknown.length > 0) {
+    console.error(`Unknown scope(s): ${unknown.join(', ')}.\n\n${USAGE}`);
+    return 2;
+  }
+  const ttlSeconds = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0)) {
+    console.error('--ttl must be a positive number of seconds');
+    return 2;
+  }
+
+  const { config, store } = await openMigratedStore();
+  try {
+    if (values.tenant !== undefined && !(await repositories(store.db).tenants.exists(values.tenant))) {
+      console.error(`Tenant '${values.tenant}' does not exist in ${store.description}. Create it first with a platform token.`);
+      return 1;
+    }
+    const tokens = createTokenService({ store, issuer: config.issuer, audience: config.audience, ttlSeconds: config.tokenTtlSeconds });
+    await tokens.ensureSigningKey();
+    const token = values.platform
+      ? await tokens.sign({ subject: 'cli-platform', scopes: [PLATFORM_SCOPE], ttlSeconds })
+      : await tokens.sign({ subject: `cli-${values.tenant}`, tenantId: values.tenant, scopes, ttlSeconds });
+    console.log(token);
+  } finally {
+    await store.close();
+  }
+});
