@@ -78,7 +78,8 @@ export const ErrorResponse = Type.Object(
 );
 
 export const PageQuery = {
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+  // The upper bound keeps the offset an exact 64-bit integer for the database.
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 1 })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
 };
 
