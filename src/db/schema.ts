@@ -41,6 +41,8 @@ export interface UserTable {
   /** Lower-cased email: uniqueness per tenant is case-insensitive. */
   email_key: string;
   display_name: string | null;
+  /** Lower-cased display name for search (SQLite's lower() only folds ASCII). */
+  display_name_key: string | null;
   ou_id: string | null;
   status: 'active' | 'disabled';
   custom_attributes: string | null;

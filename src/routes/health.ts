@@ -10,7 +10,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Health',
         description: 'Answers 200 while the process serves requests. No authentication.',
         tags: ['System'],
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'Successful Response' }) },
       },
     },
     async () => ({ status: 'ok' as const }),

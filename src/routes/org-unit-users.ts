@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, PaginatedResponse, errors, ref } from '../schemas/common.js';
+import { IdParam, PageQuery, PaginatedResponse, errors, ref, success } from '../schemas/common.js';
 import type { OrgUnitService } from '../services/org-unit-service.js';
 
 /** Users of an OU: the seventh endpoint of the OU contract. */
@@ -20,7 +20,7 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitServ
           ...PageQuery,
           include_nested: Type.Optional(Type.Boolean({ default: false, description: 'true: users of the whole subtree.' })),
         }),
-        response: { 200: ref(PaginatedResponse), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        response: { 200: success(ref(PaginatedResponse)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => {

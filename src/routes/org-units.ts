@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ok, paginated } from '../http/request-context.js';
-import { IdParam, Nullable, PageQuery, errors, ref } from '../schemas/common.js';
+import { IdParam, Nullable, PageQuery, errors, ref, success } from '../schemas/common.js';
 import {
   ApiResponseListOUTreeNode,
   ApiResponseOUResponse,
@@ -33,7 +33,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
           search: Type.Optional(Nullable(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the name; % _ and \\ match literally.' }))),
           parent_id: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'Direct children of this OU only.' }))),
         }),
-        response: { 200: ref(PaginatedResponseOUListItem), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        response: { 200: success(ref(PaginatedResponseOUListItem)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => {
@@ -53,7 +53,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         params: TenantParams,
         body: ref(OUCreate),
         response: {
-          201: ref(ApiResponseOUResponse),
+          201: success(ref(ApiResponseOUResponse)),
           401: errors[401],
           403: errors[403],
           404: errors[404],
@@ -79,7 +79,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         description: 'Get organizational units as a tree structure.',
         tags,
         params: TenantParams,
-        response: { 200: ref(ApiResponseListOUTreeNode), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        response: { 200: success(ref(ApiResponseListOUTreeNode)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => ok<OrgUnitTreeNode[]>(request, await service.tree(request.params.tenant_id)),
@@ -121,7 +121,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         description: 'Get an organizational unit by ID.',
         tags,
         params: OuParams,
-        response: { 200: ref(ApiResponseOUResponse), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        response: { 200: success(ref(ApiResponseOUResponse)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => ok(request, await service.get(request.params.tenant_id, request.params.ou_id)),
@@ -138,7 +138,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         params: OuParams,
         body: ref(OUUpdate),
         response: {
-          200: ref(ApiResponseOUResponse),
+          200: success(ref(ApiResponseOUResponse)),
           401: errors[401],
           403: errors[403],
           404: errors[404],

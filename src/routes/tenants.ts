@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/principal.js';
 import { ok, paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, errors, ref } from '../schemas/common.js';
+import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
 import { ApiResponseTenantResponse, PaginatedResponseTenantResponse, TenantCreate, TenantUpdate } from '../schemas/tenants.js';
 import type { TenantService } from '../services/tenant-service.js';
 
@@ -22,7 +22,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         description: 'List tenants: all of them for a platform token, its own for a tenant token.',
         tags,
         querystring: Type.Object(PageQuery),
-        response: { 200: ref(PaginatedResponseTenantResponse), 401: errors[401], 403: errors[403], 422: errors[422] },
+        response: { 200: success(ref(PaginatedResponseTenantResponse)), 401: errors[401], 403: errors[403], 422: errors[422] },
       },
     },
     async (request) => {
@@ -42,7 +42,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         description: 'Create a tenant (platform tokens only).',
         tags,
         body: ref(TenantCreate),
-        response: { 201: ref(ApiResponseTenantResponse), ...writeErrors },
+        response: { 201: success(ref(ApiResponseTenantResponse)), ...writeErrors },
       },
     },
     async (request, reply) => {
@@ -55,7 +55,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
     '/api/v1/tenants/:tenant_id',
     {
       config: { scope: 'tenants:read' },
-      schema: { summary: 'Get Tenant', description: 'Get a tenant by ID.', tags, params: TenantParams, response: { 200: ref(ApiResponseTenantResponse), ...readErrors } },
+      schema: { summary: 'Get Tenant', description: 'Get a tenant by ID.', tags, params: TenantParams, response: { 200: success(ref(ApiResponseTenantResponse)), ...readErrors } },
     },
     async (request) => ok(request, await service.get(request.params.tenant_id)),
   );
@@ -70,7 +70,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         tags,
         params: TenantParams,
         body: ref(TenantUpdate),
-        response: { 200: ref(ApiResponseTenantResponse), ...writeErrors },
+        response: { 200: success(ref(ApiResponseTenantResponse)), ...writeErrors },
       },
     },
     async (request) => ok(request, await service.update(request.params.tenant_id, request.body)),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ok, paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, errors, ref } from '../schemas/common.js';
+import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
 import { ApiResponseUserResponse, PaginatedResponseUserResponse, UserCreate, UserStatus, UserUpdate } from '../schemas/users.js';
 import type { UserService } from '../services/user-service.js';
 
@@ -28,7 +28,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
           ou_id: Type.Optional(Type.String({ maxLength: 64, description: 'Direct users of this OU only.' })),
           status: Type.Optional(UserStatus),
         }),
-        response: { 200: ref(PaginatedResponseUserResponse), ...readErrors },
+        response: { 200: success(ref(PaginatedResponseUserResponse)), ...readErrors },
       },
     },
     async (request) => {
@@ -47,7 +47,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         tags,
         params: TenantParams,
         body: ref(UserCreate),
-        response: { 201: ref(ApiResponseUserResponse), ...writeErrors },
+        response: { 201: success(ref(ApiResponseUserResponse)), ...writeErrors },
       },
     },
     async (request, reply) => {
@@ -60,7 +60,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
     '/api/v1/tenants/:tenant_id/users/:user_id',
     {
       config: { scope: 'users:read' },
-      schema: { summary: 'Get User', description: 'Get a user by ID.', tags, params: UserParams, response: { 200: ref(ApiResponseUserResponse), ...readErrors } },
+      schema: { summary: 'Get User', description: 'Get a user by ID.', tags, params: UserParams, response: { 200: success(ref(ApiResponseUserResponse)), ...readErrors } },
     },
     async (request) => ok(request, await service.get(request.params.tenant_id, request.params.user_id)),
   );
@@ -75,7 +75,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         tags,
         params: UserParams,
         body: ref(UserUpdate),
-        response: { 200: ref(ApiResponseUserResponse), ...writeErrors },
+        response: { 200: success(ref(ApiResponseUserResponse)), ...writeErrors },
       },
     },
     async (request) => ok(request, await service.update(request.params.tenant_id, request.params.user_id, request.body)),

@@ -9,8 +9,16 @@ export function ref<T extends TSchema & { $id?: string }>(schema: T) {
   return Type.Unsafe<Static<T>>(Type.Ref(schema.$id));
 }
 
-export const Nullable = <T extends TSchema>(schema: T, description?: string) =>
-  Type.Union([schema, Type.Null()], description ? { description } : {});
+/** `T | null`. The description goes on the union, where OpenAPI tools look for it. */
+export function Nullable<T extends TSchema>(schema: T, description?: string) {
+  const text = description ?? (schema as { description?: string }).description;
+  return Type.Union([schema, Type.Null()], text ? { description: text } : {});
+}
+
+/** A success response: the named body schema, described as FastAPI describes it. */
+export function success<T extends TSchema>(schema: T) {
+  return Type.Unsafe<Static<T>>({ ...schema, description: 'Successful Response' } as never);
+}
 
 /** Free-form JSON object of the client's own attributes. */
 export const Attributes = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true } as never);

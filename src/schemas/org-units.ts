@@ -6,8 +6,9 @@ const nameRule = `1-${MAX_OU_NAME_LENGTH} characters after trimming; no '/' and 
 
 export const OUCreate = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: MAX_OU_NAME_LENGTH, description: nameRule }),
-    description: Type.Optional(Nullable(Type.String({ maxLength: 4096 }))),
+    // Length is checked after trimming, in the service: a schema maxLength would count the spaces.
+    name: Type.String({ description: nameRule }),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Free text.' }))),
     parent_id: Type.Optional(Nullable(Type.String({ description: 'An OU of the same tenant; absent or null: a root OU.' }))),
     custom_attributes: Type.Optional(Nullable(Attributes)),
   },
@@ -16,7 +17,7 @@ export const OUCreate = Type.Object(
 
 export const OUUpdate = Type.Object(
   {
-    name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: MAX_OU_NAME_LENGTH, description: `${nameRule} Absent or null: unchanged.` }))),
+    name: Type.Optional(Nullable(Type.String({ description: `${nameRule} Absent or null: unchanged.` }))),
     description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Absent: unchanged; null: cleared.' }))),
     parent_id: Type.Optional(Nullable(Type.String({ description: 'Absent: unchanged; null: move to the root; an OU id: move under it (not itself or a descendant).' }))),
     custom_attributes: Type.Optional(Nullable(Attributes, 'Absent: unchanged; an object replaces the whole object; null: cleared.')),

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { SLUG_PATTERN } from '../services/tenant-service.js';
 import { apiResponse, paginatedResponse, ref } from './common.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 255, pattern: '\\S' });
+const Name = Type.String({ minLength: 1, maxLength: 255, pattern: '\\S', description: 'Display name; not blank.' });
 const slugRule = `Unique, stored lower-case; must match ${SLUG_PATTERN} once lower-cased.`;
 const Slug = Type.String({ minLength: 1, maxLength: 63, description: slugRule });
 

@@ -31,7 +31,7 @@ export const UserUpdate = Type.Object(
 export const UserResponse = Type.Object(
   {
     id: Type.String(),
-    email: Type.String(),
+    email: Type.String({ format: 'email' }),
     display_name: Nullable(Type.String()),
     ou_id: Nullable(Type.String()),
     status: Status,

@@ -11,7 +11,8 @@ export function normalizeOuName(raw: string): string {
     throw new RequestValidationError([{ loc: ['body', 'name'], msg, type }]);
   };
   if (name.length === 0) fail('string_too_short', 'Name must contain at least 1 character that is not whitespace');
-  if (name.length > MAX_OU_NAME_LENGTH) fail('string_too_long', `Name must have at most ${MAX_OU_NAME_LENGTH} characters after trimming`);
+  // Characters as people count them (code points), as JSON Schema's maxLength does.
+  if ([...name].length > MAX_OU_NAME_LENGTH) fail('string_too_long', `Name must have at most ${MAX_OU_NAME_LENGTH} characters after trimming`);
   if (name.includes('/')) fail('value_error', "Name must not contain '/': it separates the levels of an OU path");
   if (CONTROL_CHARACTERS.test(name)) fail('value_error', 'Name must not contain control characters');
   return name;

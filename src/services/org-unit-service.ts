@@ -293,8 +293,9 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
               timestamp,
               true,
             );
-            await guardingSiblingNames(ou.name, () => repos.orgUnits.reparentChildren(tenantId, id, ou.parent_id));
+            // Delete first: a child named like the deleted OU takes its place without a clash.
             await repos.orgUnits.deleteById(tenantId, id);
+            await guardingSiblingNames(ou.name, () => repos.orgUnits.reparentChildren(tenantId, id, ou.parent_id));
             await repos.orgUnits.adjustCounts(tenantId, ou.parent_id, {
               childOus: ou.child_ou_count - 1,
               users: ou.user_count,

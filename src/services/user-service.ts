@@ -56,6 +56,10 @@ function emailKey(email: string): string {
   return email.trim().toLowerCase();
 }
 
+function searchKey(text: string | null | undefined): string | null {
+  return text == null ? null : text.normalize('NFC').toLowerCase();
+}
+
 async function guardingEmail<T>(email: string, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
@@ -116,6 +120,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           email,
           email_key: emailKey(email),
           display_name: input.display_name ?? null,
+          display_name_key: searchKey(input.display_name),
           ou_id: ouId,
           status: input.status ?? 'active',
           custom_attributes: encodeAttributes(input.custom_attributes),
@@ -137,7 +142,10 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           changes.email = input.email.trim();
           changes.email_key = emailKey(input.email);
         }
-        if (input.display_name !== undefined) changes.display_name = input.display_name;
+        if (input.display_name !== undefined) {
+          changes.display_name = input.display_name;
+          changes.display_name_key = searchKey(input.display_name);
+        }
         if (input.status !== undefined) changes.status = input.status;
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         if (input.ou_id !== undefined && input.ou_id !== user.ou_id) {

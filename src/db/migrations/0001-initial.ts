@@ -29,7 +29,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'text', (col) => col.notNull())
     .addColumn('updated_at', 'text', (col) => col.notNull())
     .addPrimaryKeyConstraint('org_units_pk', ['tenant_id', 'id'])
-    .addForeignKeyConstraint('org_units_parent_fk', ['tenant_id', 'parent_id'], 'org_units', ['tenant_id', 'id'])
+    // Deferred to commit: MOVE_UP deletes an OU before its children move up, so that a child
+    // with the deleted OU's own name can take its place.
+    .addForeignKeyConstraint('org_units_parent_fk', ['tenant_id', 'parent_id'], 'org_units', ['tenant_id', 'id'], (fk) =>
+      fk.deferrable().initiallyDeferred(),
+    )
     .execute();
   // Sibling names are unique case-insensitively. Roots have no parent, and NULLs never collide
   // in a unique index, so they get their own partial index.
@@ -57,6 +61,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('email', 'text', (col) => col.notNull())
     .addColumn('email_key', 'text', (col) => col.notNull())
     .addColumn('display_name', 'text')
+    .addColumn('display_name_key', 'text')
     .addColumn('ou_id', 'text')
     .addColumn('status', 'text', (col) => col.notNull())
     .addColumn('custom_attributes', 'text')

@@ -25,6 +25,10 @@ export interface TreeRow {
   path: string;
 }
 
+function characterCount(text: string): number {
+  return [...text].length;
+}
+
 /** All SQL on `org_units`. Every method is scoped by tenant first. */
 export function createOrgUnitRepository(db: Executor) {
   const inSubtree = (tenantId: string, idPath: string) =>
@@ -162,8 +166,9 @@ export function createOrgUnitRepository(db: Executor) {
       let query = db
         .updateTable('org_units')
         .set({
-          id_path: sql`${to.idPath} || substr(id_path, ${from.idPath.length + 1})`,
-          path: sql`${to.path} || substr(path, ${from.path.length + 1})`,
+          // SQL substr counts characters (code points); JS length counts UTF-16 units.
+          id_path: sql`${to.idPath} || substr(id_path, ${characterCount(from.idPath) + 1})`,
+          path: sql`${to.path} || substr(path, ${characterCount(from.path) + 1})`,
           depth: sql`depth + ${depthDelta}`,
           updated_at: updatedAt,
         })

@@ -18,7 +18,7 @@ export function createUserRepository(db: Executor) {
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.search !== undefined && filter.search !== '') {
       const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
-      query = query.where(sql<boolean>`(email_key LIKE ${pattern} ESCAPE '\\' OR lower(coalesce(display_name, '')) LIKE ${pattern} ESCAPE '\\')`);
+      query = query.where(sql<boolean>`(email_key LIKE ${pattern} ESCAPE '\\' OR display_name_key LIKE ${pattern} ESCAPE '\\')`);
     }
     return query;
   };
