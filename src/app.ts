@@ -23,8 +23,10 @@ import { createUserService } from './services/user-service.js';
 export interface BuildAppOptions {
   /** A store to use instead of opening `config.databaseUrl` (the caller then closes it). */
   store?: Store;
-  /** Pino options, or false for silence (tests). */
-  logger?: FastifyServerOptions['logger'];
+  /** false: no logs (tests). */
+  logger?: false;
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
 }
 
 export interface App {
@@ -35,9 +37,10 @@ export interface App {
 
 export const API_VERSION = '0.1.0';
 
-function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+function loggerOptions(config: Config, stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
+    ...(stream ? { stream } : {}),
     // Tokens and secrets never reach the logs, whatever a serializer is later taught to print.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
   };
@@ -52,7 +55,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await tokens.ensureSigningKey();
 
   const app = Fastify({
-    logger: options.logger === undefined ? loggerOptions(config) : options.logger,
+    logger: options.logger === false ? false : loggerOptions(config, options.logStream),
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestIdOf,
     requestIdHeader: false,
