@@ -2,67 +2,23 @@
  * `npm run docs:api`: regenerates docs/api/*.md from the live OpenAPI document.
  * `npm run docs:api -- --check`: writes nothing, exits 1 naming the pages that are out of date.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../app.js';
-import { loadConfig } from '../config.js';
-import { type OpenApiDocument, renderApiReference } from './api-reference.js';
+import { API_DOCS_DIR as OUT_DIR, committedPages, findDrift, renderLivePages } from './api-reference-pages.js';
 import { runCli } from './open-store.js';
-
-// Relative to this file, not the working directory: the same folder from src/ (tsx) and dist/.
-const OUT_DIR = fileURLToPath(new URL('../../docs/api/', import.meta.url));
 
 const USAGE = `Regenerates docs/api/*.md from the live OpenAPI document.
 
   npm run docs:api             write the pages, delete pages no longer generated
   npm run docs:api -- --check  write nothing; exit 1 when the committed pages are out of date`;
 
-interface Drift {
-  file: string;
-  reason: 'differs' | 'missing' | 'no longer generated';
-}
-
-/** Renders the pages from a throwaway in-memory app, so no database or environment leaks in. */
-async function renderLivePages(): Promise<Map<string, string>> {
-  const { app, store } = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }), { logger: false });
-  try {
-    // fastify-swagger types the document loosely (2.0 or 3.x); Arbor registers an OpenAPI 3.1 one.
-    return renderApiReference(app.swagger() as OpenApiDocument);
-  } finally {
-    await app.close();
-    await store.close();
-  }
-}
-
-function committedPages(): string[] {
-  if (!existsSync(OUT_DIR)) return [];
-  return readdirSync(OUT_DIR, { withFileTypes: true })
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.md'))
-    .map((entry) => entry.name)
-    .sort();
-}
-
-function driftOf(pages: Map<string, string>): Drift[] {
-  const drift: Drift[] = [];
-  for (const [file, content] of pages) {
-    const path = join(OUT_DIR, file);
-    if (!existsSync(path)) drift.push({ file, reason: 'missing' });
-    else if (readFileSync(path, 'utf8') !== content) drift.push({ file, reason: 'differs' });
-  }
-  for (const file of committedPages()) {
-    if (!pages.has(file)) drift.push({ file, reason: 'no longer generated' });
-  }
-  return drift;
-}
-
 function shown(file: string): string {
   return relative(process.cwd(), join(OUT_DIR, file));
 }
 
 function check(pages: Map<string, string>): number {
-  const drift = driftOf(pages);
+  const drift = findDrift(pages);
   if (drift.length === 0) {
     console.log(`${shown('')} is up to date (${pages.size} pages).`);
     return 0;
