@@ -1,45 +1,15 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { RFC3339_UTC, expectError, expectValidation } from '../helpers/assertions.js';
 import { createOu, createTenant } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
-const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const ousUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 
 async function listOus(ctx: TestContext, tenantId: string) {
   const response = await ctx.app.inject({ method: 'GET', url: ousUrl(tenantId), headers: ctx.platformHeaders });
   expect(response.statusCode).toBe(200);
   return response.json().data as unknown[];
-}
-
-/** ErrorResponse: exactly {detail: string, code: string}. */
-function expectErrorBody(response: LightMyRequestResponse, status: number, code?: string) {
-  expect(response.statusCode, response.body).toBe(status);
-  expect(response.headers['content-type']).toMatch(/^application\/json/);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['code', 'detail']);
-  expect(body.detail).toEqual(expect.any(String));
-  expect(body.detail.length).toBeGreaterThan(0);
-  expect(body.code).toMatch(/^[a-z_]+(\.[a-z_]+)*$/);
-  if (code) expect(body.code).toBe(code);
-}
-
-/** HTTPValidationError: exactly {detail: [{loc, msg, type}, ...]}, at least one item. */
-function expectValidationBody(response: LightMyRequestResponse) {
-  expect(response.statusCode, response.body).toBe(422);
-  expect(response.headers['content-type']).toMatch(/^application\/json/);
-  const body = response.json();
-  expect(Object.keys(body)).toEqual(['detail']);
-  expect(Array.isArray(body.detail)).toBe(true);
-  expect(body.detail.length).toBeGreaterThan(0);
-  for (const issue of body.detail) {
-    expect(Object.keys(issue).sort()).toEqual(['loc', 'msg', 'type']);
-    expect(Array.isArray(issue.loc)).toBe(true);
-    for (const part of issue.loc) expect(['string', 'number']).toContain(typeof part);
-    expect(issue.msg).toEqual(expect.any(String));
-    expect(issue.type).toEqual(expect.any(String));
-  }
-  return body.detail as { loc: (string | number)[]; msg: string; type: string }[];
 }
 
 describe('X-Request-ID and meta', () => {
@@ -126,7 +96,7 @@ describe('body limit', () => {
       headers: t.ctx.platformHeaders,
       payload: { name: 'Too Big', description: 'x'.repeat(2048) },
     });
-    expectErrorBody(response, 413, 'request.body_too_large');
+    expectError(response, 413, 'request.body_too_large');
     expect(await listOus(t.ctx, tenant.id)).toEqual([]);
   });
 
@@ -155,7 +125,7 @@ describe('request parsing errors', () => {
         headers: { ...t.ctx.platformHeaders, 'content-type': contentType },
         payload: '{"name":"Plain"}',
       });
-      expectErrorBody(response, 415, 'request.unsupported_media_type');
+      expectError(response, 415, 'request.unsupported_media_type');
       expect(await listOus(t.ctx, tenant.id)).toEqual([]);
     },
   );
@@ -168,7 +138,7 @@ describe('request parsing errors', () => {
       headers: { ...t.ctx.platformHeaders, 'content-type': 'text/plain' },
       payload: '{"name":"Renamed"}',
     });
-    expectErrorBody(response, 415, 'request.unsupported_media_type');
+    expectError(response, 415, 'request.unsupported_media_type');
   });
 
   it('answers malformed JSON with 422 json_invalid at loc body', async () => {
@@ -179,7 +149,7 @@ describe('request parsing errors', () => {
       headers: { ...t.ctx.platformHeaders, 'content-type': 'application/json' },
       payload: '{"name": "Broken",',
     });
-    const detail = expectValidationBody(response);
+    const detail = expectValidation(response);
     expect(detail[0].type).toBe('json_invalid');
     expect(detail[0].loc[0]).toBe('body');
     expect(await listOus(t.ctx, tenant.id)).toEqual([]);
@@ -188,7 +158,7 @@ describe('request parsing errors', () => {
   it('answers a missing JSON body on POST with 422 missing at loc body', async () => {
     const tenant = await createTenant(t.ctx);
     const response = await t.ctx.app.inject({ method: 'POST', url: ousUrl(tenant.id), headers: { ...t.ctx.platformHeaders, 'content-type': 'application/json' }, payload: '' });
-    const detail = expectValidationBody(response);
+    const detail = expectValidation(response);
     expect(detail).toContainEqual({ loc: ['body'], msg: expect.any(String), type: 'missing' });
   });
 
@@ -199,26 +169,26 @@ describe('request parsing errors', () => {
       ['PUT', '/api/v1/tenants'],
     ] as const) {
       const response = await t.ctx.app.inject({ method, url, headers: t.ctx.platformHeaders });
-      expectErrorBody(response, 404, 'route.not_found');
+      expectError(response, 404, 'route.not_found');
     }
   });
 
   it('answers an ou_id path parameter of 65 characters with 422 at loc path.ou_id', async () => {
     const tenant = await createTenant(t.ctx);
     const response = await t.ctx.app.inject({ method: 'GET', url: `${ousUrl(tenant.id)}/${'o'.repeat(65)}`, headers: t.ctx.platformHeaders });
-    const detail = expectValidationBody(response);
+    const detail = expectValidation(response);
     expect(detail.map((issue) => issue.loc)).toContainEqual(['path', 'ou_id']);
   });
 
   it('accepts an ou_id of 64 characters as well-formed (404, not 422)', async () => {
     const tenant = await createTenant(t.ctx);
     const response = await t.ctx.app.inject({ method: 'GET', url: `${ousUrl(tenant.id)}/${'o'.repeat(64)}`, headers: t.ctx.platformHeaders });
-    expectErrorBody(response, 404, 'ou.not_found');
+    expectError(response, 404, 'ou.not_found');
   });
 
   it('answers a tenant_id path parameter of 65 characters with 422 at loc path.tenant_id', async () => {
     const response = await t.ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${'t'.repeat(65)}`, headers: t.ctx.platformHeaders });
-    const detail = expectValidationBody(response);
+    const detail = expectValidation(response);
     expect(detail.map((issue) => issue.loc)).toContainEqual(['path', 'tenant_id']);
   });
 });
@@ -246,7 +216,7 @@ describe('error bodies', () => {
       // text/plain has its own (failing) test above; another type shows the 415 body shape here.
       [await inject({ method: 'POST', url: ousUrl(a.id), headers: { ...P, 'content-type': 'application/xml' }, payload: '<x/>' }), 415],
     ];
-    for (const [response, status] of errors) expectErrorBody(response, status);
+    for (const [response, status] of errors) expectError(response, status);
 
     const invalid: LightMyRequestResponse[] = [
       await inject({ method: 'POST', url: ousUrl(a.id), headers: P, payload: { name: '' } }),
@@ -256,6 +226,6 @@ describe('error bodies', () => {
       await inject({ method: 'POST', url: ousUrl(a.id), headers: { ...P, 'content-type': 'application/json' }, payload: '{' }),
       await inject({ method: 'GET', url: `${ousUrl(a.id)}/${'z'.repeat(65)}`, headers: P }),
     ];
-    for (const response of invalid) expectValidationBody(response);
+    for (const response of invalid) expectValidation(response);
   });
 });

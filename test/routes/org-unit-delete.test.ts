@@ -1,5 +1,5 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { expectData, expectError, expectNoContent, expectPageData, expectValidation } from '../helpers/assertions.js';
 import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
@@ -11,47 +11,8 @@ import { type TestContext, useTestApp } from '../helpers/test-app.js';
  *   /Sales            and `nowhere`, a user in no OU.
  */
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const ous = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 const ouUrl = (tenantId: string, ouId: string) => `${ous(tenantId)}/${ouId}`;
-
-function expectData(response: LightMyRequestResponse, status = 200) {
-  expect(response.statusCode, response.body).toBe(status);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta']);
-  expect(body.meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339) });
-  return body.data;
-}
-
-function expectPageData(response: LightMyRequestResponse) {
-  expect(response.statusCode, response.body).toBe(200);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta', 'pagination']);
-  return body.data;
-}
-
-function expectError(response: LightMyRequestResponse, status: number, code: string): string {
-  expect(response.statusCode, response.body).toBe(status);
-  const body = response.json();
-  expect(body).toEqual({ detail: expect.any(String), code });
-  return body.detail;
-}
-
-function expectValidation(response: LightMyRequestResponse, loc: (string | number)[], type?: string) {
-  expect(response.statusCode, response.body).toBe(422);
-  const body = response.json();
-  expect(Object.keys(body)).toEqual(['detail']);
-  for (const issue of body.detail) {
-    expect(issue).toEqual({ loc: expect.any(Array), msg: expect.any(String), type: expect.any(String) });
-  }
-  expect(body.detail).toContainEqual(expect.objectContaining({ loc, ...(type ? { type } : {}) }));
-}
-
-/** 204 with an empty body. */
-function expectNoContent(response: LightMyRequestResponse) {
-  expect(response.statusCode, response.body).toBe(204);
-  expect(response.body).toBe('');
-}
 
 function remove(ctx: TestContext, tenantId: string, ouId: string, strategy?: string, headers = ctx.platformHeaders) {
   return ctx.app.inject({

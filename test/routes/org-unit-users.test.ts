@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { RFC3339_UTC, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
@@ -11,26 +12,15 @@ import { type TestContext, useTestApp } from '../helpers/test-app.js';
  *   /Sales            and `nowhere`, a user in no OU.
  */
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const usersOf = (tenantId: string, ouId: string) => `/api/v1/tenants/${tenantId}/ous/${ouId}/users`;
 
 function listUsers(ctx: TestContext, tenantId: string, ouId: string, query: Record<string, string> = {}, headers = ctx.platformHeaders) {
   return ctx.app.inject({ method: 'GET', url: usersOf(tenantId, ouId), query, headers });
 }
 
-/** `{data, pagination, meta}` with user items; returns the body. */
-function expectPage(response: LightMyRequestResponse) {
-  expect(response.statusCode, response.body).toBe(200);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta', 'pagination']);
-  expect(body.meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339) });
-  expect(body.pagination).toEqual({
-    page: expect.any(Number),
-    per_page: expect.any(Number),
-    total_items: expect.any(Number),
-    total_pages: expect.any(Number),
-  });
-  expect(Array.isArray(body.data)).toBe(true);
+/** expectPage, and every item a user placed in an OU as the factories create them; returns the body. */
+function expectUserPage(response: LightMyRequestResponse) {
+  const body = expectPage(response);
   for (const user of body.data) {
     expect(user).toEqual({
       id: expect.stringMatching(/^usr_/),
@@ -39,28 +29,11 @@ function expectPage(response: LightMyRequestResponse) {
       ou_id: expect.any(String),
       status: 'active',
       custom_attributes: null,
-      created_at: expect.stringMatching(RFC3339),
-      updated_at: expect.stringMatching(RFC3339),
+      created_at: expect.stringMatching(RFC3339_UTC),
+      updated_at: expect.stringMatching(RFC3339_UTC),
     });
   }
   return body;
-}
-
-function expectError(response: LightMyRequestResponse, status: number, code: string): string {
-  expect(response.statusCode, response.body).toBe(status);
-  const body = response.json();
-  expect(body).toEqual({ detail: expect.any(String), code });
-  return body.detail;
-}
-
-function expectValidation(response: LightMyRequestResponse, loc: (string | number)[], type?: string) {
-  expect(response.statusCode, response.body).toBe(422);
-  const body = response.json();
-  expect(Object.keys(body)).toEqual(['detail']);
-  for (const issue of body.detail) {
-    expect(issue).toEqual({ loc: expect.any(Array), msg: expect.any(String), type: expect.any(String) });
-  }
-  expect(body.detail).toContainEqual(expect.objectContaining({ loc, ...(type ? { type } : {}) }));
 }
 
 const ids = (body: { data: { id: string }[] }) => body.data.map((user) => user.id);
@@ -76,7 +49,7 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
 
   it('lists the direct users of the OU only by default', async () => {
     const s = await sample(t.ctx);
-    const body = expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id));
+    const body = expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id));
     expect(ids(body)).toEqual(sorted([s.users.eng1.id, s.users.eng2.id]));
     expect(body.data.every((user: { ou_id: string }) => user.ou_id === s.eng.id)).toBe(true);
     expect(body.pagination).toEqual({ page: 1, per_page: 20, total_items: 2, total_pages: 1 });
@@ -84,17 +57,17 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
 
   it('lists direct users only with include_nested=false', async () => {
     const s = await sample(t.ctx);
-    const body = expectPage(await listUsers(t.ctx, s.tenantId, s.backend.id, { include_nested: 'false' }));
+    const body = expectUserPage(await listUsers(t.ctx, s.tenantId, s.backend.id, { include_nested: 'false' }));
     expect(ids(body)).toEqual([s.users.backend1.id]);
     expect(body.pagination.total_items).toBe(1);
   });
 
   it('lists the users of the whole subtree with include_nested=true', async () => {
     const s = await sample(t.ctx);
-    const body = expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true' }));
+    const body = expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true' }));
     expect(ids(body)).toEqual(sorted([s.users.eng1.id, s.users.eng2.id, s.users.backend1.id, s.users.db1.id]));
     expect(body.pagination).toEqual({ page: 1, per_page: 20, total_items: 4, total_pages: 1 });
-    const backend = expectPage(await listUsers(t.ctx, s.tenantId, s.backend.id, { include_nested: 'true' }));
+    const backend = expectUserPage(await listUsers(t.ctx, s.tenantId, s.backend.id, { include_nested: 'true' }));
     expect(ids(backend)).toEqual(sorted([s.users.backend1.id, s.users.db1.id]));
     const byId = new Map(backend.data.map((user: { id: string; ou_id: string }) => [user.id, user.ou_id]));
     expect(byId.get(s.users.db1.id)).toBe(s.db.id);
@@ -103,7 +76,7 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
   it('returns no users for an OU without users, nested or not', async () => {
     const s = await sample(t.ctx);
     for (const query of [{}, { include_nested: 'true' }] as Record<string, string>[]) {
-      const body = expectPage(await listUsers(t.ctx, s.tenantId, s.frontend.id, query));
+      const body = expectUserPage(await listUsers(t.ctx, s.tenantId, s.frontend.id, query));
       expect(body.data).toEqual([]);
       expect(body.pagination).toEqual({ page: 1, per_page: 20, total_items: 0, total_pages: 0 });
     }
@@ -115,10 +88,10 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
     const child = await createOu(t.ctx, tenant.id, { name: 'Child', parent_id: ou.id });
     const created: string[] = [];
     for (let i = 0; i < 4; i++) created.push((await createUser(t.ctx, tenant.id, { ou_id: i % 2 ? child.id : ou.id })).id);
-    const nested = expectPage(await listUsers(t.ctx, tenant.id, ou.id, { include_nested: 'true' }));
+    const nested = expectUserPage(await listUsers(t.ctx, tenant.id, ou.id, { include_nested: 'true' }));
     expect(ids(nested)).toEqual(sorted(created));
-    expect(ids(expectPage(await listUsers(t.ctx, tenant.id, ou.id, { include_nested: 'true' })))).toEqual(ids(nested));
-    const direct = expectPage(await listUsers(t.ctx, tenant.id, ou.id));
+    expect(ids(expectUserPage(await listUsers(t.ctx, tenant.id, ou.id, { include_nested: 'true' })))).toEqual(ids(nested));
+    const direct = expectUserPage(await listUsers(t.ctx, tenant.id, ou.id));
     expect(ids(direct)).toEqual(sorted([created[0], created[2]]));
   });
 
@@ -131,12 +104,12 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
     const all = sorted(created);
     const pages = [];
     for (const page of ['1', '2', '3']) {
-      const body = expectPage(await listUsers(t.ctx, tenant.id, ou.id, { per_page: '2', page }));
+      const body = expectUserPage(await listUsers(t.ctx, tenant.id, ou.id, { per_page: '2', page }));
       expect(body.pagination).toEqual({ page: Number(page), per_page: 2, total_items: 5, total_pages: 3 });
       pages.push(ids(body));
     }
     expect(pages).toEqual([all.slice(0, 2), all.slice(2, 4), all.slice(4)]);
-    const beyond = expectPage(await listUsers(t.ctx, tenant.id, ou.id, { per_page: '2', page: '4' }));
+    const beyond = expectUserPage(await listUsers(t.ctx, tenant.id, ou.id, { per_page: '2', page: '4' }));
     expect(beyond.data).toEqual([]);
     expect(beyond.pagination.total_items).toBe(5);
   });
@@ -144,10 +117,10 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
   it('paginates nested users with total_pages = ceil(total_items / per_page)', async () => {
     const s = await sample(t.ctx);
     const all = sorted([s.users.eng1.id, s.users.eng2.id, s.users.backend1.id, s.users.db1.id]);
-    const first = expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true', per_page: '3' }));
+    const first = expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true', per_page: '3' }));
     expect(first.pagination).toEqual({ page: 1, per_page: 3, total_items: 4, total_pages: 2 });
     expect(ids(first)).toEqual(all.slice(0, 3));
-    const second = expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true', per_page: '3', page: '2' }));
+    const second = expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { include_nested: 'true', per_page: '3', page: '2' }));
     expect(second.pagination).toEqual({ page: 2, per_page: 3, total_items: 4, total_pages: 2 });
     expect(ids(second)).toEqual(all.slice(3));
   });
@@ -158,7 +131,7 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
     expectValidation(await listUsers(t.ctx, s.tenantId, s.eng.id, { per_page: '0' }), ['query', 'per_page']);
     expectValidation(await listUsers(t.ctx, s.tenantId, s.eng.id, { page: '0' }), ['query', 'page']);
     expectValidation(await listUsers(t.ctx, s.tenantId, s.eng.id, { per_page: 'abc' }), ['query', 'per_page'], 'int_parsing');
-    expect(expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { per_page: '100' })).pagination.per_page).toBe(100);
+    expect(expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id, { per_page: '100' })).pagination.per_page).toBe(100);
   });
 
   it("rejects include_nested=maybe with 422 at loc ['query','include_nested']", async () => {
@@ -193,8 +166,8 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/users', () => {
       payload: { ou_id: s.sales.id },
     });
     expect(response.statusCode, response.body).toBe(200);
-    expect(ids(expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id)))).toEqual([s.users.eng2.id]);
-    expect(ids(expectPage(await listUsers(t.ctx, s.tenantId, s.sales.id)))).toEqual([s.users.eng1.id]);
+    expect(ids(expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id)))).toEqual([s.users.eng2.id]);
+    expect(ids(expectUserPage(await listUsers(t.ctx, s.tenantId, s.sales.id)))).toEqual([s.users.eng1.id]);
   });
 });
 
@@ -220,6 +193,6 @@ describe('auth on GET .../ous/{ou_id}/users', () => {
     const headers = await t.ctx.headersFor(s.tenantId, ['ous:read']);
     expectError(await listUsers(t.ctx, s.tenantId, s.eng.id, {}, headers), 403, 'auth.insufficient_scope');
     const allowed = await t.ctx.headersFor(s.tenantId, ['users:read']);
-    expect(ids(expectPage(await listUsers(t.ctx, s.tenantId, s.eng.id, {}, allowed)))).toHaveLength(2);
+    expect(ids(expectUserPage(await listUsers(t.ctx, s.tenantId, s.eng.id, {}, allowed)))).toHaveLength(2);
   });
 });

@@ -1,5 +1,5 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { RFC3339_UTC, expectData, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
@@ -8,59 +8,11 @@ import { type TestContext, useTestApp } from '../helpers/test-app.js';
  * Delete lives in org-unit-delete.test.ts, users of an OU in org-unit-users.test.ts.
  */
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const ous = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 const ouUrl = (tenantId: string, ouId: string) => `${ous(tenantId)}/${ouId}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------- shape assertions ----------
-
-/** `{data, meta}` with the given status; returns data. */
-function expectData(response: LightMyRequestResponse, status = 200) {
-  expect(response.statusCode, response.body).toBe(status);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta']);
-  expect(body.meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339) });
-  return body.data;
-}
-
-/** `{data, pagination, meta}`; returns the whole body. */
-function expectPage(response: LightMyRequestResponse) {
-  expect(response.statusCode, response.body).toBe(200);
-  const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta', 'pagination']);
-  expect(Array.isArray(body.data)).toBe(true);
-  expect(body.meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339) });
-  expect(body.pagination).toEqual({
-    page: expect.any(Number),
-    per_page: expect.any(Number),
-    total_items: expect.any(Number),
-    total_pages: expect.any(Number),
-  });
-  return body;
-}
-
-/** `{detail: string, code}`; returns detail. */
-function expectError(response: LightMyRequestResponse, status: number, code: string): string {
-  expect(response.statusCode, response.body).toBe(status);
-  const body = response.json();
-  expect(body).toEqual({ detail: expect.any(String), code });
-  return body.detail;
-}
-
-/** 422 `{detail: [{loc, msg, type}]}` with an issue at `loc` (and of `type` when given). */
-function expectValidation(response: LightMyRequestResponse, loc: (string | number)[], type?: string) {
-  expect(response.statusCode, response.body).toBe(422);
-  const body = response.json();
-  expect(Object.keys(body)).toEqual(['detail']);
-  expect(Array.isArray(body.detail)).toBe(true);
-  expect(body.detail.length).toBeGreaterThan(0);
-  for (const issue of body.detail) {
-    expect(issue).toEqual({ loc: expect.any(Array), msg: expect.any(String), type: expect.any(String) });
-  }
-  expect(body.detail).toContainEqual(expect.objectContaining({ loc, ...(type ? { type } : {}) }));
-  return body.detail;
-}
 
 /** Exactly the OUResponse fields. */
 function expectOuResponse(ou: Record<string, unknown>) {
@@ -80,8 +32,8 @@ function expectOuResponse(ou: Record<string, unknown>) {
     ].sort(),
   );
   expect(ou.id).toMatch(/^ou_/);
-  expect(ou.created_at).toMatch(RFC3339);
-  expect(ou.updated_at).toMatch(RFC3339);
+  expect(ou.created_at).toMatch(RFC3339_UTC);
+  expect(ou.updated_at).toMatch(RFC3339_UTC);
   expect(Array.isArray(ou.children)).toBe(true);
 }
 
@@ -139,8 +91,8 @@ describe('POST /api/v1/tenants/{tenant_id}/ous (create)', () => {
       user_count: 0,
       children: [],
       custom_attributes: null,
-      created_at: expect.stringMatching(RFC3339),
-      updated_at: expect.stringMatching(RFC3339),
+      created_at: expect.stringMatching(RFC3339_UTC),
+      updated_at: expect.stringMatching(RFC3339_UTC),
     });
     expect(await getOu(t.ctx, tenant.id, ou.id)).toEqual(ou);
   });
@@ -629,7 +581,7 @@ describe('PATCH /api/v1/tenants/{tenant_id}/ous/{ou_id}', () => {
     await sleep(15);
     const updated = expectData(await send(t.ctx, 'PATCH', ouUrl(tenant.id, created.id), { payload: { description: 'x' } }));
     expect(updated.created_at).toBe(created.created_at);
-    expect(updated.updated_at).toMatch(RFC3339);
+    expect(updated.updated_at).toMatch(RFC3339_UTC);
     expect(updated.updated_at).not.toBe(created.updated_at);
     expect(Date.parse(updated.updated_at)).toBeGreaterThan(Date.parse(created.updated_at));
   });

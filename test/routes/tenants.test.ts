@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { RFC3339_UTC } from '../helpers/assertions.js';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
 const TENANTS = '/api/v1/tenants';
-const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 function postTenant(ctx: TestContext, payload: object, headers: Record<string, string> = ctx.platformHeaders) {
   return ctx.app.inject({ method: 'POST', url: TENANTS, headers, payload });
@@ -25,8 +25,8 @@ describe('POST /api/v1/tenants', () => {
     expect(data.id).toMatch(/^tnt_[0-9a-z]+$/);
     expect(data.name).toBe('Acme Corp');
     expect(data.slug).toBe('acme');
-    expect(data.created_at).toMatch(ISO_UTC);
-    expect(data.updated_at).toMatch(ISO_UTC);
+    expect(data.created_at).toMatch(RFC3339_UTC);
+    expect(data.updated_at).toMatch(RFC3339_UTC);
     expect(Object.keys(data).sort()).toEqual(['created_at', 'id', 'name', 'slug', 'updated_at']);
     expect(meta.request_id).toEqual(expect.any(String));
 

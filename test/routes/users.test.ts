@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { RFC3339_UTC } from '../helpers/assertions.js';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
 
-const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 const usersUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/users`;
 const userUrl = (tenantId: string, userId: string) => `${usersUrl(tenantId)}/${userId}`;
 
@@ -45,8 +45,8 @@ describe('POST /api/v1/tenants/{tenant_id}/users', () => {
       ou_id: null,
       status: 'active',
       custom_attributes: { employee_no: 7, tags: ['a'] },
-      created_at: expect.stringMatching(ISO_UTC),
-      updated_at: expect.stringMatching(ISO_UTC),
+      created_at: expect.stringMatching(RFC3339_UTC),
+      updated_at: expect.stringMatching(RFC3339_UTC),
     });
     const fetched = await t.ctx.app.inject({ method: 'GET', url: userUrl(tenant.id, data.id), headers: t.ctx.platformHeaders });
     expect(fetched.statusCode).toBe(200);
