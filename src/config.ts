@@ -12,6 +12,24 @@ export interface Config {
   readonly issuer: string;
   readonly audience: string;
   readonly tokenTtlSeconds: number;
+  /** Verified tokens kept in memory (by exact string, until exp). 0 disables the cache. */
+  readonly tokenCacheSize: number;
+  /** Failed client authentications allowed per client id per minute at the token endpoint. */
+  readonly tokenFailedAuthLimit: number;
+  /** Token requests allowed per remote address per minute. */
+  readonly tokenRequestsPerAddress: number;
+  /** Ensured at start-up as a platform client, when both are set. */
+  readonly adminClient: { id: string; secret: string } | null;
+  /** Another issuer whose tokens Arbor accepts, when configured. */
+  readonly externalIdp: ExternalIdpConfig | null;
+}
+
+export interface ExternalIdpConfig {
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  readonly audience: string;
+  readonly tenantClaim: string;
+  readonly scopeClaim: string;
 }
 
 export class ConfigError extends Error {}
@@ -26,6 +44,37 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function adminClient(env: Env): Config['adminClient'] {
+  const id = env.ARBOR_ADMIN_CLIENT_ID;
+  const secret = env.ARBOR_ADMIN_CLIENT_SECRET;
+  if (!id && !secret) return null;
+  if (!id || !secret) throw new ConfigError('ARBOR_ADMIN_CLIENT_ID and ARBOR_ADMIN_CLIENT_SECRET must be set together');
+  if (secret.length < 16) throw new ConfigError('ARBOR_ADMIN_CLIENT_SECRET must be at least 16 characters');
+  return { id, secret };
+}
+
+function externalIdp(env: Env): Config['externalIdp'] {
+  const issuer = env.ARBOR_EXTERNAL_ISSUER;
+  const jwksUrl = env.ARBOR_EXTERNAL_JWKS_URL;
+  const audience = env.ARBOR_EXTERNAL_AUDIENCE;
+  if (!issuer && !jwksUrl && !audience) return null;
+  if (!issuer || !jwksUrl || !audience) {
+    throw new ConfigError('ARBOR_EXTERNAL_ISSUER, ARBOR_EXTERNAL_JWKS_URL and ARBOR_EXTERNAL_AUDIENCE must be set together');
+  }
+  try {
+    new URL(jwksUrl);
+  } catch {
+    throw new ConfigError(`ARBOR_EXTERNAL_JWKS_URL must be a URL, got "${jwksUrl}"`);
+  }
+  return {
+    issuer,
+    jwksUrl,
+    audience,
+    tenantClaim: env.ARBOR_EXTERNAL_TENANT_CLAIM || 'tenant_id',
+    scopeClaim: env.ARBOR_EXTERNAL_SCOPE_CLAIM || 'scope',
+  };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -51,6 +100,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     issuer: env.ARBOR_ISSUER || `http://${host}:${port}`,
     audience: env.ARBOR_AUDIENCE || 'arbor',
     tokenTtlSeconds: integer(env, 'ARBOR_TOKEN_TTL_SECONDS', 15 * 60, 60, 24 * 3600),
+    tokenCacheSize: integer(env, 'ARBOR_TOKEN_CACHE_SIZE', 10_000, 0, 10_000_000),
+    tokenFailedAuthLimit: integer(env, 'ARBOR_TOKEN_FAILED_AUTH_LIMIT', 10, 1, 1_000_000),
+    tokenRequestsPerAddress: integer(env, 'ARBOR_TOKEN_REQUESTS_PER_ADDRESS', 300, 1, 1_000_000),
+    adminClient: adminClient(env),
+    externalIdp: externalIdp(env),
     ...overrides,
   };
   return Object.freeze(config);

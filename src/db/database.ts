@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely';
 import { sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
 
@@ -14,7 +14,7 @@ export interface Store {
   readonly description: string;
   /** Runs `fn` in one transaction: everything or nothing. */
   transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
-  /** Refreshes planner statistics; cheap when nothing changed much. */
+  /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   close(): Promise<void>;
 }
@@ -42,6 +42,16 @@ export function openStore(databaseUrl: string): Store {
   };
 }
 
+/** Runs `write`; a unique-index refusal becomes `conflict()` (the database, not a prior read, enforces uniqueness). */
+export async function onUniqueViolation<T>(write: () => Promise<T>, conflict: () => Error): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw conflict();
+    throw error;
+  }
+}
+
 /** True when `error` is the store refusing a duplicate in a unique index. */
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -53,7 +63,10 @@ export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-/** The exclusive upper bound of the id_path range of a subtree: `/a/b/` -> `/a/b0` ('0' follows '/'). */
-export function subtreeUpperBound(idPath: string): string {
-  return `${idPath.slice(0, -1)}0`;
+/**
+ * `column` lies in the subtree whose root has `idPath` (root included): the index range
+ * [`/a/b/`, `/a/b0`), as '0' follows '/' and ids contain no '/'. Binary collation assumed.
+ */
+export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
+  return sql<boolean>`(${sql.ref(column)} >= ${idPath} and ${sql.ref(column)} < ${`${idPath.slice(0, -1)}0`})`;
 }

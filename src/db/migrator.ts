@@ -1,10 +1,12 @@
 import { type Kysely, type Migration, Migrator } from 'kysely';
 import * as initial from './migrations/0001-initial.js';
+import * as apiClients from './migrations/0002-api-clients.js';
 import type { Database } from './schema.js';
 
 // Listed here rather than read from a folder, so the same code runs from src/ (tsx) and dist/.
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-api-clients': apiClients,
 };
 
 export interface MigrationOutcome {

@@ -56,6 +56,20 @@ export interface SigningKeyTable {
   private_jwk: string;
   public_jwk: string;
   created_at: string;
+  /** Set when a newer key took over signing. */
+  retired_at: string | null;
+}
+
+export interface ApiClientTable {
+  id: string;
+  /** Null for a platform client. */
+  tenant_id: string | null;
+  name: string;
+  /** scrypt$N$r$p$salt$hash, all base64url. */
+  secret_hash: string;
+  /** Space-separated. */
+  scopes: string;
+  created_at: string;
 }
 
 export interface Database {
@@ -63,4 +77,5 @@ export interface Database {
   org_units: OrgUnitTable;
   users: UserTable;
   signing_keys: SigningKeyTable;
+  api_clients: ApiClientTable;
 }

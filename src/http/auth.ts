@@ -15,13 +15,20 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
+/** True when `scopes` grant `scope`: itself, or the umbrella admin:read / admin:write of its kind. */
+export function grants(scopes: ReadonlySet<string>, scope: Scope): boolean {
+  if (scopes.has(scope)) return true;
+  if (scope === 'platform:admin') return false;
+  return scope.endsWith(':read') ? scopes.has('admin:read') : scopes.has('admin:write');
+}
+
 /** Throws 403 unless `principal` may use a route needing `scope` on `tenantId`. */
 export function authorize(principal: Principal, scope: Scope, tenantId: string | undefined): void {
   if (principal.kind === 'platform') return;
   if (tenantId !== undefined && principal.tenantId !== tenantId) {
     throw new ForbiddenError('auth.wrong_tenant', 'This token belongs to another tenant and cannot reach this one.');
   }
-  if (!principal.scopes.has(scope)) {
+  if (!grants(principal.scopes, scope)) {
     throw new ForbiddenError('auth.insufficient_scope', `This request needs the scope '${scope}', which the token does not carry.`, {
       'www-authenticate': `Bearer realm="arbor", error="insufficient_scope", scope="${scope}"`,
     });

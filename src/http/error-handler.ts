@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
+import { ErrorResponse, ref } from '../schemas/common.js';
+import { OAuthError } from '../services/oauth-service.js';
 import { toValidationIssues } from './validation.js';
 
 interface ErrorBody {
@@ -23,15 +25,39 @@ function validationIssuesOf(error: FastifyError, body: unknown): ValidationIssue
     return toValidationIssues(error.validation as never, error.validationContext ?? 'body');
   }
   if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return [{ loc: ['body'], msg: 'Field required', type: 'missing' }];
-  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }];
   }
   return null;
 }
 
+const UNDECLARED_ERRORS = {
+  400: { ...ref(ErrorResponse), description: 'Malformed request, e.g. a Content-Length that does not match the body.' },
+  500: { ...ref(ErrorResponse), description: 'A bug on our side; the detail names the request id to report.' },
+};
+const BODY_ERRORS = { 415: { ...ref(ErrorResponse), description: 'The request body is not JSON.' } };
+
 /** One place maps every thrown error to the documented body; a 5xx never leaks internals. */
 export function registerErrorHandling(app: FastifyInstance): void {
+  // Statuses any route can answer with, declared once here rather than on every route.
+  app.addHook('onRoute', (route) => {
+    if (!route.schema?.response || route.url.startsWith('/docs') || route.url === '/openapi.json') return;
+    const methods = [route.method].flat();
+    const takesBody = methods.some((m) => !['GET', 'HEAD', 'OPTIONS'].includes(m)) && !route.url.startsWith('/oauth/');
+    route.schema = {
+      ...route.schema,
+      response: { ...UNDECLARED_ERRORS, ...(takesBody ? BODY_ERRORS : {}), ...(route.schema.response as object) },
+    };
+  });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // The token endpoint speaks RFC 6749, not the API's envelope.
+    if (error instanceof OAuthError) {
+      return reply
+        .code(error.status)
+        .headers({ ...error.headers, 'cache-control': 'no-store', pragma: 'no-cache' })
+        .send({ error: error.error, error_description: error.message });
+    }
     const issues = validationIssuesOf(error, request.body);
     if (issues) return reply.code(422).send({ detail: issues });
 

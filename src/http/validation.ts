@@ -104,3 +104,27 @@ export function toValidationIssues(errors: ErrorObject[], context: string): Vali
     return true;
   });
 }
+
+/**
+ * Where in a parsed JSON value a string is not well-formed Unicode (a lone surrogate from a
+ * `\ud800` escape), as a FastAPI loc; null when all is well. Such text cannot be stored as
+ * UTF-8: the store would turn it into something else, and two "different" names would collide.
+ */
+export function findMalformedText(value: unknown, loc: (string | number)[] = ['body']): (string | number)[] | null {
+  if (typeof value === 'string') return value.isWellFormed() ? null : loc;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findMalformedText(value[i], [...loc, i]);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (!key.isWellFormed()) return [...loc, key];
+      const found = findMalformedText(item, [...loc, key]);
+      if (found) return found;
+    }
+  }
+  return null;
+}

@@ -6,7 +6,7 @@ import { ulid } from 'ulid';
  * millisecond fall in random order: a monotonic counter would make the next id guessable)
  * and B-tree inserts stay append-mostly.
  */
-export type IdPrefix = 'tnt' | 'ou' | 'usr' | 'key';
+export type IdPrefix = 'tnt' | 'ou' | 'usr' | 'cli';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid().toLowerCase()}`;

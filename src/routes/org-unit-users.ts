@@ -9,7 +9,7 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitServ
   app.get(
     '/api/v1/tenants/:tenant_id/ous/:ou_id/users',
     {
-      // Reading users of an OU reveals users: it needs users:read as well as knowing the OU.
+      // It reveals users, so it needs users:read (ous:read is not required).
       config: { scope: 'users:read' },
       schema: {
         summary: 'List Ou Users',

@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { clientSchemas } from './clients.js';
 import { commonSchemas } from './common.js';
+import { oauthSchemas } from './oauth.js';
 import { orgUnitSchemas } from './org-units.js';
 import { tenantSchemas } from './tenants.js';
 import { userSchemas } from './users.js';
 
 /** Registers every named schema once; routes refer to them with ref(), and OpenAPI lists them as components. */
 export function registerSchemas(app: FastifyInstance): void {
-  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas]) {
+  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas]) {
     app.addSchema(schema);
   }
 }

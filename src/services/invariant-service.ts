@@ -1,6 +1,7 @@
 import type { Executor } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
 import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
+import { ouNameKey } from './org-unit-names.js';
 
 /**
  * Recomputes everything the store derives or maintains about a tenant's hierarchy from
@@ -21,7 +22,7 @@ export async function findInvariantViolations(db: Executor, tenantId: string, ma
       if (!byId.has(ou.parent_id)) violations.push(`${ou.id}: parent ${ou.parent_id} does not exist in the tenant`);
       childCounts.set(ou.parent_id, (childCounts.get(ou.parent_id) ?? 0) + 1);
     }
-    const siblingKey = `${ou.parent_id ?? ''}\u0000${ou.name.normalize('NFC').toLowerCase()}`;
+    const siblingKey = `${ou.parent_id ?? ''}\u0000${ouNameKey(ou.name)}`;
     if (siblingKeys.has(siblingKey)) violations.push(`${ou.id}: name '${ou.name}' is used twice among siblings`);
     siblingKeys.add(siblingKey);
 
@@ -43,7 +44,7 @@ export async function findInvariantViolations(db: Executor, tenantId: string, ma
     if (ou.id_path !== idPath) violations.push(`${ou.id}: id_path '${ou.id_path}' should be '${idPath}'`);
     if (ou.depth !== chain.length) violations.push(`${ou.id}: depth ${ou.depth} should be ${chain.length}`);
     if (ou.depth > maxDepth) violations.push(`${ou.id}: depth ${ou.depth} exceeds the limit ${maxDepth}`);
-    if (ou.name_key !== ou.name.normalize('NFC').toLowerCase()) violations.push(`${ou.id}: name_key is stale`);
+    if (ou.name_key !== ouNameKey(ou.name)) violations.push(`${ou.id}: name_key is stale`);
   }
   for (const ou of ous) {
     const children = childCounts.get(ou.id) ?? 0;

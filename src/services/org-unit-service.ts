@@ -1,5 +1,5 @@
 import type { Store } from '../db/database.js';
-import { isUniqueViolation } from '../db/database.js';
+import { onUniqueViolation } from '../db/database.js';
 import { type Repositories, repositories } from '../db/repositories/index.js';
 import type { ChildSummary, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { ConflictError, NotFoundError } from '../errors.js';
@@ -104,15 +104,12 @@ function toDetail(row: OrgUnitRow, children: ChildSummary[]): OrgUnitDetail {
   };
 }
 
-/** Maps the store's unique-index refusal to the 409 a client can act on. */
-async function guardingSiblingNames<T>(name: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (isUniqueViolation(error)) throw nameConflict(name);
-    throw error;
-  }
+/** Path of the parent, in ids (`/` for a root). */
+function parentIdPathOf(ou: Pick<OrgUnitRow, 'id_path' | 'id'>): string {
+  return ou.id_path.slice(0, -(ou.id.length + 1));
 }
+
+const cycle = () => new ConflictError('ou.cycle', 'An OU cannot be moved under itself or one of its descendants.');
 
 /** The hierarchy rules: names, paths, depth, cycles, counts and delete strategies. */
 export function createOrgUnitService({ store, maxDepth, now = () => new Date().toISOString() }: OrgUnitServiceDeps) {
@@ -127,6 +124,92 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
   async function detail(repos: Repositories, tenantId: string, row: OrgUnitRow): Promise<OrgUnitDetail> {
     const children = row.child_ou_count > 0 ? await repos.orgUnits.listChildren(tenantId, row.id) : [];
     return toDetail(row, children);
+  }
+
+  /** Sets name and parent of `ou` and rewrites the derived columns of its subtree, in one UPDATE. */
+  async function relocate(
+    repos: Repositories,
+    ou: OrgUnitRow,
+    name: string,
+    parent: { id: string | null; path: string; idPath: string; depth: number },
+    timestamp: string,
+  ): Promise<void> {
+    await onUniqueViolation(
+      () => repos.orgUnits.update(ou.tenant_id, ou.id, { parent_id: parent.id, name, name_key: ouNameKey(name) }),
+      () => nameConflict(name),
+    );
+    await repos.orgUnits.rewriteSubtree(
+      ou.tenant_id,
+      { idPath: ou.id_path, path: ou.path },
+      { idPath: `${parent.idPath}${ou.id}/`, path: `${parent.path}/${name}` },
+      parent.depth + 1 - ou.depth,
+      timestamp,
+    );
+  }
+
+  async function rename(repos: Repositories, ou: OrgUnitRow, name: string, timestamp: string): Promise<void> {
+    const parent = { id: ou.parent_id, path: parentPathOf(ou), idPath: parentIdPathOf(ou), depth: ou.depth - 1 };
+    await relocate(repos, ou, name, parent, timestamp);
+  }
+
+  /** Moves `ou` (maybe renamed) under `parentId` (null: to the root), refusing cycles and excess depth. */
+  async function move(repos: Repositories, ou: OrgUnitRow, name: string, parentId: string | null, timestamp: string): Promise<void> {
+    if (parentId === ou.id) throw cycle();
+    const parent = parentId === null ? undefined : await repos.orgUnits.getById(ou.tenant_id, parentId);
+    if (parentId !== null && !parent) throw parentNotFound(parentId);
+    if (parent?.id_path.startsWith(ou.id_path)) throw cycle();
+    const target = { id: parentId, path: parent?.path ?? '', idPath: parent?.id_path ?? '/', depth: parent?.depth ?? 0 };
+    const deepest = await repos.orgUnits.maxDepthInSubtree(ou.tenant_id, ou.id_path);
+    if (deepest - ou.depth + target.depth + 1 > maxDepth) throw depthExceeded(maxDepth);
+    await relocate(repos, ou, name, target, timestamp);
+    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
+    await repos.orgUnits.adjustCounts(ou.tenant_id, parentId, { childOus: 1 });
+  }
+
+  async function deleteIfEmpty(repos: Repositories, ou: OrgUnitRow): Promise<void> {
+    if (ou.child_ou_count > 0 || ou.user_count > 0) {
+      throw new ConflictError(
+        'ou.not_empty',
+        `OU '${ou.path}' has ${ou.child_ou_count} child OU(s) and ${ou.user_count} user(s). Move or delete them first, or delete with strategy=MOVE_UP or strategy=CASCADE.`,
+      );
+    }
+    await repos.orgUnits.deleteById(ou.tenant_id, ou.id);
+    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
+  }
+
+  /** Children and users of `ou` go to its parent (or become roots / OU-less). */
+  async function deleteMovingUp(repos: Repositories, ou: OrgUnitRow, timestamp: string): Promise<void> {
+    const clashes = await repos.orgUnits.findChildNameClashes(ou.tenant_id, ou.id, ou.parent_id);
+    if (clashes.length > 0) {
+      throw new ConflictError(
+        'ou.name_conflict',
+        `Cannot move the children of '${ou.path}' up: the parent level already has OUs named ${clashes.map((n) => `'${n}'`).join(', ')}. Rename them first.`,
+      );
+    }
+    await repos.users.moveAllFromOu(ou.tenant_id, ou.id, ou.parent_id, timestamp);
+    await repos.orgUnits.rewriteSubtree(
+      ou.tenant_id,
+      { idPath: ou.id_path, path: ou.path },
+      { idPath: parentIdPathOf(ou), path: parentPathOf(ou) },
+      -1,
+      timestamp,
+      true,
+    );
+    // Delete first (the parent FK is deferred): a child named like the deleted OU takes its place.
+    await repos.orgUnits.deleteById(ou.tenant_id, ou.id);
+    await onUniqueViolation(
+      () => repos.orgUnits.reparentChildren(ou.tenant_id, ou.id, ou.parent_id),
+      () => nameConflict(ou.name),
+    );
+    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: ou.child_ou_count - 1, users: ou.user_count });
+  }
+
+  /** The whole subtree goes; every user in it moves to the parent of `ou` (or to no OU). */
+  async function deleteCascading(repos: Repositories, ou: OrgUnitRow, timestamp: string): Promise<void> {
+    const movedUsers = await repos.orgUnits.sumUserCountInSubtree(ou.tenant_id, ou.id_path);
+    await repos.users.moveAllFromSubtree(ou.tenant_id, ou.id_path, ou.parent_id, timestamp);
+    await repos.orgUnits.deleteSubtree(ou.tenant_id, ou.id_path);
+    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: movedUsers });
   }
 
   return {
@@ -202,7 +285,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
           created_at: timestamp,
           updated_at: timestamp,
         };
-        await guardingSiblingNames(name, () => repos.orgUnits.insert(row));
+        await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         await repos.orgUnits.adjustCounts(tenantId, row.parent_id, { childOus: 1 });
         return toDetail({ ...row, child_ou_count: 0, user_count: 0 }, []);
       });
@@ -216,100 +299,22 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         const timestamp = now();
         const name = newName ?? ou.name;
         const parentId = input.parent_id !== undefined ? input.parent_id : ou.parent_id;
-        const isMoving = parentId !== ou.parent_id;
-        const isRenaming = name !== ou.name;
-
-        if (isMoving || isRenaming) {
-          let target = { path: parentPathOf(ou), idPath: ou.id_path.slice(0, -(ou.id.length + 1)), depth: ou.depth - 1 };
-          if (isMoving) {
-            if (parentId === ou.id) throw cycle();
-            const parent = parentId === null ? undefined : await repos.orgUnits.getById(tenantId, parentId);
-            if (parentId !== null && !parent) throw parentNotFound(parentId);
-            if (parent && parent.id_path.startsWith(ou.id_path)) throw cycle();
-            target = { path: parent?.path ?? '', idPath: parent?.id_path ?? '/', depth: parent?.depth ?? 0 };
-            const deepest = await repos.orgUnits.maxDepthInSubtree(tenantId, ou.id_path);
-            if (deepest - ou.depth + target.depth + 1 > maxDepth) throw depthExceeded(maxDepth);
-          }
-          await guardingSiblingNames(name, () =>
-            repos.orgUnits.update(tenantId, id, { parent_id: parentId, name, name_key: ouNameKey(name) }),
-          );
-          await repos.orgUnits.rewriteSubtree(
-            tenantId,
-            { idPath: ou.id_path, path: ou.path },
-            { idPath: `${target.idPath}${ou.id}/`, path: `${target.path}/${name}` },
-            target.depth + 1 - ou.depth,
-            timestamp,
-          );
-          if (isMoving) {
-            await repos.orgUnits.adjustCounts(tenantId, ou.parent_id, { childOus: -1 });
-            await repos.orgUnits.adjustCounts(tenantId, parentId, { childOus: 1 });
-          }
-        }
+        if (parentId !== ou.parent_id) await move(repos, ou, name, parentId, timestamp);
+        else if (name !== ou.name) await rename(repos, ou, name, timestamp);
         const changes: Parameters<Repositories['orgUnits']['update']>[2] = { updated_at: timestamp };
         if (input.description !== undefined) changes.description = input.description;
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         await repos.orgUnits.update(tenantId, id, changes);
         return detail(repos, tenantId, await getOrThrow(repos, tenantId, id));
       });
-
-      function cycle(): ConflictError {
-        return new ConflictError('ou.cycle', 'An OU cannot be moved under itself or one of its descendants.');
-      }
     },
 
     async delete(tenantId: string, id: string, strategy: DeleteStrategy): Promise<void> {
       await store.transaction(async (trx) => {
         const repos = repositories(trx);
         const ou = await getOrThrow(repos, tenantId, id);
-        const timestamp = now();
-        switch (strategy) {
-          case 'BLOCK': {
-            if (ou.child_ou_count > 0 || ou.user_count > 0) {
-              throw new ConflictError(
-                'ou.not_empty',
-                `OU '${ou.path}' has ${ou.child_ou_count} child OU(s) and ${ou.user_count} user(s). Move or delete them first, or delete with strategy=MOVE_UP or strategy=CASCADE.`,
-              );
-            }
-            await repos.orgUnits.deleteById(tenantId, id);
-            await repos.orgUnits.adjustCounts(tenantId, ou.parent_id, { childOus: -1 });
-            return;
-          }
-          case 'MOVE_UP': {
-            const clashes = await repos.orgUnits.findChildNameClashes(tenantId, id, ou.parent_id, id);
-            if (clashes.length > 0) {
-              throw new ConflictError(
-                'ou.name_conflict',
-                `Cannot move the children of '${ou.path}' up: the parent level already has OUs named ${clashes.map((n) => `'${n}'`).join(', ')}. Rename them first.`,
-              );
-            }
-            const parentPath = parentPathOf(ou);
-            const parentIdPath = ou.id_path.slice(0, -(ou.id.length + 1));
-            await repos.users.moveAllFromOu(tenantId, id, ou.parent_id, timestamp);
-            await repos.orgUnits.rewriteSubtree(
-              tenantId,
-              { idPath: ou.id_path, path: ou.path },
-              { idPath: parentIdPath, path: parentPath },
-              -1,
-              timestamp,
-              true,
-            );
-            // Delete first: a child named like the deleted OU takes its place without a clash.
-            await repos.orgUnits.deleteById(tenantId, id);
-            await guardingSiblingNames(ou.name, () => repos.orgUnits.reparentChildren(tenantId, id, ou.parent_id));
-            await repos.orgUnits.adjustCounts(tenantId, ou.parent_id, {
-              childOus: ou.child_ou_count - 1,
-              users: ou.user_count,
-            });
-            return;
-          }
-          case 'CASCADE': {
-            const movedUsers = await repos.orgUnits.sumUserCountInSubtree(tenantId, ou.id_path);
-            await repos.users.moveAllFromSubtree(tenantId, ou.id_path, ou.parent_id, timestamp);
-            await repos.orgUnits.deleteSubtree(tenantId, ou.id_path);
-            await repos.orgUnits.adjustCounts(tenantId, ou.parent_id, { childOus: -1, users: movedUsers });
-            return;
-          }
-        }
+        const remove = { BLOCK: deleteIfEmpty, MOVE_UP: deleteMovingUp, CASCADE: deleteCascading }[strategy];
+        await remove(repos, ou, now());
       });
     },
 

@@ -1,5 +1,5 @@
 import type { Store } from '../db/database.js';
-import { isUniqueViolation } from '../db/database.js';
+import { onUniqueViolation } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
 import type { TenantRow } from '../db/repositories/tenant-repository.js';
 import { ConflictError, RequestValidationError } from '../errors.js';
@@ -41,14 +41,7 @@ function checkSlug(slug: string, loc: string): string {
   return value;
 }
 
-async function guardingSlug<T>(slug: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (isUniqueViolation(error)) throw new ConflictError('tenant.slug_conflict', `A tenant with slug '${slug}' already exists.`);
-    throw error;
-  }
-}
+const slugConflict = (slug: string) => new ConflictError('tenant.slug_conflict', `A tenant with slug '${slug}' already exists.`);
 
 export interface TenantServiceDeps {
   store: Pick<Store, 'db' | 'transaction'>;
@@ -82,7 +75,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const slug = input.slug !== undefined ? checkSlug(input.slug, 'slug') : checkSlug(slugify(name), 'name');
       const timestamp = now();
       const row: TenantRow = { id: newId('tnt'), name, slug, created_at: timestamp, updated_at: timestamp };
-      await guardingSlug(slug, () => read.tenants.insert(row));
+      await onUniqueViolation(() => read.tenants.insert(row), () => slugConflict(slug));
       return row;
     },
 
@@ -91,7 +84,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const changes: { name?: string; slug?: string; updated_at: string } = { updated_at: now() };
       if (input.name !== undefined) changes.name = input.name.trim();
       if (input.slug !== undefined) changes.slug = checkSlug(input.slug, 'slug');
-      await guardingSlug(changes.slug ?? '', () => read.tenants.update(id, changes));
+      await onUniqueViolation(() => read.tenants.update(id, changes), () => slugConflict(changes.slug ?? ''));
       return getOrThrow(id);
     },
 

@@ -3,13 +3,19 @@ import {
   type CryptoKey,
   type JWK,
   type JWTPayload,
+  type JWTVerifyGetKey,
   SignJWT,
   calculateJwkThumbprint,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
   exportJWK,
   generateKeyPair,
   importJWK,
   jwtVerify,
 } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { ExternalIdpConfig } from '../config.js';
 import type { Store } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
 import { UnauthorizedError } from '../errors.js';
@@ -17,7 +23,18 @@ import { UnauthorizedError } from '../errors.js';
 export const ALGORITHM = 'ES256';
 export const TOKEN_TYPE = 'at+jwt';
 export const PLATFORM_SCOPE = 'platform:admin';
-export const TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:write', 'tenants:read', 'tenants:write'] as const;
+export const TENANT_SCOPES = [
+  'ous:read',
+  'ous:write',
+  'users:read',
+  'users:write',
+  'tenants:read',
+  'tenants:write',
+  'clients:read',
+  'clients:write',
+] as const;
+/** Umbrella scopes of the identity platform the OU contract comes from: every read / every write in the tenant. */
+export const UMBRELLA_SCOPES = ['admin:read', 'admin:write'] as const;
 export type TenantScope = (typeof TENANT_SCOPES)[number];
 export type Scope = TenantScope | typeof PLATFORM_SCOPE;
 
@@ -31,46 +48,108 @@ export interface TokenServiceDeps {
   issuer: string;
   audience: string;
   ttlSeconds: number;
+  /** Verified tokens cached by exact string until exp; 0 disables. */
+  cacheSize?: number;
+  externalIdp?: ExternalIdpConfig | null;
+  now?: () => number;
 }
 
 interface LoadedKey {
   kid: string;
   privateKey: CryptoKey;
   publicKey: CryptoKey;
+  publicJwk: JWK;
+  retired: boolean;
 }
 
-// Leeway for clocks of different machines; RFC 8725 practice is seconds, not minutes.
-const CLOCK_TOLERANCE_SECONDS = 30;
-// A token with a kid we don't know triggers a reload (another instance may have added a key),
-// but not more often than this, so garbage kids cannot hammer the store.
-const RELOAD_INTERVAL_MS = 10_000;
+// RFC 8725: leeway in seconds, not minutes.
+export const CLOCK_TOLERANCE_SECONDS = 30;
+// Keys are re-read this often, so instances on one store pick up a rotation, and a retired
+// key stays published this much longer than the tokens it signed.
+const KEY_REFRESH_MS = 60_000;
+// An unknown kid triggers an early re-read, but not more often than this.
+const UNKNOWN_KID_RELOAD_MS = 10_000;
+// Asymmetric algorithms only: an HS* token "signed" with a public key must never verify.
+const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 function invalid(detail: string): UnauthorizedError {
   return new UnauthorizedError('auth.invalid_token', detail);
 }
 
-/** Signs and verifies Arbor's access tokens with asymmetric keys kept in the store. */
-export function createTokenService({ store, issuer, audience, ttlSeconds }: TokenServiceDeps) {
+function scopesOf(value: unknown): Set<string> {
+  if (typeof value === 'string') return new Set(value.split(' ').filter(Boolean));
+  if (Array.isArray(value)) return new Set(value.filter((s): s is string => typeof s === 'string'));
+  return new Set();
+}
+
+function principalOf(payload: JWTPayload, tenantClaim: string, scopeClaim: string): Principal {
+  const scopes = scopesOf(payload[scopeClaim]);
+  const subject = payload.sub ?? 'unknown';
+  if (scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes };
+  const tenantId = payload[tenantClaim];
+  if (typeof tenantId !== 'string' || tenantId === '') {
+    throw invalid(`The token carries neither a ${tenantClaim} claim nor the platform:admin scope.`);
+  }
+  return { kind: 'tenant', subject, tenantId, scopes };
+}
+
+/** Signs Arbor's access tokens with keys kept in the store, and verifies them (and an external issuer's). */
+export function createTokenService(deps: TokenServiceDeps) {
+  const { store, issuer, audience, ttlSeconds, externalIdp = null, now = () => Date.now() } = deps;
   const repos = repositories(store.db);
+  // Keyed by the exact token string: a hit is a token whose signature and claims were checked.
+  const cache = deps.cacheSize ? new LRUCache<string, { principal: Principal; acceptedUntil: number }>({ max: deps.cacheSize }) : null;
+  const externalKeys: JWTVerifyGetKey | null = externalIdp
+    ? createRemoteJWKSet(new URL(externalIdp.jwksUrl), { cooldownDuration: 60_000, cacheMaxAge: 10 * 60_000 })
+    : null;
   let keys: LoadedKey[] = [];
   let loadedAt = 0;
 
+  /** How long a retired key keeps verifying: the longest a token it signed can live, plus slack. */
+  const retiredKeyLifetimeMs = () => (ttlSeconds + CLOCK_TOLERANCE_SECONDS) * 1000 + 2 * KEY_REFRESH_MS;
+
   async function load(): Promise<void> {
-    const rows = await repos.signingKeys.listNewestFirst();
+    const cutoff = new Date(now() - retiredKeyLifetimeMs()).toISOString();
+    const rows = (await repos.signingKeys.listNewestFirst()).filter((row) => row.retired_at === null || row.retired_at > cutoff);
     keys = await Promise.all(
-      rows.map(async (row) => ({
-        kid: row.kid,
-        privateKey: (await importJWK(JSON.parse(row.private_jwk) as JWK, row.alg)) as CryptoKey,
-        publicKey: (await importJWK(JSON.parse(row.public_jwk) as JWK, row.alg)) as CryptoKey,
-      })),
+      rows.map(async (row) => {
+        const publicJwk = JSON.parse(row.public_jwk) as JWK;
+        return {
+          kid: row.kid,
+          privateKey: (await importJWK(JSON.parse(row.private_jwk) as JWK, row.alg)) as CryptoKey,
+          publicKey: (await importJWK(publicJwk, row.alg)) as CryptoKey,
+          publicJwk,
+          retired: row.retired_at !== null,
+        };
+      }),
     );
-    loadedAt = Date.now();
+    loadedAt = now();
   }
 
-  async function keyFor(kid: string | undefined): Promise<CryptoKey> {
+  async function fresh(): Promise<void> {
+    if (now() - loadedAt > KEY_REFRESH_MS) await load();
+  }
+
+  async function insertNewKey(): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    await repos.signingKeys.insert({
+      kid,
+      alg: ALGORITHM,
+      private_jwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: ALGORITHM }),
+      public_jwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM, use: 'sig' }),
+      created_at: new Date(now()).toISOString(),
+      retired_at: null,
+    });
+    return kid;
+  }
+
+  async function localKeyFor(kid: string | undefined): Promise<CryptoKey> {
     if (kid === undefined) throw invalid('The token has no key id (kid).');
+    await fresh();
     let key = keys.find((k) => k.kid === kid);
-    if (!key && Date.now() - loadedAt > RELOAD_INTERVAL_MS) {
+    if (!key && now() - loadedAt > UNKNOWN_KID_RELOAD_MS) {
       await load();
       key = keys.find((k) => k.kid === kid);
     }
@@ -78,63 +157,105 @@ export function createTokenService({ store, issuer, audience, ttlSeconds }: Toke
     return key.publicKey;
   }
 
-  function principalOf(payload: JWTPayload): Principal {
-    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : []);
-    const subject = payload.sub ?? 'unknown';
-    if (scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes };
-    if (typeof payload.tenant_id !== 'string' || payload.tenant_id === '') {
-      throw invalid('The token carries neither a tenant_id claim nor the platform:admin scope.');
+  async function verifyLocal(token: string): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, (header) => localKeyFor(header.kid), {
+      algorithms: [ALGORITHM],
+      issuer,
+      audience,
+      typ: TOKEN_TYPE,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp', 'sub'],
+      currentDate: new Date(now()),
+    });
+    return payload;
+  }
+
+  async function verifyExternal(token: string, idp: ExternalIdpConfig, getKey: JWTVerifyGetKey): Promise<JWTPayload> {
+    // Identity providers label access tokens `at+jwt` (RFC 9068) or `JWT`; anything else is not one.
+    const typ = decodeProtectedHeader(token).typ?.toLowerCase();
+    if (typ !== undefined && !['at+jwt', 'application/at+jwt', 'jwt'].includes(typ)) throw invalid('The token is not an access token.');
+    const { payload } = await jwtVerify(token, getKey, {
+      algorithms: EXTERNAL_ALGORITHMS,
+      issuer: idp.issuer,
+      audience: idp.audience,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp'],
+      currentDate: new Date(now()),
+    });
+    return payload;
+  }
+
+  async function verifyUncached(token: string): Promise<{ principal: Principal; exp: number }> {
+    // The unverified iss only picks which trust anchor to check against; both pin their own issuer.
+    let claimedIssuer: unknown;
+    try {
+      claimedIssuer = decodeJwt(token).iss;
+    } catch {
+      throw invalid('The token is not a JWT.');
     }
-    return { kind: 'tenant', subject, tenantId: payload.tenant_id, scopes };
+    if (externalIdp && externalKeys && claimedIssuer === externalIdp.issuer) {
+      const payload = await verifyExternal(token, externalIdp, externalKeys);
+      return { principal: principalOf(payload, externalIdp.tenantClaim, externalIdp.scopeClaim), exp: payload.exp as number };
+    }
+    const payload = await verifyLocal(token);
+    return { principal: principalOf(payload, 'tenant_id', 'scope'), exp: payload.exp as number };
   }
 
   return {
     /** Generates the first signing key if the store has none, then loads the keys. */
     async ensureSigningKey(): Promise<void> {
       await load();
-      if (keys.length > 0) return;
-      const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
-      const publicJwk = await exportJWK(publicKey);
-      const kid = await calculateJwkThumbprint(publicJwk);
-      await repos.signingKeys.insert({
-        kid,
-        alg: ALGORITHM,
-        private_jwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: ALGORITHM }),
-        public_jwk: JSON.stringify({ ...publicJwk, kid, alg: ALGORITHM, use: 'sig' }),
-        created_at: new Date().toISOString(),
-      });
+      if (keys.some((k) => !k.retired)) return;
+      await insertNewKey();
       await load();
     },
 
-    /** An access token for a tenant (with `tenantId`) or the platform (scope platform:admin). */
+    /** Adds a new signing key; older ones keep verifying until the tokens they signed expire. */
+    async rotate(): Promise<string> {
+      const kid = await insertNewKey();
+      const timestamp = new Date(now()).toISOString();
+      await repos.signingKeys.retireAllExcept(kid, timestamp);
+      await repos.signingKeys.deleteRetiredBefore(new Date(now() - retiredKeyLifetimeMs()).toISOString());
+      await load();
+      return kid;
+    },
+
+    /** The public keys that verify Arbor's tokens, for /.well-known/jwks.json. */
+    async jwks(): Promise<{ keys: JWK[] }> {
+      await fresh();
+      return { keys: keys.map((k) => k.publicJwk) };
+    },
+
+    /** An access token (RFC 9068 profile) for a tenant (with `tenantId`) or the platform. */
     async sign(claims: { subject: string; tenantId?: string; scopes: string[]; ttlSeconds?: number }): Promise<string> {
-      const key = keys[0];
+      await fresh();
+      const key = keys.find((k) => !k.retired);
       if (!key) throw new Error('No signing key loaded: call ensureSigningKey() first');
       const payload: JWTPayload = { scope: claims.scopes.join(' '), client_id: claims.subject };
       if (claims.tenantId !== undefined) payload.tenant_id = claims.tenantId;
+      const issuedAt = Math.floor(now() / 1000);
       return new SignJWT(payload)
         .setProtectedHeader({ alg: ALGORITHM, typ: TOKEN_TYPE, kid: key.kid })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(claims.subject)
-        .setIssuedAt()
-        .setExpirationTime(`${claims.ttlSeconds ?? ttlSeconds}s`)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + (claims.ttlSeconds ?? ttlSeconds))
         .setJti(randomUUID())
         .sign(key.privateKey);
     },
 
+    ttlSeconds,
+
     /** The principal a token stands for; 401 `auth.invalid_token` for anything not valid. */
     async verify(token: string): Promise<Principal> {
+      const cached = cache?.get(token);
+      // Expiry is checked on every hit, against the same clock as a full verification.
+      if (cached && now() <= cached.acceptedUntil) return cached.principal;
       try {
-        const { payload } = await jwtVerify(token, (header) => keyFor(header.kid), {
-          algorithms: [ALGORITHM],
-          issuer,
-          audience,
-          typ: TOKEN_TYPE,
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          requiredClaims: ['exp', 'sub'],
-        });
-        return principalOf(payload);
+        const { principal, exp } = await verifyUncached(token);
+        cache?.set(token, { principal, acceptedUntil: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+        return principal;
       } catch (error) {
         if (error instanceof UnauthorizedError) throw error;
         const code = (error as { code?: string }).code;

@@ -1,5 +1,5 @@
 import type { Store } from '../db/database.js';
-import { isUniqueViolation } from '../db/database.js';
+import { onUniqueViolation } from '../db/database.js';
 import { type Repositories, repositories } from '../db/repositories/index.js';
 import type { UserRow } from '../db/repositories/user-repository.js';
 import { ConflictError, NotFoundError } from '../errors.js';
@@ -60,16 +60,8 @@ function searchKey(text: string | null | undefined): string | null {
   return text == null ? null : text.normalize('NFC').toLowerCase();
 }
 
-async function guardingEmail<T>(email: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (isUniqueViolation(error)) {
-      throw new ConflictError('user.email_conflict', `A user with email '${email}' already exists in this tenant (emails are compared case-insensitively).`);
-    }
-    throw error;
-  }
-}
+const emailConflict = (email: string) =>
+  new ConflictError('user.email_conflict', `A user with email '${email}' already exists in this tenant (emails are compared case-insensitively).`);
 
 /** Users and their placement in OUs; keeps each OU's maintained direct user count in step. */
 export function createUserService({ store, now = () => new Date().toISOString() }: UserServiceDeps) {
@@ -98,6 +90,8 @@ export function createUserService({ store, now = () => new Date().toISOString() 
       pageRequest: PageRequest,
     ) {
       await requireTenant(read, tenantId);
+      // Like the OU list's parent_id: a filter naming no OU of the tenant is a 404, not an empty page.
+      if (filter.ou_id !== undefined) await requireOu(read, tenantId, filter.ou_id);
       const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
       const [rows, total] = await Promise.all([
         read.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
@@ -127,7 +121,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           created_at: timestamp,
           updated_at: timestamp,
         };
-        await guardingEmail(email, () => repos.users.insert(row));
+        await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
         await repos.orgUnits.adjustCounts(tenantId, ouId, { users: 1 });
         return toUserResponse(row);
       });
@@ -154,7 +148,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
           await repos.orgUnits.adjustCounts(tenantId, input.ou_id, { users: 1 });
         }
-        await guardingEmail(changes.email ?? user.email, () => repos.users.update(tenantId, id, changes));
+        await onUniqueViolation(() => repos.users.update(tenantId, id, changes), () => emailConflict(changes.email ?? user.email));
         return toUserResponse(await getOrThrow(repos, tenantId, id));
       });
     },

@@ -18,7 +18,7 @@ export const ALL_TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:
 /** A fully built app on a fresh in-memory SQLite store. */
 export async function createTestContext(overrides: Partial<Config> = {}): Promise<TestContext> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, overrides);
-  const built = await buildApp(config, { logger: false });
+  const built = await buildApp(config, { logger: false, bootstrapAdminClient: false });
   const platformToken = await built.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] });
   return {
     ...built,

@@ -1,4 +1,5 @@
 import type { Executor } from '../database.js';
+import { createApiClientRepository } from './api-client-repository.js';
 import { createOrgUnitRepository } from './org-unit-repository.js';
 import { createSigningKeyRepository } from './signing-key-repository.js';
 import { createTenantRepository } from './tenant-repository.js';
@@ -11,6 +12,7 @@ export function repositories(db: Executor) {
     orgUnits: createOrgUnitRepository(db),
     users: createUserRepository(db),
     signingKeys: createSigningKeyRepository(db),
+    apiClients: createApiClientRepository(db),
   };
 }
 

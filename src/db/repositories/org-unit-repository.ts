@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { type Executor, escapeLike, subtreeUpperBound } from '../database.js';
+import { type Executor, escapeLike, inSubtree } from '../database.js';
 import type { OrgUnitTable } from '../schema.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
@@ -31,18 +31,17 @@ function characterCount(text: string): number {
 
 /** All SQL on `org_units`. Every method is scoped by tenant first. */
 export function createOrgUnitRepository(db: Executor) {
-  const inSubtree = (tenantId: string, idPath: string) =>
+  const subtreeRows = (tenantId: string, idPath: string) =>
     db
       .selectFrom('org_units')
       .where('tenant_id', '=', tenantId)
-      .where('id_path', '>=', idPath)
-      .where('id_path', '<', subtreeUpperBound(idPath));
+      .where(inSubtree('id_path', idPath));
 
   const listQuery = (tenantId: string, filter: OrgUnitListFilter) => {
     let query = db.selectFrom('org_units').where('tenant_id', '=', tenantId);
     if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
     if (filter.search !== undefined && filter.search !== '') {
-      const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+      const pattern = `%${escapeLike(filter.search.normalize('NFC').toLowerCase())}%`;
       query = query.where(sql<boolean>`name_key LIKE ${pattern} ESCAPE '\\'`);
     }
     return query;
@@ -97,8 +96,8 @@ export function createOrgUnitRepository(db: Executor) {
       return query.executeTakeFirst();
     },
 
-    /** Names of `parentId`'s children that clash with a child of `targetParentId` other than `exceptId`. */
-    async findChildNameClashes(tenantId: string, parentId: string, targetParentId: string | null, exceptId: string) {
+    /** Names of `parentId`'s children that clash with another child of `targetParentId` (`parentId` itself excluded: it is going away). */
+    async findChildNameClashes(tenantId: string, parentId: string, targetParentId: string | null) {
       return db
         .selectFrom('org_units as c')
         .innerJoin('org_units as s', (join) =>
@@ -108,19 +107,19 @@ export function createOrgUnitRepository(db: Executor) {
         .where('c.tenant_id', '=', tenantId)
         .where('c.parent_id', '=', parentId)
         .where('s.parent_id', targetParentId === null ? 'is' : '=', targetParentId)
-        .where('s.id', '!=', exceptId)
+        .where('s.id', '!=', parentId)
         .orderBy('c.name_key')
         .execute()
         .then((rows) => rows.map((r) => r.name));
     },
 
     async maxDepthInSubtree(tenantId: string, idPath: string): Promise<number> {
-      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.max('depth').as('d')).executeTakeFirstOrThrow();
+      const row = await subtreeRows(tenantId, idPath).select((eb) => eb.fn.max('depth').as('d')).executeTakeFirstOrThrow();
       return Number(row.d);
     },
 
     async sumUserCountInSubtree(tenantId: string, idPath: string): Promise<number> {
-      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.sum<number>('user_count').as('n')).executeTakeFirstOrThrow();
+      const row = await subtreeRows(tenantId, idPath).select((eb) => eb.fn.sum<number>('user_count').as('n')).executeTakeFirstOrThrow();
       return Number(row.n ?? 0);
     },
 
@@ -163,7 +162,7 @@ export function createOrgUnitRepository(db: Executor) {
       updatedAt: string,
       excludeRoot = false,
     ): Promise<void> {
-      let query = db
+      const query = db
         .updateTable('org_units')
         .set({
           // SQL substr counts characters (code points); JS length counts UTF-16 units.
@@ -173,9 +172,8 @@ export function createOrgUnitRepository(db: Executor) {
           updated_at: updatedAt,
         })
         .where('tenant_id', '=', tenantId)
-        .where('id_path', excludeRoot ? '>' : '>=', from.idPath)
-        .where('id_path', '<', subtreeUpperBound(from.idPath));
-      await query.execute();
+        .where(inSubtree('id_path', from.idPath));
+      await (excludeRoot ? query.where('id_path', '!=', from.idPath) : query).execute();
     },
 
     async reparentChildren(tenantId: string, fromParentId: string, toParentId: string | null): Promise<void> {
@@ -195,8 +193,7 @@ export function createOrgUnitRepository(db: Executor) {
       const result = await db
         .deleteFrom('org_units')
         .where('tenant_id', '=', tenantId)
-        .where('id_path', '>=', idPath)
-        .where('id_path', '<', subtreeUpperBound(idPath))
+        .where(inSubtree('id_path', idPath))
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },

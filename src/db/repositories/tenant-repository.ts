@@ -41,7 +41,8 @@ export function createTenantRepository(db: Executor) {
     /** Deletes the tenant and everything in it; call inside a transaction. */
     async deleteWithContents(id: string): Promise<void> {
       await db.deleteFrom('users').where('tenant_id', '=', id).execute();
-      // Children reference parents within the same table; one statement is checked as a whole.
+      await db.deleteFrom('api_clients').where('tenant_id', '=', id).execute();
+      // Children reference parents in the same table; that foreign key is checked at commit.
       await db.deleteFrom('org_units').where('tenant_id', '=', id).execute();
       await db.deleteFrom('tenants').where('id', '=', id).execute();
     },

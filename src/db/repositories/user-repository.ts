@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { type Executor, escapeLike, subtreeUpperBound } from '../database.js';
+import { type Executor, escapeLike, inSubtree } from '../database.js';
 import type { UserTable } from '../schema.js';
 
 export type UserRow = Selectable<UserTable>;
@@ -17,20 +17,19 @@ export function createUserRepository(db: Executor) {
     if (filter.ouId !== undefined) query = query.where('ou_id', '=', filter.ouId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
     if (filter.search !== undefined && filter.search !== '') {
-      const pattern = `%${escapeLike(filter.search.toLowerCase())}%`;
+      const pattern = `%${escapeLike(filter.search.normalize('NFC').toLowerCase())}%`;
       query = query.where(sql<boolean>`(email_key LIKE ${pattern} ESCAPE '\\' OR display_name_key LIKE ${pattern} ESCAPE '\\')`);
     }
     return query;
   };
 
   // Users whose OU lies in the subtree rooted at `idPath`. The OU range is the driving side.
-  const inSubtree = (tenantId: string, idPath: string) =>
+  const usersOfSubtree = (tenantId: string, idPath: string) =>
     db
       .selectFrom('org_units as o')
       .innerJoin('users as u', (join) => join.onRef('u.tenant_id', '=', 'o.tenant_id').onRef('u.ou_id', '=', 'o.id'))
       .where('o.tenant_id', '=', tenantId)
-      .where('o.id_path', '>=', idPath)
-      .where('o.id_path', '<', subtreeUpperBound(idPath));
+      .where(inSubtree('o.id_path', idPath));
 
   return {
     async getById(tenantId: string, id: string): Promise<UserRow | undefined> {
@@ -47,11 +46,11 @@ export function createUserRepository(db: Executor) {
     },
 
     async listInSubtree(tenantId: string, idPath: string, limit: number, offset: number): Promise<UserRow[]> {
-      return inSubtree(tenantId, idPath).selectAll('u').orderBy('u.id').limit(limit).offset(offset).execute();
+      return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id').limit(limit).offset(offset).execute();
     },
 
     async countInSubtree(tenantId: string, idPath: string): Promise<number> {
-      const row = await inSubtree(tenantId, idPath).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const row = await usersOfSubtree(tenantId, idPath).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
       return Number(row.n);
     },
 
@@ -88,8 +87,7 @@ export function createUserRepository(db: Executor) {
             .selectFrom('org_units')
             .select('id')
             .where('tenant_id', '=', tenantId)
-            .where('id_path', '>=', idPath)
-            .where('id_path', '<', subtreeUpperBound(idPath)),
+            .where(inSubtree('id_path', idPath)),
         )
         .execute();
     },

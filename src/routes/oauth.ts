@@ -1,0 +1,123 @@
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { ref } from '../schemas/common.js';
+import { AuthorizationServerMetadata, JsonWebKeySet, OAuthErrorResponse, TokenResponse } from '../schemas/oauth.js';
+import { CLIENT_SCOPES } from '../services/client-service.js';
+import { OAuthError, type OAuthService, type TokenRequest } from '../services/oauth-service.js';
+import { PLATFORM_SCOPE, type TokenService } from '../services/token-service.js';
+
+export interface OAuthRouteOptions {
+  oauth: OAuthService;
+  tokens: Pick<TokenService, 'jwks'>;
+  issuer: string;
+  requestsPerAddress: number;
+}
+
+const tags = ['OAuth'];
+
+/** RFC 6749 §2.3.1: id and secret in Basic are form-encoded before base64. */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | null | 'malformed' {
+  if (!header || !/^basic /i.test(header)) return null;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return 'malformed';
+  try {
+    return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+  } catch {
+    return 'malformed';
+  }
+}
+
+/** Reads a token request; every way it can be malformed is an RFC 6749 invalid_request. */
+function tokenRequestOf(request: FastifyRequest): TokenRequest {
+  if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) {
+    throw new OAuthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded.');
+  }
+  const form = (request.body ?? {}) as Record<string, unknown>;
+  const field = (name: string): string | undefined => {
+    const value = form[name];
+    if (Array.isArray(value)) throw new OAuthError(400, 'invalid_request', `Parameter ${name} is repeated.`);
+    return typeof value === 'string' ? value : undefined;
+  };
+  const basic = basicCredentials(request.headers.authorization);
+  if (basic === 'malformed') throw new OAuthError(400, 'invalid_request', 'The Basic credentials are malformed.');
+  const posted = field('client_id') !== undefined || field('client_secret') !== undefined;
+  if (basic && posted) throw new OAuthError(400, 'invalid_request', 'Use one client authentication method, not both.');
+  return {
+    grantType: field('grant_type'),
+    clientId: basic ? basic.id : field('client_id'),
+    clientSecret: basic ? basic.secret : field('client_secret'),
+    scope: field('scope'),
+  };
+}
+
+/** The authorization server: token endpoint, JWKS and RFC 8414 metadata. */
+export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (app, { oauth, tokens, issuer, requestsPerAddress }) => {
+  await app.register(formbody);
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new OAuthError(429, 'too_many_requests', `Too many token requests from this address; retry in ${Math.ceil(context.ttl / 1000)} s.`, {
+        'retry-after': String(Math.ceil(context.ttl / 1000)),
+      }),
+  });
+
+  app.post(
+    '/oauth/token',
+    {
+      config: { rateLimit: { max: requestsPerAddress, timeWindow: 60_000 } },
+      schema: {
+        summary: 'Token',
+        description:
+          'OAuth 2.0 client_credentials grant (RFC 6749 §4.4). Body: grant_type=client_credentials, optional scope (a subset of the client\'s scopes; absent: all of them). Client authentication: HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post).',
+        tags,
+        consumes: ['application/x-www-form-urlencoded'],
+        response: {
+          200: { ...ref(TokenResponse), description: 'Successful Response' },
+          400: { ...ref(OAuthErrorResponse), description: 'invalid_request, invalid_scope or unsupported_grant_type' },
+          401: { ...ref(OAuthErrorResponse), description: 'invalid_client' },
+          429: { ...ref(OAuthErrorResponse), description: 'Too many requests: see Retry-After' },
+        },
+      },
+    },
+    async (request, reply) => {
+      const response = await oauth.issue(tokenRequestOf(request));
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      return response;
+    },
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: { summary: 'JWKS', description: 'The public keys that verify Arbor access tokens.', tags, response: { 200: { ...ref(JsonWebKeySet), description: 'Successful Response' } } },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return tokens.jwks();
+    },
+  );
+
+  app.get(
+    '/.well-known/oauth-authorization-server',
+    {
+      schema: {
+        summary: 'Authorization Server Metadata',
+        description: 'RFC 8414 metadata.',
+        tags,
+        response: { 200: { ...ref(AuthorizationServerMetadata), description: 'Successful Response' } },
+      },
+    },
+    async () => ({
+      issuer,
+      token_endpoint: `${issuer}/oauth/token`,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: [...CLIENT_SCOPES, PLATFORM_SCOPE],
+      response_types_supported: ['token'],
+    }),
+  );
+};

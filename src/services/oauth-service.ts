@@ -1,0 +1,99 @@
+import { LRUCache } from 'lru-cache';
+import type { Store } from '../db/database.js';
+import { repositories } from '../db/repositories/index.js';
+import { UNMATCHABLE_HASH, verifySecret } from './secret-hash.js';
+import type { TokenService } from './token-service.js';
+
+/** An RFC 6749 §5.2 error of the token endpoint. */
+export class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'too_many_requests',
+    description: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(description);
+    this.name = 'OAuthError';
+  }
+}
+
+export interface TokenRequest {
+  grantType: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  scope: string | undefined;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+}
+
+export interface OAuthServiceDeps {
+  store: Pick<Store, 'db'>;
+  tokens: Pick<TokenService, 'sign' | 'ttlSeconds'>;
+  /** Failed client authentications allowed per client id per window. */
+  failedAuthLimit: number;
+  windowMs?: number;
+  now?: () => number;
+}
+
+/** The client_credentials grant (RFC 6749 §4.4), with brute-force protection per client id. */
+export function createOAuthService({ store, tokens, failedAuthLimit, windowMs = 60_000, now = () => Date.now() }: OAuthServiceDeps) {
+  const repos = repositories(store.db);
+  // Per instance and in memory: a cap per process is enough to make guessing a 256-bit secret
+  // hopeless; it does not need to be exact across instances.
+  const failures = new LRUCache<string, { count: number; windowStart: number }>({ max: 100_000 });
+
+  function retryAfterSeconds(clientId: string): number | null {
+    const entry = failures.get(clientId);
+    if (!entry || now() - entry.windowStart >= windowMs || entry.count < failedAuthLimit) return null;
+    return Math.ceil((entry.windowStart + windowMs - now()) / 1000);
+  }
+
+  function recordFailure(clientId: string): void {
+    const entry = failures.get(clientId);
+    if (!entry || now() - entry.windowStart >= windowMs) failures.set(clientId, { count: 1, windowStart: now() });
+    else entry.count += 1;
+  }
+
+  return {
+    async issue(request: TokenRequest): Promise<TokenResponse> {
+      if (request.grantType === undefined) throw new OAuthError(400, 'invalid_request', 'grant_type is required.');
+      if (request.grantType !== 'client_credentials') {
+        throw new OAuthError(400, 'unsupported_grant_type', 'Only grant_type=client_credentials is supported.');
+      }
+      if (!request.clientId || request.clientSecret === undefined) {
+        throw new OAuthError(401, 'invalid_client', 'Client authentication is required (client_secret_basic or client_secret_post).', {
+          'www-authenticate': 'Basic realm="arbor"',
+        });
+      }
+      const wait = retryAfterSeconds(request.clientId);
+      if (wait !== null) {
+        throw new OAuthError(429, 'too_many_requests', `Too many failed authentications for this client; retry in ${wait} s.`, {
+          'retry-after': String(wait),
+        });
+      }
+      const client = await repos.apiClients.getForAuthentication(request.clientId);
+      // Spend the same time on an unknown id as on a wrong secret: no probing for valid ids.
+      const isValid = await verifySecret(request.clientSecret, client?.secret_hash ?? UNMATCHABLE_HASH);
+      if (!client || !isValid) {
+        recordFailure(request.clientId);
+        throw new OAuthError(401, 'invalid_client', 'Client authentication failed.', { 'www-authenticate': 'Basic realm="arbor"' });
+      }
+      const allowed = client.scopes.split(' ').filter(Boolean);
+      const requested = request.scope === undefined ? allowed : [...new Set(request.scope.split(' ').filter(Boolean))];
+      if (request.scope !== undefined && requested.length === 0) throw new OAuthError(400, 'invalid_scope', 'scope is empty.');
+      const refused = requested.filter((s) => !allowed.includes(s));
+      if (refused.length > 0) {
+        throw new OAuthError(400, 'invalid_scope', `This client may not request: ${refused.join(' ')}. Its scopes are: ${allowed.join(' ')}.`);
+      }
+      const accessToken = await tokens.sign({ subject: client.id, tenantId: client.tenant_id ?? undefined, scopes: requested });
+      return { access_token: accessToken, token_type: 'Bearer', expires_in: tokens.ttlSeconds, scope: requested.join(' ') };
+    },
+  };
+}
+
+export type OAuthService = ReturnType<typeof createOAuthService>;
