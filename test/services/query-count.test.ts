@@ -1,0 +1,163 @@
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import type { Database } from '../../src/db/schema.js';
+import { findInvariantViolations } from '../../src/services/invariant-service.js';
+import { type OrgUnitTreeNode, createOrgUnitService } from '../../src/services/org-unit-service.js';
+import { createTenantService } from '../../src/services/tenant-service.js';
+import { createUserService } from '../../src/services/user-service.js';
+
+// Reads and writes of the hierarchy must not issue a query per row (N+1): the number of SQL
+// statements a request sends is the same whatever the size of the tree, page or subtree.
+// Counted with Kysely's `log` hook on the handle the services use; routes add no queries of
+// their own (they only call the service).
+
+const MAX_DEPTH = 32;
+const sqlite = new SqliteDatabase(':memory:');
+sqlite.pragma('foreign_keys = ON');
+let queries = 0;
+const db = new Kysely<Database>({
+  dialect: new SqliteDialect({ database: sqlite }),
+  log: () => {
+    queries++;
+  },
+});
+const store = { db, transaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => db.transaction().execute(fn) };
+const tenants = createTenantService({ store });
+const ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
+const users = createUserService({ store });
+
+/** The number of statements `run` sends, and its result. */
+async function counted<T>(run: () => Promise<T>): Promise<{ queries: number; result: T }> {
+  queries = 0;
+  const result = await run();
+  return { queries, result };
+}
+
+/** A three-level tree: `roots` roots, each with `children` children, each with `grandchildren` children. */
+async function threeLevels(tenantId: string, roots: number, children: number, grandchildren: number) {
+  for (let r = 0; r < roots; r++) {
+    const root = await ous.create(tenantId, { name: `R${r}` });
+    for (let c = 0; c < children; c++) {
+      const child = await ous.create(tenantId, { name: `C${c}`, parent_id: root.id });
+      for (let g = 0; g < grandchildren; g++) await ous.create(tenantId, { name: `G${g}`, parent_id: child.id });
+    }
+  }
+}
+
+function countNodes(nodes: OrgUnitTreeNode[]): number {
+  return nodes.reduce((n, node) => n + 1 + countNodes(node.children), 0);
+}
+
+function heightOf(nodes: OrgUnitTreeNode[]): number {
+  return nodes.length === 0 ? 0 : 1 + Math.max(...nodes.map((n) => heightOf(n.children)));
+}
+
+/** An OU named `name` under `parentId` with `n` children. */
+async function ouWithChildren(tenantId: string, parentId: string | null, name: string, n: number) {
+  const ou = await ous.create(tenantId, { name, parent_id: parentId });
+  for (let i = 0; i < n; i++) await ous.create(tenantId, { name: `${name}-${i}`, parent_id: ou.id });
+  return ou;
+}
+
+let smallTree: string;
+let bigTree: string;
+let tenantId: string;
+
+beforeAll(async () => {
+  await migrateToLatest(db);
+  smallTree = (await tenants.create({ name: 'Small tree' })).id;
+  bigTree = (await tenants.create({ name: 'Big tree' })).id;
+  tenantId = (await tenants.create({ name: 'Counts' })).id;
+  // 1 + 2 + 2 = 5 OUs and 3 + 9 + 18 = 30 OUs, both three levels deep.
+  await threeLevels(smallTree, 1, 2, 1);
+  await threeLevels(bigTree, 3, 3, 2);
+});
+
+afterAll(async () => {
+  for (const id of [smallTree, bigTree, tenantId]) expect(await findInvariantViolations(db, id, MAX_DEPTH)).toEqual([]);
+  await db.destroy();
+});
+
+describe('queries per request do not grow with the data', () => {
+  it('reads the tree of 30 OUs on 3 levels with as many queries as a tree of 5, and at most 2', async () => {
+    const small = await counted(() => ous.tree(smallTree));
+    const big = await counted(() => ous.tree(bigTree));
+    expect([countNodes(small.result), heightOf(small.result)]).toEqual([5, 3]);
+    expect([countNodes(big.result), heightOf(big.result)]).toEqual([30, 3]);
+    expect(big.queries).toBe(small.queries);
+    expect(big.queries).toBeLessThanOrEqual(2);
+  });
+
+  it('reads an OU with 10 children with as many queries as an OU with 2', async () => {
+    const two = await ouWithChildren(tenantId, null, 'Two', 2);
+    const ten = await ouWithChildren(tenantId, null, 'Ten', 10);
+    const a = await counted(() => ous.get(tenantId, two.id));
+    const b = await counted(() => ous.get(tenantId, ten.id));
+    expect(a.result.children).toHaveLength(2);
+    expect(b.result.children).toHaveLength(10);
+    expect(b.queries).toBe(a.queries);
+  });
+
+  it('reads a page of the OU list with the same number of queries whatever the page size', async () => {
+    const a = await counted(() => ous.list(bigTree, {}, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.list(bigTree, {}, { page: 1, per_page: 25 }));
+    expect(a.result.items).toHaveLength(2);
+    expect(b.result.items).toHaveLength(25);
+    expect(b.queries).toBe(a.queries);
+  });
+
+  it('reads a page of the children of an OU with the same number of queries whatever the page size', async () => {
+    const parent = await ouWithChildren(tenantId, null, 'Listed', 12);
+    const a = await counted(() => ous.list(tenantId, { parent_id: parent.id }, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.list(tenantId, { parent_id: parent.id }, { page: 1, per_page: 12 }));
+    expect(a.result.items).toHaveLength(2);
+    expect(b.result.items).toHaveLength(12);
+    expect(b.queries).toBe(a.queries);
+  });
+
+  it('reads a page of the nested users of an OU with the same number of queries whatever the page size', async () => {
+    const top = await ouWithChildren(tenantId, null, 'Staffed', 5);
+    const children = (await ous.get(tenantId, top.id)).children;
+    for (let i = 0; i < 30; i++) await users.create(tenantId, { email: `nested${i}@x.io`, ou_id: children[i % 5].ou_id });
+    const a = await counted(() => ous.listUsers(tenantId, top.id, true, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.listUsers(tenantId, top.id, true, { page: 1, per_page: 25 }));
+    expect(a.result.items).toHaveLength(2);
+    expect(b.result.items).toHaveLength(25);
+    expect(b.result.pagination.total_items).toBe(30);
+    expect(b.queries).toBe(a.queries);
+  });
+
+  it('reads a page of the direct users of an OU with the same number of queries whatever the page size', async () => {
+    const ou = await ous.create(tenantId, { name: 'Direct' });
+    for (let i = 0; i < 30; i++) await users.create(tenantId, { email: `direct${i}@x.io`, ou_id: ou.id });
+    const a = await counted(() => ous.listUsers(tenantId, ou.id, false, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.listUsers(tenantId, ou.id, false, { page: 1, per_page: 25 }));
+    expect(a.result.items).toHaveLength(2);
+    expect(b.result.items).toHaveLength(25);
+    expect(b.queries).toBe(a.queries);
+  });
+
+  it('moves a subtree of 20 OUs with as many queries as a subtree of 2', async () => {
+    // Both subtrees hang under the same non-root OU and move under the same target, so every
+    // conditional step (old parent's counter, new parent's counter, children of the result) runs in both.
+    const from = await ous.create(tenantId, { name: 'From' });
+    const to = await ous.create(tenantId, { name: 'To' });
+    const pair = await ouWithChildren(tenantId, from.id, 'Pair', 1);
+    const twenty = await ous.create(tenantId, { name: 'Twenty', parent_id: from.id });
+    for (let c = 0; c < 4; c++) {
+      const child = await ous.create(tenantId, { name: `T${c}`, parent_id: twenty.id });
+      for (let g = 0; g < (c < 3 ? 4 : 3); g++) await ous.create(tenantId, { name: `T${c}-${g}`, parent_id: child.id });
+    }
+    expect((await ous.list(tenantId, { search: 'T' }, { page: 1, per_page: 100 })).items.filter((o) => o.path.startsWith('/From/Twenty')).length).toBe(20);
+
+    const a = await counted(() => ous.update(tenantId, pair.id, { parent_id: to.id }));
+    const b = await counted(() => ous.update(tenantId, twenty.id, { parent_id: to.id }));
+    expect(a.result.path).toBe('/To/Pair');
+    expect(b.result.path).toBe('/To/Twenty');
+    const moved = await ous.list(tenantId, { search: 'T3-2' }, { page: 1, per_page: 10 });
+    expect(moved.items.map((o) => o.path)).toEqual(['/To/Twenty/T3/T3-2']);
+    expect(b.queries).toBe(a.queries);
+  });
+});

@@ -1,0 +1,282 @@
+import type { Kysely, KyselyPlugin, OperationNode, RootOperationNode } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Executor, type Store, openStore } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { repositories } from '../../src/db/repositories/index.js';
+import type { Database } from '../../src/db/schema.js';
+import { findInvariantViolations } from '../../src/services/invariant-service.js';
+import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
+import { createTenantService } from '../../src/services/tenant-service.js';
+import { type UserService, createUserService } from '../../src/services/user-service.js';
+
+// Every multi-row write must be one transaction: a failure after its first write must leave the
+// store exactly as it was. A Kysely plugin throws when a chosen write is about to run; by then
+// at least one earlier write of the same operation has executed, and only a rollback undoes it.
+
+const MAX_DEPTH = 32;
+
+/** What a write statement touches: its target table and, for an UPDATE or INSERT, its columns. */
+interface Write {
+  kind: 'InsertQueryNode' | 'UpdateQueryNode' | 'DeleteQueryNode';
+  table: string;
+  columns: string[];
+}
+
+function nameOf(node: OperationNode | undefined): string {
+  // A TableNode (`{table: {identifier: {name}}}`), possibly inside an AliasNode (`{node: TableNode}`).
+  const n = node as { kind?: string; node?: OperationNode; table?: { identifier?: { name?: string } } } | undefined;
+  if (n?.kind === 'AliasNode') return nameOf(n.node);
+  return n?.table?.identifier?.name ?? '?';
+}
+
+function columnName(node: OperationNode): string {
+  return (node as { column?: { name?: string } }).column?.name ?? '?';
+}
+
+/** The write a root node is, or null for reads; looks at the target only, never at subqueries. */
+function describeWrite(node: RootOperationNode): Write | null {
+  switch (node.kind) {
+    case 'InsertQueryNode':
+      return { kind: node.kind, table: nameOf(node.into), columns: (node.columns ?? []).map((c) => c.column.name) };
+    case 'UpdateQueryNode':
+      return { kind: node.kind, table: nameOf(node.table), columns: (node.updates ?? []).map((u) => columnName(u.column)) };
+    case 'DeleteQueryNode':
+      return { kind: node.kind, table: nameOf(node.from.froms[0]), columns: [] };
+    default:
+      return null;
+  }
+}
+
+const isUpdateOf = (table: string, column: string) => (w: Write) =>
+  w.kind === 'UpdateQueryNode' && w.table === table && w.columns.includes(column);
+const isDeleteOf = (table: string) => (w: Write) => w.kind === 'DeleteQueryNode' && w.table === table;
+const isInsertInto = (table: string) => (w: Write) => w.kind === 'InsertQueryNode' && w.table === table;
+
+interface Fault {
+  /** True once the injected error was thrown. */
+  fired: boolean;
+  /** The writes that ran before the fault (the ones a rollback has to undo). */
+  writesBefore: Write[];
+  ous: OrgUnitService;
+  users: UserService;
+  tenants: ReturnType<typeof createTenantService>;
+}
+
+let store: Store;
+let ous: OrgUnitService;
+let users: UserService;
+let tenantId: string;
+
+/** Services on a handle that throws 'injected' on the `occurrence`-th write matching `matches`. */
+function faultOn(matches: (w: Write) => boolean, occurrence = 1): Fault {
+  let seen = 0;
+  const fault = { fired: false, writesBefore: [] as Write[] } as Fault;
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
+      const write = describeWrite(args.node);
+      if (write && !fault.fired) {
+        if (matches(write) && ++seen === occurrence) {
+          fault.fired = true;
+          throw new Error('injected');
+        }
+        fault.writesBefore.push(write);
+      }
+      return args.node;
+    },
+    async transformResult(args) {
+      return args.result;
+    },
+  };
+  const faulty: Kysely<Database> = store.db.withPlugin(plugin);
+  const faultyStore = { db: faulty, transaction: <T>(fn: (trx: Executor) => Promise<T>) => faulty.transaction().execute(fn) };
+  fault.ous = createOrgUnitService({ store: faultyStore, maxDepth: MAX_DEPTH });
+  fault.users = createUserService({ store: faultyStore });
+  fault.tenants = createTenantService({ store: faultyStore });
+  return fault;
+}
+
+/** Every row of every table a hierarchy write touches, in a stable order. */
+async function snapshot() {
+  const db = store.db;
+  return {
+    tenants: await db.selectFrom('tenants').selectAll().orderBy('id').execute(),
+    orgUnits: await db.selectFrom('org_units').selectAll().orderBy('tenant_id').orderBy('id').execute(),
+    users: await db.selectFrom('users').select(['tenant_id', 'id', 'ou_id']).orderBy('tenant_id').orderBy('id').execute(),
+    apiClients: await db.selectFrom('api_clients').select(['id', 'tenant_id']).orderBy('id').execute(),
+  };
+}
+
+/**
+ * Runs `faulty` expecting the injected error after at least one earlier write, checks that the
+ * store is unchanged and consistent, then runs `healthy` (the same operation without the fault)
+ * to show the operation does change the store when nothing fails.
+ */
+async function expectAllOrNothing(fault: Fault, faulty: () => Promise<unknown>, healthy: () => Promise<unknown>) {
+  const before = await snapshot();
+  await expect(faulty()).rejects.toThrow('injected');
+  expect(fault.fired, 'the fault was injected').toBe(true);
+  expect(fault.writesBefore.length, 'at least one write ran before the fault').toBeGreaterThan(0);
+  expect(await snapshot()).toEqual(before);
+  expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
+  await healthy();
+  expect(await snapshot(), 'the operation without the fault changes the store').not.toEqual(before);
+}
+
+beforeEach(async () => {
+  store = openStore('sqlite::memory:');
+  await migrateToLatest(store.db);
+  ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
+  users = createUserService({ store });
+  tenantId = (await createTenantService({ store }).create({ name: 'Atomic' })).id;
+});
+
+afterEach(async () => {
+  expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
+  await store.close();
+});
+
+/** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */
+async function tree() {
+  const a = await ous.create(tenantId, { name: 'A' });
+  const b = await ous.create(tenantId, { name: 'B', parent_id: a.id });
+  const c = await ous.create(tenantId, { name: 'C', parent_id: b.id });
+  const d = await ous.create(tenantId, { name: 'D', parent_id: c.id });
+  const z = await ous.create(tenantId, { name: 'Z' });
+  const ua1 = await users.create(tenantId, { email: 'a1@x.io', ou_id: a.id });
+  const ua2 = await users.create(tenantId, { email: 'a2@x.io', ou_id: a.id });
+  const ub = await users.create(tenantId, { email: 'b@x.io', ou_id: b.id });
+  const uc = await users.create(tenantId, { email: 'c@x.io', ou_id: c.id });
+  return { a, b, c, d, z, ua1, ua2, ub, uc };
+}
+
+describe('the fault injection itself', () => {
+  it('sees the target table of a write, not the tables of its subqueries', async () => {
+    const { b } = await tree();
+    // CASCADE moves users with `UPDATE users ... WHERE ou_id IN (SELECT id FROM org_units ...)`.
+    const fault = faultOn(isDeleteOf('org_units'));
+    await expect(fault.ous.delete(tenantId, b.id, 'CASCADE')).rejects.toThrow('injected');
+    expect(fault.writesBefore).toEqual([{ kind: 'UpdateQueryNode', table: 'users', columns: ['ou_id', 'updated_at'] }]);
+  });
+});
+
+describe('multi-row writes are all or nothing', () => {
+  it('a failed rename leaves the OU name and every descendant path as they were', async () => {
+    const { a } = await tree();
+    const fault = faultOn(isUpdateOf('org_units', 'id_path'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.update(tenantId, a.id, { name: 'Alpha' }),
+      () => ous.update(tenantId, a.id, { name: 'Alpha' }),
+    );
+    // The name itself was written before the subtree rewrite failed.
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units', columns: expect.arrayContaining(['name']) }));
+  });
+
+  it('a failed move leaves parent, paths, depths and both parents\' counters as they were', async () => {
+    const { c, z } = await tree();
+    // The second counter update (the new parent's) fails after the rewrite and the old parent's decrement.
+    const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'), 2);
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.update(tenantId, c.id, { parent_id: z.id }),
+      () => ous.update(tenantId, c.id, { parent_id: z.id }),
+    );
+    expect(fault.writesBefore.filter(isUpdateOf('org_units', 'id_path'))).toHaveLength(1);
+    expect(fault.writesBefore.filter(isUpdateOf('org_units', 'child_ou_count'))).toHaveLength(1);
+  });
+
+  it('a failed MOVE_UP leaves the OU, its children and its users where they were', async () => {
+    const { b } = await tree();
+    // The last step: the parent's counters, after users moved, paths were rewritten, the OU was deleted and children re-parented.
+    const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.delete(tenantId, b.id, 'MOVE_UP'),
+      () => ous.delete(tenantId, b.id, 'MOVE_UP'),
+    );
+    expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
+      'UpdateQueryNode users',
+      'UpdateQueryNode org_units',
+      'DeleteQueryNode org_units',
+      'UpdateQueryNode org_units',
+    ]);
+  });
+
+  it('a failed CASCADE leaves the subtree and its users as they were', async () => {
+    const { b } = await tree();
+    const fault = faultOn(isDeleteOf('org_units'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.delete(tenantId, b.id, 'CASCADE'),
+      () => ous.delete(tenantId, b.id, 'CASCADE'),
+    );
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'users' }));
+  });
+
+  it('a failed OU create leaves neither the OU nor a changed parent counter', async () => {
+    const { a } = await tree();
+    const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.create(tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(tenantId, { name: 'New', parent_id: a.id }),
+    );
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
+  });
+
+  it('a failed user create with an OU leaves neither the user nor a changed OU counter', async () => {
+    const { b } = await tree();
+    const fault = faultOn(isUpdateOf('org_units', 'user_count'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.users.create(tenantId, { email: 'new@x.io', ou_id: b.id }),
+      () => users.create(tenantId, { email: 'new@x.io', ou_id: b.id }),
+    );
+    expect(fault.writesBefore.filter(isInsertInto('users'))).toHaveLength(1);
+  });
+
+  it('a failed user move between OUs leaves the user and both OU counters as they were', async () => {
+    const { ub, z } = await tree();
+    const fault = faultOn(isUpdateOf('org_units', 'user_count'), 2);
+    await expectAllOrNothing(
+      fault,
+      () => fault.users.update(tenantId, ub.id, { ou_id: z.id }),
+      () => users.update(tenantId, ub.id, { ou_id: z.id }),
+    );
+    expect(fault.writesBefore.filter(isUpdateOf('org_units', 'user_count'))).toHaveLength(1);
+  });
+
+  it('a failed user delete leaves the user and its OU counter as they were', async () => {
+    const { ub } = await tree();
+    const fault = faultOn(isUpdateOf('org_units', 'user_count'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.users.delete(tenantId, ub.id),
+      () => users.delete(tenantId, ub.id),
+    );
+    expect(fault.writesBefore.filter(isDeleteOf('users'))).toHaveLength(1);
+  });
+
+  it('a failed tenant delete leaves the tenant with all its OUs, users and clients', async () => {
+    await tree();
+    await repositories(store.db).apiClients.insert({
+      id: 'cli_atomic',
+      tenant_id: tenantId,
+      name: 'Client',
+      secret_hash: 'scrypt$x',
+      scopes: 'ous:read',
+      created_at: new Date().toISOString(),
+    });
+    const fault = faultOn(isDeleteOf('tenants'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.tenants.delete(tenantId),
+      () => createTenantService({ store }).delete(tenantId),
+    );
+    expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
+      'DeleteQueryNode users',
+      'DeleteQueryNode api_clients',
+      'DeleteQueryNode org_units',
+    ]);
+  });
+});
