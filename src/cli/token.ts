@@ -31,12 +31,14 @@ runCli(async () => {
     return 2;
   }
   const ttlSeconds = values.ttl === undefined ? undefined : Number(values.ttl);
-  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0)) {
-    console.error('--ttl must be a positive number of seconds');
+  const { config, store } = await openMigratedStore();
+  // A longer-lived token would outlive its key's retirement after a rotation.
+  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0 && ttlSeconds <= config.tokenTtlSeconds)) {
+    console.error(`--ttl must be a whole number of seconds from 1 to ${config.tokenTtlSeconds} (ARBOR_TOKEN_TTL_SECONDS).`);
+    await store.close();
     return 2;
   }
 
-  const { config, store } = await openMigratedStore();
   try {
     if (values.tenant !== undefined && !(await repositories(store.db).tenants.exists(values.tenant))) {
       console.error(`Tenant '${values.tenant}' does not exist in ${store.description}. Create it first with a platform token.`);

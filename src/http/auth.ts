@@ -18,7 +18,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 /** True when `scopes` grant `scope`: itself, or the umbrella admin:read / admin:write of its kind. */
 export function grants(scopes: ReadonlySet<string>, scope: Scope): boolean {
   if (scopes.has(scope)) return true;
-  if (scope === 'platform:admin') return false;
+  if (scope === 'platform:admin' || scope.startsWith('admin:')) return false;
   return scope.endsWith(':read') ? scopes.has('admin:read') : scopes.has('admin:write');
 }
 

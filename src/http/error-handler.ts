@@ -51,7 +51,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    // The token endpoint speaks RFC 6749, not the API's envelope.
+    // The token endpoint speaks RFC 6749, not the API's envelope: a body it cannot read is
+    // an invalid_request there, whatever the parser said.
+    if (!(error instanceof OAuthError) && request.routeOptions.url === '/oauth/token' && (error.statusCode ?? 500) < 500) {
+      error = new OAuthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded token request parameters.') as never;
+    }
     if (error instanceof OAuthError) {
       return reply
         .code(error.status)

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { grants } from '../http/auth.js';
+import { principalOf } from '../http/principal.js';
 import { ok, paginated } from '../http/request-context.js';
 import { ApiResponseClientCreatedResponse, ApiResponseClientResponse, ClientCreate, PaginatedResponseClientResponse } from '../schemas/clients.js';
 import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
 import type { ClientService } from '../services/client-service.js';
+import type { Scope } from '../services/token-service.js';
 
 const tags = ['API Clients'];
 const TenantParams = Type.Object({ tenant_id: IdParam });
@@ -27,7 +30,9 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
     },
     async (request, reply) => {
       reply.code(201).header('cache-control', 'no-store');
-      return ok(request, await service.create(request.params.tenant_id, request.body));
+      const principal = principalOf(request);
+      const mayGrant = (scope: string) => principal.kind === 'platform' || grants(principal.scopes, scope as Scope);
+      return ok(request, await service.create(request.params.tenant_id, request.body, mayGrant));
     },
   );
 

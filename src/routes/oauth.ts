@@ -95,7 +95,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (
       schema: { summary: 'JWKS', description: 'The public keys that verify Arbor access tokens.', tags, response: { 200: { ...ref(JsonWebKeySet), description: 'Successful Response' } } },
     },
     async (_request, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
+      // No longer than instances take to pick up a rotation: a new key signs as soon as it exists.
+      reply.header('cache-control', 'public, max-age=60');
       return tokens.jwks();
     },
   );

@@ -1,7 +1,7 @@
 import type { Store } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
 import type { ApiClientRow } from '../db/repositories/api-client-repository.js';
-import { NotFoundError, RequestValidationError } from '../errors.js';
+import { ForbiddenError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type PageRequest, offsetOf, toPage } from './pagination.js';
 import { generateSecret, hashSecret, verifySecret } from './secret-hash.js';
@@ -35,13 +35,25 @@ export function createClientService({ store, now = () => new Date().toISOString(
   const read = repositories(store.db);
 
   return {
-    /** Creates a client; the secret is in the result and nowhere else, ever. */
-    async create(tenantId: string, input: { name: string; scopes: string[] }): Promise<ClientData & { client_secret: string }> {
+    /**
+     * Creates a client; the secret is in the result and nowhere else, ever. `mayGrant` tells
+     * which scopes the caller may hand out: only those it holds itself, so a token with
+     * clients:write cannot mint a client with more power than its own.
+     */
+    async create(
+      tenantId: string,
+      input: { name: string; scopes: string[] },
+      mayGrant: (scope: string) => boolean,
+    ): Promise<ClientData & { client_secret: string }> {
       const unknown = input.scopes.filter((s) => !CLIENT_SCOPES.includes(s));
       if (unknown.length > 0) {
         throw new RequestValidationError([
           { loc: ['body', 'scopes'], type: 'value_error', msg: `Unknown scope(s) ${unknown.join(', ')}; allowed: ${CLIENT_SCOPES.join(', ')}` },
         ]);
+      }
+      const notHeld = input.scopes.filter((s) => !mayGrant(s));
+      if (notHeld.length > 0) {
+        throw new ForbiddenError('client.scope_not_held', `A client can only be given scopes the caller holds; this token lacks ${notHeld.join(', ')}.`);
       }
       await requireTenant(read, tenantId);
       const secret = generateSecret();

@@ -82,10 +82,12 @@ function scopesOf(value: unknown): Set<string> {
   return new Set();
 }
 
-function principalOf(payload: JWTPayload, tenantClaim: string, scopeClaim: string): Principal {
+function principalOf(payload: JWTPayload, tenantClaim: string, scopeClaim: string, mayBePlatform: boolean): Principal {
   const scopes = scopesOf(payload[scopeClaim]);
   const subject = payload.sub ?? 'unknown';
-  if (scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes };
+  if (mayBePlatform && scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes };
+  // An external issuer reaches tenants only: it cannot mint platform administrators.
+  scopes.delete(PLATFORM_SCOPE);
   const tenantId = payload[tenantClaim];
   if (typeof tenantId !== 'string' || tenantId === '') {
     throw invalid(`The token carries neither a ${tenantClaim} claim nor the platform:admin scope.`);
@@ -195,10 +197,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
     if (externalIdp && externalKeys && claimedIssuer === externalIdp.issuer) {
       const payload = await verifyExternal(token, externalIdp, externalKeys);
-      return { principal: principalOf(payload, externalIdp.tenantClaim, externalIdp.scopeClaim), exp: payload.exp as number };
+      return { principal: principalOf(payload, externalIdp.tenantClaim, externalIdp.scopeClaim, false), exp: payload.exp as number };
     }
     const payload = await verifyLocal(token);
-    return { principal: principalOf(payload, 'tenant_id', 'scope'), exp: payload.exp as number };
+    return { principal: principalOf(payload, 'tenant_id', 'scope', true), exp: payload.exp as number };
   }
 
   return {
@@ -251,7 +253,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     async verify(token: string): Promise<Principal> {
       const cached = cache?.get(token);
       // Expiry is checked on every hit, against the same clock as a full verification.
-      if (cached && now() <= cached.acceptedUntil) return cached.principal;
+      if (cached && now() < cached.acceptedUntil) return cached.principal;
       try {
         const { principal, exp } = await verifyUncached(token);
         cache?.set(token, { principal, acceptedUntil: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });

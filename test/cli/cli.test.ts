@@ -131,6 +131,13 @@ describe('token', { timeout: 2 * TIMEOUT_MS }, () => {
     expect(stdout).toBe('');
   });
 
+  it('refuses a --ttl longer than the configured token lifetime, which would outlive a rotated key', async () => {
+    const { code, stdout, stderr } = await runCli('token', ['--platform', '--ttl', '3600']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('ARBOR_TOKEN_TTL_SECONDS');
+    expect(stdout).toBe('');
+  });
+
   it('without arguments exits 2 and prints the usage', async () => {
     const { code, stdout, stderr } = await runCli('token');
     expect(code).toBe(2);

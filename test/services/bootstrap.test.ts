@@ -1,0 +1,177 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type App, buildApp } from '../../src/app.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { type Store, openStore } from '../../src/db/database.js';
+import { createClientService } from '../../src/services/client-service.js';
+
+type Env = Record<string, string | undefined>;
+
+const MEMORY: Env = { DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' };
+const ADMIN: Env = { ...MEMORY, ARBOR_ADMIN_CLIENT_ID: 'admin', ARBOR_ADMIN_CLIENT_SECRET: 'a-long-enough-secret' };
+
+function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+function requestToken(built: App, id: string, secret: string): Promise<LightMyRequestResponse> {
+  return built.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(id, secret) },
+    payload: 'grant_type=client_credentials',
+  });
+}
+
+/** Every app and store a test opened, closed afterwards (apps first: an app may use a store it does not own). */
+const opened: { apps: App[]; stores: Store[] } = { apps: [], stores: [] };
+
+async function start(env: Env, options: { store?: Store; bootstrapAdminClient?: boolean } = {}): Promise<App> {
+  const built = await buildApp(loadConfig(env), { logger: false, ...options });
+  opened.apps.push(built);
+  return built;
+}
+
+/** Closes an app mid-test, as a restart does. */
+async function stop(built: App): Promise<void> {
+  opened.apps.splice(opened.apps.indexOf(built), 1);
+  await built.app.close();
+}
+
+function sharedStore(): Store {
+  const store = openStore('sqlite::memory:');
+  opened.stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  for (const built of opened.apps.splice(0).reverse()) await built.app.close();
+  for (const store of opened.stores.splice(0)) await store.close();
+});
+
+describe('platform admin client bootstrap', () => {
+  it('generates a platform client {id, secret} at first start on an empty store (bootstrapAdminClient defaults to true)', async () => {
+    const built = await start(MEMORY);
+    expect(built.generatedAdminClient).toEqual({ id: expect.any(String), secret: expect.any(String) });
+    expect(built.generatedAdminClient!.secret.length).toBeGreaterThanOrEqual(32);
+    const row = await built.store.db.selectFrom('api_clients').selectAll().where('id', '=', built.generatedAdminClient!.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ tenant_id: null, scopes: 'platform:admin' });
+    expect(row.secret_hash.startsWith('scrypt$')).toBe(true);
+    expect(row.secret_hash).not.toContain(built.generatedAdminClient!.secret);
+  });
+
+  it("gives the generated client a token with scope 'platform:admin' that can POST /api/v1/tenants", async () => {
+    const built = await start(MEMORY);
+    const { id, secret } = built.generatedAdminClient!;
+    const token = await requestToken(built, id, secret);
+    expect(token.statusCode, token.body).toBe(200);
+    expect(token.json().scope).toBe('platform:admin');
+    const created = await built.app.inject({
+      method: 'POST',
+      url: '/api/v1/tenants',
+      headers: { authorization: `Bearer ${token.json().access_token}` },
+      payload: { name: 'Acme' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json().data.name).toBe('Acme');
+  });
+
+  it('creates nothing new on a second ensurePlatformClient(null) on the same store (returns null)', async () => {
+    const built = await start(MEMORY);
+    expect(built.generatedAdminClient).not.toBeNull();
+    const again = await createClientService({ store: built.store }).ensurePlatformClient(null);
+    expect(again).toBeNull();
+    const platformClients = await built.store.db.selectFrom('api_clients').select('id').where('tenant_id', 'is', null).execute();
+    expect(platformClients).toHaveLength(1);
+  });
+
+  it('generates nothing on a restart on the same store, and the first credentials keep working', async () => {
+    const store = sharedStore();
+    const first = await start(MEMORY, { store });
+    const credentials = first.generatedAdminClient!;
+    expect(credentials).not.toBeNull();
+    await stop(first);
+    const second = await start(MEMORY, { store });
+    expect(second.generatedAdminClient).toBeNull();
+    const token = await requestToken(second, credentials.id, credentials.secret);
+    expect(token.statusCode, token.body).toBe(200);
+    expect(token.json().scope).toBe('platform:admin');
+  });
+
+  it('generates nothing with bootstrapAdminClient: false', async () => {
+    const built = await start(MEMORY, { bootstrapAdminClient: false });
+    expect(built.generatedAdminClient).toBeNull();
+    expect(await built.store.db.selectFrom('api_clients').selectAll().execute()).toEqual([]);
+  });
+
+  it("ensures the configured client instead (generatedAdminClient null) and gives 'admin' a platform token", async () => {
+    const config = loadConfig(ADMIN);
+    expect(config.adminClient).toEqual({ id: 'admin', secret: 'a-long-enough-secret' });
+    const built = await start(ADMIN);
+    expect(built.generatedAdminClient).toBeNull();
+    const token = await requestToken(built, 'admin', 'a-long-enough-secret');
+    expect(token.statusCode, token.body).toBe(200);
+    expect(token.json().scope).toBe('platform:admin');
+    const created = await built.app.inject({
+      method: 'POST',
+      url: '/api/v1/tenants',
+      headers: { authorization: `Bearer ${token.json().access_token}` },
+      payload: { name: 'Configured Co' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const platformClients = await built.store.db.selectFrom('api_clients').select('id').where('tenant_id', 'is', null).execute();
+    expect(platformClients).toEqual([{ id: 'admin' }]);
+  });
+
+  it('makes the old secret fail and the new one work after a restart with a changed ARBOR_ADMIN_CLIENT_SECRET', async () => {
+    const store = sharedStore();
+    const first = await start(ADMIN, { store });
+    expect((await requestToken(first, 'admin', 'a-long-enough-secret')).statusCode).toBe(200);
+    await stop(first);
+
+    const second = await start({ ...ADMIN, ARBOR_ADMIN_CLIENT_SECRET: 'another-long-enough-secret' }, { store });
+    expect(second.generatedAdminClient).toBeNull();
+    const old = await requestToken(second, 'admin', 'a-long-enough-secret');
+    expect(old.statusCode, old.body).toBe(401);
+    expect(old.json().error).toBe('invalid_client');
+    const renewed = await requestToken(second, 'admin', 'another-long-enough-secret');
+    expect(renewed.statusCode, renewed.body).toBe(200);
+    expect(renewed.json().scope).toBe('platform:admin');
+  });
+
+  it('keeps the configured client as is on a restart with the same secret', async () => {
+    const store = sharedStore();
+    const first = await start(ADMIN, { store });
+    const before = await first.store.db.selectFrom('api_clients').selectAll().where('id', '=', 'admin').executeTakeFirstOrThrow();
+    await stop(first);
+    const second = await start(ADMIN, { store });
+    const after = await second.store.db.selectFrom('api_clients').selectAll().where('id', '=', 'admin').executeTakeFirstOrThrow();
+    expect(after).toEqual(before);
+  });
+
+  it("refuses to start when ARBOR_ADMIN_CLIENT_ID names a tenant's client", async () => {
+    const store = sharedStore();
+    const first = await start(MEMORY, { store, bootstrapAdminClient: false });
+    const platformToken = await first.tokens.sign({ subject: 'test', scopes: ['platform:admin'] });
+    const headers = { authorization: `Bearer ${platformToken}` };
+    const tenant = (await first.app.inject({ method: 'POST', url: '/api/v1/tenants', headers, payload: { name: 'T' } })).json().data;
+    const client = (
+      await first.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant.id}/clients`, headers, payload: { name: 'c', scopes: ['ous:read'] } })
+    ).json().data;
+    await stop(first);
+    await expect(buildApp(loadConfig({ ...ADMIN, ARBOR_ADMIN_CLIENT_ID: client.id }), { store, logger: false })).rejects.toThrow(/tenant/);
+    const row = await store.db.selectFrom('api_clients').selectAll().where('id', '=', client.id).executeTakeFirstOrThrow();
+    expect(row.scopes).toBe('ous:read');
+  });
+
+  it.each([
+    ['only ARBOR_ADMIN_CLIENT_ID', { ARBOR_ADMIN_CLIENT_ID: 'admin' }],
+    ['only ARBOR_ADMIN_CLIENT_SECRET', { ARBOR_ADMIN_CLIENT_SECRET: 'a-long-enough-secret' }],
+  ])('refuses a configuration with %s (ConfigError)', (_label, env) => {
+    expect(() => loadConfig({ ...MEMORY, ...env })).toThrow(ConfigError);
+  });
+
+  it('refuses an admin secret shorter than 16 characters (ConfigError)', () => {
+    expect(() => loadConfig({ ...MEMORY, ARBOR_ADMIN_CLIENT_ID: 'admin', ARBOR_ADMIN_CLIENT_SECRET: 'short' })).toThrow(ConfigError);
+  });
+});
