@@ -61,12 +61,28 @@ function loggerOptions(config: Config, stream?: BuildAppOptions['logStream']): F
     ...(stream ? { stream } : {}),
     // Tokens and secrets never reach the logs, whatever a serializer is later taught to print.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
+    serializers: {
+      // A client may put a token or secret in the query string; the URL is logged without them.
+      req: (request: { method: string; url: string; hostname?: string; ip?: string }) => ({
+        method: request.method,
+        url: redactQuery(request.url),
+        host: request.hostname,
+        remoteAddress: request.ip,
+      }),
+    },
   };
+}
+
+const SECRET_PARAMETERS = /([?&](?:access_token|client_secret|token|password)=)[^&]*/gi;
+
+/** `url` with the values of credential-carrying query parameters replaced. */
+export function redactQuery(url: string): string {
+  return url.replace(SECRET_PARAMETERS, '$1[redacted]');
 }
 
 /** Builds the whole service, migrated and ready, but not listening (server.ts listens; tests inject). */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
-  const store = options.store ?? openStore(config.databaseUrl);
+  const store = options.store ?? openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
   await migrateToLatest(store.db);
   await store.optimize();
   const tokens = createTokenService({
@@ -84,6 +100,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(config, options.logStream),
     bodyLimit: config.bodyLimitBytes,
+    // Behind a load balancer the client address (for the token endpoint's limit) is in X-Forwarded-For.
+    trustProxy: config.trustProxy as boolean, // a hop count is valid too (proxy-addr), though the types omit it
     genReqId: requestIdOf,
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
@@ -143,7 +161,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const orgUnitService = createOrgUnitService({ store, maxDepth: config.maxOuDepth });
-  await app.register(healthRoutes);
+  await app.register(healthRoutes, { store });
   await app.register(tenantRoutes, { service: createTenantService({ store }) });
   await app.register(orgUnitRoutes, { service: orgUnitService });
   await app.register(orgUnitUserRoutes, { service: orgUnitService });

@@ -1,11 +1,18 @@
 import { resolve } from 'node:path';
 
+/** `postgres://` or `postgresql://` (kept here so config needs nothing from db/). */
+export function isPostgresUrl(url: string): boolean {
+  return url.startsWith('postgres://') || url.startsWith('postgresql://');
+}
+
 /** The only reader of process.env: everything Arbor can be configured with, validated once. */
 export interface Config {
   readonly host: string;
   readonly port: number;
-  /** `sqlite:<file>`, or `sqlite::memory:` for tests. */
+  /** `sqlite:<file>` (`sqlite::memory:` in tests) or `postgres://…`. */
   readonly databaseUrl: string;
+  /** PostgreSQL connections per instance. */
+  readonly dbPoolSize: number;
   readonly logLevel: string;
   readonly maxOuDepth: number;
   readonly bodyLimitBytes: number;
@@ -18,6 +25,8 @@ export interface Config {
   readonly tokenFailedAuthLimit: number;
   /** Token requests allowed per remote address per minute. */
   readonly tokenRequestsPerAddress: number;
+  /** Fastify's trustProxy: how many proxy hops (or true/false) to trust for the client address. */
+  readonly trustProxy: boolean | number;
   /** Ensured at start-up as a platform client, when both are set. */
   readonly adminClient: { id: string; secret: string } | null;
   /** Another issuer whose tokens Arbor accepts, when configured. */
@@ -46,12 +55,20 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function trustProxy(env: Env): boolean | number {
+  const raw = env.ARBOR_TRUST_PROXY;
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  return integer(env, 'ARBOR_TRUST_PROXY', 0, 0, 10);
+}
+
 function adminClient(env: Env): Config['adminClient'] {
   const id = env.ARBOR_ADMIN_CLIENT_ID;
   const secret = env.ARBOR_ADMIN_CLIENT_SECRET;
   if (!id && !secret) return null;
   if (!id || !secret) throw new ConfigError('ARBOR_ADMIN_CLIENT_ID and ARBOR_ADMIN_CLIENT_SECRET must be set together');
   if (secret.length < 16) throw new ConfigError('ARBOR_ADMIN_CLIENT_SECRET must be at least 16 characters');
+  if (id.length > 128) throw new ConfigError('ARBOR_ADMIN_CLIENT_ID must be at most 128 characters');
   return { id, secret };
 }
 
@@ -83,8 +100,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const host = env.HOST || '127.0.0.1';
   const port = integer(env, 'PORT', 8000, 0, 65535);
   const databaseUrl = env.DATABASE_URL || `sqlite:${resolve('data', 'arbor.sqlite')}`;
-  if (!databaseUrl.startsWith('sqlite:')) {
-    throw new ConfigError(`DATABASE_URL must be sqlite:<file> (PostgreSQL support is not built yet), got "${databaseUrl}"`);
+  if (!databaseUrl.startsWith('sqlite:') && !isPostgresUrl(databaseUrl)) {
+    throw new ConfigError(`DATABASE_URL must be sqlite:<file> or postgres://user@host:port/database, got "${databaseUrl}"`);
   }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -95,6 +112,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     port,
     databaseUrl,
     logLevel,
+    dbPoolSize: integer(env, 'ARBOR_DB_POOL_SIZE', 10, 1, 1000),
     maxOuDepth: integer(env, 'ARBOR_MAX_OU_DEPTH', 32, 1, 1000),
     bodyLimitBytes: integer(env, 'ARBOR_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
     issuer: env.ARBOR_ISSUER || `http://${host}:${port}`,
@@ -103,6 +121,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     tokenCacheSize: integer(env, 'ARBOR_TOKEN_CACHE_SIZE', 10_000, 0, 10_000_000),
     tokenFailedAuthLimit: integer(env, 'ARBOR_TOKEN_FAILED_AUTH_LIMIT', 10, 1, 1_000_000),
     tokenRequestsPerAddress: integer(env, 'ARBOR_TOKEN_REQUESTS_PER_ADDRESS', 300, 1, 1_000_000),
+    trustProxy: trustProxy(env),
     adminClient: adminClient(env),
     externalIdp: externalIdp(env),
     ...overrides,

@@ -5,14 +5,14 @@ import { ConfigError, loadConfig } from './config.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const { app, store, generatedAdminClient } = await buildApp(config);
+  // Printed before listening: if listening fails, the secret has still been shown.
+  if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
   // One line that says where Arbor listens, what it stores into, and where the docs are.
   await app.listen({
     host: config.host,
     port: config.port,
     listenTextResolver: (address) => `Arbor listening on ${address} | store ${store.description} | API docs ${address}/docs | OpenAPI ${address}/openapi.json`,
   });
-
-  if (generatedAdminClient) printAdminClient(generatedAdminClient, `http://${config.host}:${config.port}`);
 
   let closing = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -32,15 +32,15 @@ async function main(): Promise<void> {
 }
 
 /** Shown once, on stdout and never in a log record: the secret exists nowhere else. */
-function printAdminClient({ id, secret }: { id: string; secret: string }, baseUrl: string): void {
+function printAdminClient({ id, secret }: { id: string; secret: string }, issuer: string, ttlSeconds: number): void {
   process.stdout.write(
     [
       '',
       'Created the platform admin client. Its secret is shown this once; store it now.',
       `  client_id:     ${id}`,
       `  client_secret: ${secret}`,
-      'Get a token (valid 15 minutes):',
-      `  curl -s -u '${id}:${secret}' -d grant_type=client_credentials ${baseUrl}/oauth/token`,
+      `Get a token (valid ${Math.round(ttlSeconds / 60)} minutes):`,
+      `  curl -s -u '${id}:${secret}' -d grant_type=client_credentials ${issuer}/oauth/token`,
       'To choose these credentials yourself, set ARBOR_ADMIN_CLIENT_ID and ARBOR_ADMIN_CLIENT_SECRET.',
       '',
       '',

@@ -7,7 +7,6 @@ runCli(async () => {
   const { config, store } = await openMigratedStore();
   try {
     const tokens = createTokenService({ store, issuer: config.issuer, audience: config.audience, ttlSeconds: config.tokenTtlSeconds });
-    await tokens.ensureSigningKey();
     const kid = await tokens.rotate();
     const { keys } = await tokens.jwks();
     console.log(`New signing key ${kid}. Published keys: ${keys.map((k) => k.kid).join(', ')}.`);

@@ -1,38 +1,77 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely';
-import { sqliteFile } from '../config.js';
+import { Kysely, PostgresAdapter, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { isPostgresUrl, sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
 
 /** A Kysely handle or a transaction on it: repositories take either. */
 export type Executor = Kysely<Database>;
 
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface TransactionOptions {
+  /**
+   * Serializes this transaction with every other one holding the same key, across all
+   * instances on the store (PostgreSQL: a transaction-level advisory lock; SQLite: every write
+   * transaction is exclusive anyway). Writes of a tenant's hierarchy lock `tenant:<id>`.
+   */
+  lock?: string;
+}
+
 export interface Store {
   readonly db: Kysely<Database>;
-  /** Human description for the startup line, e.g. `sqlite:./data/arbor.sqlite`. */
+  readonly dialect: Dialect;
+  /** Human description for the startup line, e.g. `sqlite:./data/arbor.sqlite` (no password). */
   readonly description: string;
   /** Runs `fn` in one transaction: everything or nothing. */
-  transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Opens the store a `DATABASE_URL` names. Only SQLite exists so far. */
-export function openStore(databaseUrl: string): Store {
+export interface StoreOptions {
+  /** PostgreSQL connection pool size. */
+  poolSize?: number;
+  /** PostgreSQL schema to work in (tests isolate themselves with one each). */
+  schema?: string;
+}
+
+/** Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite:<file>`. */
+export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
+  return isPostgresUrl(databaseUrl) ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl);
+}
+
+function openSqlite(databaseUrl: string): Store {
   const file = sqliteFile(databaseUrl);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
+  // Another process may hold the write lock: wait for it rather than fail.
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return {
     db,
+    dialect: 'sqlite',
     description: databaseUrl,
-    transaction: (fn) => db.transaction().execute(fn),
+    // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
+    // both read, then both try to upgrade to writing (which SQLite can only resolve by failing one).
+    transaction: (fn) =>
+      db.connection().execute(async (connection) => {
+        await sql`begin immediate`.execute(connection);
+        try {
+          const result = await fn(connection);
+          await sql`commit`.execute(connection);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(connection);
+          throw error;
+        }
+      }),
     // Without statistics SQLite's planner can put the wrong table outside a range or join
     // (measured 800x slower on subtree reads); `PRAGMA optimize` runs ANALYZE where it pays.
     optimize: async () => {
@@ -40,6 +79,35 @@ export function openStore(databaseUrl: string): Store {
     },
     close: () => db.destroy(),
   };
+}
+
+function openPostgres(databaseUrl: string, options: StoreOptions): Store {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? 10,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const url = new URL(databaseUrl);
+  url.password = url.password ? '***' : '';
+  return {
+    db,
+    dialect: 'postgres',
+    description: url.toString() + (options.schema ? ` (schema ${options.schema})` : ''),
+    transaction: (fn, { lock } = {}) =>
+      db.transaction().execute(async (trx) => {
+        if (lock !== undefined) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
+        return fn(trx);
+      }),
+    // autovacuum keeps PostgreSQL's statistics.
+    optimize: async () => {},
+    close: () => db.destroy(),
+  };
+}
+
+/** The dialect a Kysely instance speaks (migrations use it for the few differences). */
+export function dialectOf(db: { getExecutor(): { adapter: unknown } }): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
 /** Runs `write`; a unique-index refusal becomes `conflict()` (the database, not a prior read, enforces uniqueness). */

@@ -118,7 +118,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: [...CLIENT_SCOPES, PLATFORM_SCOPE],
-      response_types_supported: ['token'],
+      // No authorization endpoint, so no response types (RFC 8414 §2 requires the member).
+      response_types_supported: [],
     }),
   );
 };

@@ -130,7 +130,7 @@ export function createClientService({ store, now = () => new Date().toISOString(
           created_at: now(),
         });
         return { id, secret };
-      });
+      }, { lock: 'bootstrap-client' });
     },
   };
 }

@@ -4,6 +4,8 @@ import { repositories } from '../db/repositories/index.js';
 import { UNMATCHABLE_HASH, verifySecret } from './secret-hash.js';
 import type { TokenService } from './token-service.js';
 
+export const MAX_CLIENT_ID_LENGTH = 128;
+
 /** An RFC 6749 §5.2 error of the token endpoint. */
 export class OAuthError extends Error {
   constructor(
@@ -43,20 +45,29 @@ export interface OAuthServiceDeps {
 /** The client_credentials grant (RFC 6749 §4.4), with brute-force protection per client id. */
 export function createOAuthService({ store, tokens, failedAuthLimit, windowMs = 60_000, now = () => Date.now() }: OAuthServiceDeps) {
   const repos = repositories(store.db);
-  // Per instance and in memory: a cap per process is enough to make guessing a 256-bit secret
-  // hopeless; it does not need to be exact across instances.
-  const failures = new LRUCache<string, { count: number; windowStart: number }>({ max: 100_000 });
+  // Per instance and in memory: with N instances an attacker gets N times the budget, which
+  // still leaves a generated 256-bit secret unguessable. Bounded in entries and in age.
+  const attempts = new LRUCache<string, { count: number; windowStart: number }>({ max: 10_000, ttl: windowMs });
 
-  function retryAfterSeconds(clientId: string): number | null {
-    const entry = failures.get(clientId);
-    if (!entry || now() - entry.windowStart >= windowMs || entry.count < failedAuthLimit) return null;
-    return Math.ceil((entry.windowStart + windowMs - now()) / 1000);
+  /**
+   * Counts an attempt before the (slow) secret check, so that concurrent guesses cannot all
+   * pass the limit while the first ones are still being hashed; null when within the limit,
+   * else the seconds to wait. A successful attempt is taken back by `succeeded`.
+   */
+  function begin(clientId: string): number | null {
+    let entry = attempts.get(clientId);
+    if (!entry || now() - entry.windowStart >= windowMs) {
+      entry = { count: 0, windowStart: now() };
+      attempts.set(clientId, entry);
+    }
+    if (entry.count >= failedAuthLimit) return Math.max(1, Math.ceil((entry.windowStart + windowMs - now()) / 1000));
+    entry.count += 1;
+    return null;
   }
 
-  function recordFailure(clientId: string): void {
-    const entry = failures.get(clientId);
-    if (!entry || now() - entry.windowStart >= windowMs) failures.set(clientId, { count: 1, windowStart: now() });
-    else entry.count += 1;
+  function succeeded(clientId: string): void {
+    const entry = attempts.get(clientId);
+    if (entry && entry.count > 0) entry.count -= 1;
   }
 
   return {
@@ -70,7 +81,11 @@ export function createOAuthService({ store, tokens, failedAuthLimit, windowMs = 
           'www-authenticate': 'Basic realm="arbor"',
         });
       }
-      const wait = retryAfterSeconds(request.clientId);
+      // No client id is this long (generated ones are 30 characters): refuse without keeping state.
+      if (request.clientId.length > MAX_CLIENT_ID_LENGTH) {
+        throw new OAuthError(401, 'invalid_client', 'Client authentication failed.', { 'www-authenticate': 'Basic realm="arbor"' });
+      }
+      const wait = begin(request.clientId);
       if (wait !== null) {
         throw new OAuthError(429, 'too_many_requests', `Too many failed authentications for this client; retry in ${wait} s.`, {
           'retry-after': String(wait),
@@ -80,9 +95,9 @@ export function createOAuthService({ store, tokens, failedAuthLimit, windowMs = 
       // Spend the same time on an unknown id as on a wrong secret: no probing for valid ids.
       const isValid = await verifySecret(request.clientSecret, client?.secret_hash ?? UNMATCHABLE_HASH);
       if (!client || !isValid) {
-        recordFailure(request.clientId);
         throw new OAuthError(401, 'invalid_client', 'Client authentication failed.', { 'www-authenticate': 'Basic realm="arbor"' });
       }
+      succeeded(request.clientId);
       const allowed = client.scopes.split(' ').filter(Boolean);
       const requested = request.scope === undefined ? allowed : [...new Set(request.scope.split(' ').filter(Boolean))];
       if (request.scope !== undefined && requested.length === 0) throw new OAuthError(400, 'invalid_scope', 'scope is empty.');

@@ -288,7 +288,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         await repos.orgUnits.adjustCounts(tenantId, row.parent_id, { childOus: 1 });
         return toDetail({ ...row, child_ou_count: 0, user_count: 0 }, []);
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
 
     async update(tenantId: string, id: string, input: OrgUnitUpdateInput): Promise<OrgUnitDetail> {
@@ -306,7 +306,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         await repos.orgUnits.update(tenantId, id, changes);
         return detail(repos, tenantId, await getOrThrow(repos, tenantId, id));
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
 
     async delete(tenantId: string, id: string, strategy: DeleteStrategy): Promise<void> {
@@ -315,7 +315,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         const ou = await getOrThrow(repos, tenantId, id);
         const remove = { BLOCK: deleteIfEmpty, MOVE_UP: deleteMovingUp, CASCADE: deleteCascading }[strategy];
         await remove(repos, ou, now());
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
 
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */

@@ -94,7 +94,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
         const repos = repositories(trx);
         if (!(await repos.tenants.exists(id))) throw tenantNotFound(id);
         await repos.tenants.deleteWithContents(id);
-      });
+      }, { lock: `tenant:${id}` });
     },
   };
 }

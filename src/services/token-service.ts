@@ -44,7 +44,7 @@ export type Principal =
   | { kind: 'tenant'; subject: string; tenantId: string; scopes: ReadonlySet<string> };
 
 export interface TokenServiceDeps {
-  store: Pick<Store, 'db'>;
+  store: Pick<Store, 'db' | 'transaction'>;
   issuer: string;
   audience: string;
   ttlSeconds: number;
@@ -62,13 +62,17 @@ interface LoadedKey {
   retired: boolean;
 }
 
-// RFC 8725: leeway in seconds, not minutes.
+// Leeway for clocks of different machines: small, as RFC 8725 advises.
 export const CLOCK_TOLERANCE_SECONDS = 30;
 // Keys are re-read this often, so instances on one store pick up a rotation, and a retired
 // key stays published this much longer than the tokens it signed.
 const KEY_REFRESH_MS = 60_000;
-// An unknown kid triggers an early re-read, but not more often than this.
-const UNKNOWN_KID_RELOAD_MS = 10_000;
+// An unknown kid triggers an early re-read, but not more often than this: a new key signs as
+// soon as it exists, so other instances must find it quickly; garbage kids cost one query a second.
+const UNKNOWN_KID_RELOAD_MS = 1_000;
+// Retired keys are deleted from the store only after the longest lifetime any instance may be
+// configured with (ARBOR_TOKEN_TTL_SECONDS is at most a day), whatever this instance's own is.
+const RETIRED_KEY_DELETION_MS = 24 * 3600_000 + 10 * 60_000;
 // Asymmetric algorithms only: an HS* token "signed" with a public key must never verify.
 const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -132,11 +136,11 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (now() - loadedAt > KEY_REFRESH_MS) await load();
   }
 
-  async function insertNewKey(): Promise<string> {
+  async function insertNewKey(db = store.db): Promise<string> {
     const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
-    await repos.signingKeys.insert({
+    await repositories(db).signingKeys.insert({
       kid,
       alg: ALGORITHM,
       private_jwk: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: ALGORITHM }),
@@ -208,16 +212,28 @@ export function createTokenService(deps: TokenServiceDeps) {
     async ensureSigningKey(): Promise<void> {
       await load();
       if (keys.some((k) => !k.retired)) return;
-      await insertNewKey();
+      // Instances starting together on an empty store create exactly one key between them.
+      await store.transaction(
+        async (trx) => {
+          const rows = await repositories(trx).signingKeys.listNewestFirst();
+          if (!rows.some((row) => row.retired_at === null)) await insertNewKey(trx);
+        },
+        { lock: 'signing-keys' },
+      );
       await load();
     },
 
     /** Adds a new signing key; older ones keep verifying until the tokens they signed expire. */
     async rotate(): Promise<string> {
-      const kid = await insertNewKey();
-      const timestamp = new Date(now()).toISOString();
-      await repos.signingKeys.retireAllExcept(kid, timestamp);
-      await repos.signingKeys.deleteRetiredBefore(new Date(now() - retiredKeyLifetimeMs()).toISOString());
+      const kid = await store.transaction(
+        async (trx) => {
+          const newKid = await insertNewKey(trx);
+          await repositories(trx).signingKeys.retireAllExcept(newKid, new Date(now()).toISOString());
+          await repositories(trx).signingKeys.deleteRetiredBefore(new Date(now() - RETIRED_KEY_DELETION_MS).toISOString());
+          return newKid;
+        },
+        { lock: 'signing-keys' },
+      );
       await load();
       return kid;
     },
@@ -262,7 +278,12 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (error instanceof UnauthorizedError) throw error;
         const code = (error as { code?: string }).code;
         if (code === 'ERR_JWT_EXPIRED') throw invalid('The token has expired; request a new one.');
-        throw invalid('The token is not valid: malformed, badly signed, or not meant for Arbor.');
+        // jose's own errors (ERR_JWS_*, ERR_JWT_*, ERR_JWKS_*, ...) mean the token is bad; anything
+        // else (the store failing while keys are read) is ours, and must not pass as a 401.
+        if (typeof code === 'string' && code.startsWith('ERR_J')) {
+          throw invalid('The token is not valid: malformed, badly signed, or not meant for Arbor.');
+        }
+        throw error;
       }
     },
   };

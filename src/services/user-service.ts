@@ -124,7 +124,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
         await repos.orgUnits.adjustCounts(tenantId, ouId, { users: 1 });
         return toUserResponse(row);
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
 
     async update(tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
@@ -150,7 +150,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         }
         await onUniqueViolation(() => repos.users.update(tenantId, id, changes), () => emailConflict(changes.email ?? user.email));
         return toUserResponse(await getOrThrow(repos, tenantId, id));
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
 
     async delete(tenantId: string, id: string): Promise<void> {
@@ -159,7 +159,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         const user = await getOrThrow(repos, tenantId, id);
         await repos.users.deleteById(tenantId, id);
         await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
-      });
+      }, { lock: `tenant:${tenantId}` });
     },
   };
 }

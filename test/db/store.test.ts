@@ -113,8 +113,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: '70000' })).toThrow(/PORT/);
   });
 
-  it('refuses a PostgreSQL DATABASE_URL with a ConfigError, since only SQLite is built', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://x' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://x' })).toThrow(/DATABASE_URL/);
+  it('accepts postgres:// and postgresql:// URLs, and refuses any other scheme with a ConfigError', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).databaseUrl).toBe('postgres://u@h:5432/d');
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@h/d' }).databaseUrl).toBe('postgresql://u@h/d');
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
+  });
+
+  it('reads the PostgreSQL pool size from ARBOR_DB_POOL_SIZE (default 10)', () => {
+    expect(loadConfig({}).dbPoolSize).toBe(10);
+    expect(loadConfig({ ARBOR_DB_POOL_SIZE: '4' }).dbPoolSize).toBe(4);
+    expect(() => loadConfig({ ARBOR_DB_POOL_SIZE: '0' })).toThrow(/ARBOR_DB_POOL_SIZE/);
   });
 });

@@ -3,6 +3,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
+import { closeTestStore, openTestStore } from './test-store.js';
 
 export interface TestContext extends App {
   config: Config;
@@ -11,14 +12,17 @@ export interface TestContext extends App {
   /** Authorization headers for a token of `tenantId` with `scopes` (default: every tenant scope). */
   headersFor(tenantId: string, scopes?: string[]): Promise<Record<string, string>>;
   platformHeaders: Record<string, string>;
+  /** Closes the app and its store (dropping a PostgreSQL test schema). */
+  close(): Promise<void>;
 }
 
 export const ALL_TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:write', 'tenants:read', 'tenants:write'];
 
-/** A fully built app on a fresh in-memory SQLite store. */
+/** A fully built app on a fresh store: in-memory SQLite, or a new PostgreSQL schema (test-store.ts). */
 export async function createTestContext(overrides: Partial<Config> = {}): Promise<TestContext> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, overrides);
-  const built = await buildApp(config, { logger: false, bootstrapAdminClient: false });
+  const store = await openTestStore();
+  const built = await buildApp(config, { store, logger: false, bootstrapAdminClient: false });
   const platformToken = await built.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] });
   return {
     ...built,
@@ -28,6 +32,10 @@ export async function createTestContext(overrides: Partial<Config> = {}): Promis
     async headersFor(tenantId, scopes = ALL_TENANT_SCOPES) {
       const token = await built.tokens.sign({ subject: `test-${tenantId}`, tenantId, scopes });
       return { authorization: `Bearer ${token}` };
+    },
+    async close() {
+      await built.app.close();
+      await closeTestStore(store);
     },
   };
 }
@@ -56,8 +64,7 @@ export function useTestApp(overrides: Partial<Config> = {}): { readonly ctx: Tes
     try {
       await expectInvariants(ctx);
     } finally {
-      await ctx.app.close();
-      await ctx.store.close();
+      await ctx.close();
     }
   });
   return {

@@ -195,8 +195,7 @@ describe('bearer authentication', () => {
       const foreignPlatform = await t.ctx.app.inject({ method: 'GET', url: ousUrl(tenant.id), headers: elsewhere.platformHeaders });
       expectInvalidToken(foreignPlatform);
     } finally {
-      await elsewhere.app.close();
-      await elsewhere.store.close();
+      await elsewhere.close();
     }
   });
 

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { openStore } from '../../src/db/database.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
-/** An app whose pino logger writes JSON lines into `lines`. */
+/** An app on a test store (SQLite, or PostgreSQL on the second pass) whose pino logger writes JSON lines into `lines`. */
 async function appWithCapturedLogs() {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
@@ -14,7 +14,7 @@ async function appWithCapturedLogs() {
     },
   });
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:' });
-  const store = openStore(config.databaseUrl);
+  const store = await openTestStore();
   const built = await buildApp(config, { store, logStream: stream });
   return { ...built, lines };
 }
@@ -30,7 +30,7 @@ describe('structured logs', () => {
     const { app, store, tokens, lines } = await appWithCapturedLogs();
     cleanup = async () => {
       await app.close();
-      await store.close();
+      await closeTestStore(store);
     };
     const token = await tokens.sign({ subject: 'log-test', scopes: ['platform:admin'] });
     await app.inject({ method: 'GET', url: '/api/v1/tenants', headers: { authorization: `Bearer ${token}`, 'x-request-id': 'trace-me-1' } });
@@ -46,6 +46,8 @@ describe('faults', () => {
     const { app, store, tokens, lines } = await appWithCapturedLogs();
     cleanup = async () => {
       await app.close();
+      // Closing again is harmless; this drops the PostgreSQL test schema.
+      await closeTestStore(store);
     };
     const token = await tokens.sign({ subject: 'fault-test', scopes: ['platform:admin'] });
     // Break the store under the running app: the next query throws inside a repository.
@@ -61,7 +63,7 @@ describe('faults', () => {
     expect(Object.keys(body).sort()).toEqual(['code', 'detail']);
     expect(body.code).toBe('internal_error');
     expect(body.detail).toContain('fault-1');
-    expect(response.body).not.toMatch(/sqlite|kysely|stack|\.ts:|destroy/i);
+    expect(response.body).not.toMatch(/sqlite|postgres|pool|kysely|stack|\.ts:|destroy/i);
     // ...while the log keeps the real error for the operator.
     expect(lines.some((l) => l.request_id === 'fault-1' && l.level === 50 && l.err)).toBe(true);
   });

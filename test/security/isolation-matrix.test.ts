@@ -22,8 +22,7 @@ import { accessClaims, forge, signWithArborKey } from '../helpers/tokens.js';
  */
 
 async function closeContext(ctx: TestContext): Promise<void> {
-  await ctx.app.close();
-  await ctx.store.close();
+  await ctx.close();
 }
 
 const probe = await createTestContext();
@@ -455,6 +454,7 @@ describe('route inventory', () => {
     'GET /.well-known/oauth-authorization-server',
     'GET /healthz',
     'GET /openapi.json',
+    'GET /readyz',
     'POST /oauth/token',
   ];
   const isDocs = (url: string) => url === '/docs' || url.startsWith('/docs/');

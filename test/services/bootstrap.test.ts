@@ -2,8 +2,9 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { type Store, openStore } from '../../src/db/database.js';
+import type { Store } from '../../src/db/database.js';
 import { createClientService } from '../../src/services/client-service.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -23,11 +24,16 @@ function requestToken(built: App, id: string, secret: string): Promise<LightMyRe
   });
 }
 
-/** Every app and store a test opened, closed afterwards (apps first: an app may use a store it does not own). */
+/**
+ * Every app and store a test opened, closed afterwards (apps first: an app never closes a store
+ * it is given). Every app runs on a test store (test-store.ts), so the PostgreSQL pass covers it too.
+ */
 const opened: { apps: App[]; stores: Store[] } = { apps: [], stores: [] };
 
+/** Starts an app on `options.store`, or on a fresh test store of its own. */
 async function start(env: Env, options: { store?: Store; bootstrapAdminClient?: boolean } = {}): Promise<App> {
-  const built = await buildApp(loadConfig(env), { logger: false, ...options });
+  const store = options.store ?? (await newStore());
+  const built = await buildApp(loadConfig(env), { logger: false, ...options, store });
   opened.apps.push(built);
   return built;
 }
@@ -38,15 +44,16 @@ async function stop(built: App): Promise<void> {
   await built.app.close();
 }
 
-function sharedStore(): Store {
-  const store = openStore('sqlite::memory:');
+/** A test store that outlives the apps started on it (restarts on the same store). */
+async function newStore(): Promise<Store> {
+  const store = await openTestStore();
   opened.stores.push(store);
   return store;
 }
 
 afterEach(async () => {
   for (const built of opened.apps.splice(0).reverse()) await built.app.close();
-  for (const store of opened.stores.splice(0)) await store.close();
+  for (const store of opened.stores.splice(0)) await closeTestStore(store);
 });
 
 describe('platform admin client bootstrap', () => {
@@ -86,7 +93,7 @@ describe('platform admin client bootstrap', () => {
   });
 
   it('generates nothing on a restart on the same store, and the first credentials keep working', async () => {
-    const store = sharedStore();
+    const store = await newStore();
     const first = await start(MEMORY, { store });
     const credentials = first.generatedAdminClient!;
     expect(credentials).not.toBeNull();
@@ -124,7 +131,7 @@ describe('platform admin client bootstrap', () => {
   });
 
   it('makes the old secret fail and the new one work after a restart with a changed ARBOR_ADMIN_CLIENT_SECRET', async () => {
-    const store = sharedStore();
+    const store = await newStore();
     const first = await start(ADMIN, { store });
     expect((await requestToken(first, 'admin', 'a-long-enough-secret')).statusCode).toBe(200);
     await stop(first);
@@ -140,7 +147,7 @@ describe('platform admin client bootstrap', () => {
   });
 
   it('keeps the configured client as is on a restart with the same secret', async () => {
-    const store = sharedStore();
+    const store = await newStore();
     const first = await start(ADMIN, { store });
     const before = await first.store.db.selectFrom('api_clients').selectAll().where('id', '=', 'admin').executeTakeFirstOrThrow();
     await stop(first);
@@ -150,7 +157,7 @@ describe('platform admin client bootstrap', () => {
   });
 
   it("refuses to start when ARBOR_ADMIN_CLIENT_ID names a tenant's client", async () => {
-    const store = sharedStore();
+    const store = await newStore();
     const first = await start(MEMORY, { store, bootstrapAdminClient: false });
     const platformToken = await first.tokens.sign({ subject: 'test', scopes: ['platform:admin'] });
     const headers = { authorization: `Bearer ${platformToken}` };

@@ -4,6 +4,8 @@ import { type CryptoKey, type JWK, type JWTPayload, SignJWT, calculateJwkThumbpr
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { Store } from '../../src/db/database.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const IDP_ISSUER = 'https://idp.test';
 const IDP_AUDIENCE = 'arbor-api';
@@ -30,6 +32,7 @@ const idp = {
 };
 
 let app: App;
+let store: Store;
 let tenantId: string;
 let platformHeaders: Record<string, string>;
 let key1: IdpKey;
@@ -67,7 +70,8 @@ beforeEach(async () => {
     ARBOR_EXTERNAL_TENANT_CLAIM: 'org',
     ARBOR_EXTERNAL_SCOPE_CLAIM: 'permissions',
   });
-  app = await buildApp(config, { logger: false, bootstrapAdminClient: false });
+  store = await openTestStore();
+  app = await buildApp(config, { store, logger: false, bootstrapAdminClient: false });
   platformHeaders = { authorization: `Bearer ${await app.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] })}` };
   const tenant = await app.app.inject({ method: 'POST', url: '/api/v1/tenants', headers: platformHeaders, payload: { name: 'IdP Tenant' } });
   expect(tenant.statusCode, tenant.body).toBe(201);
@@ -77,6 +81,7 @@ beforeEach(async () => {
 afterEach(async () => {
   vi.useRealTimers();
   await app.app.close();
+  await closeTestStore(store);
 });
 
 /** A token of the external issuer, valid now; `claims` override or (undefined) remove the defaults. */
@@ -244,6 +249,7 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
   });
 
   it('answers 401 (not 500) when the JWKS endpoint is unreachable', async () => {
+    const brokenStore = await openTestStore();
     const broken = await buildApp(
       loadConfig({
         DATABASE_URL: 'sqlite::memory:',
@@ -253,7 +259,7 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
         ARBOR_EXTERNAL_TENANT_CLAIM: 'org',
         ARBOR_EXTERNAL_SCOPE_CLAIM: 'permissions',
       }),
-      { logger: false, bootstrapAdminClient: false },
+      { store: brokenStore, logger: false, bootstrapAdminClient: false },
     );
     try {
       const response = await broken.app.inject({
@@ -264,6 +270,7 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
       expect(response.statusCode, response.body).toBe(401);
     } finally {
       await broken.app.close();
+      await closeTestStore(brokenStore);
     }
   });
 });

@@ -1,11 +1,12 @@
 import { decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Store, openStore } from '../../src/db/database.js';
+import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { type TokenService, createTokenService } from '../../src/services/token-service.js';
 import { createTenant } from '../helpers/factories.js';
 import { useTestApp } from '../helpers/test-app.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const ISSUER = 'http://arbor.test';
 const AUDIENCE = 'arbor';
@@ -60,13 +61,13 @@ describe('key rotation with a controllable clock', () => {
     createTokenService({ store, issuer: ISSUER, audience: AUDIENCE, ttlSeconds: TTL_SECONDS, now: clock, ...overrides });
 
   beforeEach(async () => {
-    store = openStore('sqlite::memory:');
+    store = await openTestStore();
     await migrateToLatest(store.db);
     fakeNow = Date.parse('2030-01-01T00:00:00.000Z');
   });
 
   afterEach(async () => {
-    await store.close();
+    await closeTestStore(store);
   });
 
   it('keeps verifying a token of the old key after rotation, while it is unexpired', async () => {

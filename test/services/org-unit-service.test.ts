@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { type Store, openStore } from '../../src/db/database.js';
+import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { ConflictError, NotFoundError, RequestValidationError } from '../../src/errors.js';
@@ -9,6 +8,7 @@ import { normalizeOuName } from '../../src/services/org-unit-names.js';
 import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const MAX_DEPTH = 4;
 const PAGE = { page: 1, per_page: 100 };
@@ -19,7 +19,7 @@ let users: UserService;
 let tenantId: string;
 
 beforeEach(async () => {
-  store = openStore(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).databaseUrl);
+  store = await openTestStore();
   await migrateToLatest(store.db);
   ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
   users = createUserService({ store });
@@ -27,8 +27,11 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
-  await store.close();
+  try {
+    expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
+  } finally {
+    await closeTestStore(store);
+  }
 });
 
 /** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */

@@ -1,32 +1,36 @@
-import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
-import type { Database } from '../../src/db/schema.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { type OrgUnitTreeNode, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { createUserService } from '../../src/services/user-service.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 // Reads and writes of the hierarchy must not issue a query per row (N+1): the number of SQL
 // statements a request sends is the same whatever the size of the tree, page or subtree.
-// Counted with Kysely's `log` hook on the handle the services use; routes add no queries of
-// their own (they only call the service).
+// Routes add no queries of their own (they only call the service).
+//
+// Counted on the test store (SQLite, or PostgreSQL on the second pass) by a plugin on the handle
+// the services use: Kysely runs a plugin's transformResult once per executed statement (while
+// transformQuery also sees subqueries). Each transaction adds its begin and commit, which run
+// outside the plugin, through the store's own transaction() (so the real locking is used).
 
 const MAX_DEPTH = 32;
-const sqlite = new SqliteDatabase(':memory:');
-sqlite.pragma('foreign_keys = ON');
 let queries = 0;
-const db = new Kysely<Database>({
-  dialect: new SqliteDialect({ database: sqlite }),
-  log: () => {
+const counter: KyselyPlugin = {
+  transformQuery: (args) => args.node,
+  async transformResult(args) {
     queries++;
+    return args.result;
   },
-});
-const store = { db, transaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => db.transaction().execute(fn) };
-const tenants = createTenantService({ store });
-const ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
-const users = createUserService({ store });
+};
+let store: Store;
+let counting: Pick<Store, 'db' | 'transaction'>;
+let tenants: ReturnType<typeof createTenantService>;
+let ous: ReturnType<typeof createOrgUnitService>;
+let users: ReturnType<typeof createUserService>;
 
 /** The number of statements `run` sends, and its result. */
 async function counted<T>(run: () => Promise<T>): Promise<{ queries: number; result: T }> {
@@ -66,7 +70,18 @@ let bigTree: string;
 let tenantId: string;
 
 beforeAll(async () => {
-  await migrateToLatest(db);
+  store = await openTestStore();
+  await migrateToLatest(store.db);
+  counting = {
+    db: store.db.withPlugin(counter),
+    transaction: async (fn, options) => {
+      queries += 2; // begin, commit
+      return store.transaction((trx) => fn(trx.withPlugin(counter)), options);
+    },
+  };
+  tenants = createTenantService({ store: counting });
+  ous = createOrgUnitService({ store: counting, maxDepth: MAX_DEPTH });
+  users = createUserService({ store: counting });
   smallTree = (await tenants.create({ name: 'Small tree' })).id;
   bigTree = (await tenants.create({ name: 'Big tree' })).id;
   tenantId = (await tenants.create({ name: 'Counts' })).id;
@@ -76,8 +91,23 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const id of [smallTree, bigTree, tenantId]) expect(await findInvariantViolations(db, id, MAX_DEPTH)).toEqual([]);
-  await db.destroy();
+  try {
+    for (const id of [smallTree, bigTree, tenantId]) expect(await findInvariantViolations(store.db, id, MAX_DEPTH)).toEqual([]);
+  } finally {
+    await closeTestStore(store);
+  }
+});
+
+describe('the statement counter', () => {
+  it('counts one per executed statement (a subquery included in it), and begin + commit per transaction', async () => {
+    const one = await counted(() =>
+      counting.db.selectFrom('tenants').select('id').where('id', 'in', counting.db.selectFrom('org_units').select('tenant_id')).execute(),
+    );
+    expect(one.queries).toBe(1);
+    const inTransaction = await counted(() => counting.transaction(async (trx) => trx.selectFrom('tenants').select('id').execute()));
+    expect(inTransaction.queries).toBe(3);
+    expect((await counted(() => ous.tree(smallTree))).queries).toBeGreaterThan(0);
+  });
 });
 
 describe('queries per request do not grow with the data', () => {

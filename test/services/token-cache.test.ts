@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { type Store, openStore } from '../../src/db/database.js';
+import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { createTokenService } from '../../src/services/token-service.js';
 import { createTenant } from '../helpers/factories.js';
 import { useTestApp } from '../helpers/test-app.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const TTL_SECONDS = 60;
 const TOLERANCE_SECONDS = 30;
@@ -23,13 +24,13 @@ describe('verified-token cache', () => {
     createTokenService({ store, issuer: 'http://arbor.test', audience: 'arbor', ttlSeconds: TTL_SECONDS, cacheSize, now: clock });
 
   beforeEach(async () => {
-    store = openStore('sqlite::memory:');
+    store = await openTestStore();
     await migrateToLatest(store.db);
     fakeNow = Date.parse('2030-01-01T00:00:00.000Z');
   });
 
   afterEach(async () => {
-    await store.close();
+    await closeTestStore(store);
   });
 
   it('serves a second verify() of the same token from the cache (cacheSize 100)', async () => {

@@ -1,6 +1,6 @@
 import type { Kysely, KyselyPlugin, OperationNode, RootOperationNode } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Executor, type Store, openStore } from '../../src/db/database.js';
+import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import type { Database } from '../../src/db/schema.js';
@@ -8,10 +8,13 @@ import { findInvariantViolations } from '../../src/services/invariant-service.js
 import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
+import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 // Every multi-row write must be one transaction: a failure after its first write must leave the
 // store exactly as it was. A Kysely plugin throws when a chosen write is about to run; by then
 // at least one earlier write of the same operation has executed, and only a rollback undoes it.
+// The faulty services run their transactions through the store's own transaction() (BEGIN IMMEDIATE
+// on SQLite, the tenant's advisory lock on PostgreSQL), so both stores' rollbacks are what is tested.
 
 const MAX_DEPTH = 32;
 
@@ -88,7 +91,10 @@ function faultOn(matches: (w: Write) => boolean, occurrence = 1): Fault {
     },
   };
   const faulty: Kysely<Database> = store.db.withPlugin(plugin);
-  const faultyStore = { db: faulty, transaction: <T>(fn: (trx: Executor) => Promise<T>) => faulty.transaction().execute(fn) };
+  const faultyStore: Pick<Store, 'db' | 'transaction'> = {
+    db: faulty,
+    transaction: (fn, options) => store.transaction((trx) => fn(trx.withPlugin(plugin)), options),
+  };
   fault.ous = createOrgUnitService({ store: faultyStore, maxDepth: MAX_DEPTH });
   fault.users = createUserService({ store: faultyStore });
   fault.tenants = createTenantService({ store: faultyStore });
@@ -123,7 +129,7 @@ async function expectAllOrNothing(fault: Fault, faulty: () => Promise<unknown>, 
 }
 
 beforeEach(async () => {
-  store = openStore('sqlite::memory:');
+  store = await openTestStore();
   await migrateToLatest(store.db);
   ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
   users = createUserService({ store });
@@ -131,8 +137,11 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
-  await store.close();
+  try {
+    expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
+  } finally {
+    await closeTestStore(store);
+  }
 });
 
 /** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */

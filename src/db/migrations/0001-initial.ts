@@ -1,8 +1,13 @@
 import { type Kysely, sql } from 'kysely';
+import { dialectOf } from '../database.js';
 
 // Every tenant-owned table is keyed by tenant_id first, and no foreign key crosses tenants,
 // so the schema can later be distributed by tenant_id.
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Paths are compared byte-wise: the subtree range [`/a/`, `/a0`) and ORDER BY path rely on it.
+  // SQLite's default collation is binary; PostgreSQL's follows the locale unless told.
+  const binaryText = dialectOf(db) === 'postgres' ? sql`text collate "C"` : sql`text`;
+
   await db.schema
     .createTable('tenants')
     .addColumn('id', 'text', (col) => col.primaryKey())
@@ -21,8 +26,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('name_key', 'text', (col) => col.notNull())
     .addColumn('description', 'text')
     .addColumn('custom_attributes', 'text')
-    .addColumn('path', 'text', (col) => col.notNull())
-    .addColumn('id_path', 'text', (col) => col.notNull())
+    .addColumn('path', binaryText, (col) => col.notNull())
+    .addColumn('id_path', binaryText, (col) => col.notNull())
     .addColumn('depth', 'integer', (col) => col.notNull())
     .addColumn('child_ou_count', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('user_count', 'integer', (col) => col.notNull().defaultTo(0))
