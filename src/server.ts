@@ -20,8 +20,14 @@ async function main(): Promise<void> {
       if (closing) return;
       closing = true;
       app.log.info(`${signal} received: finishing in-flight requests, then closing`);
+      // close() drops the connections idle at this moment; one that finishes its request later
+      // would otherwise stay open until its keep-alive timeout (72 s) and hold the exit back.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
       app.close().then(
-        () => process.exit(0),
+        () => {
+          clearInterval(reaper);
+          process.exit(0);
+        },
         (error: unknown) => {
           app.log.error({ err: error }, 'error while closing');
           process.exit(1);

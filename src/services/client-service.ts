@@ -55,17 +55,24 @@ export function createClientService({ store, now = () => new Date().toISOString(
       if (notHeld.length > 0) {
         throw new ForbiddenError('client.scope_not_held', `A client can only be given scopes the caller holds; this token lacks ${notHeld.join(', ')}.`);
       }
-      await requireTenant(read, tenantId);
       const secret = generateSecret();
       const row: ApiClientRow = {
         id: newId('cli'),
         tenant_id: tenantId,
         name: input.name.trim(),
-        secret_hash: await hashSecret(secret),
+        secret_hash: await hashSecret(secret), // slow by design: before the lock, not under it
         scopes: [...new Set(input.scopes)].join(' '),
         created_at: now(),
       };
-      await read.apiClients.insert(row);
+      // Under the tenant's lock, so a tenant being deleted meanwhile gives a 404, not a dangling row.
+      await store.transaction(
+        async (trx) => {
+          const repos = repositories(trx);
+          await requireTenant(repos, tenantId);
+          await repos.apiClients.insert(row);
+        },
+        { lock: `tenant:${tenantId}` },
+      );
       return { ...toClientData(row), client_secret: secret };
     },
 
