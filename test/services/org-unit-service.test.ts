@@ -1,14 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { ConflictError, NotFoundError, RequestValidationError } from '../../src/errors.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { normalizeOuName } from '../../src/services/org-unit-names.js';
-import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
-import { createTenantService } from '../../src/services/tenant-service.js';
-import { type UserService, createUserService } from '../../src/services/user-service.js';
-import { closeTestStore, openTestStore } from '../helpers/test-store.js';
+import type { OrgUnitService } from '../../src/services/org-unit-service.js';
+import type { UserService } from '../../src/services/user-service.js';
+import { chainTree, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 
 const MAX_DEPTH = 4;
 const PAGE = { page: 1, per_page: 100 };
@@ -19,34 +17,12 @@ let users: UserService;
 let tenantId: string;
 
 beforeEach(async () => {
-  store = await openTestStore();
-  await migrateToLatest(store.db);
-  ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
-  users = createUserService({ store });
-  tenantId = (await createTenantService({ store }).create({ name: 'Unit' })).id;
+  ({ store, ous, users, tenantId } = await openServiceFixture(MAX_DEPTH, 'Unit'));
 });
 
-afterEach(async () => {
-  try {
-    expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
-  } finally {
-    await closeTestStore(store);
-  }
-});
+afterEach(() => closeServiceFixture({ store, tenantId }, MAX_DEPTH));
 
-/** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */
-async function tree() {
-  const a = await ous.create(tenantId, { name: 'A' });
-  const b = await ous.create(tenantId, { name: 'B', parent_id: a.id });
-  const c = await ous.create(tenantId, { name: 'C', parent_id: b.id });
-  const d = await ous.create(tenantId, { name: 'D', parent_id: c.id });
-  const z = await ous.create(tenantId, { name: 'Z' });
-  const ua1 = await users.create(tenantId, { email: 'a1@x.io', ou_id: a.id });
-  const ua2 = await users.create(tenantId, { email: 'a2@x.io', ou_id: a.id });
-  const ub = await users.create(tenantId, { email: 'b@x.io', ou_id: b.id });
-  const uc = await users.create(tenantId, { email: 'c@x.io', ou_id: c.id });
-  return { a, b, c, d, z, ua1, ua2, ub, uc };
-}
+const tree = () => chainTree({ ous, users, tenantId });
 
 async function snapshot() {
   const repos = repositories(store.db);

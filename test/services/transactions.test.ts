@@ -1,14 +1,13 @@
 import type { Kysely, KyselyPlugin, OperationNode, RootOperationNode } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import type { Database } from '../../src/db/schema.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
-import { closeTestStore, openTestStore } from '../helpers/test-store.js';
+import { chainTree, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 
 // Every multi-row write must be one transaction: a failure after its first write must leave the
 // store exactly as it was. A Kysely plugin throws when a chosen write is about to run; by then
@@ -129,34 +128,12 @@ async function expectAllOrNothing(fault: Fault, faulty: () => Promise<unknown>, 
 }
 
 beforeEach(async () => {
-  store = await openTestStore();
-  await migrateToLatest(store.db);
-  ous = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
-  users = createUserService({ store });
-  tenantId = (await createTenantService({ store }).create({ name: 'Atomic' })).id;
+  ({ store, ous, users, tenantId } = await openServiceFixture(MAX_DEPTH, 'Atomic'));
 });
 
-afterEach(async () => {
-  try {
-    expect(await findInvariantViolations(store.db, tenantId, MAX_DEPTH)).toEqual([]);
-  } finally {
-    await closeTestStore(store);
-  }
-});
+afterEach(() => closeServiceFixture({ store, tenantId }, MAX_DEPTH));
 
-/** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */
-async function tree() {
-  const a = await ous.create(tenantId, { name: 'A' });
-  const b = await ous.create(tenantId, { name: 'B', parent_id: a.id });
-  const c = await ous.create(tenantId, { name: 'C', parent_id: b.id });
-  const d = await ous.create(tenantId, { name: 'D', parent_id: c.id });
-  const z = await ous.create(tenantId, { name: 'Z' });
-  const ua1 = await users.create(tenantId, { email: 'a1@x.io', ou_id: a.id });
-  const ua2 = await users.create(tenantId, { email: 'a2@x.io', ou_id: a.id });
-  const ub = await users.create(tenantId, { email: 'b@x.io', ou_id: b.id });
-  const uc = await users.create(tenantId, { email: 'c@x.io', ou_id: c.id });
-  return { a, b, c, d, z, ua1, ua2, ub, uc };
-}
+const tree = () => chainTree({ ous, users, tenantId });
 
 describe('the fault injection itself', () => {
   it('sees the target table of a write, not the tables of its subqueries', async () => {
