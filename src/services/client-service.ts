@@ -6,7 +6,7 @@ import { newId } from '../lib/ids.js';
 import { type PageRequest, offsetOf, toPage } from './pagination.js';
 import { generateSecret, hashSecret, verifySecret } from './secret-hash.js';
 import { requireTenant } from './tenant-guard.js';
-import { PLATFORM_SCOPE, TENANT_SCOPES, UMBRELLA_SCOPES } from './token-service.js';
+import { PLATFORM_SCOPE, TENANT_SCOPES, UMBRELLA_SCOPES, parseScopes } from './token-service.js';
 
 /** Scopes a tenant's client may hold. */
 export const CLIENT_SCOPES: readonly string[] = [...TENANT_SCOPES, ...UMBRELLA_SCOPES];
@@ -20,7 +20,7 @@ export interface ClientData {
 }
 
 export function toClientData(row: ApiClientRow): ClientData {
-  return { id: row.id, tenant_id: row.tenant_id, name: row.name, scopes: row.scopes.split(' ').filter(Boolean), created_at: row.created_at };
+  return { id: row.id, tenant_id: row.tenant_id, name: row.name, scopes: parseScopes(row.scopes), created_at: row.created_at };
 }
 
 export interface ClientServiceDeps {

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Store } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
 import { UNMATCHABLE_HASH, verifySecret } from './secret-hash.js';
-import type { TokenService } from './token-service.js';
+import { type TokenService, parseScopes } from './token-service.js';
 
 export const MAX_CLIENT_ID_LENGTH = 128;
 
@@ -98,8 +98,8 @@ export function createOAuthService({ store, tokens, failedAuthLimit, windowMs = 
         throw new OAuthError(401, 'invalid_client', 'Client authentication failed.', { 'www-authenticate': 'Basic realm="arbor"' });
       }
       succeeded(request.clientId);
-      const allowed = client.scopes.split(' ').filter(Boolean);
-      const requested = request.scope === undefined ? allowed : [...new Set(request.scope.split(' ').filter(Boolean))];
+      const allowed = parseScopes(client.scopes);
+      const requested = request.scope === undefined ? allowed : parseScopes(request.scope);
       if (request.scope !== undefined && requested.length === 0) throw new OAuthError(400, 'invalid_scope', 'scope is empty.');
       const refused = requested.filter((s) => !allowed.includes(s));
       if (refused.length > 0) {

@@ -80,8 +80,13 @@ function invalid(detail: string): UnauthorizedError {
   return new UnauthorizedError('auth.invalid_token', detail);
 }
 
+/** The scopes of a space-separated scope string (RFC 6749 §3.3), without duplicates. */
+export function parseScopes(text: string): string[] {
+  return [...new Set(text.split(' ').filter(Boolean))];
+}
+
 function scopesOf(value: unknown): Set<string> {
-  if (typeof value === 'string') return new Set(value.split(' ').filter(Boolean));
+  if (typeof value === 'string') return new Set(parseScopes(value));
   if (Array.isArray(value)) return new Set(value.filter((s): s is string => typeof s === 'string'));
   return new Set();
 }

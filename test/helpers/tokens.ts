@@ -141,3 +141,8 @@ export const forge = {
     return signWithArborKey(ctx, { ...claims, aud: 'someone-else' });
   },
 };
+
+/** HTTP Basic client credentials as RFC 6749 §2.3.1 wants them: form-encoded, joined, base64. */
+export function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}

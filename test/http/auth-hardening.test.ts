@@ -6,9 +6,9 @@ import { loadConfig } from '../../src/config.js';
 import { expectError } from '../helpers/assertions.js';
 import { createTenant } from '../helpers/factories.js';
 import { useTestApp } from '../helpers/test-app.js';
+import { basic } from '../helpers/tokens.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 describe('token endpoint brute-force limit', () => {

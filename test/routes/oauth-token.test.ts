@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { expectData, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createTenant } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
+import { basic } from '../helpers/tokens.js';
 
 const clientsUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/clients`;
 const ousUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
@@ -17,11 +18,6 @@ interface CreatedClient {
   scopes: string[];
   created_at: string;
   client_secret: string;
-}
-
-/** RFC 6749 §2.3.1: id and secret are form-encoded, then joined and base64-encoded. */
-function basic(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
 /** A form body; an array value repeats the parameter. */

@@ -5,15 +5,12 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import type { Store } from '../../src/db/database.js';
 import { createClientService } from '../../src/services/client-service.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
+import { basic } from '../helpers/tokens.js';
 
 type Env = Record<string, string | undefined>;
 
 const MEMORY: Env = { DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' };
 const ADMIN: Env = { ...MEMORY, ARBOR_ADMIN_CLIENT_ID: 'admin', ARBOR_ADMIN_CLIENT_SECRET: 'a-long-enough-secret' };
-
-function basic(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
 
 function requestToken(built: App, id: string, secret: string): Promise<LightMyRequestResponse> {
   return built.app.inject({
