@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, Migrator, sql } from 'kysely';
 import * as initial from './migrations/0001-initial.js';
 import * as apiClients from './migrations/0002-api-clients.js';
+import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
 import { dialectOf } from './database.js';
 import type { Database } from './schema.js';
 
@@ -8,13 +9,17 @@ import type { Database } from './schema.js';
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-api-clients': apiClients,
+  '0003-subtree-user-count': subtreeUserCount,
 };
+
+/** Every migration this code knows, oldest first. */
+export const MIGRATION_NAMES = Object.keys(migrations);
 
 /**
  * Kysely looks for its bookkeeping tables in every schema it can see; on PostgreSQL it is told
  * the one in use, or a store in one schema would take another schema's tables for its own.
  */
-async function migratorFor(db: Kysely<Database>): Promise<Migrator> {
+export async function migratorFor(db: Kysely<Database>): Promise<Migrator> {
   const schema =
     dialectOf(db) === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
   return new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });

@@ -30,6 +30,8 @@ export interface OrgUnitTable {
   child_ou_count: Generated<number>;
   /** Direct users, maintained on every write. */
   user_count: Generated<number>;
+  /** Users of this OU and all its descendants, maintained on every write. */
+  subtree_user_count: Generated<number>;
   created_at: string;
   updated_at: string;
 }

@@ -1,6 +1,6 @@
 import type { Executor } from '../db/database.js';
 import { repositories } from '../db/repositories/index.js';
-import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
+import { type OrgUnitRow, idsOnPath } from '../db/repositories/org-unit-repository.js';
 import { ouNameKey } from './org-unit-names.js';
 
 /**
@@ -51,6 +51,16 @@ export async function findInvariantViolations(db: Executor, tenantId: string, ma
     const users = userCounts.get(ou.id) ?? 0;
     if (ou.child_ou_count !== children) violations.push(`${ou.id}: child_ou_count ${ou.child_ou_count} should be ${children}`);
     if (ou.user_count !== users) violations.push(`${ou.id}: user_count ${ou.user_count} should be ${users}`);
+  }
+  // Subtree user counts: each OU's direct users added to itself and every ancestor.
+  const subtreeCounts = new Map<string, number>();
+  for (const ou of ous) {
+    const users = userCounts.get(ou.id) ?? 0;
+    for (const id of idsOnPath(ou.id_path)) subtreeCounts.set(id, (subtreeCounts.get(id) ?? 0) + users);
+  }
+  for (const ou of ous) {
+    const expected = subtreeCounts.get(ou.id) ?? 0;
+    if (ou.subtree_user_count !== expected) violations.push(`${ou.id}: subtree_user_count ${ou.subtree_user_count} should be ${expected}`);
   }
   for (const ouId of userCounts.keys()) {
     if (!byId.has(ouId)) violations.push(`users in OU ${ouId}, which does not exist in the tenant`);

@@ -164,6 +164,9 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
     await relocate(repos, ou, name, target, timestamp);
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
     await repos.orgUnits.adjustCounts(ou.tenant_id, parentId, { childOus: 1 });
+    // The subtree's users leave the old ancestors' subtree counts and join the new ones'.
+    await repos.orgUnits.adjustSubtreeUserCounts(ou.tenant_id, parentIdPathOf(ou), -ou.subtree_user_count);
+    await repos.orgUnits.adjustSubtreeUserCounts(ou.tenant_id, target.idPath, ou.subtree_user_count);
   }
 
   async function deleteIfEmpty(repos: Repositories, ou: OrgUnitRow): Promise<void> {
@@ -177,7 +180,10 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
   }
 
-  /** Children and users of `ou` go to its parent (or become roots / OU-less). */
+  /**
+   * Children and users of `ou` go to its parent (or become roots / OU-less). Subtree counts
+   * stay as they are: the parent's already held these users, the children's are unchanged.
+   */
   async function deleteMovingUp(repos: Repositories, ou: OrgUnitRow, timestamp: string): Promise<void> {
     const clashes = await repos.orgUnits.findChildNameClashes(ou.tenant_id, ou.id, ou.parent_id);
     if (clashes.length > 0) {
@@ -204,12 +210,14 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: ou.child_ou_count - 1, users: ou.user_count });
   }
 
-  /** The whole subtree goes; every user in it moves to the parent of `ou` (or to no OU). */
+  /**
+   * The whole subtree goes; every user in it moves to the parent of `ou` (or to no OU). The
+   * ancestors' subtree counts stay as they are: those users are still beneath them.
+   */
   async function deleteCascading(repos: Repositories, ou: OrgUnitRow, timestamp: string): Promise<void> {
-    const movedUsers = await repos.orgUnits.sumUserCountInSubtree(ou.tenant_id, ou.id_path);
     await repos.users.moveAllFromSubtree(ou.tenant_id, ou.id_path, ou.parent_id, timestamp);
     await repos.orgUnits.deleteSubtree(ou.tenant_id, ou.id_path);
-    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: movedUsers });
+    await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: ou.subtree_user_count });
   }
 
   return {
@@ -287,7 +295,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         await repos.orgUnits.adjustCounts(tenantId, row.parent_id, { childOus: 1 });
-        return toDetail({ ...row, child_ou_count: 0, user_count: 0 }, []);
+        return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
       }, { lock: `tenant:${tenantId}` });
     },
 
@@ -323,11 +331,9 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       const ou = await getOrThrow(read, tenantId, id);
       const offset = offsetOf(pageRequest);
       if (includeNested) {
-        const [rows, total] = await Promise.all([
-          read.users.listInSubtree(tenantId, ou.id_path, pageRequest.per_page, offset),
-          read.users.countInSubtree(tenantId, ou.id_path),
-        ]);
-        return toPage(rows.map(toUserResponse), total, pageRequest);
+        // The subtree's count is maintained on the OU row: no count query.
+        const rows = await read.users.listInSubtree(tenantId, ou.id_path, pageRequest.per_page, offset);
+        return toPage(rows.map(toUserResponse), ou.subtree_user_count, pageRequest);
       }
       // The direct count is maintained on the OU row: no count query.
       const rows = await read.users.list(tenantId, { ouId: id }, pageRequest.per_page, offset);

@@ -73,11 +73,24 @@ export function createUserService({ store, now = () => new Date().toISOString() 
     return row;
   }
 
-  async function requireOu(repos: Repositories, tenantId: string, ouId: string): Promise<void> {
-    if (!(await repos.orgUnits.getById(tenantId, ouId))) {
-      throw new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
-    }
+  async function requireOu(repos: Repositories, tenantId: string, ouId: string) {
+    const ou = await repos.orgUnits.getById(tenantId, ouId);
+    if (!ou) throw new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
+    return ou;
   }
+
+  /**
+   * Keeps the maintained counts in step with one user entering (`delta` 1) or leaving (-1) an
+   * OU: its direct count, and the subtree count of the OU and each of its ancestors.
+   */
+  async function countUser(repos: Repositories, tenantId: string, ou: { id: string; id_path: string } | undefined, delta: 1 | -1) {
+    if (!ou) return;
+    await repos.orgUnits.adjustCounts(tenantId, ou.id, { users: delta });
+    await repos.orgUnits.adjustSubtreeUserCounts(tenantId, ou.id_path, delta);
+  }
+
+  const ouOf = async (repos: Repositories, tenantId: string, ouId: string | null) =>
+    ouId === null ? undefined : repos.orgUnits.getById(tenantId, ouId);
 
   return {
     async get(tenantId: string, id: string): Promise<UserResponseData> {
@@ -105,7 +118,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         const repos = repositories(trx);
         await requireTenant(repos, tenantId);
         const ouId = input.ou_id ?? null;
-        if (ouId !== null) await requireOu(repos, tenantId, ouId);
+        const ou = ouId === null ? undefined : await requireOu(repos, tenantId, ouId);
         const timestamp = now();
         const email = input.email.trim();
         const row: UserRow = {
@@ -122,7 +135,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           updated_at: timestamp,
         };
         await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
-        await repos.orgUnits.adjustCounts(tenantId, ouId, { users: 1 });
+        await countUser(repos, tenantId, ou, 1);
         return toUserResponse(row);
       }, { lock: `tenant:${tenantId}` });
     },
@@ -143,10 +156,10 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         if (input.status !== undefined) changes.status = input.status;
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         if (input.ou_id !== undefined && input.ou_id !== user.ou_id) {
-          if (input.ou_id !== null) await requireOu(repos, tenantId, input.ou_id);
+          const target = input.ou_id === null ? undefined : await requireOu(repos, tenantId, input.ou_id);
           changes.ou_id = input.ou_id;
-          await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
-          await repos.orgUnits.adjustCounts(tenantId, input.ou_id, { users: 1 });
+          await countUser(repos, tenantId, await ouOf(repos, tenantId, user.ou_id), -1);
+          await countUser(repos, tenantId, target, 1);
         }
         await onUniqueViolation(() => repos.users.update(tenantId, id, changes), () => emailConflict(changes.email ?? user.email));
         return toUserResponse(await getOrThrow(repos, tenantId, id));
@@ -158,7 +171,7 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         const repos = repositories(trx);
         const user = await getOrThrow(repos, tenantId, id);
         await repos.users.deleteById(tenantId, id);
-        await repos.orgUnits.adjustCounts(tenantId, user.ou_id, { users: -1 });
+        await countUser(repos, tenantId, await ouOf(repos, tenantId, user.ou_id), -1);
       }, { lock: `tenant:${tenantId}` });
     },
   };

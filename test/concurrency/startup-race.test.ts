@@ -5,6 +5,7 @@ import { Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/db/database.js';
 import * as initial from '../../src/db/migrations/0001-initial.js';
+import { MIGRATION_NAMES } from '../../src/db/migrator.js';
 import {
   ADMIN_ID,
   type ScratchStore,
@@ -21,7 +22,7 @@ import { TEST_DATABASE_URL, isPostgresPass } from '../helpers/test-store.js';
 // the schema, the signing key and the bootstrap client exactly once between them, and all come up.
 
 const INSTANCES = 3;
-const ALL_MIGRATIONS = ['0001-initial', '0002-api-clients'];
+const ALL_MIGRATIONS = MIGRATION_NAMES;
 
 let servers: ServerProcess[] = [];
 let scratch: ScratchStore | undefined;

@@ -3,7 +3,7 @@ import { type Executor, escapeLike, inSubtree } from '../database.js';
 import type { OrgUnitTable } from '../schema.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
-export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count'>;
+export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count' | 'subtree_user_count'>;
 
 export interface OrgUnitListFilter {
   search?: string;
@@ -27,6 +27,11 @@ export interface TreeRow {
 
 function characterCount(text: string): number {
   return [...text].length;
+}
+
+/** Ids on an id_path, root first: `/a/b/c/` → a, b, c. */
+export function idsOnPath(idPath: string): string[] {
+  return idPath.split('/').filter((id) => id !== '');
 }
 
 /** All SQL on `org_units`. Every method is scoped by tenant first. */
@@ -118,13 +123,14 @@ export function createOrgUnitRepository(db: Executor) {
       return Number(row.d);
     },
 
-    async sumUserCountInSubtree(tenantId: string, idPath: string): Promise<number> {
-      const row = await subtreeRows(tenantId, idPath).select((eb) => eb.fn.sum<number>('user_count').as('n')).executeTakeFirstOrThrow();
-      return Number(row.n ?? 0);
-    },
 
     async insert(row: NewOrgUnitRow): Promise<void> {
       await db.insertInto('org_units').values(row).execute();
+    },
+
+    /** Bulk load with every maintained count already computed (the benchmark seeder); parents first. */
+    async insertMany(rows: OrgUnitRow[]): Promise<void> {
+      if (rows.length > 0) await db.insertInto('org_units').values(rows).execute();
     },
 
     async update(
@@ -146,6 +152,21 @@ export function createOrgUnitRepository(db: Executor) {
         }))
         .where('tenant_id', '=', tenantId)
         .where('id', '=', id)
+        .execute();
+    },
+
+    /**
+     * Adds `delta` to the maintained subtree user count of every OU on `idPath` (the OU it ends
+     * with and all its ancestors): at most ARBOR_MAX_OU_DEPTH rows, found by primary key.
+     */
+    async adjustSubtreeUserCounts(tenantId: string, idPath: string, delta: number): Promise<void> {
+      const ids = idsOnPath(idPath);
+      if (delta === 0 || ids.length === 0) return;
+      await db
+        .updateTable('org_units')
+        .set((eb) => ({ subtree_user_count: eb('subtree_user_count', '+', delta) }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', 'in', ids)
         .execute();
     },
 

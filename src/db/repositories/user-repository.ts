@@ -49,13 +49,14 @@ export function createUserRepository(db: Executor) {
       return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id').limit(limit).offset(offset).execute();
     },
 
-    async countInSubtree(tenantId: string, idPath: string): Promise<number> {
-      const row = await usersOfSubtree(tenantId, idPath).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
-      return Number(row.n);
-    },
 
     async insert(row: UserRow): Promise<void> {
       await db.insertInto('users').values(row).execute();
+    },
+
+    /** Bulk load; the caller keeps the OUs' maintained counts in step (the benchmark seeder). */
+    async insertMany(rows: UserRow[]): Promise<void> {
+      if (rows.length > 0) await db.insertInto('users').values(rows).execute();
     },
 
     async update(tenantId: string, id: string, changes: Partial<Omit<UserRow, 'tenant_id' | 'id' | 'created_at'>>): Promise<void> {
