@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, type RawBuilder, SqliteDialect, type SqliteDialectConfig, sql } from 'kysely';
+import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { isPostgresUrl, sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
@@ -53,7 +54,7 @@ function openSqlite(databaseUrl: string): Store {
   sqlite.pragma('foreign_keys = ON');
   // Another process may hold the write lock: wait for it rather than fail.
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -78,6 +79,29 @@ function openSqlite(databaseUrl: string): Store {
       await sql`PRAGMA optimize=0x10002`.execute(db);
     },
     close: () => db.destroy(),
+  };
+}
+
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * The database as Kysely's SQLite driver sees it, with prepared statements reused by SQL text:
+ * the driver prepares every query anew, which cost more than running it (a profile of the
+ * single-OU read: 13 % of the server's time in prepare). Safe because the driver runs one
+ * query at a time on its one connection; SQLite re-prepares a statement after a schema change.
+ */
+function reusingStatements(sqlite: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+  const statements = new LRUCache<string, SqliteDatabase.Statement>({ max: STATEMENT_CACHE_SIZE });
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
   };
 }
 
