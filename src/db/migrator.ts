@@ -2,6 +2,7 @@ import { type Kysely, type Migration, Migrator, sql } from 'kysely';
 import * as initial from './migrations/0001-initial.js';
 import * as apiClients from './migrations/0002-api-clients.js';
 import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
+import * as listIndexes from './migrations/0004-list-indexes.js';
 import { dialectOf } from './database.js';
 import type { Database } from './schema.js';
 
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-api-clients': apiClients,
   '0003-subtree-user-count': subtreeUserCount,
+  '0004-list-indexes': listIndexes,
 };
 
 /** Every migration this code knows, oldest first. */

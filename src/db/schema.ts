@@ -5,6 +5,8 @@ export interface TenantTable {
   id: string;
   name: string;
   slug: string;
+  /** OUs in the tenant, maintained on every write. */
+  ou_count: Generated<number>;
   created_at: string;
   updated_at: string;
 }

@@ -62,6 +62,8 @@ export async function findInvariantViolations(db: Executor, tenantId: string, ma
     const expected = subtreeCounts.get(ou.id) ?? 0;
     if (ou.subtree_user_count !== expected) violations.push(`${ou.id}: subtree_user_count ${ou.subtree_user_count} should be ${expected}`);
   }
+  const tenant = await repos.tenants.getById(tenantId);
+  if (tenant && tenant.ou_count !== ous.length) violations.push(`tenant ${tenantId}: ou_count ${tenant.ou_count} should be ${ous.length}`);
   for (const ouId of userCounts.keys()) {
     if (!byId.has(ouId)) violations.push(`users in OU ${ouId}, which does not exist in the tenant`);
   }

@@ -23,3 +23,32 @@ export function toPage<T>(items: T[], total: number, request: PageRequest): Page
     },
   };
 }
+
+/** The rows of a page as a query reads them: `limit` rows after `offset`, in one direction. */
+export interface PageWindow {
+  limit: number;
+  offset: number;
+  /** Read in reverse order (the caller reverses the rows back). */
+  descending: boolean;
+}
+
+/**
+ * Where to read a page: forwards from the start, or, when the page lies past the middle and the
+ * total is known, backwards from the end. An OFFSET costs one index step per skipped row, so a
+ * deep page then costs what an early one does; the worst page is the middle one.
+ * Returns null when the page lies wholly past the end.
+ */
+export function pageWindow(request: PageRequest, total: number): PageWindow | null {
+  const offset = offsetOf(request);
+  if (offset >= total) return null;
+  if (offset + request.per_page / 2 <= total / 2) return { limit: request.per_page, offset, descending: false };
+  const limit = Math.min(request.per_page, total - offset);
+  return { limit, offset: total - offset - limit, descending: true };
+}
+
+/** Runs `read` for the window (none: no rows) and returns the rows in ascending order. */
+export async function readWindow<T>(window: PageWindow | null, read: (window: PageWindow) => Promise<T[]>): Promise<T[]> {
+  if (window === null) return [];
+  const rows = await read(window);
+  return window.descending ? rows.reverse() : rows;
+}

@@ -73,7 +73,7 @@ async function buildTree(store: Store): Promise<Tree> {
   }
   await store.transaction(
     async (trx) => {
-      await repositories(trx).tenants.insert({ id: tenantId, name: 'Crash', slug: `crash-${tenantId.slice(-8)}`, created_at: now, updated_at: now });
+      await repositories(trx).tenants.insert({ id: tenantId, name: 'Crash', slug: `crash-${tenantId.slice(-8)}`, ou_count: rows.length, created_at: now, updated_at: now });
       // Parents come before children in `rows`; 500 rows a statement keeps under every bind-parameter limit.
       for (let i = 0; i < rows.length; i += 500) await trx.insertInto('org_units').values(rows.slice(i, i + 500)).execute();
     },

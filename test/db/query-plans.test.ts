@@ -65,14 +65,44 @@ describe.skipIf(isPostgresPass)('query plans on SQLite', () => {
   });
 
   it('drives the users of a small subtree from the OU range and reaches users by index', async () => {
-    const plan = await planOf(() => repositories(db).users.listInSubtree(tenantId, smallSubtreeIdPath, 20, 0));
+    const plan = await planOf(() => repositories(db).users.listInSubtree(tenantId, smallSubtreeIdPath, { limit: 20, offset: 0, descending: false }, false));
     expect(plan).toMatch(/SEARCH o USING (COVERING )?INDEX org_units_id_path_uq/);
     expect(plan).toMatch(/SEARCH u USING (COVERING )?INDEX users_ou_ix/);
   });
 
   it('lists direct children through the sibling index', async () => {
-    const root = (await repositories(db).orgUnits.list(tenantId, {}, 1, 0))[0];
+    const root = (await repositories(db).orgUnits.list(tenantId, {}, { limit: 1, offset: 0, descending: false }))[0];
     const plan = await planOf(() => repositories(db).orgUnits.listChildren(tenantId, root.id));
     expect(plan).toMatch(/USING INDEX org_units_sibling_name_uq/);
+  });
+
+  it('reads the users of a subtree holding every placed user in id order from users_id_ou_ix alone, both ways, without a sort', async () => {
+    for (const descending of [false, true]) {
+      const plan = await planOf(() => repositories(db).users.listInSubtree(tenantId, '/any/', { limit: 20, offset: 400, descending }, true));
+      expect(plan).toMatch(/SEARCH users USING COVERING INDEX users_id_ou_ix/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    }
+  });
+
+  it('lists OUs in path order from org_units_path_ix, both ways, without a sort', async () => {
+    for (const descending of [false, true]) {
+      const plan = await planOf(() => repositories(db).orgUnits.list(tenantId, {}, { limit: 20, offset: 400, descending }));
+      expect(plan).toMatch(/USING INDEX org_units_path_ix/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    }
+  });
+
+  it('counts a name search over the small org_units_name_key_ix, not the table', async () => {
+    const plan = await planOf(() => repositories(db).orgUnits.count(tenantId, { search: 't1' }));
+    expect(plan).toMatch(/USING COVERING INDEX org_units_name_key_ix/);
+  });
+
+  it('lists one parent\'s children in path order from org_units_parent_path_ix, both ways, without a sort', async () => {
+    const root = (await repositories(db).orgUnits.list(tenantId, {}, { limit: 1, offset: 0, descending: false }))[0];
+    for (const descending of [false, true]) {
+      const plan = await planOf(() => repositories(db).orgUnits.list(tenantId, { parentId: root.id }, { limit: 20, offset: 10, descending }));
+      expect(plan).toMatch(/USING INDEX org_units_parent_path_ix \(tenant_id=\? AND parent_id=\?\)/);
+      expect(plan).not.toMatch(/TEMP B-TREE/);
+    }
   });
 });

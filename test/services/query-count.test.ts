@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
-import { type OrgUnitTreeNode, createOrgUnitService } from '../../src/services/org-unit-service.js';
+import { type OrgUnitTreeEntry, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { createUserService } from '../../src/services/user-service.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
@@ -50,11 +50,11 @@ async function threeLevels(tenantId: string, roots: number, children: number, gr
   }
 }
 
-function countNodes(nodes: OrgUnitTreeNode[]): number {
+function countNodes(nodes: OrgUnitTreeEntry[]): number {
   return nodes.reduce((n, node) => n + 1 + countNodes(node.children), 0);
 }
 
-function heightOf(nodes: OrgUnitTreeNode[]): number {
+function heightOf(nodes: OrgUnitTreeEntry[]): number {
   return nodes.length === 0 ? 0 : 1 + Math.max(...nodes.map((n) => heightOf(n.children)));
 }
 

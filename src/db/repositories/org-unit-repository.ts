@@ -1,5 +1,6 @@
 import { type Selectable, sql } from 'kysely';
 import { type Executor, escapeLike, inSubtree } from '../database.js';
+import type { PageWindow } from '../../services/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
@@ -18,11 +19,12 @@ export interface ChildSummary {
   user_count: number;
 }
 
+/** What the tree needs of an OU; its path follows from its ancestors' names. */
 export interface TreeRow {
   id: string;
   parent_id: string | null;
   name: string;
-  path: string;
+  name_key: string;
 }
 
 function characterCount(text: string): number {
@@ -57,8 +59,14 @@ export function createOrgUnitRepository(db: Executor) {
       return db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     },
 
-    async list(tenantId: string, filter: OrgUnitListFilter, limit: number, offset: number): Promise<OrgUnitRow[]> {
-      return listQuery(tenantId, filter).selectAll().orderBy('path').orderBy('id').limit(limit).offset(offset).execute();
+    /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
+    async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitRow[]> {
+      return listQuery(tenantId, filter)
+        .selectAll()
+        .orderBy('path', window.descending ? 'desc' : 'asc')
+        .limit(window.limit)
+        .offset(window.offset)
+        .execute();
     },
 
     async count(tenantId: string, filter: OrgUnitListFilter): Promise<number> {
@@ -77,16 +85,9 @@ export function createOrgUnitRepository(db: Executor) {
         .execute();
     },
 
-    /** Every OU of the tenant, parents before children, siblings by name: one query for the whole tree. */
+    /** Every OU of the tenant, in no particular order: one query for the whole tree (sorting is the caller's). */
     async listForTree(tenantId: string): Promise<TreeRow[]> {
-      return db
-        .selectFrom('org_units')
-        .select(['id', 'parent_id', 'name', 'path'])
-        .where('tenant_id', '=', tenantId)
-        .orderBy('depth')
-        .orderBy('name_key')
-        .orderBy('id')
-        .execute();
+      return db.selectFrom('org_units').select(['id', 'parent_id', 'name', 'name_key']).where('tenant_id', '=', tenantId).execute();
     },
 
     /** Sibling of `parentId` (null: a root) whose name matches `nameKey`, other than `exceptId`. */
@@ -116,6 +117,17 @@ export function createOrgUnitRepository(db: Executor) {
         .orderBy('c.name_key')
         .execute()
         .then((rows) => rows.map((r) => r.name));
+    },
+
+    /** Users placed in any OU of the tenant: the roots' subtree counts (a tenant has few roots). */
+    async placedUserCount(tenantId: string): Promise<number> {
+      const row = await db
+        .selectFrom('org_units')
+        .select((eb) => eb.fn.sum<number>('subtree_user_count').as('n'))
+        .where('tenant_id', '=', tenantId)
+        .where('parent_id', 'is', null)
+        .executeTakeFirstOrThrow();
+      return Number(row.n ?? 0);
     },
 
     async maxDepthInSubtree(tenantId: string, idPath: string): Promise<number> {

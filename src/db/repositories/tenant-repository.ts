@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Executor } from '../database.js';
 import type { TenantTable } from '../schema.js';
 
@@ -30,12 +30,22 @@ export function createTenantRepository(db: Executor) {
       return Number(row.n);
     },
 
-    async insert(row: TenantRow): Promise<void> {
+    async insert(row: Insertable<TenantTable>): Promise<void> {
       await db.insertInto('tenants').values(row).execute();
     },
 
     async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'updated_at'>>): Promise<void> {
       await db.updateTable('tenants').set(changes).where('id', '=', id).execute();
+    },
+
+    /** Adds `delta` to the tenant's maintained OU count. */
+    async adjustOuCount(id: string, delta: number): Promise<void> {
+      if (delta === 0) return;
+      await db
+        .updateTable('tenants')
+        .set((eb) => ({ ou_count: eb('ou_count', '+', delta) }))
+        .where('id', '=', id)
+        .execute();
     },
 
     /** Deletes the tenant and everything in it; call inside a transaction. */

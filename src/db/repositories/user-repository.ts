@@ -1,5 +1,6 @@
 import { type Selectable, sql } from 'kysely';
 import { type Executor, escapeLike, inSubtree } from '../database.js';
+import type { PageWindow } from '../../services/pagination.js';
 import type { UserTable } from '../schema.js';
 
 export type UserRow = Selectable<UserTable>;
@@ -30,6 +31,7 @@ export function createUserRepository(db: Executor) {
       .innerJoin('users as u', (join) => join.onRef('u.tenant_id', '=', 'o.tenant_id').onRef('u.ou_id', '=', 'o.id'))
       .where('o.tenant_id', '=', tenantId)
       .where(inSubtree('o.id_path', idPath));
+  const direction = (window: PageWindow) => (window.descending ? 'desc' : 'asc');
 
   return {
     async getById(tenantId: string, id: string): Promise<UserRow | undefined> {
@@ -45,8 +47,45 @@ export function createUserRepository(db: Executor) {
       return Number(row.n);
     },
 
-    async listInSubtree(tenantId: string, idPath: string, limit: number, offset: number): Promise<UserRow[]> {
-      return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id').limit(limit).offset(offset).execute();
+    /** Direct users of an OU, by id: one range of `users_ou_ix`. */
+    async listInOu(tenantId: string, ouId: string, window: PageWindow): Promise<UserRow[]> {
+      return db
+        .selectFrom('users')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('ou_id', '=', ouId)
+        .orderBy('id', direction(window))
+        .limit(window.limit)
+        .offset(window.offset)
+        .execute();
+    },
+
+    /**
+     * Users of the subtree at `idPath`, by id. `holdsEveryPlacedUser`: the subtree holds every
+     * user of the tenant that has an OU, so the page is found in `users_id_ou_ix` alone, in id
+     * order (an offset of 10^6 costs 0.1 s; joining from the OU range sorts 10^6 rows instead).
+     */
+    async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean): Promise<UserRow[]> {
+      if (holdsEveryPlacedUser) {
+        // The page's ids from the covering index first (skipped rows never touch the table),
+        // then those rows.
+        const pageIds = db
+          .selectFrom('users')
+          .select('id')
+          .where('tenant_id', '=', tenantId)
+          .where('ou_id', 'is not', null)
+          .orderBy('id', direction(window))
+          .limit(window.limit)
+          .offset(window.offset);
+        return db
+          .selectFrom('users')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('id', 'in', pageIds)
+          .orderBy('id', direction(window))
+          .execute();
+      }
+      return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset).execute();
     },
 
 
