@@ -7,6 +7,8 @@ export interface TenantTable {
   slug: string;
   /** OUs in the tenant, maintained on every write. */
   ou_count: Generated<number>;
+  /** Raised by every write to the tenant's OUs: a read can tell whether they changed. */
+  ou_version: Generated<number>;
   created_at: string;
   updated_at: string;
 }

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Store } from '../db/database.js';
 import { onUniqueViolation } from '../db/database.js';
 import { type Repositories, repositories } from '../db/repositories/index.js';
@@ -74,6 +75,9 @@ export interface OrgUnitServiceDeps {
   now?: () => string;
 }
 
+/** Search counts kept per instance (a few dozen bytes each). */
+const SEARCH_COUNTS_KEPT = 10_000;
+
 const ouNotFound = (id: string) => new NotFoundError('ou.not_found', `OU '${id}' does not exist in this tenant.`);
 const parentNotFound = (id: string) =>
   new NotFoundError('ou.parent_not_found', `Parent OU '${id}' does not exist in this tenant.`);
@@ -133,6 +137,7 @@ const cycle = () => new ConflictError('ou.cycle', 'An OU cannot be moved under i
 /** The hierarchy rules: names, paths, depth, cycles, counts and delete strategies. */
 export function createOrgUnitService({ store, maxDepth, now = () => new Date().toISOString() }: OrgUnitServiceDeps) {
   const read = repositories(store.db);
+  const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
 
   async function getOrThrow(repos: Repositories, tenantId: string, id: string): Promise<OrgUnitRow> {
     const row = await repos.orgUnits.getById(tenantId, id);
@@ -197,7 +202,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
     }
     await repos.orgUnits.deleteById(ou.tenant_id, ou.id);
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
-    await repos.tenants.adjustOuCount(ou.tenant_id, -1);
+    await repos.tenants.recordOuWrite(ou.tenant_id, -1);
   }
 
   /**
@@ -228,7 +233,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       () => nameConflict(ou.name),
     );
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: ou.child_ou_count - 1, users: ou.user_count });
-    await repos.tenants.adjustOuCount(ou.tenant_id, -1);
+    await repos.tenants.recordOuWrite(ou.tenant_id, -1);
   }
 
   /**
@@ -239,7 +244,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
     await repos.users.moveAllFromSubtree(ou.tenant_id, ou.id_path, ou.parent_id, timestamp);
     const deleted = await repos.orgUnits.deleteSubtree(ou.tenant_id, ou.id_path);
     await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: ou.subtree_user_count });
-    await repos.tenants.adjustOuCount(ou.tenant_id, -deleted);
+    await repos.tenants.recordOuWrite(ou.tenant_id, -deleted);
   }
 
   return {
@@ -260,7 +265,13 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       let total: number;
       if (repoFilter.search !== undefined) {
         if (repoFilter.parentId !== undefined && !(await read.orgUnits.getById(tenantId, repoFilter.parentId))) throw parentNotFound(repoFilter.parentId);
-        total = await read.orgUnits.count(tenantId, repoFilter);
+        // A search counts its matches once per version of the tenant's OUs: paging through the
+        // results, or a UI repeating a search, finds the count kept. Any OU write raises the
+        // version, so a kept count is never stale, on any instance.
+        const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search]);
+        const kept = searchCounts.get(key);
+        total = kept ?? (await read.orgUnits.count(tenantId, repoFilter));
+        if (kept === undefined) searchCounts.set(key, total);
       } else if (repoFilter.parentId !== undefined) {
         const parent = await read.orgUnits.getById(tenantId, repoFilter.parentId);
         if (!parent) throw parentNotFound(repoFilter.parentId);
@@ -308,11 +319,13 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       const name = normalizeOuName(input.name);
       return store.transaction(async (trx) => {
         const repos = repositories(trx);
-        await requireTenant(repos, tenantId);
+        // A parent found in the tenant proves the tenant exists: one query fewer per create.
         let parent: OrgUnitRow | undefined;
         if (input.parent_id != null) {
           parent = await repos.orgUnits.getById(tenantId, input.parent_id);
-          if (!parent) throw parentNotFound(input.parent_id);
+          if (!parent) throw await notFoundIn(repos, tenantId, parentNotFound(input.parent_id));
+        } else {
+          await requireTenant(repos, tenantId);
         }
         const depth = (parent?.depth ?? 0) + 1;
         if (depth > maxDepth) throw depthExceeded(maxDepth);
@@ -334,7 +347,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         await repos.orgUnits.adjustCounts(tenantId, row.parent_id, { childOus: 1 });
-        await repos.tenants.adjustOuCount(tenantId, 1);
+        await repos.tenants.recordOuWrite(tenantId, 1);
         return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
       }, { lock: `tenant:${tenantId}` });
     },
@@ -353,6 +366,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         if (input.description !== undefined) changes.description = input.description;
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         await repos.orgUnits.update(tenantId, id, changes);
+        await repos.tenants.recordOuWrite(tenantId);
         return detail(repos, tenantId, await getOrThrow(repos, tenantId, id));
       }, { lock: `tenant:${tenantId}` });
     },

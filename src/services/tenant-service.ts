@@ -74,7 +74,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const name = input.name.trim();
       const slug = input.slug !== undefined ? checkSlug(input.slug, 'slug') : checkSlug(slugify(name), 'name');
       const timestamp = now();
-      const row: TenantRow = { id: newId('tnt'), name, slug, ou_count: 0, created_at: timestamp, updated_at: timestamp };
+      const row: TenantRow = { id: newId('tnt'), name, slug, ou_count: 0, ou_version: 0, created_at: timestamp, updated_at: timestamp };
       await onUniqueViolation(() => read.tenants.insert(row), () => slugConflict(slug));
       return row;
     },

@@ -280,6 +280,13 @@ describe('POST /api/v1/tenants/{tenant_id}/ous (create)', () => {
   it("returns 404 'tenant.not_found' for an unknown tenant", async () => {
     expectError(await send(t.ctx, 'POST', ous('tnt_doesnotexist'), { payload: { name: 'Eng' } }), 404, 'tenant.not_found');
   });
+
+  it("returns 404 'tenant.not_found' for an unknown tenant also when a parent_id is given, and 'ou.parent_not_found' in a known one", async () => {
+    const tenant = await createTenant(t.ctx);
+    const parent = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    expectError(await send(t.ctx, 'POST', ous('tnt_doesnotexist'), { payload: { name: 'Web', parent_id: parent.id } }), 404, 'tenant.not_found');
+    expectError(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Web', parent_id: 'ou_doesnotexist' } }), 404, 'ou.parent_not_found');
+  });
 });
 
 describe('OU depth limit (maxOuDepth 3)', () => {

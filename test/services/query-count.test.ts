@@ -138,6 +138,19 @@ describe('queries per request do not grow with the data', () => {
     expect(b.queries).toBe(a.queries);
   });
 
+  it('counts a repeated search once: the second page of the same search sends one statement fewer, until an OU write', async () => {
+    const tenantId = (await tenants.create({ name: `Search ${Date.now()}` })).id;
+    await threeLevels(tenantId, 2, 3, 2);
+    const first = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 1, per_page: 2 }));
+    const second = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
+    expect(second.queries).toBe(first.queries - 1);
+    expect(second.result.pagination.total_items).toBe(first.result.pagination.total_items);
+    await ous.create(tenantId, { name: 'C9' });
+    const afterWrite = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
+    expect(afterWrite.queries).toBe(first.queries);
+    expect(afterWrite.result.pagination.total_items).toBe(first.result.pagination.total_items + 1);
+  });
+
   it('reads a page of the children of an OU with the same number of queries whatever the page size', async () => {
     const parent = await ouWithChildren(tenantId, null, 'Listed', 12);
     const a = await counted(() => ous.list(tenantId, { parent_id: parent.id }, { page: 1, per_page: 2 }));

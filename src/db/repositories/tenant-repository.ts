@@ -38,12 +38,11 @@ export function createTenantRepository(db: Executor) {
       await db.updateTable('tenants').set(changes).where('id', '=', id).execute();
     },
 
-    /** Adds `delta` to the tenant's maintained OU count. */
-    async adjustOuCount(id: string, delta: number): Promise<void> {
-      if (delta === 0) return;
+    /** Records a write to the tenant's OUs: raises its OU version, and adds `ouDelta` to its OU count. */
+    async recordOuWrite(id: string, ouDelta = 0): Promise<void> {
       await db
         .updateTable('tenants')
-        .set((eb) => ({ ou_count: eb('ou_count', '+', delta) }))
+        .set((eb) => ({ ou_count: eb('ou_count', '+', ouDelta), ou_version: eb('ou_version', '+', 1) }))
         .where('id', '=', id)
         .execute();
     },
