@@ -34,6 +34,8 @@ export interface BuildAppOptions {
   logStream?: { write(line: string): void };
   /** Ensure the platform admin client at start (default true; tests that don't need it skip the hashing). */
   bootstrapAdminClient?: boolean;
+  /** Registers more routes beside Arbor's own before the app is ready (the benchmark's ceiling routes). */
+  extraRoutes?: (app: FastifyInstance) => void;
 }
 
 export interface App {
@@ -173,6 +175,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     issuer: config.issuer,
     requestsPerAddress: config.tokenRequestsPerAddress,
   });
+  options.extraRoutes?.(app);
   await app.ready();
   return { app, store, tokens, generatedAdminClient, routes };
 }

@@ -1,0 +1,105 @@
+/**
+ * The scenarios `npm run bench` measures. A throughput scenario is driven by autocannon for
+ * `duration` seconds at `connections`; a timed scenario sends requests one at a time (the write
+ * scenarios change the store: every run starts from a fresh copy of the seeded one).
+ */
+import type { SeedManifest } from './seed-data.js';
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: string;
+  body?: unknown;
+  /** Sent without the bearer token. */
+  anonymous?: boolean;
+}
+
+export type Scenario =
+  | {
+      name: string;
+      kind: 'throughput';
+      /** Requests each connection sends in turn; `[<id>]` in a body becomes a fresh suffix per request. */
+      requests: HttpRequest[];
+      /** Overrides the run's --duration (the mixed load runs 60 s to show memory is flat). */
+      durationSeconds?: number;
+    }
+  | {
+      name: string;
+      kind: 'timed';
+      /** The requests, sent one at a time; each one's latency is a sample. */
+      requests: HttpRequest[];
+      /** The write scenarios: the invariant check runs after them. */
+      writes?: boolean;
+    };
+
+export function scenarios(m: SeedManifest): Scenario[] {
+  const t = `/api/v1/tenants/${m.tenantId}`;
+  const ou = (id: string) => `${t}/ous/${id}`;
+  const lastPage = (total: number, perPage: number) => Math.max(1, Math.ceil(total / perPage));
+  const get = (path: string): HttpRequest => ({ method: 'GET', path });
+  const throughput = (name: string, ...requests: HttpRequest[]): Scenario => ({ name, kind: 'throughput', requests });
+
+  return [
+    throughput('ceiling', { method: 'GET', path: '/bench/ceiling', anonymous: true }),
+    throughput('ceiling-auth', get('/bench/ceiling-auth')),
+    throughput('get-ou', get(ou(m.ids.single))),
+    // Latency of one request at a time: 10,000 children in one answer.
+    { name: 'get-ou-wide', kind: 'timed', requests: Array(20).fill(get(ou(m.ids.wide))) },
+    throughput('get-ou-wide-16-connections', get(ou(m.ids.wide))),
+    throughput('list-ous-page-1', get(`${t}/ous`)),
+    throughput('list-ous-deep-page', get(`${t}/ous?page=${lastPage(m.options.ous, 100) - 10}&per_page=100`)),
+    // The costliest page: deep pages past the middle are read backwards from the end.
+    throughput('list-ous-middle-page', get(`${t}/ous?page=${Math.ceil(lastPage(m.options.ous, 100) / 2)}&per_page=100`)),
+    throughput('list-ous-search', get(`${t}/ous?search=${m.searchTerm}`)),
+    throughput('list-ous-search-deep-page', get(`${t}/ous?search=${m.searchTerm}&page=20`)),
+    throughput('list-ous-children-of-wide', get(`${t}/ous?parent_id=${m.ids.wide}`)),
+    throughput('list-ous-children-of-wide-deep-page', get(`${t}/ous?parent_id=${m.ids.wide}&page=${lastPage(m.shape.wideChildren, 20)}`)),
+    throughput('users-direct', get(`${ou(m.ids.single)}/users`)),
+    throughput('users-nested-root-page-1', get(`${ou(m.ids.root)}/users?include_nested=true`)),
+    throughput('users-nested-mid-level-page-1', get(`${ou(m.ids.midLevel)}/users?include_nested=true`)),
+    { name: 'users-nested-root-deep-page', kind: 'timed', requests: Array(15).fill(get(`${ou(m.ids.root)}/users?include_nested=true&page=${lastPage(m.options.users, 100)}&per_page=100`)) },
+    { name: 'users-nested-root-middle-page', kind: 'timed', requests: Array(15).fill(get(`${ou(m.ids.root)}/users?include_nested=true&page=${Math.ceil(lastPage(m.options.users, 100) / 2)}&per_page=100`)) },
+    { name: 'tree', kind: 'timed', requests: Array(5).fill(get(`${t}/ous/tree`)) },
+    {
+      name: 'create-ou',
+      kind: 'throughput',
+      // [<id>] becomes a fresh suffix per request: every name is new.
+      requests: [{ method: 'POST', path: `${t}/ous`, body: { name: 'New OU [<id>]', parent_id: m.ids.createParent } }],
+    },
+    {
+      name: 'rename-1000-descendants',
+      kind: 'timed',
+      writes: true,
+      requests: [1, 2, 3, 4, 5].map((i) => ({ method: 'PATCH', path: ou(m.ids.rename), body: { name: `Renamed ${i}` } })),
+    },
+    {
+      name: 'move-10000-ous-100000-users',
+      kind: 'timed',
+      writes: true,
+      // There and back, three times: six moves of the same subtree.
+      requests: [1, 2, 3].flatMap(() => [
+        { method: 'PATCH' as const, path: ou(m.ids.moveSource), body: { parent_id: m.ids.moveTarget } },
+        { method: 'PATCH' as const, path: ou(m.ids.moveSource), body: { parent_id: m.ids.root } },
+      ]),
+    },
+    { name: 'delete-move-up-1000-children', kind: 'timed', writes: true, requests: [{ method: 'DELETE', path: `${ou(m.ids.moveUp)}?strategy=MOVE_UP` }] },
+    { name: 'delete-cascade-10000-ous', kind: 'timed', writes: true, requests: [{ method: 'DELETE', path: `${ou(m.ids.cascade)}?strategy=CASCADE` }] },
+    {
+      name: 'mixed',
+      kind: 'throughput',
+      durationSeconds: 60,
+      // Four reads to one write, the writes of a directory's working day: a new OU, an OU edited.
+      requests: [
+        get(ou(m.ids.single)),
+        get(`${t}/ous`),
+        get(`${ou(m.ids.midLevel)}/users?include_nested=true`),
+        get(`${ou(m.ids.single)}/users`),
+        { method: 'POST', path: `${t}/ous`, body: { name: 'Mixed [<id>]', parent_id: m.ids.createParent } },
+        get(ou(m.ids.wide)),
+        get(`${t}/ous?search=${m.searchTerm}`),
+        get(`${ou(m.ids.root)}/users?include_nested=true`),
+        get(ou(m.ids.single)),
+        { method: 'PATCH', path: ou(m.ids.single), body: { description: 'Edited [<id>]' } },
+      ],
+    },
+  ];
+}
