@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--store sqlite|postgres] [--scenario NAME[,NAME…]] [--runs 3]
- *                  [--duration 10] [--connections 16]
+ *                  [--duration 10] [--connections 16] [--mixed-seconds 60]
  *
  * For each run: a fresh copy of the seeded store, a real Arbor server process (bench/server.mjs)
  * on it, every scenario driven over HTTP, then the invariant check on what the writes left.
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '16' },
+    // The mixed load's length (default 60 s): longer shows where its memory levels off.
+    'mixed-seconds': { type: 'string' },
   },
 });
 
@@ -43,6 +45,8 @@ interface Measurement {
   /** Mean RSS of the first and of the last 10 s (long scenarios): is memory flat? */
   rssFirstMb?: number;
   rssLastMb?: number;
+  /** Mean RSS of each 10 s of a long scenario, in MB. */
+  rssEvery10sMb?: number[];
 }
 
 function fail(message: string): never {
@@ -72,23 +76,30 @@ function rssMb(pid: number): number {
 function sampleRss(pid: number) {
   const samples: { at: number; mb: number }[] = [];
   const started = performance.now();
-  const timer = setInterval(() => {
+  const sample = () => {
     try {
       samples.push({ at: performance.now() - started, mb: rssMb(pid) });
     } catch {
       // the process is gone
     }
-  }, 100);
+  };
+  sample();
+  const timer = setInterval(sample, 100);
   return {
     stop() {
       clearInterval(timer);
+      sample();
       const mbs = samples.map((s) => s.mb);
       const total = samples.at(-1)?.at ?? 0;
       const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+      const every10s = Array.from({ length: Math.ceil(total / 10_000) }, (_, i) =>
+        Math.round(mean(samples.filter((s) => s.at >= i * 10_000 && s.at < (i + 1) * 10_000).map((s) => s.mb))),
+      );
       return {
         peak: Math.max(0, ...mbs),
         first: mean(samples.filter((s) => s.at <= 10_000).map((s) => s.mb)),
         last: mean(samples.filter((s) => s.at >= total - 10_000).map((s) => s.mb)),
+        every10s,
       };
     },
   };
@@ -158,7 +169,7 @@ async function runThroughput(base: string, token: string, pid: number, scenario:
   const result = await autocannon({
     url: base,
     connections,
-    duration: scenario.durationSeconds ?? duration,
+    duration: (scenario.durationSeconds && values['mixed-seconds'] ? Number(values['mixed-seconds']) : scenario.durationSeconds) ?? duration,
     requests: scenario.requests.map((r) => {
       const body = r.body === undefined ? undefined : JSON.stringify(r.body);
       return {
@@ -181,7 +192,7 @@ async function runThroughput(base: string, token: string, pid: number, scenario:
     requests: result.requests.total,
     errors: result.errors + result.timeouts + result.non2xx,
     peakRssMb: memory.peak,
-    ...(scenario.durationSeconds ? { rssFirstMb: memory.first, rssLastMb: memory.last } : {}),
+    ...(scenario.durationSeconds ? { rssFirstMb: memory.first, rssLastMb: memory.last, rssEvery10sMb: memory.every10s } : {}),
   };
 }
 
@@ -283,14 +294,26 @@ async function main(): Promise<void> {
   const allRuns: Measurement[][] = [];
   for (let run = 1; run <= runs; run++) {
     const databaseUrl = await freshRunStore(store);
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `server-${store}-run${run}.log`));
-    const pid = server.pid as number;
     const measurements: Measurement[] = [];
+    let server: ChildProcess | undefined;
+    let base = '';
+    let token = '';
+    let starts = 0;
+    const start = async () => {
+      starts++;
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `server-${store}-run${run}-${starts}.log`));
+      token = await tokenFor(base);
+    };
     try {
-      const token = await tokenFor(base);
+      await start();
       for (const scenario of chosen) {
+        if (scenario.freshServer && measurements.length > 0) {
+          await stopServer(server as ChildProcess);
+          await start();
+        }
+        const pid = (server as ChildProcess).pid as number;
         process.stdout.write(`  run ${run}/${runs} ${scenario.name} … `);
         const m =
           scenario.kind === 'throughput'
@@ -298,11 +321,11 @@ async function main(): Promise<void> {
             : await runTimed(base, token, pid, scenario);
         measurements.push(m);
         console.log(
-          `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB`,
+          `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
         );
       }
     } finally {
-      await stopServer(server);
+      if (server) await stopServer(server);
     }
     // What the write scenarios left must be as consistent as what the seeder wrote.
     const check = openStore(databaseUrl, { poolSize: 2 });
