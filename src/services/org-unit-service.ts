@@ -319,10 +319,11 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       const name = normalizeOuName(input.name);
       return store.transaction(async (trx) => {
         const repos = repositories(trx);
-        // A parent found in the tenant proves the tenant exists: one query fewer per create.
+        // The parent is found and its child count raised in one statement (a failure later rolls
+        // both back); a parent found in the tenant proves the tenant exists.
         let parent: OrgUnitRow | undefined;
         if (input.parent_id != null) {
-          parent = await repos.orgUnits.getById(tenantId, input.parent_id);
+          parent = await repos.orgUnits.addChildTo(tenantId, input.parent_id);
           if (!parent) throw await notFoundIn(repos, tenantId, parentNotFound(input.parent_id));
         } else {
           await requireTenant(repos, tenantId);
@@ -346,7 +347,6 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
           updated_at: timestamp,
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
-        await repos.orgUnits.adjustCounts(tenantId, row.parent_id, { childOus: 1 });
         await repos.tenants.recordOuWrite(tenantId, 1);
         return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
       }, { lock: `tenant:${tenantId}` });

@@ -201,13 +201,15 @@ describe('multi-row writes are all or nothing', () => {
 
   it('a failed OU create leaves neither the OU nor a changed parent counter', async () => {
     const { a } = await tree();
-    const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'));
+    // The last write of a create: the parent's counter and the new row have both been written.
+    const fault = faultOn(isUpdateOf('tenants', 'ou_count'));
     await expectAllOrNothing(
       fault,
       () => fault.ous.create(tenantId, { name: 'New', parent_id: a.id }),
       () => ous.create(tenantId, { name: 'New', parent_id: a.id }),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units' }));
   });
 
   it('a failed user create with an OU leaves neither the user nor a changed OU counter', async () => {

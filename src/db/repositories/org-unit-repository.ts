@@ -153,6 +153,20 @@ export function createOrgUnitRepository(db: Executor) {
       await db.updateTable('org_units').set(changes).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
     },
 
+    /**
+     * Counts one more child OU on `parentId` and returns the parent as it now is (undefined if
+     * the tenant has no such OU): the parent's lookup and its count in one statement.
+     */
+    async addChildTo(tenantId: string, parentId: string): Promise<OrgUnitRow | undefined> {
+      return db
+        .updateTable('org_units')
+        .set((eb) => ({ child_ou_count: eb('child_ou_count', '+', 1) }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', parentId)
+        .returningAll()
+        .executeTakeFirst();
+    },
+
     /** Adds to the maintained direct counts of one OU (no-op for `id` null: the tenant root). */
     async adjustCounts(tenantId: string, id: string | null, delta: { childOus?: number; users?: number }): Promise<void> {
       if (id === null || (!delta.childOus && !delta.users)) return;
