@@ -86,7 +86,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     // Streamed as it is written, not through the schema's serializer: for 10^5 OUs that built
     // the whole text at once, checking the nullable, recursive `children` of every node, and
     // took most of the time and memory (docs/benchmarks.md). The text has the schema's shape:
-    // test/routes/org-units.test.ts validates it.
+    // test/routes/org-unit-tree.test.ts validates it.
     async (request, reply) => {
       const tree = await service.tree(request.params.tenant_id);
       const body = Readable.from(treeResponseChunks(tree, meta(request)));

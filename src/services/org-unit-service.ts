@@ -9,7 +9,7 @@ import { decodeAttributes, encodeAttributes } from './json-attributes.js';
 import { toUserResponse } from './user-service.js';
 import { normalizeOuName, ouNameKey } from './org-unit-names.js';
 import { notFoundIn, requireTenant, tenantNotFound } from './tenant-guard.js';
-import { type PageRequest, pageWindow, readWindow, toPage } from './pagination.js';
+import { type PageRequest, expectedRows, readPage, toPage } from './pagination.js';
 
 export type DeleteStrategy = 'BLOCK' | 'MOVE_UP' | 'CASCADE';
 
@@ -267,7 +267,8 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         if (repoFilter.parentId !== undefined && !(await read.orgUnits.getById(tenantId, repoFilter.parentId))) throw parentNotFound(repoFilter.parentId);
         // A search counts its matches once per version of the tenant's OUs: paging through the
         // results, or a UI repeating a search, finds the count kept. Any OU write raises the
-        // version, so a kept count is never stale, on any instance.
+        // version, so a kept count is never stale, on any instance running this code (an
+        // instance older than migration 0004 would not raise it: upgrade all before relying on it).
         const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search]);
         const kept = searchCounts.get(key);
         total = kept ?? (await read.orgUnits.count(tenantId, repoFilter));
@@ -279,7 +280,7 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       } else {
         total = tenant.ou_count;
       }
-      const rows = await readWindow(pageWindow(pageRequest, total), (window) => read.orgUnits.list(tenantId, repoFilter, window));
+      const rows = await readPage(pageRequest, total, (window) => read.orgUnits.list(tenantId, repoFilter, window));
       const items: OrgUnitListItem[] = rows.map((r) => ({
         id: r.id,
         name: r.name,
@@ -385,14 +386,19 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       const ou = await getOrThrow(read, tenantId, id);
       // Both totals are maintained on the OU row: no count query.
       const total = includeNested ? ou.subtree_user_count : ou.user_count;
-      const window = pageWindow(pageRequest, total);
-      const rows = await readWindow(window, async (w) => {
-        if (!includeNested) return read.users.listInOu(tenantId, id, w);
-        // A subtree holding every placed user (a single root, typically) is read in id order
-        // from an index of all the tenant's users, rather than gathered from its OUs and sorted.
-        const holdsEveryPlacedUser = total > 0 && total === (await read.orgUnits.placedUserCount(tenantId));
-        return read.users.listInSubtree(tenantId, ou.id_path, w, holdsEveryPlacedUser);
-      });
+      if (!includeNested) {
+        const rows = await readPage(pageRequest, total, (w) => read.users.listInOu(tenantId, id, w));
+        return toPage(rows.map(toUserResponse), total, pageRequest);
+      }
+      // A subtree holding every placed user (a single root, typically) is read in id order from
+      // an index of all the tenant's users, rather than gathered from its OUs and sorted. That
+      // read keeps only rows of the subtree: if a concurrent write placed a user elsewhere in
+      // between, it comes up short, and the page is read again the exact way.
+      const fast = total > 0 && total === (await read.orgUnits.placedUserCount(tenantId));
+      let rows = await readPage(pageRequest, total, (w) => read.users.listInSubtree(tenantId, ou.id_path, w, fast));
+      if (fast && rows.length < expectedRows(pageRequest, total)) {
+        rows = await readPage(pageRequest, total, (w) => read.users.listInSubtree(tenantId, ou.id_path, w, false));
+      }
       return toPage(rows.map(toUserResponse), total, pageRequest);
     },
   };

@@ -52,3 +52,21 @@ export async function readWindow<T>(window: PageWindow | null, read: (window: Pa
   const rows = await read(window);
   return window.descending ? rows.reverse() : rows;
 }
+
+/**
+ * Reads one page of a listing whose total was read beforehand (a maintained count). That
+ * total can be stale by a write that committed in between: a backward read that comes up short
+ * means rows went away and its offset no longer points at this page, so the page is read
+ * again forwards, as it is now.
+ */
+export async function readPage<T>(request: PageRequest, total: number, read: (window: PageWindow) => Promise<T[]>): Promise<T[]> {
+  const window = pageWindow(request, total);
+  const rows = await readWindow(window, read);
+  if (window?.descending && rows.length < window.limit) return read({ limit: request.per_page, offset: offsetOf(request), descending: false });
+  return rows;
+}
+
+/** The number of rows a page holds when `total` is exact. */
+export function expectedRows(request: PageRequest, total: number): number {
+  return Math.max(0, Math.min(request.per_page, total - offsetOf(request)));
+}

@@ -106,3 +106,20 @@ describe.skipIf(isPostgresPass)('query plans on SQLite', () => {
     }
   });
 });
+
+// Not a plan: the guarantee that makes the users-first read safe under concurrent writes.
+describe('users-first read of a subtree', () => {
+  it('never lists a user placed outside the subtree, even when asked while the subtree does not hold every placed user', async () => {
+    const repos = repositories(db);
+    const page = (limit: number, fast: boolean) => repos.users.listInSubtree(tenantId, smallSubtreeIdPath, { limit, offset: 0, descending: false }, fast);
+    const subtree = (await page(1000, false)).map((r) => r.id);
+    expect(subtree.length).toBeGreaterThan(0);
+    // The first 100 placed users of the tenant lie elsewhere: none of them is listed (a short
+    // page, on which the service reads again the exact way) ...
+    const first = await page(100, true);
+    expect(first.every((r) => subtree.includes(r.id))).toBe(true);
+    expect(first.length).toBeLessThan(100);
+    // ... and a window covering every placed user yields exactly the subtree's users.
+    expect((await page(1000, true)).map((r) => r.id)).toEqual(subtree);
+  });
+});

@@ -62,6 +62,17 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/tree', () => {
     expect(roots.map((n) => n.name)).toEqual(['Alpha', 'alpha2', 'beta', 'Ärger', 'ｆull', '🌲 tree']);
   });
 
+  it("lists an OU's children in the same order as the tree does, on every store, also for non-ASCII names", async () => {
+    const tenant = await createTenant(t.ctx);
+    const parent = await createOu(t.ctx, tenant.id, { name: 'Parent' });
+    for (const name of ['beta', 'Ärger', 'alpha', 'Zulu', 'ｆull', '🌲 tree']) await createOu(t.ctx, tenant.id, { name, parent_id: parent.id });
+    const tree = expectData(await t.ctx.app.inject({ method: 'GET', url: treeUrl(tenant.id), headers: t.ctx.platformHeaders })) as TreeNode[];
+    const detail = expectData(await t.ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/${parent.id}`, headers: t.ctx.platformHeaders }));
+    const treeOrder = tree[0].children.map((n) => n.name);
+    expect(treeOrder).toEqual(['alpha', 'beta', 'Zulu', 'Ärger', 'ｆull', '🌲 tree']);
+    expect(detail.children.map((c: { name: string }) => c.name)).toEqual(treeOrder);
+  });
+
   it('writes a tree larger than one chunk as one valid document with every node once', async () => {
     const tenant = await createTenant(t.ctx);
     const long = 'x'.repeat(240);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type PageWindow, offsetOf, pageWindow, readWindow, toPage } from '../../src/services/pagination.js';
+import { type PageWindow, offsetOf, pageWindow, readWindow, toPage, expectedRows, readPage } from '../../src/services/pagination.js';
 
 /*
  * pageWindow(request, total) says where a page is read: forwards from the start, or, past the
@@ -155,5 +155,39 @@ describe('pageWindow with readWindow', () => {
         expect(pages, `total ${total}, per_page ${per_page}`).toEqual(items);
       }
     }
+  });
+});
+
+describe('readPage with a total that went stale before the rows were read', () => {
+  const listing = (items: number[]) => async (w: PageWindow) => {
+    const ordered = w.descending ? [...items].reverse() : items;
+    return ordered.slice(w.offset, w.offset + w.limit);
+  };
+  const now = Array.from({ length: 9 }, (_, i) => i);
+
+  it('answers a page past the real end with no rows, although the stale total still covered it', async () => {
+    // 30 rows counted, 21 deleted before the page was read: page 3 of 10 is past the end now.
+    expect(await readPage({ page: 3, per_page: 10 }, 30, listing(now))).toEqual([]);
+  });
+
+  it('answers a later page with the rows at its offset now, read forwards', async () => {
+    expect(await readPage({ page: 2, per_page: 5 }, 30, listing(now))).toEqual([5, 6, 7, 8]);
+  });
+
+  it('reads backwards, as pageWindow says, when the total is exact', async () => {
+    const windows: PageWindow[] = [];
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const rows = await readPage({ page: 3, per_page: 10 }, 30, async (w) => {
+      windows.push(w);
+      return listing(items)(w);
+    });
+    expect(rows).toEqual(items.slice(20, 30));
+    expect(windows).toEqual([{ limit: 10, offset: 0, descending: true }]);
+  });
+
+  it('counts the rows a page holds with an exact total', () => {
+    expect(expectedRows({ page: 1, per_page: 10 }, 25)).toBe(10);
+    expect(expectedRows({ page: 3, per_page: 10 }, 25)).toBe(5);
+    expect(expectedRows({ page: 4, per_page: 10 }, 25)).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dialectOf } from '../database.js';
 
 // What the benchmark at 10^5 OUs and 10^6 users showed the list endpoints need
 // (docs/benchmarks.md):
@@ -15,6 +16,10 @@ import { type Kysely, sql } from 'kysely';
 //   order from this index alone, instead of collecting and sorting 10^6 rows (5.9 s to 0.1 s
 //   for the last page).
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Sibling order by name_key compares bytes on both stores, as paths do (0001): on PostgreSQL
+  // the column followed the database's locale, so GET OU's children and the tree (sorted by code
+  // point) could disagree for non-ASCII names. Equality, hence uniqueness, is unchanged.
+  if (dialectOf(db) === 'postgres') await sql`alter table org_units alter column name_key type text collate "C"`.execute(db);
   await db.schema.alterTable('tenants').addColumn('ou_count', 'integer', (col) => col.notNull().defaultTo(0)).execute();
   await sql`update tenants set ou_count = (select count(*) from org_units where org_units.tenant_id = tenants.id)`.execute(db);
   await db.schema.alterTable('tenants').addColumn('ou_version', 'integer', (col) => col.notNull().defaultTo(0)).execute();

@@ -135,7 +135,6 @@ export function createOrgUnitRepository(db: Executor) {
       return Number(row.d);
     },
 
-
     async insert(row: NewOrgUnitRow): Promise<void> {
       await db.insertInto('org_units').values(row).execute();
     },

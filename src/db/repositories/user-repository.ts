@@ -77,17 +77,11 @@ export function createUserRepository(db: Executor) {
           .orderBy('id', direction(window))
           .limit(window.limit)
           .offset(window.offset);
-        return db
-          .selectFrom('users')
-          .selectAll()
-          .where('tenant_id', '=', tenantId)
-          .where('id', 'in', pageIds)
-          .orderBy('id', direction(window))
-          .execute();
+        // Joined back to the subtree's range: a user placed outside it meanwhile is never listed.
+        return usersOfSubtree(tenantId, idPath).selectAll('u').where('u.id', 'in', pageIds).orderBy('u.id', direction(window)).execute();
       }
       return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset).execute();
     },
-
 
     async insert(row: UserRow): Promise<void> {
       await db.insertInto('users').values(row).execute();
