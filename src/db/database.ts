@@ -49,11 +49,13 @@ function openSqlite(databaseUrl: string): Store {
   const file = sqliteFile(databaseUrl);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file);
+  // Another process may hold the write lock: wait for it rather than fail. First, because
+  // switching to WAL needs that lock too: set after it, a start racing another instance's
+  // migrations failed with SQLITE_BUSY (seen in CI's start-up race test).
+  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  // Another process may hold the write lock: wait for it rather than fail.
-  sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
   return {
     db,
