@@ -262,9 +262,10 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
       const repoFilter = { search: filter.search || undefined, parentId: filter.parent_id ?? undefined };
       // The total comes from a maintained count where there is one: the tenant's OUs, or the
       // parent's direct children. Only a name search counts its matches.
-      let total: number;
+      const parent = repoFilter.parentId === undefined ? undefined : await read.orgUnits.getById(tenantId, repoFilter.parentId);
+      if (repoFilter.parentId !== undefined && !parent) throw parentNotFound(repoFilter.parentId);
+      let total = parent?.child_ou_count ?? tenant.ou_count;
       if (repoFilter.search !== undefined) {
-        if (repoFilter.parentId !== undefined && !(await read.orgUnits.getById(tenantId, repoFilter.parentId))) throw parentNotFound(repoFilter.parentId);
         // A search counts its matches once per version of the tenant's OUs: paging through the
         // results, or a UI repeating a search, finds the count kept. Any OU write raises the
         // version, so a kept count is never stale, on any instance running this code (an
@@ -273,12 +274,6 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
         const kept = searchCounts.get(key);
         total = kept ?? (await read.orgUnits.count(tenantId, repoFilter));
         if (kept === undefined) searchCounts.set(key, total);
-      } else if (repoFilter.parentId !== undefined) {
-        const parent = await read.orgUnits.getById(tenantId, repoFilter.parentId);
-        if (!parent) throw parentNotFound(repoFilter.parentId);
-        total = parent.child_ou_count;
-      } else {
-        total = tenant.ou_count;
       }
       const rows = await readPage(pageRequest, total, (window) => read.orgUnits.list(tenantId, repoFilter, window));
       const items: OrgUnitListItem[] = rows.map((r) => ({
