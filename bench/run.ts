@@ -115,6 +115,8 @@ async function startServer(databaseUrl: string, manifest: SeedManifest, port: nu
       HOST: '127.0.0.1',
       PORT: String(port),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      // One client drives every scenario: the per-client limit would measure itself, not Arbor.
+      ARBOR_RATE_LIMIT_PER_MINUTE: process.env.ARBOR_RATE_LIMIT_PER_MINUTE ?? '0',
       ARBOR_ADMIN_CLIENT_ID: ADMIN.id,
       ARBOR_ADMIN_CLIENT_SECRET: ADMIN.secret,
       BENCH_TENANT_ID: manifest.tenantId,

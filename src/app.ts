@@ -7,8 +7,9 @@ import { type Store, openStore } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
-import { requestIdOf } from './http/request-context.js';
-import { buildValidator, findMalformedText } from './http/validation.js';
+import { clientErrorHandler, httpServerOptions, registerLoadShedding, registerRateLimit, registerRequestLimits } from './http/protection.js';
+import { requestIdOf, runInRequestScope } from './http/request-context.js';
+import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
 import { clientRoutes } from './routes/clients.js';
 import { healthRoutes } from './routes/health.js';
@@ -21,6 +22,7 @@ import { registerSchemas } from './schemas/index.js';
 import { createClientService } from './services/client-service.js';
 import { createOAuthService } from './services/oauth-service.js';
 import { createOrgUnitService } from './services/org-unit-service.js';
+import { StoreHealth } from './services/store-health.js';
 import { createTenantService } from './services/tenant-service.js';
 import { type TokenService, createTokenService } from './services/token-service.js';
 import { createUserService } from './services/user-service.js';
@@ -84,7 +86,15 @@ export function redactQuery(url: string): string {
 
 /** Builds the whole service, migrated and ready, but not listening (server.ts listens; tests inject). */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
-  const store = options.store ?? openStore(config.databaseUrl, { poolSize: config.dbPoolSize });
+  // Idle PostgreSQL connections can fail before the app (and its logger) exists.
+  let logIdleConnectionError = (error: Error) => console.error('PostgreSQL connection failed outside a query:', error.message);
+  const store =
+    options.store ??
+    openStore(config.databaseUrl, {
+      poolSize: config.dbPoolSize,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      onIdleConnectionError: (error) => logIdleConnectionError(error),
+    });
   await migrateToLatest(store.db);
   await store.optimize();
   const tokens = createTokenService({
@@ -102,6 +112,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(config, options.logStream),
     bodyLimit: config.bodyLimitBytes,
+    // Explicit timeouts: a slow or stalled client cannot hold a connection and its memory forever.
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: httpServerOptions(config),
+    clientErrorHandler,
     // Behind a load balancer the client address (for the token endpoint's limit) is in X-Forwarded-For.
     trustProxy: config.trustProxy as boolean, // a hop count is valid too (proxy-addr), though the types omit it
     genReqId: requestIdOf,
@@ -111,6 +126,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  logIdleConnectionError = (error) => app.log.warn({ err: error }, 'a PostgreSQL connection failed outside a query; the pool replaces it');
   // Planner statistics go stale as a store fills up; PRAGMA optimize only re-analyzes where
   // they have, so running it every few minutes costs nothing when little changed.
   const optimizer = setInterval(() => {
@@ -122,9 +138,13 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await store.optimize();
     await store.close();
   });
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    runInRequestScope(request.id, done);
   });
+  // Before authentication, so that neither an overloaded instance nor a hostile request pays for it.
+  await registerLoadShedding(app, config);
+  registerRequestLimits(app, config);
   // The API speaks JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   // An empty body with a JSON content type (common on DELETE) is "no body", not a syntax error.
@@ -133,8 +153,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (body === '') return done(null, undefined);
     return parseJson(request, body as string, (error, parsed) => {
       if (error) return done(error, undefined);
-      const loc = findMalformedText(parsed);
-      if (loc) return done(new RequestValidationError([{ loc, msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' }]), undefined);
+      const issue = inspectBody(parsed, config);
+      if (issue) return done(new RequestValidationError([issue]), undefined);
       return done(null, parsed);
     });
   });
@@ -144,8 +164,10 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     for (const method of [route.method].flat()) routes.push({ method, url: route.url, scope: route.config?.scope });
   });
   registerSchemas(app);
-  registerErrorHandling(app);
+  const storeHealth = new StoreHealth(store);
+  registerErrorHandling(app, storeHealth);
   registerAuth(app, tokens);
+  await registerRateLimit(app, config);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -162,8 +184,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const orgUnitService = createOrgUnitService({ store, maxDepth: config.maxOuDepth });
-  await app.register(healthRoutes, { store });
+  const orgUnitService = createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus });
+  await app.register(healthRoutes, { storeHealth });
   await app.register(tenantRoutes, { service: createTenantService({ store }) });
   await app.register(orgUnitRoutes, { service: orgUnitService });
   await app.register(orgUnitUserRoutes, { service: orgUnitService });

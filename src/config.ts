@@ -16,6 +16,28 @@ export interface Config {
   readonly logLevel: string;
   readonly maxOuDepth: number;
   readonly bodyLimitBytes: number;
+  /** Largest `custom_attributes` of an OU or user, in bytes of JSON. */
+  readonly maxAttributesBytes: number;
+  /** Deepest `custom_attributes` nesting (the object itself is level 1). */
+  readonly maxAttributesDepth: number;
+  /** Longest request URL (path and query), in bytes; longer is 414. */
+  readonly maxUrlBytes: number;
+  /** Largest request head (request line and headers), in bytes; larger is 431 (Node's maxHeaderSize). */
+  readonly maxHeaderBytes: number;
+  /** Most OUs `GET …/ous/tree` returns at once; a larger tenant gets 422 telling the client to page. */
+  readonly treeMaxOus: number;
+  /** API requests allowed per client per minute on each instance; 0 turns the limit off. */
+  readonly rateLimitPerMinute: number;
+  /** Event-loop delay beyond which new requests get 503 (load shedding); 0 turns it off. */
+  readonly maxEventLoopDelayMs: number;
+  /** A request not answered within this is cut with 408 (Node's requestTimeout). */
+  readonly requestTimeoutMs: number;
+  /** A request whose headers have not all arrived within this is cut with 408. */
+  readonly headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open. */
+  readonly keepAliveTimeoutMs: number;
+  /** How long to wait for a new PostgreSQL connection before answering 503. */
+  readonly dbConnectTimeoutMs: number;
   readonly issuer: string;
   readonly audience: string;
   readonly tokenTtlSeconds: number;
@@ -115,6 +137,17 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dbPoolSize: integer(env, 'ARBOR_DB_POOL_SIZE', 10, 1, 1000),
     maxOuDepth: integer(env, 'ARBOR_MAX_OU_DEPTH', 32, 1, 1000),
     bodyLimitBytes: integer(env, 'ARBOR_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    maxAttributesBytes: integer(env, 'ARBOR_MAX_ATTRIBUTES_BYTES', 16 * 1024, 2, 100 * 1024 * 1024),
+    maxAttributesDepth: integer(env, 'ARBOR_MAX_ATTRIBUTES_DEPTH', 8, 1, 32),
+    maxUrlBytes: integer(env, 'ARBOR_MAX_URL_BYTES', 8 * 1024, 256, 1024 * 1024),
+    maxHeaderBytes: integer(env, 'ARBOR_MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    treeMaxOus: integer(env, 'ARBOR_TREE_MAX_OUS', 150_000, 1, 10_000_000),
+    rateLimitPerMinute: integer(env, 'ARBOR_RATE_LIMIT_PER_MINUTE', 6_000, 0, 100_000_000),
+    maxEventLoopDelayMs: integer(env, 'ARBOR_MAX_EVENT_LOOP_DELAY_MS', 1_000, 0, 60_000),
+    requestTimeoutMs: integer(env, 'ARBOR_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000),
+    headersTimeoutMs: integer(env, 'ARBOR_HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    keepAliveTimeoutMs: integer(env, 'ARBOR_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 3_600_000),
+    dbConnectTimeoutMs: integer(env, 'ARBOR_DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
     issuer: env.ARBOR_ISSUER || `http://${host}:${port}`,
     audience: env.ARBOR_AUDIENCE || 'arbor',
     tokenTtlSeconds: integer(env, 'ARBOR_TOKEN_TTL_SECONDS', 15 * 60, 60, 24 * 3600),
@@ -126,6 +159,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     externalIdp: externalIdp(env),
     ...overrides,
   };
+  if (config.maxUrlBytes >= config.maxHeaderBytes) {
+    // The request line counts towards Node's header limit: a URL limit above it could never apply.
+    throw new ConfigError(`ARBOR_MAX_URL_BYTES (${config.maxUrlBytes}) must be less than ARBOR_MAX_HEADER_BYTES (${config.maxHeaderBytes})`);
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError(`ARBOR_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed ARBOR_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
   return Object.freeze(config);
 }
 

@@ -1,10 +1,12 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { installProcessGuards } from './process-guards.js';
 
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const { app, store, generatedAdminClient } = await buildApp(config);
+  installProcessGuards(app.log, () => app.server.listening);
   // Printed before listening: if listening fails, the secret has still been shown.
   if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
   // One line that says where Arbor listens, what it stores into, and where the docs are.

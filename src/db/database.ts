@@ -30,6 +30,8 @@ export interface Store {
   transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
+  /** Writes the probe row in a transaction: throws when the store cannot take a write. */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,13 @@ export interface StoreOptions {
   poolSize?: number;
   /** PostgreSQL schema to work in (tests isolate themselves with one each). */
   schema?: string;
+  /** How long to wait for a new PostgreSQL connection before failing (default 5 s). */
+  connectTimeoutMs?: number;
+  /**
+   * Told of a PostgreSQL connection that failed outside a query (the server restarted or the
+   * network dropped it). The pool discards it; unheard, the error would end the process.
+   */
+  onIdleConnectionError?: (error: Error) => void;
 }
 
 /** Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite:<file>`. */
@@ -57,29 +66,33 @@ function openSqlite(databaseUrl: string): Store {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
+  // both read, then both try to upgrade to writing (which SQLite can only resolve by failing one).
+  const transaction: Store['transaction'] = (fn) =>
+    db.connection().execute(async (connection) => {
+      await sql`begin immediate`.execute(connection);
+      try {
+        const result = await fn(connection);
+        await sql`commit`.execute(connection);
+        return result;
+      } catch (error) {
+        // After a failed write (disk full, I/O error) SQLite may have rolled back already;
+        // a second rollback would fail and hide the error that says why.
+        if (sqlite.inTransaction) await sql`rollback`.execute(connection);
+        throw error;
+      }
+    });
   return {
     db,
     dialect: 'sqlite',
     description: databaseUrl,
-    // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
-    // both read, then both try to upgrade to writing (which SQLite can only resolve by failing one).
-    transaction: (fn) =>
-      db.connection().execute(async (connection) => {
-        await sql`begin immediate`.execute(connection);
-        try {
-          const result = await fn(connection);
-          await sql`commit`.execute(connection);
-          return result;
-        } catch (error) {
-          await sql`rollback`.execute(connection);
-          throw error;
-        }
-      }),
+    transaction,
     // Without statistics SQLite's planner can put the wrong table outside a range or join
     // (measured 800x slower on subtree reads); `PRAGMA optimize` runs ANALYZE where it pays.
     optimize: async () => {
       await sql`PRAGMA optimize=0x10002`.execute(db);
     },
+    probeWrite: () => probeWrite(transaction),
     close: () => db.destroy(),
   };
 }
@@ -111,8 +124,18 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
+    // Fail fast when the server is unreachable (a request then gets 503), and notice a dead
+    // peer on an idle connection through TCP keep-alive.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    keepAlive: true,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
+  pool.on('error', (error) => options.onIdleConnectionError?.(error));
+  // The pool listens for errors only on idle connections. One checked out by Kysely (inside a
+  // transaction, between statements) that loses its server would emit an error nobody hears,
+  // which ends the process; the statement that then runs on it fails and gets a 503, and the
+  // pool discards the connection when it comes back.
+  pool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const url = new URL(databaseUrl);
   url.password = url.password ? '***' : '';
@@ -127,8 +150,13 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
       }),
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},
+    probeWrite: () => probeWrite((fn) => db.transaction().execute(fn)),
     close: () => db.destroy(),
   };
+}
+
+async function probeWrite(transaction: Store['transaction']): Promise<void> {
+  await transaction((trx) => trx.updateTable('store_probe').set({ probed_at: new Date().toISOString() }).where('id', '=', 1).execute());
 }
 
 /** The dialect a Kysely instance speaks (migrations use it for the few differences). */
@@ -144,6 +172,30 @@ export async function onUniqueViolation<T>(write: () => Promise<T>, conflict: ()
     if (isUniqueViolation(error)) throw conflict();
     throw error;
   }
+}
+
+const UNREACHABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** node-postgres reports a lost or unobtainable connection in messages without a code. */
+const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/;
+
+/**
+ * Why the store cannot serve right now, when `error` says so (in words for the 503's detail),
+ * else null: a bug or a bad request is not an outage.
+ */
+export function storeUnavailableReason(error: unknown): string | null {
+  if (!(error instanceof Error)) return null;
+  const code = String((error as { code?: unknown }).code ?? '');
+  if (code === 'SQLITE_FULL') return 'the disk holding the SQLite file is full';
+  if (code.startsWith('SQLITE_READONLY')) return 'the SQLite file or its folder is read-only';
+  if (code.startsWith('SQLITE_IOERR')) return 'the disk holding the SQLite file reported an I/O error';
+  if (code.startsWith('SQLITE_CANTOPEN')) return 'the SQLite file cannot be opened';
+  if (code.startsWith('SQLITE_BUSY')) return 'another process has held the SQLite write lock for longer than 5 s';
+  if (UNREACHABLE_NETWORK_CODES.has(code) || LOST_CONNECTION.test(error.message)) return 'PostgreSQL cannot be reached';
+  // SQLSTATE classes: 08 connection exception, 53 insufficient resources (disk full, out of
+  // memory, too many connections), 57P0x the server is shutting down or starting.
+  if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return 'PostgreSQL closed the connection or is not accepting connections';
+  if (/^53/.test(code)) return `PostgreSQL lacks resources (${error.message})`;
+  return null;
 }
 
 /** True when `error` is the store refusing a duplicate in a unique index. */

@@ -3,6 +3,7 @@ import * as initial from './migrations/0001-initial.js';
 import * as apiClients from './migrations/0002-api-clients.js';
 import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
 import * as listIndexes from './migrations/0004-list-indexes.js';
+import * as storeProbe from './migrations/0005-store-probe.js';
 import { dialectOf } from './database.js';
 import type { Database } from './schema.js';
 
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0002-api-clients': apiClients,
   '0003-subtree-user-count': subtreeUserCount,
   '0004-list-indexes': listIndexes,
+  '0005-store-probe': storeProbe,
 };
 
 /** Every migration this code knows, oldest first. */

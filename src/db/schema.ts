@@ -84,4 +84,11 @@ export interface Database {
   users: UserTable;
   signing_keys: SigningKeyTable;
   api_clients: ApiClientTable;
+  store_probe: StoreProbeTable;
+}
+
+/** One row, rewritten by the readiness check's write probe (migration 0005). */
+export interface StoreProbeTable {
+  id: number;
+  probed_at: string;
 }

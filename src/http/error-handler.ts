@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { storeUnavailableReason } from '../db/database.js';
 import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
 import { ErrorResponse, ref } from '../schemas/common.js';
 import { OAuthError } from '../services/oauth-service.js';
@@ -31,14 +32,22 @@ function validationIssuesOf(error: FastifyError, body: unknown): ValidationIssue
   return null;
 }
 
+/** Seconds a client is told to wait after a store outage answer. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
 const UNDECLARED_ERRORS = {
   400: { ...ref(ErrorResponse), description: 'Malformed request, e.g. a Content-Length that does not match the body.' },
   500: { ...ref(ErrorResponse), description: 'A bug on our side; the detail names the request id to report.' },
+  503: {
+    ...ref(ErrorResponse),
+    description: 'The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.',
+  },
 };
+const API_ERRORS = { 429: { ...ref(ErrorResponse), description: 'This client sent too many requests (request.rate_limited): retry after Retry-After seconds.' } };
 const BODY_ERRORS = { 415: { ...ref(ErrorResponse), description: 'The request body is not JSON.' } };
 
 /** One place maps every thrown error to the documented body; a 5xx never leaks internals. */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, storeHealth: { recordFailure(reason: string): void }): void {
   // Statuses any route can answer with, declared once here rather than on every route.
   app.addHook('onRoute', (route) => {
     if (!route.schema?.response || route.url.startsWith('/docs') || route.url === '/openapi.json') return;
@@ -46,7 +55,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const takesBody = methods.some((m) => !['GET', 'HEAD', 'OPTIONS'].includes(m)) && !route.url.startsWith('/oauth/');
     route.schema = {
       ...route.schema,
-      response: { ...UNDECLARED_ERRORS, ...(takesBody ? BODY_ERRORS : {}), ...(route.schema.response as object) },
+      response: {
+        ...UNDECLARED_ERRORS,
+        ...(route.url.startsWith('/api/') ? API_ERRORS : {}),
+        ...(takesBody ? BODY_ERRORS : {}),
+        ...(route.schema.response as object),
+      },
     };
   });
 
@@ -77,6 +91,19 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       return reply.code(error.statusCode).send({ detail: error.message, code: 'request.invalid' } satisfies ErrorBody);
+    }
+
+    const outage = storeUnavailableReason(error);
+    if (outage) {
+      storeHealth.recordFailure(outage);
+      request.log.error({ err: error }, `store unavailable: ${outage}`);
+      return reply
+        .code(503)
+        .header('retry-after', String(STORE_RETRY_AFTER_SECONDS))
+        .send({
+          detail: `The data store is unavailable: ${outage}. The request was not carried out (a write cut off while being confirmed may have been); retry in ${STORE_RETRY_AFTER_SECONDS} s.`,
+          code: 'store.unavailable',
+        } satisfies ErrorBody);
     }
 
     request.log.error({ err: error }, 'unhandled error');

@@ -1,13 +1,38 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest, RawRequestDefaultExpression } from 'fastify';
 import type { Page } from '../services/pagination.js';
 
 const SANE_REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
 
-/** The client's X-Request-ID when it is sane (1-128 printable ASCII characters), else a new UUID. */
+/** A request id a client may choose: 1-128 printable ASCII characters (no control characters for logs). */
+export function isSaneRequestId(value: unknown): value is string {
+  return typeof value === 'string' && SANE_REQUEST_ID.test(value);
+}
+
+/**
+ * The client's X-Request-ID when it is sane, else a new UUID (the request is then refused with 400
+ * by http/protection.ts, and the answer carries the new id).
+ */
 export function requestIdOf(raw: RawRequestDefaultExpression): string {
   const header = raw.headers['x-request-id'];
-  return typeof header === 'string' && SANE_REQUEST_ID.test(header) ? header : randomUUID();
+  return isSaneRequestId(header) ? header : randomUUID();
+}
+
+const requestScope = new AsyncLocalStorage<{ requestId: string }>();
+
+/**
+ * Runs the rest of a request's life (hooks, handler, and whatever they start) in a scope that
+ * knows its id: an error that escapes them all (process-guards.ts) is still logged with it.
+ * Called from the first onRequest hook as `runInRequestScope(request.id, done)`.
+ */
+export function runInRequestScope(requestId: string, next: () => void): void {
+  requestScope.run({ requestId }, next);
+}
+
+/** The id of the request whose work is running now, if any. */
+export function currentRequestId(): string | undefined {
+  return requestScope.getStore()?.requestId;
 }
 
 export function meta(request: FastifyRequest) {

@@ -105,26 +105,75 @@ export function toValidationIssues(errors: ErrorObject[], context: string): Vali
   });
 }
 
+/** JSON nesting no request body may exceed, whatever the route (the API's own bodies need 2). */
+export const MAX_JSON_DEPTH = 64;
+
+export interface BodyLimits {
+  /** Largest `custom_attributes`, in bytes of its JSON (ARBOR_MAX_ATTRIBUTES_BYTES). */
+  readonly maxAttributesBytes: number;
+  /** Deepest `custom_attributes` nesting; the object itself is level 1 (ARBOR_MAX_ATTRIBUTES_DEPTH). */
+  readonly maxAttributesDepth: number;
+}
+
 /**
- * Where in a parsed JSON value a string is not well-formed Unicode (a lone surrogate from a
- * `\ud800` escape), as a FastAPI loc; null when all is well. Such text cannot be stored as
- * UTF-8: the store would turn it into something else, and two "different" names would collide.
+ * What is wrong with a parsed JSON body before any schema sees it, as one FastAPI issue; null
+ * when nothing is. Checks, without recursion (a body can nest 500,000 levels within 1 MiB):
+ * - every string and key is well-formed Unicode: a lone surrogate (a `\ud800` escape) cannot be
+ *   stored as UTF-8, the store would turn it into something else and two "different" names
+ *   would collide;
+ * - nothing nests deeper than MAX_JSON_DEPTH;
+ * - `custom_attributes` stays within its configured size and depth.
  */
-export function findMalformedText(value: unknown, loc: (string | number)[] = ['body']): (string | number)[] | null {
-  if (typeof value === 'string') return value.isWellFormed() ? null : loc;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findMalformedText(value[i], [...loc, i]);
-      if (found) return found;
+export function inspectBody(body: unknown, limits: BodyLimits): ValidationIssue | null {
+  const stack: { value: unknown; loc: (string | number)[] }[] = [{ value: body, loc: ['body'] }];
+  while (stack.length > 0) {
+    const { value, loc } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return malformedText(loc);
+      continue;
     }
-    return null;
+    if (value === null || typeof value !== 'object') continue;
+    if (loc.length > MAX_JSON_DEPTH) {
+      return { loc: loc.slice(0, MAX_JSON_DEPTH + 1), msg: `JSON must not nest more than ${MAX_JSON_DEPTH} levels deep`, type: 'json_too_deep' };
+    }
+    const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((item, i) => [i, item]) : Object.entries(value);
+    // Pushed in reverse, so the first problem in document order is the one reported.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, item] = entries[i]!;
+      if (typeof key === 'string' && !key.isWellFormed()) return malformedText([...loc, key]);
+      stack.push({ value: item, loc: [...loc, key] });
+    }
   }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      if (!key.isWellFormed()) return [...loc, key];
-      const found = findMalformedText(item, [...loc, key]);
-      if (found) return found;
-    }
+  return attributesIssue(body, limits);
+}
+
+function malformedText(loc: (string | number)[]): ValidationIssue {
+  return { loc, msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' };
+}
+
+function attributesIssue(body: unknown, { maxAttributesBytes, maxAttributesDepth }: BodyLimits): ValidationIssue | null {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  const attributes = (body as Record<string, unknown>).custom_attributes;
+  if (attributes === null || typeof attributes !== 'object') return null;
+  const loc = ['body', 'custom_attributes'];
+  if (depthOf(attributes) > maxAttributesDepth) {
+    return { loc, msg: `custom_attributes must not nest more than ${maxAttributesDepth} levels deep (ARBOR_MAX_ATTRIBUTES_DEPTH)`, type: 'attributes_too_deep' };
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(attributes));
+  if (bytes > maxAttributesBytes) {
+    return {
+      loc,
+      msg: `custom_attributes must be at most ${maxAttributesBytes} bytes of JSON (ARBOR_MAX_ATTRIBUTES_BYTES), got ${bytes}`,
+      type: 'attributes_too_large',
+    };
   }
   return null;
+}
+
+/** Levels of objects and arrays in `value` (called on bodies inspectBody has bounded). */
+function depthOf(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let deepest = 0;
+  for (const item of Object.values(value)) deepest = Math.max(deepest, depthOf(item));
+  return deepest + 1;
 }

@@ -3,7 +3,7 @@ import type { Store } from '../db/database.js';
 import { onUniqueViolation } from '../db/database.js';
 import { type Repositories, repositories } from '../db/repositories/index.js';
 import type { ChildSummary, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { decodeAttributes, encodeAttributes } from './json-attributes.js';
 import { toUserResponse } from './user-service.js';
@@ -72,6 +72,8 @@ export interface OrgUnitTreeEntry {
 export interface OrgUnitServiceDeps {
   store: Pick<Store, 'db' | 'transaction'>;
   maxDepth: number;
+  /** Most OUs the whole-tenant tree returns at once (ARBOR_TREE_MAX_OUS); default: no cap. */
+  treeMaxOus?: number;
   now?: () => string;
 }
 
@@ -132,10 +134,22 @@ export function compareCodePoints(a: string, b: string): number {
 
 const bySiblingOrder = (a: OrgUnitTreeEntry, b: OrgUnitTreeEntry) => compareCodePoints(a.name_key, b.name_key) || compareCodePoints(a.id, b.id);
 
+const treeTooLarge = (tenantId: string, count: number, cap: number) =>
+  new RequestValidationError([
+    {
+      loc: ['path', 'tenant_id'],
+      msg:
+        `Tenant ${tenantId} has ${count} OUs, more than the tree returns at once (${cap}, ARBOR_TREE_MAX_OUS). ` +
+        `Page instead: GET /api/v1/tenants/${tenantId}/ous?parent_id=<id> lists one level at a time, ` +
+        `GET /api/v1/tenants/${tenantId}/ous pages through all of them in path order.`,
+      type: 'tree_too_large',
+    },
+  ]);
+
 const cycle = () => new ConflictError('ou.cycle', 'An OU cannot be moved under itself or one of its descendants.');
 
 /** The hierarchy rules: names, paths, depth, cycles, counts and delete strategies. */
-export function createOrgUnitService({ store, maxDepth, now = () => new Date().toISOString() }: OrgUnitServiceDeps) {
+export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSITIVE_INFINITY, now = () => new Date().toISOString() }: OrgUnitServiceDeps) {
   const read = repositories(store.db);
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
 
@@ -294,7 +308,11 @@ export function createOrgUnitService({ store, maxDepth, now = () => new Date().t
      * server's peak memory (docs/benchmarks.md).
      */
     async tree(tenantId: string): Promise<OrgUnitTreeEntry[]> {
-      await requireTenant(read, tenantId);
+      const tenant = await read.tenants.getById(tenantId);
+      if (!tenant) throw tenantNotFound(tenantId);
+      // The maintained count, read before the rows: a tree is built whole in memory, so a tenant
+      // too large for it is told to page instead of costing the instance its memory.
+      if (tenant.ou_count > treeMaxOus) throw treeTooLarge(tenantId, tenant.ou_count, treeMaxOus);
       const rows = await read.orgUnits.listForTree(tenantId);
       const byId = new Map<string, OrgUnitTreeEntry>();
       const entries = rows.map((row) => {

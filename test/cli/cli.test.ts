@@ -12,6 +12,7 @@ import { migrateToLatest } from '../../src/db/migrator.js';
 import { createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { createUserService } from '../../src/services/user-service.js';
+import { QUIET_ENV } from '../helpers/test-app.js';
 import { isPostgresPass } from '../helpers/test-store.js';
 
 // The real command-line tools, run as a user runs them, against a SQLite file.
@@ -62,7 +63,7 @@ function runCli(name: string, args: string[] = []): Promise<Outcome> {
 
 /** An app on the same file, configured from nothing but DATABASE_URL (like the CLI). */
 async function appOnFile() {
-  return buildApp(loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' }), { logger: false, bootstrapAdminClient: false });
+  return buildApp(loadConfig({ ...QUIET_ENV, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' }), { logger: false, bootstrapAdminClient: false });
 }
 
 /** A tenant with /Eng -> /Eng/Backend and a user in Backend, written through the services. */

@@ -48,6 +48,9 @@ export function arborEnv(databaseUrl: string, extra: Record<string, string> = {}
     ARBOR_ADMIN_CLIENT_ID: ADMIN_ID,
     ARBOR_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
     LOG_LEVEL: 'warn',
+    // Off unless a test turns them on, as in createTestContext.
+    ARBOR_RATE_LIMIT_PER_MINUTE: '0',
+    ARBOR_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...extra,
   };
 }

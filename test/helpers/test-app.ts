@@ -3,6 +3,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
+import type { Store } from '../../src/db/database.js';
 import { closeTestStore, openTestStore } from './test-store.js';
 
 export interface TestContext extends App {
@@ -18,10 +19,19 @@ export interface TestContext extends App {
 
 export const ALL_TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:write', 'tenants:read', 'tenants:write'];
 
+/**
+ * Environment that turns rate limiting and load shedding off, for tests that build an app from
+ * their own environment: on a busy test machine they would turn a test's requests into 429s and 503s.
+ */
+export const QUIET_ENV = { ARBOR_RATE_LIMIT_PER_MINUTE: '0', ARBOR_MAX_EVENT_LOOP_DELAY_MS: '0' } as const;
+
 /** A fully built app on a fresh store: in-memory SQLite, or a new PostgreSQL schema (test-store.ts). */
-export async function createTestContext(overrides: Partial<Config> = {}): Promise<TestContext> {
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, overrides);
-  const store = await openTestStore();
+export async function createTestContext(overrides: Partial<Config> = {}, options: { store?: Store } = {}): Promise<TestContext> {
+  // Rate limiting and load shedding are off unless a test turns them on: a busy test machine
+  // must not turn a test's requests into 429s or 503s.
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, { rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, ...overrides });
+  // A store passed in is closed (and a PostgreSQL test schema dropped) with the context.
+  const store = options.store ?? (await openTestStore());
   const built = await buildApp(config, { store, logger: false, bootstrapAdminClient: false });
   const platformToken = await built.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] });
   return {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { type Store, openStore } from '../../src/db/database.js';
+import { type Store, type StoreOptions, openStore } from '../../src/db/database.js';
 
 /**
  * The store the suite runs on: SQLite in memory by default; PostgreSQL when TEST_DATABASE_URL is
@@ -21,12 +21,20 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+export interface TestStoreOptions {
+  /** PostgreSQL: connect through this URL instead of TEST_DATABASE_URL (e.g. a fault-injecting proxy's). */
+  connectVia?: (databaseUrl: string) => string;
+  /** PostgreSQL: more store options (connect timeout, idle connection errors). */
+  store?: Omit<StoreOptions, 'schema' | 'poolSize'>;
+}
+
 /** A new, empty store (not migrated): in-memory SQLite, or a fresh PostgreSQL schema. */
-export async function openTestStore(): Promise<Store> {
+export async function openTestStore(options: TestStoreOptions = {}): Promise<Store> {
   if (!TEST_DATABASE_URL) return openStore('sqlite::memory:');
   const schema = `t_${process.pid}_${randomBytes(6).toString('hex')}`;
   await admin((client) => client.query(`create schema ${schema}`));
-  const store = openStore(TEST_DATABASE_URL, { schema, poolSize: 4 });
+  const url = options.connectVia ? options.connectVia(TEST_DATABASE_URL) : TEST_DATABASE_URL;
+  const store = openStore(url, { ...options.store, schema, poolSize: 4 });
   schemas.set(store, schema);
   return store;
 }

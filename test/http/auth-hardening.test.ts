@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { expectError } from '../helpers/assertions.js';
 import { createTenant } from '../helpers/factories.js';
-import { useTestApp } from '../helpers/test-app.js';
+import { QUIET_ENV, useTestApp } from '../helpers/test-app.js';
 import { basic } from '../helpers/tokens.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
@@ -60,7 +60,7 @@ describe('logs and faults around tokens', () => {
       },
     });
     const store = await openTestStore();
-    const { app } = await buildApp(loadConfig({ LOG_LEVEL: 'info' }), { store, logStream: stream, bootstrapAdminClient: false });
+    const { app } = await buildApp(loadConfig({ ...QUIET_ENV, LOG_LEVEL: 'info' }), { store, logStream: stream, bootstrapAdminClient: false });
     try {
       await app.inject({ method: 'GET', url: '/api/v1/tenants?access_token=SECRET-TOKEN-1&page=1' });
       await app.inject({ method: 'POST', url: '/oauth/token?client_secret=SECRET-2', headers: FORM, payload: 'grant_type=client_credentials' });
@@ -76,7 +76,7 @@ describe('logs and faults around tokens', () => {
 
   it('answers 500, not 401, when the store fails while a token is being verified', async () => {
     const store = await openTestStore();
-    const { app } = await buildApp(loadConfig({ LOG_LEVEL: 'silent' }), { store, logger: false, bootstrapAdminClient: false });
+    const { app } = await buildApp(loadConfig({ ...QUIET_ENV, LOG_LEVEL: 'silent' }), { store, logger: false, bootstrapAdminClient: false });
     try {
       // A kid Arbor has never seen makes it re-read the keys, from a store that is now gone.
       const { privateKey } = await generateKeyPair('ES256');
@@ -103,7 +103,7 @@ describe('logs and faults around tokens', () => {
 describe('readiness', () => {
   it('is ready when the store answers and the schema is current, and 503 once the store is gone', async () => {
     const store = await openTestStore();
-    const { app } = await buildApp(loadConfig({ LOG_LEVEL: 'silent' }), { store, logger: false, bootstrapAdminClient: false });
+    const { app } = await buildApp(loadConfig({ ...QUIET_ENV, LOG_LEVEL: 'silent' }), { store, logger: false, bootstrapAdminClient: false });
     try {
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(200);

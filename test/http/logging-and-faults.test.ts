@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { QUIET_ENV } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 /** An app on a test store (SQLite, or PostgreSQL on the second pass) whose pino logger writes JSON lines into `lines`. */
@@ -13,7 +14,7 @@ async function appWithCapturedLogs() {
       done();
     },
   });
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:' });
+  const config = loadConfig({ ...QUIET_ENV, DATABASE_URL: 'sqlite::memory:' });
   const store = await openTestStore();
   const built = await buildApp(config, { store, logStream: stream });
   return { ...built, lines };

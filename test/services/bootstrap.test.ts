@@ -4,6 +4,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { Store } from '../../src/db/database.js';
 import { createClientService } from '../../src/services/client-service.js';
+import { QUIET_ENV } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 import { basic } from '../helpers/tokens.js';
 
@@ -30,7 +31,7 @@ const opened: { apps: App[]; stores: Store[] } = { apps: [], stores: [] };
 /** Starts an app on `options.store`, or on a fresh test store of its own. */
 async function start(env: Env, options: { store?: Store; bootstrapAdminClient?: boolean } = {}): Promise<App> {
   const store = options.store ?? (await newStore());
-  const built = await buildApp(loadConfig(env), { logger: false, ...options, store });
+  const built = await buildApp(loadConfig({ ...QUIET_ENV, ...env }), { logger: false, ...options, store });
   opened.apps.push(built);
   return built;
 }

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Store } from '../../src/db/database.js';
+import { QUIET_ENV } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const IDP_ISSUER = 'https://idp.test';
@@ -62,6 +63,7 @@ beforeEach(async () => {
   idp.requests = 0;
   // A fresh app per test: a fresh remote JWKS (and its 60 s refetch cooldown) per test.
   const config = loadConfig({
+    ...QUIET_ENV,
     DATABASE_URL: 'sqlite::memory:',
     LOG_LEVEL: 'silent',
     ARBOR_EXTERNAL_ISSUER: IDP_ISSUER,
@@ -252,6 +254,7 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
     const brokenStore = await openTestStore();
     const broken = await buildApp(
       loadConfig({
+        ...QUIET_ENV,
         DATABASE_URL: 'sqlite::memory:',
         ARBOR_EXTERNAL_ISSUER: IDP_ISSUER,
         ARBOR_EXTERNAL_JWKS_URL: `http://127.0.0.1:${idp.port}/nothing-here`,

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { type Store, openStore } from '../../src/db/database.js';
+import { QUIET_ENV } from '../helpers/test-app.js';
 import { TEST_DATABASE_URL, closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
 // Signing keys live in the store, so tokens survive a restart: a second start on the same store
@@ -92,7 +93,7 @@ describe.skipIf(isPostgresPass)('signing keys on a SQLite file', () => {
     return {
       async start() {
         // No store passed: buildApp opens the file itself and closes it on app.close().
-        const built = await buildApp(loadConfig({ DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent' }), {
+        const built = await buildApp(loadConfig({ ...QUIET_ENV, DATABASE_URL: `sqlite:${file}`, LOG_LEVEL: 'silent' }), {
           logger: false,
           bootstrapAdminClient: false,
         });
@@ -123,7 +124,7 @@ describe.skipIf(!isPostgresPass)('signing keys on a PostgreSQL schema', () => {
       async start() {
         const store = openStore(TEST_DATABASE_URL!, { schema, poolSize: 2 });
         try {
-          const built = await buildApp(loadConfig({ DATABASE_URL: TEST_DATABASE_URL, LOG_LEVEL: 'silent' }), {
+          const built = await buildApp(loadConfig({ ...QUIET_ENV, DATABASE_URL: TEST_DATABASE_URL, LOG_LEVEL: 'silent' }), {
             store,
             logger: false,
             bootstrapAdminClient: false,

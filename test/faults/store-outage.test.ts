@@ -1,0 +1,198 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/db/database.js';
+import { createOu, createTenant, createUser, type OuData, type TenantData } from '../helpers/factories.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { createTestContext, expectInvariants, type TestContext } from '../helpers/test-app.js';
+import { isPostgresPass, openTestStore } from '../helpers/test-store.js';
+
+/**
+ * The store goes away under a running instance: requests fail at once with 503
+ * store.unavailable, /readyz turns red, nothing is half-written, and when the store comes back
+ * the same instance serves again (no restart).
+ */
+
+/** Every row of the tenant's OUs and users and the tenant itself, as the store holds them. */
+async function rowsOf(ctx: TestContext, tenantId: string) {
+  const db = ctx.store.db;
+  return {
+    tenant: await db.selectFrom('tenants').selectAll().where('id', '=', tenantId).execute(),
+    orgUnits: await db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).orderBy('id').execute(),
+    users: await db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).orderBy('id').execute(),
+  };
+}
+
+/** A tenant with /Eng (2 users), /Eng/Backend (1 user) with a child, and /Sales. */
+async function seed(ctx: TestContext) {
+  const tenant = await createTenant(ctx);
+  const eng = await createOu(ctx, tenant.id, { name: 'Eng' });
+  const backend = await createOu(ctx, tenant.id, { name: 'Backend', parent_id: eng.id });
+  await createOu(ctx, tenant.id, { name: 'Db', parent_id: backend.id });
+  const sales = await createOu(ctx, tenant.id, { name: 'Sales' });
+  for (const ou of [eng, eng, backend]) await createUser(ctx, tenant.id, { ou_id: ou.id });
+  return { tenant, eng, backend, sales };
+}
+
+/** Moves Backend (and its subtree and users) under Sales: a write of many rows. */
+function moveBackend(ctx: TestContext, tenant: TenantData, backend: OuData, sales: OuData) {
+  return ctx.app.inject({
+    method: 'PATCH',
+    url: `/api/v1/tenants/${tenant.id}/ous/${backend.id}`,
+    headers: ctx.platformHeaders,
+    payload: { parent_id: sales.id },
+  });
+}
+
+function expectStoreUnavailable(response: { statusCode: number; headers: Record<string, unknown>; json(): unknown }, reason: RegExp) {
+  expect(response.statusCode).toBe(503);
+  expect(response.headers['retry-after']).toBe('5');
+  const body = response.json() as { detail: string; code: string };
+  expect(body.code).toBe('store.unavailable');
+  expect(body.detail).toMatch(reason);
+}
+
+/** Polls /readyz until it is 200 (the store is back); fails after `attempts`. */
+async function untilReady(ctx: TestContext, attempts = 100): Promise<void> {
+  let last = '';
+  for (let i = 0; i < attempts; i++) {
+    const response = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+    if (response.statusCode === 200) return;
+    last = response.body;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`/readyz still not ready: ${last}`);
+}
+
+describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance', () => {
+  let proxy: TcpProxy;
+  let ctx: TestContext | undefined;
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 });
+  });
+  afterEach(async () => {
+    await proxy.up().catch(() => undefined);
+    if (ctx) await ctx.close();
+    ctx = undefined;
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  async function contextThroughProxy(): Promise<TestContext> {
+    const store = await openTestStore({ connectVia: (url) => proxy.urlFor(url), store: { connectTimeoutMs: 1_000, onIdleConnectionError: () => {} } });
+    return createTestContext({}, { store });
+  }
+
+  it('answers 503 store.unavailable when the connection dies before COMMIT, and has written nothing of the move', async () => {
+    ctx = await contextThroughProxy();
+    const { tenant, backend, sales } = await seed(ctx);
+    const before = await rowsOf(ctx, tenant.id);
+
+    proxy.cutOnNext(/commit/i);
+    const response = await moveBackend(ctx, tenant, backend, sales);
+    expect(proxy.cut, 'the proxy cut the connection carrying COMMIT').toBe(true);
+    expectStoreUnavailable(response, /PostgreSQL/);
+
+    expect(await rowsOf(ctx, tenant.id)).toEqual(before);
+    await expectInvariants(ctx);
+    // The pool replaced the dead connection: the same write now goes through.
+    expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
+  });
+
+  it('fails requests with 503 and turns /readyz red while the server is down, and serves again once it is back, without a restart', async () => {
+    ctx = await contextThroughProxy();
+    const { tenant, backend, sales } = await seed(ctx);
+    const before = await rowsOf(ctx, tenant.id);
+
+    await proxy.down();
+    expectStoreUnavailable(await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx.platformHeaders }), /PostgreSQL/);
+    expectStoreUnavailable(await moveBackend(ctx, tenant, backend, sales), /PostgreSQL/);
+    const ready = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toEqual({ status: 'not_ready', detail: expect.any(String) });
+    expect((await ctx.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 'liveness does not depend on the store').toBe(200);
+
+    await proxy.up();
+    await untilReady(ctx);
+    expect(await rowsOf(ctx, tenant.id)).toEqual(before);
+    expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
+    await expectInvariants(ctx);
+  });
+});
+
+/** A small tmpfs of our own to fill up: root and mount(8) needed; the test skips without them. */
+function mountSmallDisk(): { dir: string; unmount(): void } | string {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-disk-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    return `cannot mount a tmpfs to fill (needs root): ${(error as Error).message.split('\n')[0]}`;
+  }
+  return {
+    dir,
+    unmount() {
+      execFileSync('umount', [dir], { stdio: 'pipe' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes a file until the disk is full; returns its path. */
+function fillDisk(dir: string): string {
+  const path = join(dir, 'filler');
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+describe.skipIf(isPostgresPass)('the SQLite file\'s disk fills up under a running instance', () => {
+  it('refuses writes with 503 store.unavailable, keeps serving reads, turns /readyz red, writes nothing half, and recovers once there is space', async (test) => {
+    const disk = mountSmallDisk();
+    if (typeof disk === 'string') {
+      console.warn(`skipped: ${disk}`);
+      test.skip();
+      return;
+    }
+    let ctx: TestContext | undefined;
+    try {
+      ctx = await createTestContext({}, { store: openStore(`sqlite:${join(disk.dir, 'arbor.sqlite')}`) });
+      const { tenant, backend, sales } = await seed(ctx);
+      // An empty WAL: the next commit needs new blocks on the disk (a used WAL is rewritten in place).
+      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(ctx.store.db);
+      const before = await rowsOf(ctx, tenant.id);
+      const filler = fillDisk(disk.dir);
+
+      expectStoreUnavailable(await moveBackend(ctx, tenant, backend, sales), /disk holding the SQLite file is full/);
+      const created = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant.id}/ous`, headers: ctx.platformHeaders, payload: { name: 'New' } });
+      expectStoreUnavailable(created, /disk holding the SQLite file is full/);
+      expect(await rowsOf(ctx, tenant.id)).toEqual(before);
+
+      const tree = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx.platformHeaders });
+      expect(tree.statusCode, 'reads are still served').toBe(200);
+      const ready = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toEqual({ status: 'not_ready', detail: expect.stringMatching(/refuses writes: the disk holding the SQLite file is full/) });
+
+      rmSync(filler);
+      await untilReady(ctx);
+      expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
+      await expectInvariants(ctx);
+    } finally {
+      if (ctx) await ctx.close();
+      disk.unmount();
+    }
+  });
+});
