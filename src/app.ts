@@ -7,7 +7,7 @@ import { type Store, openStore } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
-import { clientErrorHandler, httpServerOptions, registerLoadShedding, registerRateLimit, registerRequestLimits } from './http/protection.js';
+import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShedding, registerParameterChecks, registerRateLimit, registerRequestLimits } from './http/protection.js';
 import { requestIdOf, runInRequestScope } from './http/request-context.js';
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
@@ -117,6 +117,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     keepAliveTimeout: config.keepAliveTimeoutMs,
     http: httpServerOptions(config),
     clientErrorHandler,
+    frameworkErrors,
+    // Path segments are bounded by the URL limit; an over-long id is then a 422 from its schema.
+    routerOptions: { maxParamLength: config.maxUrlBytes },
     // Behind a load balancer the client address (for the token endpoint's limit) is in X-Forwarded-For.
     trustProxy: config.trustProxy as boolean, // a hop count is valid too (proxy-addr), though the types omit it
     genReqId: requestIdOf,
@@ -145,6 +148,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // Before authentication, so that neither an overloaded instance nor a hostile request pays for it.
   await registerLoadShedding(app, config);
   registerRequestLimits(app, config);
+  registerParameterChecks(app);
   // The API speaks JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   // An empty body with a JSON content type (common on DELETE) is "no body", not a syntax error.

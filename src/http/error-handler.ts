@@ -1,7 +1,8 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { storeUnavailableReason } from '../db/database.js';
 import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
 import { ErrorResponse, ref } from '../schemas/common.js';
+import { OAuthErrorResponse } from '../schemas/oauth.js';
 import { OAuthError } from '../services/oauth-service.js';
 import { toValidationIssues } from './validation.js';
 
@@ -37,14 +38,92 @@ export const STORE_RETRY_AFTER_SECONDS = 5;
 
 const UNDECLARED_ERRORS = {
   400: { ...ref(ErrorResponse), description: 'Malformed request, e.g. a Content-Length that does not match the body.' },
+  414: { ...ref(ErrorResponse), description: 'The URL is longer than the limit (request.url_too_long).' },
   500: { ...ref(ErrorResponse), description: 'A bug on our side; the detail names the request id to report.' },
   503: {
     ...ref(ErrorResponse),
     description: 'The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.',
   },
 };
+/** The token endpoint answers every error in RFC 6749's shape, these too. */
+const TOKEN_ENDPOINT_ERRORS = {
+  414: { ...ref(OAuthErrorResponse), description: 'invalid_request: the URL is longer than the limit.' },
+  500: { ...ref(OAuthErrorResponse), description: 'server_error: a bug on our side.' },
+  503: { ...ref(OAuthErrorResponse), description: 'temporarily_unavailable: overloaded, or the store is unavailable; retry after Retry-After seconds.' },
+};
 const API_ERRORS = { 429: { ...ref(ErrorResponse), description: 'This client sent too many requests (request.rate_limited): retry after Retry-After seconds.' } };
 const BODY_ERRORS = { 415: { ...ref(ErrorResponse), description: 'The request body is not JSON.' } };
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: ErrorBody | { detail: ValidationIssue[] };
+}
+
+/** The API's answer to `error`: the documented status and body; logs what an operator must see. */
+function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { recordFailure(reason: string): void }): Answer {
+  const issues = validationIssuesOf(error, request.body);
+  if (issues) return { status: 422, headers: {}, body: { detail: issues } };
+  if (error instanceof AppError) return { status: error.status, headers: { ...error.headers }, body: { detail: error.message, code: error.code } };
+
+  const known = error.code ? CLIENT_ERRORS[error.code] : undefined;
+  if (known) {
+    const [status, code, detail] = known;
+    return { status, headers: {}, body: { detail, code } };
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return { status: error.statusCode, headers: {}, body: { detail: error.message, code: 'request.invalid' } };
+  }
+
+  const outage = storeUnavailableReason(error);
+  if (outage) {
+    storeHealth.recordFailure(outage);
+    request.log.error({ err: error }, `store unavailable: ${outage}`);
+    return {
+      status: 503,
+      headers: { 'retry-after': String(STORE_RETRY_AFTER_SECONDS) },
+      body: {
+        detail: `The data store is unavailable: ${outage}. The request was not carried out (a write cut off while being confirmed may have been); retry in ${STORE_RETRY_AFTER_SECONDS} s.`,
+        code: 'store.unavailable',
+      },
+    };
+  }
+
+  request.log.error({ err: error }, 'unhandled error');
+  return {
+    status: 500,
+    headers: {},
+    body: { detail: `Internal server error. It has been logged with request id ${request.id}; quote it when reporting the problem.`, code: 'internal_error' },
+  };
+}
+
+const TOKEN_ENDPOINT = '/oauth/token';
+/** Statuses the token endpoint keeps, with the RFC 6749 error code it sends them under. */
+const OAUTH_STATUS_ERRORS: Record<number, OAuthError['error']> = {
+  408: 'invalid_request',
+  413: 'invalid_request',
+  414: 'invalid_request',
+  429: 'too_many_requests',
+  500: 'server_error',
+  503: 'temporarily_unavailable',
+};
+
+/** The token endpoint's form of an API answer: a body it cannot read is an invalid_request. */
+function toOAuthError(answer: Answer): OAuthError {
+  const kept = OAUTH_STATUS_ERRORS[answer.status];
+  if (kept && typeof answer.body.detail === 'string') return new OAuthError(answer.status, kept, answer.body.detail, answer.headers);
+  if (answer.status === 400 && 'code' in answer.body && answer.body.code === 'request.invalid_request_id') {
+    return new OAuthError(400, 'invalid_request', answer.body.detail);
+  }
+  return new OAuthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded token request parameters.');
+}
+
+function sendOAuthError(reply: FastifyReply, error: OAuthError) {
+  return reply
+    .code(error.status)
+    .headers({ ...error.headers, 'cache-control': 'no-store', pragma: 'no-cache' })
+    .send({ error: error.error, error_description: error.message });
+}
 
 /** One place maps every thrown error to the documented body; a 5xx never leaks internals. */
 export function registerErrorHandling(app: FastifyInstance, storeHealth: { recordFailure(reason: string): void }): void {
@@ -58,6 +137,7 @@ export function registerErrorHandling(app: FastifyInstance, storeHealth: { recor
       response: {
         ...UNDECLARED_ERRORS,
         ...(route.url.startsWith('/api/') ? API_ERRORS : {}),
+        ...(route.url === TOKEN_ENDPOINT ? TOKEN_ENDPOINT_ERRORS : {}),
         ...(takesBody ? BODY_ERRORS : {}),
         ...(route.schema.response as object),
       },
@@ -65,52 +145,11 @@ export function registerErrorHandling(app: FastifyInstance, storeHealth: { recor
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    // The token endpoint speaks RFC 6749, not the API's envelope: a body it cannot read is
-    // an invalid_request there, whatever the parser said.
-    if (!(error instanceof OAuthError) && request.routeOptions.url === '/oauth/token' && (error.statusCode ?? 500) < 500) {
-      error = new OAuthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded token request parameters.') as never;
-    }
-    if (error instanceof OAuthError) {
-      return reply
-        .code(error.status)
-        .headers({ ...error.headers, 'cache-control': 'no-store', pragma: 'no-cache' })
-        .send({ error: error.error, error_description: error.message });
-    }
-    const issues = validationIssuesOf(error, request.body);
-    if (issues) return reply.code(422).send({ detail: issues });
-
-    if (error instanceof AppError) {
-      reply.headers(error.headers);
-      return reply.code(error.status).send({ detail: error.message, code: error.code } satisfies ErrorBody);
-    }
-
-    const known = error.code ? CLIENT_ERRORS[error.code] : undefined;
-    if (known) {
-      const [status, code, detail] = known;
-      return reply.code(status).send({ detail, code } satisfies ErrorBody);
-    }
-    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ detail: error.message, code: 'request.invalid' } satisfies ErrorBody);
-    }
-
-    const outage = storeUnavailableReason(error);
-    if (outage) {
-      storeHealth.recordFailure(outage);
-      request.log.error({ err: error }, `store unavailable: ${outage}`);
-      return reply
-        .code(503)
-        .header('retry-after', String(STORE_RETRY_AFTER_SECONDS))
-        .send({
-          detail: `The data store is unavailable: ${outage}. The request was not carried out (a write cut off while being confirmed may have been); retry in ${STORE_RETRY_AFTER_SECONDS} s.`,
-          code: 'store.unavailable',
-        } satisfies ErrorBody);
-    }
-
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send({
-      detail: `Internal server error. It has been logged with request id ${request.id}; quote it when reporting the problem.`,
-      code: 'internal_error',
-    } satisfies ErrorBody);
+    if (error instanceof OAuthError) return sendOAuthError(reply, error);
+    const answer = answerFor(error, request, storeHealth);
+    // The token endpoint speaks RFC 6749, whatever went wrong, so OAuth client libraries can read it.
+    if (request.routeOptions.url === TOKEN_ENDPOINT) return sendOAuthError(reply, toOAuthError(answer));
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, RequestValidationError } from '../errors.js';
 import { isSaneRequestId } from './request-context.js';
+import { inspectParameters } from './validation.js';
 
 /**
  * What keeps hostile or excessive traffic from hurting the service: limits on the request line
@@ -14,6 +15,15 @@ import { isSaneRequestId } from './request-context.js';
 
 /** Seconds a shed request is told to wait before retrying. */
 export const OVERLOAD_RETRY_AFTER_SECONDS = 2;
+
+/** API query and path parameters no store can keep (NUL, lone surrogates): 422 before schema validation. */
+export function registerParameterChecks(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    if (!request.routeOptions.url?.startsWith('/api/')) return;
+    const issue = inspectParameters({ query: request.query, params: request.params });
+    if (issue) throw new RequestValidationError([issue]);
+  });
+}
 
 /** Checks made before anything else reads the request (auth included). */
 export function registerRequestLimits(app: FastifyInstance, config: Pick<Config, 'maxUrlBytes'>): void {
@@ -34,6 +44,22 @@ export function registerRequestLimits(app: FastifyInstance, config: Pick<Config,
         'X-Request-ID must be 1 to 128 printable ASCII characters; send a valid one, or none and Arbor assigns one (returned in X-Request-ID).',
       );
     }
+  });
+}
+
+/**
+ * Requests Fastify's router refuses before any hook runs (a path that is not percent-encoded
+ * UTF-8, a path parameter beyond the URL limit), answered in the API's shape with a request id.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id);
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.code(414).send({ detail: 'A path segment is longer than the URL limit (ARBOR_MAX_URL_BYTES); ids are at most 64 characters.', code: 'request.url_too_long' });
+    return;
+  }
+  reply.code(400).send({
+    detail: 'The URL path is not valid: every %-escape must be two hex digits, and together they must spell UTF-8. Percent-encode path segments.',
+    code: 'request.bad_url',
   });
 }
 

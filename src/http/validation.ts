@@ -118,9 +118,9 @@ export interface BodyLimits {
 /**
  * What is wrong with a parsed JSON body before any schema sees it, as one FastAPI issue; null
  * when nothing is. Checks, without recursion (a body can nest 500,000 levels within 1 MiB):
- * - every string and key is well-formed Unicode: a lone surrogate (a `\ud800` escape) cannot be
- *   stored as UTF-8, the store would turn it into something else and two "different" names
- *   would collide;
+ * - every string and key is well-formed Unicode without NUL: a lone surrogate (a `\ud800` escape)
+ *   cannot be stored as UTF-8, the store would turn it into something else and two "different"
+ *   names would collide; PostgreSQL refuses NUL in text;
  * - nothing nests deeper than MAX_JSON_DEPTH;
  * - `custom_attributes` stays within its configured size and depth.
  */
@@ -129,7 +129,8 @@ export function inspectBody(body: unknown, limits: BodyLimits): ValidationIssue 
   while (stack.length > 0) {
     const { value, loc } = stack.pop()!;
     if (typeof value === 'string') {
-      if (!value.isWellFormed()) return malformedText(loc);
+      const issue = textIssue(value, loc);
+      if (issue) return issue;
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -140,15 +141,36 @@ export function inspectBody(body: unknown, limits: BodyLimits): ValidationIssue 
     // Pushed in reverse, so the first problem in document order is the one reported.
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, item] = entries[i]!;
-      if (typeof key === 'string' && !key.isWellFormed()) return malformedText([...loc, key]);
+      const keyIssue = typeof key === 'string' ? textIssue(key, [...loc, key]) : null;
+      if (keyIssue) return keyIssue;
       stack.push({ value: item, loc: [...loc, key] });
     }
   }
   return attributesIssue(body, limits);
 }
 
-function malformedText(loc: (string | number)[]): ValidationIssue {
-  return { loc, msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' };
+/**
+ * What no text Arbor stores may contain, the same on both stores: a lone surrogate (not UTF-8)
+ * and NUL, which PostgreSQL cannot store in text at all and SQLite would keep.
+ */
+export function textIssue(value: string, loc: (string | number)[]): ValidationIssue | null {
+  if (!value.isWellFormed()) return { loc, msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' };
+  if (value.includes('\u0000')) return { loc, msg: 'Input should be a valid string: it contains the NUL character (U+0000)', type: 'value_error' };
+  return null;
+}
+
+/** The first query or path parameter whose text no store can keep (see textIssue). */
+export function inspectParameters(parts: { query: unknown; params: unknown }): ValidationIssue | null {
+  for (const [location, values] of [['query', parts.query], ['path', parts.params]] as const) {
+    if (values === null || typeof values !== 'object') continue;
+    for (const [name, value] of Object.entries(values)) {
+      for (const text of [value].flat()) {
+        const issue = typeof text === 'string' ? textIssue(text, [location, name]) : null;
+        if (issue) return issue;
+      }
+    }
+  }
+  return null;
 }
 
 function attributesIssue(body: unknown, { maxAttributesBytes, maxAttributesDepth }: BodyLimits): ValidationIssue | null {

@@ -10,7 +10,16 @@ export const MAX_CLIENT_ID_LENGTH = 128;
 export class OAuthError extends Error {
   constructor(
     readonly status: number,
-    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'too_many_requests',
+    readonly error:
+      | 'invalid_request'
+      | 'invalid_client'
+      | 'invalid_grant'
+      | 'unauthorized_client'
+      | 'unsupported_grant_type'
+      | 'invalid_scope'
+      | 'too_many_requests'
+      | 'server_error'
+      | 'temporarily_unavailable',
     description: string,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
