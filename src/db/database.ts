@@ -136,7 +136,24 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
   // which ends the process; the statement that then runs on it fails and gets a 503, and the
   // pool discards the connection when it comes back.
   pool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const max = options.poolSize ?? 10;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  // The pool reports the same timeout whether the server did not answer or every connection
+  // stayed busy; only the first is an outage. The second is this instance's overload.
+  const telling = {
+    connect: async () => {
+      try {
+        return await pool.connect();
+      } catch (error) {
+        if (pool.totalCount >= max && /^timeout exceeded when trying to connect/.test((error as Error).message)) {
+          throw new PoolExhaustedError(max, connectTimeoutMs);
+        }
+        throw error;
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: telling }) });
   const url = new URL(databaseUrl);
   url.password = url.password ? '***' : '';
   return {
@@ -171,6 +188,17 @@ export async function onUniqueViolation<T>(write: () => Promise<T>, conflict: ()
   } catch (error) {
     if (isUniqueViolation(error)) throw conflict();
     throw error;
+  }
+}
+
+/** Every PostgreSQL connection of this instance stayed busy for the whole connect timeout. */
+export class PoolExhaustedError extends Error {
+  constructor(
+    readonly poolSize: number,
+    readonly waitedMs: number,
+  ) {
+    super(`all ${poolSize} PostgreSQL connections of this instance stayed busy for ${waitedMs} ms`);
+    this.name = 'PoolExhaustedError';
   }
 }
 

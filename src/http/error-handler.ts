@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { storeUnavailableReason } from '../db/database.js';
+import { PoolExhaustedError, storeUnavailableReason } from '../db/database.js';
 import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
 import { ErrorResponse, ref } from '../schemas/common.js';
 import { OAuthErrorResponse } from '../schemas/oauth.js';
 import { OAuthError } from '../services/oauth-service.js';
+import { OVERLOAD_RETRY_AFTER_SECONDS } from './protection.js';
 import { toValidationIssues } from './validation.js';
 
 interface ErrorBody {
@@ -75,6 +76,17 @@ function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { 
     return { status: error.statusCode, headers: {}, body: { detail: error.message, code: 'request.invalid' } };
   }
 
+  if (error instanceof PoolExhaustedError) {
+    request.log.warn({ err: error }, 'shedding request: database connections exhausted');
+    return {
+      status: 503,
+      headers: { 'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS) },
+      body: {
+        detail: `This instance is overloaded: ${error.message} (ARBOR_DB_POOL_SIZE, ARBOR_DB_CONNECT_TIMEOUT_MS); retry in ${OVERLOAD_RETRY_AFTER_SECONDS} s.`,
+        code: 'server.overloaded',
+      },
+    };
+  }
   const outage = storeUnavailableReason(error);
   if (outage) {
     storeHealth.recordFailure(outage);

@@ -125,6 +125,38 @@ describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance'
   });
 });
 
+describe.skipIf(!isPostgresPass)('PostgreSQL connections all busy', () => {
+  it('answers 503 server.overloaded, not store.unavailable, when every pooled connection stays busy past the connect timeout', async () => {
+    const store = await openTestStore({ store: { connectTimeoutMs: 200 } });
+    const ctx = await createTestContext({}, { store });
+    let release = () => {};
+    try {
+      const tenant = await createTenant(ctx);
+      // openTestStore gives each test store 4 connections: hold all of them in transactions.
+      const held = Array.from({ length: 4 }, () =>
+        store.transaction(() => new Promise<void>((resolve) => {
+          const previous = release;
+          release = () => {
+            previous();
+            resolve();
+          };
+        })),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx.platformHeaders });
+      expect(response.statusCode, response.body).toBe(503);
+      expect(response.json()).toEqual({ detail: expect.stringMatching(/all 4 PostgreSQL connections of this instance stayed busy/), code: 'server.overloaded' });
+      expect(response.headers['retry-after']).toBe('2');
+      release();
+      await Promise.all(held);
+      expect((await ctx.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+    } finally {
+      release();
+      await ctx.close();
+    }
+  });
+});
+
 /** A small tmpfs of our own to fill up: root and mount(8) needed; the test skips without them. */
 function mountSmallDisk(): { dir: string; unmount(): void } | string {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-disk-'));
