@@ -7,15 +7,15 @@
  * Prints one table of medians over the runs and writes it, with every run's figures, to
  * bench/results/.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { openStore } from '../src/db/database.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
-import { type HttpRequest, type Scenario, scenarios } from './scenarios.js';
+import { autocannonRequests, fail, freePort, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
+import { type Scenario, scenarios } from './scenarios.js';
 import type { SeedManifest } from './seed-data.js';
 import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
 
@@ -30,8 +30,6 @@ const { values } = parseArgs({
     'mixed-seconds': { type: 'string' },
   },
 });
-
-const ADMIN = { id: 'bench-admin', secret: 'bench-admin-secret-0123456789abcdef' };
 
 interface Measurement {
   scenario: string;
@@ -49,140 +47,13 @@ interface Measurement {
   rssEvery10sMb?: number[];
 }
 
-function fail(message: string): never {
-  console.error(message);
-  process.exit(2);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-/** Resident set size of a process, in MB, from /proc (Linux). */
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-/** Samples the server's RSS every 100 ms until stopped. */
-function sampleRss(pid: number) {
-  const samples: { at: number; mb: number }[] = [];
-  const started = performance.now();
-  const sample = () => {
-    try {
-      samples.push({ at: performance.now() - started, mb: rssMb(pid) });
-    } catch {
-      // the process is gone
-    }
-  };
-  sample();
-  const timer = setInterval(sample, 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      sample();
-      const mbs = samples.map((s) => s.mb);
-      const total = samples.at(-1)?.at ?? 0;
-      const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
-      const every10s = Array.from({ length: Math.ceil(total / 10_000) }, (_, i) =>
-        Math.round(mean(samples.filter((s) => s.at >= i * 10_000 && s.at < (i + 1) * 10_000).map((s) => s.mb))),
-      );
-      return {
-        peak: Math.max(0, ...mbs),
-        first: mean(samples.filter((s) => s.at <= 10_000).map((s) => s.mb)),
-        last: mean(samples.filter((s) => s.at >= total - 10_000).map((s) => s.mb)),
-        every10s,
-      };
-    },
-  };
-}
-
-async function startServer(databaseUrl: string, manifest: SeedManifest, port: number, logFile: string): Promise<ChildProcess> {
-  // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
-  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, 'bench/server.mjs'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-      // One client drives every scenario: the per-client limit would measure itself, not Arbor.
-      ARBOR_RATE_LIMIT_PER_MINUTE: process.env.ARBOR_RATE_LIMIT_PER_MINUTE ?? '0',
-      ARBOR_ADMIN_CLIENT_ID: ADMIN.id,
-      ARBOR_ADMIN_CLIENT_SECRET: ADMIN.secret,
-      BENCH_TENANT_ID: manifest.tenantId,
-      BENCH_OU_ID: manifest.ids.single,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const log: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    child.on('exit', (code) => reject(new Error(`bench server exited with ${code} before it was ready; its output: ${log.join('')}`)));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      if (log.length < 200) log.push(text);
-      if (text.includes('BENCH_SERVER_READY')) resolve();
-    });
-  });
-  child.removeAllListeners('exit');
-  // Keep draining its log (a full pipe would stall the server); keep it for reading afterwards.
-  child.stdout?.removeAllListeners('data');
-  const out: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-  child.on('exit', () => writeFileSync(logFile, out.join('')));
-  return child;
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  await new Promise<void>((resolve) => {
-    child.on('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
-async function tokenFor(base: string): Promise<string> {
-  const response = await fetch(`${base}/oauth/token`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials',
-  });
-  if (!response.ok) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { access_token: string }).access_token;
-}
-
-function headersFor(request: HttpRequest, token: string): Record<string, string> {
-  return {
-    ...(request.anonymous ? {} : { authorization: `Bearer ${token}` }),
-    ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
-  };
-}
-
 async function runThroughput(base: string, token: string, pid: number, scenario: Extract<Scenario, { kind: 'throughput' }>, duration: number, connections: number): Promise<Measurement> {
   const rss = sampleRss(pid);
   const result = await autocannon({
     url: base,
     connections,
     duration: (scenario.durationSeconds && values['mixed-seconds'] ? Number(values['mixed-seconds']) : scenario.durationSeconds) ?? duration,
-    requests: scenario.requests.map((r) => {
-      const body = r.body === undefined ? undefined : JSON.stringify(r.body);
-      return {
-        method: r.method,
-        path: r.path,
-        headers: headersFor(r, token),
-        // A fresh name per request, set before autocannon computes Content-Length (its own
-        // idReplacement swaps the text afterwards and leaves the length wrong).
-        ...(body === undefined ? {} : { setupRequest: (request: object) => ({ ...request, body: body.replaceAll('[<id>]', uniqueSuffix()) }) }),
-      };
-    }),
+    requests: autocannonRequests(scenario.requests, token),
   });
   const memory = rss.stop();
   return {
@@ -196,13 +67,6 @@ async function runThroughput(base: string, token: string, pid: number, scenario:
     peakRssMb: memory.peak,
     ...(scenario.durationSeconds ? { rssFirstMb: memory.first, rssLastMb: memory.last, rssEvery10sMb: memory.every10s } : {}),
   };
-}
-
-let sequence = 0;
-const uniqueSuffix = () => `${process.pid}-${Date.now().toString(36)}-${++sequence}`;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 async function runTimed(base: string, token: string, pid: number, scenario: Extract<Scenario, { kind: 'timed' }>): Promise<Measurement> {
@@ -236,11 +100,6 @@ async function runTimed(base: string, token: string, pid: number, scenario: Extr
     peakRssMb: memory.peak,
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function summarize(store: BenchStore, runs: Measurement[][]): { rows: Record<string, string | number>[]; table: string } {
   const names = [...new Set(runs.flat().map((m) => m.scenario))];

@@ -8,6 +8,8 @@
  */
 // Plain JavaScript on the compiled dist/ (what `npm start` runs): no TypeScript loader in the
 // measured process. `npm run bench` builds first.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import pino from 'pino';
 import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
 import { openStore } from '../dist/db/database.js';
@@ -36,6 +38,34 @@ async function main() {
   });
   await app.listen({ host: config.host, port: config.port });
   process.stdout.write(`BENCH_SERVER_READY ${body.length}\n`);
+  // Started with an IPC channel (npm run bench:soak): every 500 ms, off the HTTP path (never
+  // shed or queued), the heap beside the RSS the parent reads from /proc, and the event-loop
+  // delay measured as load shedding (@fastify/under-pressure) measures it, over 500 ms windows
+  // (shedding's own windows are ARBOR_MAX_EVENT_LOOP_DELAY_MS long): the mean less the 10 ms
+  // resolution, null when the loop did not turn at all (shedding counts that as infinite);
+  // and the log lines written but not yet taken by the reader of stdout (held in the heap).
+  if (process.send) {
+    const logStream = app.log[pino.symbols.streamSym];
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    let elu = performance.eventLoopUtilization();
+    let last = performance.now();
+    setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      const mean = delay.mean / 1e6 - 10;
+      process.send?.({
+        memory: process.memoryUsage(),
+        intervalMs: performance.now() - last,
+        loopDelayMs: Number.isNaN(mean) ? null : Math.max(0, mean),
+        loopDelayMaxMs: delay.max / 1e6,
+        utilization: performance.eventLoopUtilization(now, elu).utilization,
+        logBacklogBytes: typeof logStream?._len === 'number' ? logStream._len : null,
+      });
+      last = performance.now();
+      elu = now;
+      delay.reset();
+    }, 500).unref();
+  }
   const stop = () => {
     app.close().then(
       () => store.close().then(() => process.exit(0)),

@@ -1,0 +1,187 @@
+/**
+ * What the benchmark commands share: a free port, the measured server process (start, stop, its
+ * RSS), a token for the bench admin client, the scenarios' requests as autocannon sends them,
+ * and the statistics the tables quote.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type autocannon from 'autocannon';
+import type { HttpRequest } from './scenarios.js';
+import type { SeedManifest } from './seed-data.js';
+import { RESULTS_DIR } from './stores.js';
+
+/** The platform client the bench server ensures at start-up (ARBOR_ADMIN_CLIENT_ID/SECRET). */
+export const ADMIN = { id: 'bench-admin', secret: 'bench-admin-secret-0123456789abcdef' };
+
+/** Prints a usage error and exits with 2. */
+export function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Resident set size of a process, in MB, from /proc (Linux). */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+export interface RssSample {
+  /** ms since the sampler started */
+  at: number;
+  mb: number;
+}
+
+/** Samples the server's RSS every `intervalMs` (default 100 ms) until stopped. */
+export function sampleRss(pid: number, intervalMs = 100) {
+  const samples: RssSample[] = [];
+  const started = performance.now();
+  const sample = () => {
+    try {
+      samples.push({ at: performance.now() - started, mb: rssMb(pid) });
+    } catch {
+      // the process is gone
+    }
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const mbs = samples.map((s) => s.mb);
+      const total = samples.at(-1)?.at ?? 0;
+      const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+      const every10s = Array.from({ length: Math.ceil(total / 10_000) }, (_, i) =>
+        Math.round(mean(samples.filter((s) => s.at >= i * 10_000 && s.at < (i + 1) * 10_000).map((s) => s.mb))),
+      );
+      return {
+        peak: Math.max(0, ...mbs),
+        first: mean(samples.filter((s) => s.at <= 10_000).map((s) => s.mb)),
+        last: mean(samples.filter((s) => s.at >= total - 10_000).map((s) => s.mb)),
+        every10s,
+        samples,
+      };
+    },
+  };
+}
+
+export interface ServerOptions {
+  /** Receives what the server sends over IPC (bench/server.mjs: its memoryUsage() every second). */
+  onMessage?: (message: unknown) => void;
+}
+
+/** Starts bench/server.mjs on `databaseUrl`; resolves once it listens. Its log goes to `logFile` when it exits. */
+export async function startServer(databaseUrl: string, manifest: SeedManifest, port: number, logFile: string, options: ServerOptions = {}): Promise<ChildProcess> {
+  // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, 'bench/server.mjs'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      // One client drives every scenario: the per-client limit would measure itself, not Arbor.
+      ARBOR_RATE_LIMIT_PER_MINUTE: process.env.ARBOR_RATE_LIMIT_PER_MINUTE ?? '0',
+      ARBOR_ADMIN_CLIENT_ID: ADMIN.id,
+      ARBOR_ADMIN_CLIENT_SECRET: ADMIN.secret,
+      BENCH_TENANT_ID: manifest.tenantId,
+      BENCH_OU_ID: manifest.ids.single,
+    },
+    stdio: options.onMessage ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
+  });
+  if (options.onMessage) child.on('message', options.onMessage);
+  const log: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`bench server exited with ${code} before it was ready; its output: ${log.join('')}`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (log.length < 200) log.push(text);
+      if (text.includes('BENCH_SERVER_READY')) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  // Keep draining its log (a full pipe would stall the server); keep it for reading afterwards.
+  child.stdout?.removeAllListeners('data');
+  const out: string[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk.toString()));
+  child.on('exit', () => writeFileSync(logFile, out.join('')));
+  return child;
+}
+
+/** SIGTERM, then waits until the process (and so its log file) is done. */
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.on('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** An access token for the bench admin client (client credentials). */
+export async function tokenFor(base: string): Promise<string> {
+  const response = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  if (!response.ok) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+export function headersFor(request: HttpRequest, token: string): Record<string, string> {
+  return {
+    ...(request.anonymous ? {} : { authorization: `Bearer ${token}` }),
+    ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+  };
+}
+
+let sequence = 0;
+/** Unique per process and call: `[<id>]` in a scenario's body becomes one of these. */
+export const uniqueSuffix = () => `${process.pid}-${Date.now().toString(36)}-${++sequence}`;
+
+/**
+ * A scenario's requests as autocannon sends them, with a fresh `[<id>]` per request.
+ * `onResponse`, when given, hears every response with the index of its request in the list.
+ */
+export function autocannonRequests(
+  requests: HttpRequest[],
+  token: string,
+  onResponse?: (index: number, status: number, body: string, headers: Record<string, unknown>) => void,
+): autocannon.Request[] {
+  return requests.map((r, index) => {
+    const body = r.body === undefined ? undefined : JSON.stringify(r.body);
+    return {
+      method: r.method,
+      path: r.path,
+      headers: headersFor(r, token),
+      // A fresh name per request, set before autocannon computes Content-Length (its own
+      // idReplacement swaps the text afterwards and leaves the length wrong).
+      ...(body === undefined ? {} : { setupRequest: (request: object) => ({ ...request, body: body.replaceAll('[<id>]', uniqueSuffix()) }) }),
+      ...(onResponse ? { onResponse: (status: number, text: string, _context: object, headers: Record<string, unknown> | undefined) => onResponse(index, status, text, headers ?? {}) } : {}),
+    };
+  });
+}
+
+/** The p-th percentile (nearest rank) of an ascending list. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
