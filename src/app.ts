@@ -93,6 +93,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     openStore(config.databaseUrl, {
       poolSize: config.dbPoolSize,
       connectTimeoutMs: config.dbConnectTimeoutMs,
+      queryTimeoutMs: config.dbQueryTimeoutMs,
       onIdleConnectionError: (error) => logIdleConnectionError(error),
     });
   await migrateToLatest(store.db);

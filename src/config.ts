@@ -30,14 +30,16 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** Event-loop delay beyond which new requests get 503 (load shedding); 0 turns it off. */
   readonly maxEventLoopDelayMs: number;
-  /** A request not answered within this is cut with 408 (Node's requestTimeout). */
+  /** A request not received completely within this is cut with 408 (Node's requestTimeout). */
   readonly requestTimeoutMs: number;
   /** A request whose headers have not all arrived within this is cut with 408. */
   readonly headersTimeoutMs: number;
   /** How long an idle keep-alive connection stays open. */
   readonly keepAliveTimeoutMs: number;
-  /** How long to wait for a new PostgreSQL connection before answering 503. */
+  /** How long to wait for a PostgreSQL connection before answering 503. */
   readonly dbConnectTimeoutMs: number;
+  /** How long to wait for the answer to a PostgreSQL query before answering 503. */
+  readonly dbQueryTimeoutMs: number;
   readonly issuer: string;
   readonly audience: string;
   readonly tokenTtlSeconds: number;
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     headersTimeoutMs: integer(env, 'ARBOR_HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000),
     keepAliveTimeoutMs: integer(env, 'ARBOR_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 3_600_000),
     dbConnectTimeoutMs: integer(env, 'ARBOR_DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+    dbQueryTimeoutMs: integer(env, 'ARBOR_DB_QUERY_TIMEOUT_MS', 30_000, 100, 3_600_000),
     issuer: env.ARBOR_ISSUER || `http://${host}:${port}`,
     audience: env.ARBOR_AUDIENCE || 'arbor',
     tokenTtlSeconds: integer(env, 'ARBOR_TOKEN_TTL_SECONDS', 15 * 60, 60, 24 * 3600),

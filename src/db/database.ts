@@ -30,7 +30,13 @@ export interface Store {
   transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
-  /** Writes the probe row in a transaction: throws when the store cannot take a write. */
+  /**
+   * The database as readiness checks reach it: on PostgreSQL one connection of its own with
+   * short timeouts, so that a pool busy with requests neither delays nor fails the check, and an
+   * outage fails it quickly; on SQLite the same connection as everything else.
+   */
+  readonly healthDb: Kysely<Database>;
+  /** Writes the probe row in a transaction (through healthDb): throws when the store cannot take a write. */
   probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
@@ -42,6 +48,8 @@ export interface StoreOptions {
   schema?: string;
   /** How long to wait for a new PostgreSQL connection before failing (default 5 s). */
   connectTimeoutMs?: number;
+  /** How long to wait for the answer to a PostgreSQL query before failing (default 30 s). */
+  queryTimeoutMs?: number;
   /**
    * Told of a PostgreSQL connection that failed outside a query (the server restarted or the
    * network dropped it). The pool discards it; unheard, the error would end the process.
@@ -92,6 +100,7 @@ function openSqlite(databaseUrl: string): Store {
     optimize: async () => {
       await sql`PRAGMA optimize=0x10002`.execute(db);
     },
+    healthDb: db,
     probeWrite: () => probeWrite(transaction),
     close: () => db.destroy(),
   };
@@ -127,7 +136,11 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
     // Fail fast when the server is unreachable (a request then gets 503), and notice a dead
     // peer on an idle connection through TCP keep-alive.
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // A query with no answer at all (the network dropped it) fails after this, not after TCP's
+    // 15 minutes; and an idle connection's peer is probed after 10 s.
+    query_timeout: options.queryTimeoutMs ?? 30_000,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   pool.on('error', (error) => options.onIdleConnectionError?.(error));
@@ -138,22 +151,54 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
   pool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
   const max = options.poolSize ?? 10;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  // The pool reports the same timeout whether the server did not answer or every connection
-  // stayed busy; only the first is an outage. The second is this instance's overload.
+  let checkedOut = 0;
+  // What Kysely sees of the pool. Two things the pool cannot tell by itself:
+  // - it reports the same timeout whether the server did not answer or every connection stayed
+  //   busy; only the first is an outage, the second is this instance's overload (counted here:
+  //   the pool's own count includes connections still trying to connect to a dead server);
+  // - a connection whose query timed out (no answer: the network dropped it) still waits for
+  //   that answer; handed out again, every later query would queue behind it. It is discarded.
   const telling = {
     connect: async () => {
+      let client: pg.PoolClient;
       try {
-        return await pool.connect();
+        client = await pool.connect();
       } catch (error) {
-        if (pool.totalCount >= max && /^timeout exceeded when trying to connect/.test((error as Error).message)) {
+        if (checkedOut >= max && /^timeout exceeded when trying to connect/.test((error as Error).message)) {
           throw new PoolExhaustedError(max, connectTimeoutMs);
         }
         throw error;
       }
+      checkedOut++;
+      const release = client.release.bind(client);
+      let released = false;
+      client.release = (error?: Error | boolean) => {
+        if (released) return release(error);
+        released = true;
+        checkedOut--;
+        // Kysely passes false (keep) or true (discard); node-postgres keeps the query it still waits for.
+        const stuck = (client as unknown as { _activeQuery?: unknown })._activeQuery != null;
+        return release(error || (stuck ? new Error('a query on this connection timed out') : undefined));
+      };
+      return client;
     },
     end: () => pool.end(),
   };
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: telling }) });
+  const healthTimeoutMs = Math.min(connectTimeoutMs, 2_000);
+  const healthPool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 1,
+    connectionTimeoutMillis: healthTimeoutMs,
+    query_timeout: healthTimeoutMs,
+    // Reopened for each check after an idle second: a connection left from before an outage is
+    // not trusted, and the server keeps no idle connection for it.
+    idleTimeoutMillis: 1_000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  healthPool.on('error', (error) => options.onIdleConnectionError?.(error));
+  healthPool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
+  const healthDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: healthPool }) });
   const url = new URL(databaseUrl);
   url.password = url.password ? '***' : '';
   return {
@@ -167,8 +212,12 @@ function openPostgres(databaseUrl: string, options: StoreOptions): Store {
       }),
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},
-    probeWrite: () => probeWrite((fn) => db.transaction().execute(fn)),
-    close: () => db.destroy(),
+    healthDb,
+    probeWrite: () => probeWrite((fn) => healthDb.transaction().execute(fn)),
+    close: async () => {
+      await healthDb.destroy();
+      await db.destroy();
+    },
   };
 }
 
@@ -204,7 +253,8 @@ export class PoolExhaustedError extends Error {
 
 const UNREACHABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 /** node-postgres reports a lost or unobtainable connection in messages without a code. */
-const LOST_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/;
+const LOST_CONNECTION =
+  /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/;
 
 /**
  * Why the store cannot serve right now, when `error` says so (in words for the 503's detail),
@@ -223,6 +273,9 @@ export function storeUnavailableReason(error: unknown): string | null {
   // memory, too many connections), 57P0x the server is shutting down or starting.
   if (/^08/.test(code) || /^57P0[1-3]$/.test(code)) return 'PostgreSQL closed the connection or is not accepting connections';
   if (/^53/.test(code)) return `PostgreSQL lacks resources (${error.message})`;
+  // A primary demoted to a read-only standby during a failover; credentials rotated under us.
+  if (code === '25006') return 'PostgreSQL accepts no writes (a read-only server: a failover in progress?)';
+  if (code === '28P01' || code === '28000') return 'PostgreSQL refuses the credentials in DATABASE_URL';
   return null;
 }
 

@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { textIssue } from '../http/validation.js';
 import { ref } from '../schemas/common.js';
 import { AuthorizationServerMetadata, JsonWebKeySet, OAuthErrorResponse, TokenResponse } from '../schemas/oauth.js';
 import { CLIENT_SCOPES } from '../services/client-service.js';
@@ -45,12 +46,19 @@ function tokenRequestOf(request: FastifyRequest): TokenRequest {
   if (basic === 'malformed') throw new OAuthError(400, 'invalid_request', 'The Basic credentials are malformed.');
   const posted = field('client_id') !== undefined || field('client_secret') !== undefined;
   if (basic && posted) throw new OAuthError(400, 'invalid_request', 'Use one client authentication method, not both.');
-  return {
+  const token: TokenRequest = {
     grantType: field('grant_type'),
     clientId: basic ? basic.id : field('client_id'),
     clientSecret: basic ? basic.secret : field('client_secret'),
     scope: field('scope'),
   };
+  // Text no store can keep (NUL, lone surrogates) never reaches a query: PostgreSQL refuses NUL.
+  for (const [name, value] of Object.entries(token)) {
+    if (value !== undefined && textIssue(value, [name])) {
+      throw new OAuthError(400, 'invalid_request', `Parameter ${name} contains NUL or text that is not valid Unicode.`);
+    }
+  }
+  return token;
 }
 
 /** The authorization server: token endpoint, JWKS and RFC 8414 metadata. */

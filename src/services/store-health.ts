@@ -12,7 +12,7 @@ export type Readiness = { ready: true } | { ready: false; detail: string; cause?
 export class StoreHealth {
   private lastFailure: string | null = null;
 
-  constructor(private readonly store: Pick<Store, 'db' | 'probeWrite'>) {}
+  constructor(private readonly store: Pick<Store, 'healthDb' | 'probeWrite'>) {}
 
   /** Called when a request failed because the store could not serve it. */
   recordFailure(reason: string): void {
@@ -22,7 +22,10 @@ export class StoreHealth {
   async readiness(): Promise<Readiness> {
     let pending: string[];
     try {
-      pending = await pendingMigrations(this.store.db);
+      // Through a connection of its own: requests that keep every pooled connection busy make
+      // the instance overloaded, not unready (taking every busy instance out of the load
+      // balancer at once would turn a busy service into an unavailable one).
+      pending = await pendingMigrations(this.store.healthDb);
     } catch (cause) {
       return { ready: false, detail: 'The store does not answer.', cause };
     }

@@ -8,7 +8,7 @@ import { openStore } from '../../src/db/database.js';
 import { createOu, createTenant, createUser, type OuData, type TenantData } from '../helpers/factories.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { createTestContext, expectInvariants, type TestContext } from '../helpers/test-app.js';
-import { isPostgresPass, openTestStore } from '../helpers/test-store.js';
+import { TEST_DATABASE_URL, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
 /**
  * The store goes away under a running instance: requests fail at once with 503
@@ -72,9 +72,11 @@ describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance'
   let ctx: TestContext | undefined;
 
   beforeAll(async () => {
-    proxy = await startTcpProxy({ host: '127.0.0.1', port: 5432 });
+    const server = new URL(TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432');
+    proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port || 5432) });
   });
   afterEach(async () => {
+    proxy.restore();
     await proxy.up().catch(() => undefined);
     if (ctx) await ctx.close();
     ctx = undefined;
@@ -83,10 +85,36 @@ describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance'
     await proxy.close();
   });
 
-  async function contextThroughProxy(): Promise<TestContext> {
-    const store = await openTestStore({ connectVia: (url) => proxy.urlFor(url), store: { connectTimeoutMs: 1_000, onIdleConnectionError: () => {} } });
+  async function contextThroughProxy(timeouts: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Promise<TestContext> {
+    const store = await openTestStore({
+      connectVia: (url) => proxy.urlFor(url),
+      store: { connectTimeoutMs: 1_000, ...timeouts, onIdleConnectionError: () => {} },
+    });
     return createTestContext({}, { store });
   }
+
+  it('fails requests with 503 within the query and connect timeouts when the network silently drops everything, and recovers once it is back', async () => {
+    // Queries give up before connections do: the stuck connections are discarded first, so
+    // the requests waiting for a connection meet a dead server, not a full pool.
+    ctx = await contextThroughProxy({ connectTimeoutMs: 2_000, queryTimeoutMs: 500 });
+    const { tenant, backend, sales } = await seed(ctx);
+    const before = await rowsOf(ctx, tenant.id);
+
+    proxy.blackhole();
+    // More requests at once than the pool (4) has connections: each is refused as an outage,
+    // none as the instance's overload, though every connection is stuck.
+    const answers = await Promise.all([
+      moveBackend(ctx, tenant, backend, sales),
+      ...Array.from({ length: 7 }, () => ctx!.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx!.platformHeaders })),
+    ]);
+    for (const answer of answers) expectStoreUnavailable(answer, /PostgreSQL/);
+    expect((await ctx.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+    proxy.restore();
+    await untilReady(ctx);
+    expect(await rowsOf(ctx, tenant.id)).toEqual(before);
+    expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
+    await expectInvariants(ctx);
+  });
 
   it('answers 503 store.unavailable when the connection dies before COMMIT, and has written nothing of the move', async () => {
     ctx = await contextThroughProxy();
@@ -127,7 +155,7 @@ describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance'
 
 describe.skipIf(!isPostgresPass)('PostgreSQL connections all busy', () => {
   it('answers 503 server.overloaded, not store.unavailable, when every pooled connection stays busy past the connect timeout', async () => {
-    const store = await openTestStore({ store: { connectTimeoutMs: 200 } });
+    const store = await openTestStore({ store: { connectTimeoutMs: 500 } });
     const ctx = await createTestContext({}, { store });
     let release = () => {};
     try {
@@ -147,6 +175,8 @@ describe.skipIf(!isPostgresPass)('PostgreSQL connections all busy', () => {
       expect(response.statusCode, response.body).toBe(503);
       expect(response.json()).toEqual({ detail: expect.stringMatching(/all 4 PostgreSQL connections of this instance stayed busy/), code: 'server.overloaded' });
       expect(response.headers['retry-after']).toBe('2');
+      const ready = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode, 'a busy instance stays in the load balancer').toBe(200);
       release();
       await Promise.all(held);
       expect((await ctx.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
@@ -169,7 +199,11 @@ function mountSmallDisk(): { dir: string; unmount(): void } | string {
   return {
     dir,
     unmount() {
-      execFileSync('umount', [dir], { stdio: 'pipe' });
+      try {
+        execFileSync('umount', [dir], { stdio: 'pipe' });
+      } catch {
+        execFileSync('umount', ['-l', dir], { stdio: 'pipe' }); // still busy: detach it now, freed when closed
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -223,8 +257,11 @@ describe.skipIf(isPostgresPass)('the SQLite file\'s disk fills up under a runnin
       expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
       await expectInvariants(ctx);
     } finally {
-      if (ctx) await ctx.close();
-      disk.unmount();
+      try {
+        if (ctx) await ctx.close();
+      } finally {
+        disk.unmount();
+      }
     }
   });
 });

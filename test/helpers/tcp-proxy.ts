@@ -19,6 +19,12 @@ export interface TcpProxy {
   readonly cut: boolean;
   /** Refuses new connections and destroys open ones, as a stopped server does. */
   down(): Promise<void>;
+  /**
+   * Drops every byte in both directions and never answers new connections, keeping them all
+   * open: a network that silently loses packets (no reset, no refusal). `restore()` ends it.
+   */
+  blackhole(): void;
+  restore(): void;
   /** Accepts connections again, on the same port. */
   up(): Promise<void>;
   close(): Promise<void>;
@@ -28,6 +34,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<Socket>();
   let cutPattern: RegExp | null = null;
   let cut = false;
+  let dropping = false;
 
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -37,6 +44,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
   const onConnection = (client: Socket) => {
     track(client);
+    if (dropping) return; // accepted, never answered
     const upstream = connect(target.port, target.host);
     track(upstream);
     const destroyBoth = () => {
@@ -46,6 +54,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.on('close', destroyBoth);
     upstream.on('close', destroyBoth);
     client.on('data', (chunk: Buffer) => {
+      if (dropping) return;
       if (cutPattern?.test(chunk.toString('latin1'))) {
         cutPattern = null;
         cut = true;
@@ -54,7 +63,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       }
       upstream.write(chunk);
     });
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!dropping) client.write(chunk);
+    });
   };
 
   let server: Server = createServer(onConnection);
@@ -91,6 +102,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       return cut;
     },
     down: stop,
+    blackhole() {
+      dropping = true;
+    },
+    restore() {
+      dropping = false;
+    },
     async up() {
       if (server.listening) return;
       server = createServer(onConnection);

@@ -59,6 +59,14 @@ describe('the token endpoint answers every error in RFC 6749 shape', () => {
     expect(description).toContain('X-Request-ID');
   });
 
+  it.each([
+    ['in client_id', { payload: 'grant_type=client_credentials&client_id=a%00b&client_secret=nothing-at-all-here' }],
+    ['in Basic credentials', { headers: { authorization: `Basic ${Buffer.from('a\u0000b:nothing-at-all-here').toString('base64')}` }, payload: 'grant_type=client_credentials' }],
+  ])('answers NUL %s with 400 invalid_request (it was a 500 on PostgreSQL)', async (_where, request) => {
+    const description = expectOAuthError(await post(request), 400, 'invalid_request');
+    expect(description).toMatch(/NUL/);
+  });
+
   it('answers a URL over the limit with 414 invalid_request', async () => {
     expectOAuthError(await post({ url: `/oauth/token?pad=${'p'.repeat(9000)}` }), 414, 'invalid_request');
   });
