@@ -125,37 +125,46 @@ export interface BodyLimits {
  * - `custom_attributes` stays within its configured size and depth.
  */
 export function inspectBody(body: unknown, limits: BodyLimits): ValidationIssue | null {
-  const stack: { value: unknown; loc: (string | number)[] }[] = [{ value: body, loc: ['body'] }];
-  while (stack.length > 0) {
-    const { value, loc } = stack.pop()!;
-    if (typeof value === 'string') {
-      const issue = textIssue(value, loc);
-      if (issue) return issue;
-      continue;
-    }
-    if (value === null || typeof value !== 'object') continue;
-    if (loc.length > MAX_JSON_DEPTH) {
-      return { loc: loc.slice(0, MAX_JSON_DEPTH + 1), msg: `JSON must not nest more than ${MAX_JSON_DEPTH} levels deep`, type: 'json_too_deep' };
-    }
-    const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((item, i) => [i, item]) : Object.entries(value);
-    // Pushed in reverse, so the first problem in document order is the one reported.
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [key, item] = entries[i]!;
-      const keyIssue = typeof key === 'string' ? textIssue(key, [...loc, key]) : null;
-      if (keyIssue) return keyIssue;
-      stack.push({ value: item, loc: [...loc, key] });
-    }
+  return inspectValue(body, ['body']) ?? attributesIssue(body, limits);
+}
+
+/**
+ * Depth-first, in document order, on one shared path (a 1 MiB body holds 500,000 values: an
+ * array per value cost 20 times the parse). Recursion stops at MAX_JSON_DEPTH, so it is bounded.
+ */
+function inspectValue(value: unknown, path: (string | number)[]): ValidationIssue | null {
+  if (typeof value === 'string') return textIssue(value, path);
+  if (value === null || typeof value !== 'object') return null;
+  if (path.length > MAX_JSON_DEPTH) {
+    return { loc: path.slice(0, MAX_JSON_DEPTH + 1), msg: `JSON must not nest more than ${MAX_JSON_DEPTH} levels deep`, type: 'json_too_deep' };
   }
-  return attributesIssue(body, limits);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === null || (typeof item !== 'object' && typeof item !== 'string')) continue;
+      path.push(i);
+      const issue = inspectValue(item, path);
+      path.pop();
+      if (issue) return issue;
+    }
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    path.push(key);
+    const issue = textIssue(key, path) ?? inspectValue((value as Record<string, unknown>)[key], path);
+    path.pop();
+    if (issue) return issue;
+  }
+  return null;
 }
 
 /**
  * What no text Arbor stores may contain, the same on both stores: a lone surrogate (not UTF-8)
  * and NUL, which PostgreSQL cannot store in text at all and SQLite would keep.
  */
-export function textIssue(value: string, loc: (string | number)[]): ValidationIssue | null {
-  if (!value.isWellFormed()) return { loc, msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' };
-  if (value.includes('\u0000')) return { loc, msg: 'Input should be a valid string: it contains the NUL character (U+0000)', type: 'value_error' };
+export function textIssue(value: string, loc: readonly (string | number)[]): ValidationIssue | null {
+  if (!value.isWellFormed()) return { loc: [...loc], msg: 'Input should be a valid string: it contains a lone UTF-16 surrogate', type: 'string_unicode' };
+  if (value.includes('\u0000')) return { loc: [...loc], msg: 'Input should be a valid string: it contains the NUL character (U+0000)', type: 'value_error' };
   return null;
 }
 

@@ -147,8 +147,9 @@ function blockEventLoop(ms: number): void {
 }
 
 describe('load shedding (ARBOR_MAX_EVENT_LOOP_DELAY_MS)', () => {
-  describe('with maxEventLoopDelayMs: 50', () => {
-    const t = useTestApp({ maxEventLoopDelayMs: 50 });
+  describe('with maxEventLoopDelayMs: 300', () => {
+    // A threshold well above a busy CI machine's hiccups; the blocks below are longer.
+    const t = useTestApp({ maxEventLoopDelayMs: 300 });
 
     it('sheds new API requests with 503 server.overloaded + Retry-After while the event loop is behind, never /healthz or /readyz, and serves again once it has caught up', async () => {
       const tenant = await createTenant(t.ctx);
@@ -157,11 +158,11 @@ describe('load shedding (ARBOR_MAX_EVENT_LOOP_DELAY_MS)', () => {
       let shedWithToken: LightMyRequestResponse | undefined;
       let shedWithoutToken: LightMyRequestResponse | undefined;
       let healthWhileShedding = 0;
-      // Sustained pressure: the loop is blocked 200 ms at a time, with a short breath between
-      // blocks in which the delay sampler (every 500 ms) runs and requests arrive. Bounded: the
-      // test fails if no request is ever shed.
+      // Sustained pressure: the loop is blocked 400 ms at a time, longer than the threshold and
+      // than the delay sampler's interval (the threshold), with a short breath between blocks in
+      // which the sampler runs and requests arrive. Bounded: the test fails if nothing is shed.
       for (let round = 0; round < 30 && !(shedWithToken && shedWithoutToken && healthWhileShedding >= 2); round++) {
-        blockEventLoop(200);
+        blockEventLoop(400);
         await sleep(1);
         const [api, anonymous, healthz, readyz] = await Promise.all([
           t.ctx.app.inject({ method: 'POST', url: ousUrl(tenant.id), headers, payload: { name: `Under pressure ${round}` } }),
@@ -191,10 +192,16 @@ describe('load shedding (ARBOR_MAX_EVENT_LOOP_DELAY_MS)', () => {
       }
       expect(healthWhileShedding).toBeGreaterThanOrEqual(2);
 
-      // Idle for over a second (two sample intervals): requests are served again.
+      // Idle for over a second (more than three sample intervals): requests are served again.
+      // A few tries, so that a stall of the test machine itself cannot fail the test.
       await sleep(1_200);
-      const after = await t.ctx.app.inject({ method: 'POST', url: ousUrl(tenant.id), headers, payload: { name: 'After the pressure' } });
-      expectData(after, 201);
+      let after: LightMyRequestResponse | undefined;
+      for (let attempt = 0; attempt < 5 && after?.statusCode !== 201; attempt++) {
+        if (attempt > 0) await sleep(400);
+        after = await t.ctx.app.inject({ method: 'POST', url: ousUrl(tenant.id), headers, payload: { name: `After the pressure ${attempt}` } });
+        expect([201, 503]).toContain(after.statusCode);
+      }
+      expectData(after!, 201);
       created++;
       // Shed writes did nothing: the OUs are exactly the ones answered 201.
       const list = await get(t.ctx, `${ousUrl(tenant.id)}?per_page=100`, headers);
