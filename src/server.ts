@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { storeUnavailableReason } from './db/database.js';
 import { installProcessGuards } from './process-guards.js';
 
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
@@ -57,8 +58,12 @@ function printAdminClient({ id, secret }: { id: string; secret: string }, issuer
 }
 
 main().catch((error: unknown) => {
+  const outage = storeUnavailableReason(error);
   if (error instanceof ConfigError) {
     console.error(`Configuration error: ${error.message}`);
+  } else if (outage) {
+    // The store is the usual reason a start fails: say which, and what to check.
+    console.error(`Arbor failed to start: ${outage} (${(error as Error).message}). Check DATABASE_URL, and that the store is up and, for SQLite, that its folder is writable.`);
   } else {
     console.error('Arbor failed to start:', error);
   }

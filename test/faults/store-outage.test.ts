@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/db/database.js';
 import { createOu, createTenant, createUser, type OuData, type TenantData } from '../helpers/factories.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startServer } from '../helpers/server-process.js';
 import { createTestContext, expectInvariants, type TestContext } from '../helpers/test-app.js';
 import { TEST_DATABASE_URL, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
@@ -262,6 +263,36 @@ describe.skipIf(isPostgresPass)('the SQLite file\'s disk fills up under a runnin
       } finally {
         disk.unmount();
       }
+    }
+  });
+});
+
+describe.skipIf(isPostgresPass)('the SQLite file on a read-only filesystem', () => {
+  it('refuses to start, exiting 1 and saying the file cannot be opened and what to check, and starts once it is writable again', async (test) => {
+    const disk = mountSmallDisk();
+    if (typeof disk === 'string') {
+      console.warn(`skipped: ${disk}`);
+      test.skip();
+      return;
+    }
+    try {
+      const databaseUrl = `sqlite:${join(disk.dir, 'arbor.sqlite')}`;
+      const first = await startServer('writable', databaseUrl);
+      await first.ready();
+      await first.stop(); // closes the file: SQLite removes its -wal and -shm
+      // Remounting read-only needs no file open for writing: only possible between runs.
+      execFileSync('mount', ['-o', 'remount,ro', disk.dir], { stdio: 'pipe' });
+      const refused = await startServer('read-only', databaseUrl);
+      const { code } = await refused.exit;
+      expect(code).toBe(1);
+      expect(refused.output.join('\n')).toMatch(/Arbor failed to start: the SQLite file cannot be opened .*its folder is writable/);
+
+      execFileSync('mount', ['-o', 'remount,rw', disk.dir], { stdio: 'pipe' });
+      const again = await startServer('writable-again', databaseUrl);
+      await again.ready();
+      await again.stop();
+    } finally {
+      disk.unmount();
     }
   });
 });
