@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
@@ -63,11 +63,29 @@ export async function expectInvariants(ctx: TestContext): Promise<void> {
  * Usage: `const t = useTestApp();` then `t.ctx` inside tests.
  */
 export function useTestApp(overrides: Partial<Config> = {}): { readonly ctx: TestContext } {
+  return useApp('useTestApp', overrides, beforeEach, afterEach);
+}
+
+/**
+ * One app per describe block rather than per test (building one takes most of a second on a busy
+ * machine), for tests that each make their own tenant and so stay independent; the invariant
+ * check runs once, after the block.
+ */
+export function useSharedApp(overrides: Partial<Config> = {}): { readonly ctx: TestContext } {
+  return useApp('useSharedApp', overrides, beforeAll, afterAll);
+}
+
+function useApp(
+  name: string,
+  overrides: Partial<Config>,
+  before: (fn: () => Promise<void>) => void,
+  after: (fn: () => Promise<void>) => void,
+): { readonly ctx: TestContext } {
   const holder: { ctx?: TestContext } = {};
-  beforeEach(async () => {
+  before(async () => {
     holder.ctx = await createTestContext(overrides);
   });
-  afterEach(async () => {
+  after(async () => {
     const ctx = holder.ctx;
     holder.ctx = undefined;
     if (!ctx) return;
@@ -79,7 +97,7 @@ export function useTestApp(overrides: Partial<Config> = {}): { readonly ctx: Tes
   });
   return {
     get ctx(): TestContext {
-      if (!holder.ctx) throw new Error('useTestApp(): ctx is only available inside a test');
+      if (!holder.ctx) throw new Error(`${name}(): ctx is only available inside a test`);
       return holder.ctx;
     },
   };

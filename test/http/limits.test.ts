@@ -1,11 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Config, ConfigError, loadConfig } from '../../src/config.js';
 import { expectData, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
-import { type TestContext, createTestContext, expectInvariants } from '../helpers/test-app.js';
+import { type TestContext, useSharedApp } from '../helpers/test-app.js';
 
 /*
  * Every limit Arbor puts on a request answers with a clear 4xx in the documented shape
@@ -16,34 +16,6 @@ import { type TestContext, createTestContext, expectInvariants } from '../helper
 const ousUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 const usersUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/users`;
 const JSON_HEADERS = { 'content-type': 'application/json' };
-
-/**
- * One app per describe block rather than per test (building one takes most of a second on a busy
- * machine): every test makes its own tenant, so tests stay independent. The store's invariants are
- * checked once, after the block.
- */
-function useSharedApp(overrides: Partial<Config> = {}): { readonly ctx: TestContext } {
-  const holder: { ctx?: TestContext } = {};
-  beforeAll(async () => {
-    holder.ctx = await createTestContext(overrides);
-  });
-  afterAll(async () => {
-    const ctx = holder.ctx;
-    holder.ctx = undefined;
-    if (!ctx) return;
-    try {
-      await expectInvariants(ctx);
-    } finally {
-      await ctx.close();
-    }
-  });
-  return {
-    get ctx(): TestContext {
-      if (!holder.ctx) throw new Error('useSharedApp(): ctx is only available inside a test');
-      return holder.ctx;
-    },
-  };
-}
 
 /** The app at default limits, shared by the describe blocks that need no override. */
 const defaults = useSharedApp();
