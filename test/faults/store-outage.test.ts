@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/db/database.js';
 import { createOu, createTenant, createUser, type OuData, type TenantData } from '../helpers/factories.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { startServer } from '../helpers/server-process.js';
+import { type ServerProcess, startServer } from '../helpers/server-process.js';
 import { createTestContext, expectInvariants, type TestContext } from '../helpers/test-app.js';
 import { TEST_DATABASE_URL, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
@@ -68,6 +68,7 @@ async function untilReady(ctx: TestContext, attempts = 100): Promise<void> {
   throw new Error(`/readyz still not ready: ${last}`);
 }
 
+// PostgreSQL only: they need its server behind a proxy, so they run in the PostgreSQL pass.
 describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance', () => {
   let proxy: TcpProxy;
   let ctx: TestContext | undefined;
@@ -210,6 +211,24 @@ function mountSmallDisk(): { dir: string; unmount(): void } | string {
   };
 }
 
+/**
+ * Runs `fn` with a small tmpfs of its own mounted at `dir`, then unmounts it; skips the test,
+ * saying why, where it cannot be mounted (not root): the SQLite pass still runs everything else.
+ */
+async function withSmallDisk(test: { skip(): void }, fn: (dir: string) => Promise<void>): Promise<void> {
+  const disk = mountSmallDisk();
+  if (typeof disk === 'string') {
+    console.warn(`skipped: ${disk}`);
+    test.skip();
+    return;
+  }
+  try {
+    await fn(disk.dir);
+  } finally {
+    disk.unmount();
+  }
+}
+
 /** Writes a file until the disk is full; returns its path. */
 function fillDisk(dir: string): string {
   const path = join(dir, 'filler');
@@ -225,74 +244,68 @@ function fillDisk(dir: string): string {
   return path;
 }
 
+// SQLite only: it runs in the SQLite pass (its store is a file of its own, whatever the pass).
 describe.skipIf(isPostgresPass)('the SQLite file\'s disk fills up under a running instance', () => {
   it('refuses writes with 503 store.unavailable, keeps serving reads, turns /readyz red, writes nothing half, and recovers once there is space', async (test) => {
-    const disk = mountSmallDisk();
-    if (typeof disk === 'string') {
-      console.warn(`skipped: ${disk}`);
-      test.skip();
-      return;
-    }
-    let ctx: TestContext | undefined;
-    try {
-      ctx = await createTestContext({}, { store: openStore(`sqlite:${join(disk.dir, 'arbor.sqlite')}`) });
-      const { tenant, backend, sales } = await seed(ctx);
-      // An empty WAL: the next commit needs new blocks on the disk (a used WAL is rewritten in place).
-      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(ctx.store.db);
-      const before = await rowsOf(ctx, tenant.id);
-      const filler = fillDisk(disk.dir);
-
-      expectStoreUnavailable(await moveBackend(ctx, tenant, backend, sales), /disk holding the SQLite file is full/);
-      const created = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant.id}/ous`, headers: ctx.platformHeaders, payload: { name: 'New' } });
-      expectStoreUnavailable(created, /disk holding the SQLite file is full/);
-      expect(await rowsOf(ctx, tenant.id)).toEqual(before);
-
-      const tree = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx.platformHeaders });
-      expect(tree.statusCode, 'reads are still served').toBe(200);
-      const ready = await ctx.app.inject({ method: 'GET', url: '/readyz' });
-      expect(ready.statusCode).toBe(503);
-      expect(ready.json()).toEqual({ status: 'not_ready', detail: expect.stringMatching(/refuses writes: the disk holding the SQLite file is full/) });
-
-      rmSync(filler);
-      await untilReady(ctx);
-      expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
-      await expectInvariants(ctx);
-    } finally {
+    await withSmallDisk(test, async (dir) => {
+      const ctx = await createTestContext({}, { store: openStore(`sqlite:${join(dir, 'arbor.sqlite')}`) });
       try {
-        if (ctx) await ctx.close();
+        const { tenant, backend, sales } = await seed(ctx);
+        // An empty WAL: the next commit needs new blocks on the disk (a used WAL is rewritten in place).
+        await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(ctx.store.db);
+        const before = await rowsOf(ctx, tenant.id);
+        const filler = fillDisk(dir);
+
+        expectStoreUnavailable(await moveBackend(ctx, tenant, backend, sales), /disk holding the SQLite file is full/);
+        const created = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant.id}/ous`, headers: ctx.platformHeaders, payload: { name: 'New' } });
+        expectStoreUnavailable(created, /disk holding the SQLite file is full/);
+        expect(await rowsOf(ctx, tenant.id)).toEqual(before);
+
+        const tree = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous/tree`, headers: ctx.platformHeaders });
+        expect(tree.statusCode, 'reads are still served').toBe(200);
+        const ready = await ctx.app.inject({ method: 'GET', url: '/readyz' });
+        expect(ready.statusCode).toBe(503);
+        expect(ready.json()).toEqual({ status: 'not_ready', detail: expect.stringMatching(/refuses writes: the disk holding the SQLite file is full/) });
+
+        rmSync(filler);
+        await untilReady(ctx);
+        expect((await moveBackend(ctx, tenant, backend, sales)).statusCode).toBe(200);
+        await expectInvariants(ctx);
       } finally {
-        disk.unmount();
+        await ctx.close();
       }
-    }
+    });
   });
 });
 
+// SQLite only, like the test above.
 describe.skipIf(isPostgresPass)('the SQLite file on a read-only filesystem', () => {
   it('refuses to start, exiting 1 and saying the file cannot be opened and what to check, and starts once it is writable again', async (test) => {
-    const disk = mountSmallDisk();
-    if (typeof disk === 'string') {
-      console.warn(`skipped: ${disk}`);
-      test.skip();
-      return;
-    }
-    try {
-      const databaseUrl = `sqlite:${join(disk.dir, 'arbor.sqlite')}`;
-      const first = await startServer('writable', databaseUrl);
-      await first.ready();
-      await first.stop(); // closes the file: SQLite removes its -wal and -shm
-      // Remounting read-only needs no file open for writing: only possible between runs.
-      execFileSync('mount', ['-o', 'remount,ro', disk.dir], { stdio: 'pipe' });
-      const refused = await startServer('read-only', databaseUrl);
-      const { code } = await refused.exit;
-      expect(code).toBe(1);
-      expect(refused.output.join('\n')).toMatch(/Arbor failed to start: the SQLite file cannot be opened .*its folder is writable/);
+    await withSmallDisk(test, async (dir) => {
+      const databaseUrl = `sqlite:${join(dir, 'arbor.sqlite')}`;
+      const servers: ServerProcess[] = [];
+      const start = async (name: string) => {
+        const server = await startServer(name, databaseUrl);
+        servers.push(server);
+        return server;
+      };
+      try {
+        const first = await start('writable');
+        await first.ready();
+        await first.stop(); // closes the file: SQLite removes its -wal and -shm
+        // Remounting read-only needs no file open for writing: only possible between runs.
+        execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'pipe' });
+        const refused = await start('read-only');
+        const { code } = await refused.exit;
+        expect(code).toBe(1);
+        expect(refused.output.join('\n')).toMatch(/Arbor failed to start: the SQLite file cannot be opened .*its folder is writable/);
 
-      execFileSync('mount', ['-o', 'remount,rw', disk.dir], { stdio: 'pipe' });
-      const again = await startServer('writable-again', databaseUrl);
-      await again.ready();
-      await again.stop();
-    } finally {
-      disk.unmount();
-    }
+        execFileSync('mount', ['-o', 'remount,rw', dir], { stdio: 'pipe' });
+        const again = await start('writable-again');
+        await again.ready();
+      } finally {
+        for (const server of servers) await server.stop();
+      }
+    });
   });
 });

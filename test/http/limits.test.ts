@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { type Config, ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { expectData, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useSharedApp } from '../helpers/test-app.js';
