@@ -1,21 +1,64 @@
 #!/usr/bin/env node
 // npm test: the whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
 // Extra arguments go to vitest (e.g. `npm test -- test/routes`).
+// At the end it lists each pass's outcome and its failed tests, so that the last lines of a long
+// CI log say what failed and in which pass.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 
-const args = ['vitest', 'run', ...process.argv.slice(2)];
 const { TEST_DATABASE_URL, ...baseEnv } = process.env;
+const reportDir = mkdtempSync(join(tmpdir(), 'arbor-test-report-'));
 
-function pass(name, env) {
+/** The failed tests of a vitest JSON report, as "file > suite > test", or null without a report. */
+function failedTests(reportFile) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(reportFile, 'utf8'));
+  } catch {
+    return null;
+  }
+  const failed = [];
+  for (const file of report.testResults ?? []) {
+    const name = relative(process.cwd(), file.name);
+    const failedInFile = (file.assertionResults ?? []).filter((test) => test.status === 'failed');
+    for (const test of failedInFile) {
+      failed.push(`${name} > ${test.fullName ?? test.title}: ${firstLine(test.failureMessages?.[0])}`);
+    }
+    // A file that failed outside any test (an import or a hook) has no failed test to name.
+    if (file.status === 'failed' && failedInFile.length === 0) failed.push(`${name}: ${firstLine(file.message)}`);
+  }
+  return failed;
+}
+
+function firstLine(text) {
+  const line = String(text ?? 'failed outside its tests').split('\n')[0];
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+function pass(name, env, index) {
   console.log(`\n=== ${name} ===\n`);
-  const result = spawnSync('npx', args, { stdio: 'inherit', env });
-  return result.status ?? 1;
+  const reportFile = join(reportDir, `pass-${index}.json`);
+  const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...process.argv.slice(2)];
+  const status = spawnSync('npx', args, { stdio: 'inherit', env }).status ?? 1;
+  return { name, status, failed: failedTests(reportFile) };
 }
 
-let failed = pass('SQLite pass', baseEnv) !== 0;
+const passes = [pass('SQLite pass', baseEnv, 0)];
 if (TEST_DATABASE_URL) {
-  failed = pass(`PostgreSQL pass (${TEST_DATABASE_URL.replace(/:[^:@/]*@/, ':***@')})`, { ...baseEnv, TEST_DATABASE_URL }) !== 0 || failed;
-} else {
-  console.log('\nPostgreSQL pass skipped: TEST_DATABASE_URL is not set (e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm test).');
+  const shown = TEST_DATABASE_URL.replace(/:[^:@/]*@/, ':***@');
+  passes.push(pass(`PostgreSQL pass (${shown})`, { ...baseEnv, TEST_DATABASE_URL }, 1));
 }
-process.exit(failed ? 1 : 0);
+rmSync(reportDir, { recursive: true, force: true });
+
+console.log('\n=== Summary ===');
+for (const { name, status, failed } of passes) {
+  console.log(`${name}: ${status === 0 ? 'passed' : `FAILED (vitest exit status ${status})`}`);
+  if (status !== 0 && failed === null) console.log('  (no report: vitest stopped before writing one; see its output above)');
+  for (const test of failed ?? []) console.log(`  failed: ${test}`);
+}
+if (!TEST_DATABASE_URL) {
+  console.log('PostgreSQL pass skipped: TEST_DATABASE_URL is not set (e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm test).');
+}
+process.exit(passes.some((p) => p.status !== 0) ? 1 : 0);
