@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, Migrator, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import * as initial from './migrations/0001-initial.js';
 import * as apiClients from './migrations/0002-api-clients.js';
 import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
@@ -35,18 +35,40 @@ export interface MigrationOutcome {
 
 /**
  * Brings the schema up to date; throws with the failing migration's error. On PostgreSQL,
- * Kysely's migration lock row serializes instances starting together. On SQLite it has no
- * lock across processes, so a start that loses the race (the file is busy, or the table it
- * creates now exists) waits and tries again, and then finds the work done.
+ * Kysely's migration lock row serializes instances starting together. On SQLite Kysely has no
+ * lock across processes, so the whole run is one `BEGIN IMMEDIATE` transaction: an instance
+ * starting beside another waits for its write lock (busy_timeout, then again until
+ * `waitMs`), then finds the work done; and a start that dies half-way leaves nothing applied.
  */
-export async function migrateToLatest(db: Kysely<Database>, attempts = 5): Promise<MigrationOutcome> {
+export async function migrateToLatest(db: Kysely<Database>, waitMs = 60_000): Promise<MigrationOutcome> {
   const migrator = await migratorFor(db);
+  if (dialectOf(db) !== 'sqlite') return outcomeOf(await migrator.migrateToLatest());
+  const deadline = Date.now() + waitMs;
   for (let attempt = 1; ; attempt++) {
-    const { error, results = [] } = await migrator.migrateToLatest();
-    if (!error) return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
-    if (attempt >= attempts || dialectOf(db) !== 'sqlite') throw error instanceof Error ? error : new Error(String(error));
-    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    try {
+      await sql`begin immediate`.execute(db);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1000)));
+      continue;
+    }
+    let outcome: MigrationOutcome;
+    try {
+      outcome = outcomeOf(await migrator.migrateToLatest());
+    } catch (error) {
+      // SQLite may have rolled back already (disk full, I/O error): a failing rollback must not
+      // hide the error that says why the migration failed.
+      await sql`rollback`.execute(db).catch(() => undefined);
+      throw error;
+    }
+    await sql`commit`.execute(db);
+    return outcome;
   }
+}
+
+function outcomeOf({ error, results = [] }: MigrationResultSet): MigrationOutcome {
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }
 
 /** Names of the migrations this code knows that the store has not applied. */

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, sqliteFile } from '../../src/config.js';
 import { type Store, openStore } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrator.js';
+import { MIGRATION_NAMES, migrateToLatest } from '../../src/db/migrator.js';
 import { isPostgresPass } from '../helpers/test-store.js';
 
 let dir: string;
@@ -81,7 +81,38 @@ describe.skipIf(isPostgresPass)('openStore on a SQLite file', () => {
     const tables = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`.execute(second.db);
     expect(tables.rows.map((r) => r.name)).toEqual(expect.arrayContaining(['api_clients', 'org_units', 'signing_keys', 'tenants', 'users']));
   });
+
+  it('applies no migration at all when one of them fails (the run is one transaction)', async () => {
+    const url = `sqlite:${join(dir, 'half.sqlite')}`;
+    const store = open(url);
+    // The last migration creates store_probe: a table of that name already there makes it fail
+    // after every earlier migration has run.
+    await sql`CREATE TABLE store_probe (x integer)`.execute(store.db);
+    await expect(migrateToLatest(store.db)).rejects.toThrow(/"store_probe" already exists/);
+    const tables = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`.execute(store.db);
+    expect(tables.rows.map((r) => r.name)).toEqual(['store_probe']);
+    // No transaction is left open: the next run begins its own and applies everything.
+    await sql`DROP TABLE store_probe`.execute(store.db);
+    expect((await migrateToLatest(store.db)).applied).toEqual(MIGRATION_NAMES);
+  });
+
+  it('waits for another connection holding the write lock much longer than busy_timeout, then migrates', async () => {
+    const url = `sqlite:${join(dir, 'locked.sqlite')}`;
+    const holder = open(url);
+    const waiter = open(url);
+    await sql`PRAGMA busy_timeout = 50`.execute(waiter.db); // a short busy wait, so that the lock outlasts many of them
+    await sql`BEGIN IMMEDIATE`.execute(holder.db);
+    const migrated = migrateToLatest(waiter.db);
+    const settledEarly = await Promise.race([migrated.then(() => 'settled', () => 'settled'), sleep(1_500).then(() => 'waiting')]);
+    expect(settledEarly).toBe('waiting');
+    await sql`COMMIT`.execute(holder.db);
+    expect((await migrated).applied).toEqual(MIGRATION_NAMES);
+  });
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 describe('loadConfig', () => {
   it('defaults to an absolute data/arbor.sqlite, 127.0.0.1:8000 and a depth limit of 32', () => {
