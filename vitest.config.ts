@@ -6,5 +6,8 @@ export default defineConfig({
     // better-sqlite3 is a native addon: separate processes are the safe isolation.
     pool: 'forks',
     testTimeout: 20_000,
+    // Hooks create and migrate stores and stop server processes (up to 15 s each): more than
+    // vitest's 10-s default on a busy 2-core runner.
+    hookTimeout: 30_000,
   },
 });

@@ -291,8 +291,9 @@ describe.skipIf(isPostgresPass)('the SQLite file on a read-only filesystem', () 
       };
       try {
         const first = await start('writable');
-        await first.ready();
+        await first.ready(60_000);
         await first.stop(); // closes the file: SQLite removes its -wal and -shm
+        expect(await first.exit, 'the first instance shut down cleanly (a killed one leaves its -wal behind)').toEqual({ code: 0, signal: null });
         // Remounting read-only needs no file open for writing: only possible between runs.
         execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'pipe' });
         const refused = await start('read-only');
@@ -302,10 +303,10 @@ describe.skipIf(isPostgresPass)('the SQLite file on a read-only filesystem', () 
 
         execFileSync('mount', ['-o', 'remount,rw', dir], { stdio: 'pipe' });
         const again = await start('writable-again');
-        await again.ready();
+        await again.ready(60_000);
       } finally {
         for (const server of servers) await server.stop();
       }
     });
-  });
+  }, 120_000); // three server processes, each loading the code with tsx: seconds apiece on a busy runner
 });

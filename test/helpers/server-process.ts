@@ -67,8 +67,8 @@ export interface ServerProcess {
   exited: boolean;
   /** Resolves once GET /healthz answers 200; rejects if the process exits first or `timeoutMs` passes. */
   ready(timeoutMs?: number): Promise<void>;
-  /** SIGTERM, then SIGKILL if still alive after 5 s. */
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL if still alive after `graceMs` (15 s: a busy runner can be slow to close SQLite). */
+  stop(graceMs?: number): Promise<void>;
   /** kill -9, now. */
   kill(): void;
   /** Log lines at level >= 50 (error, fatal), and any non-JSON stderr text. */
@@ -120,6 +120,13 @@ export async function startServer(name: string, databaseUrl: string, options: St
         server.exited = true;
         resolve({ code, signal });
       });
+      // A process that could not be spawned at all (EAGAIN, ENOMEM on a starved runner): without
+      // this listener the error would escape the test as an unhandled one, naming no test.
+      child.on('error', (error) => {
+        output.push(`[${name} err] could not run the server process: ${error.message}`);
+        server.exited = true;
+        resolve({ code: null, signal: null });
+      });
     }),
     async ready(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
@@ -135,12 +142,12 @@ export async function startServer(name: string, databaseUrl: string, options: St
       }
       throw new Error(`${name} not ready after ${timeoutMs} ms:\n${output.join('\n')}`);
     },
-    async stop() {
+    async stop(graceMs = 15_000) {
       if (server.exited) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => {
         if (!server.exited) child.kill('SIGKILL');
-      }, 5000);
+      }, graceMs);
       await server.exit;
       clearTimeout(timer);
     },

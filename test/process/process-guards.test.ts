@@ -44,7 +44,8 @@ async function waitFor<T>(find: () => T | undefined, what: string, attempts = 10
   throw new Error(`never saw ${what}`);
 }
 
-describe('errors nothing caught', () => {
+// Each test starts a server process (tsx compiles the code first): seconds on a busy runner.
+describe('errors nothing caught', { timeout: 60_000 }, () => {
   it.each([
     ['an exception thrown from a timer', '/test/escape/timer', 'uncaught exception; still serving', 'thrown from a timer a request started'],
     ['a promise rejection nobody handles', '/test/escape/promise', 'unhandled promise rejection; still serving', 'rejected by a promise a request started'],
