@@ -17,6 +17,11 @@ const ousUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 const usersUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/users`;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
+/** A JSON body (a string is sent as is) to `url` with the platform token. */
+function sendJson(ctx: TestContext, method: 'POST' | 'PATCH', url: string, payload: string | object) {
+  return ctx.app.inject({ method, url, headers: { ...ctx.platformHeaders, ...JSON_HEADERS }, payload });
+}
+
 /** The app at default limits, shared by the describe blocks that need no override. */
 const defaults = useSharedApp();
 
@@ -77,12 +82,7 @@ describe('request body size (ARBOR_BODY_LIMIT_BYTES)', () => {
 
     it('refuses a body one byte over the limit with 413 request.body_too_large and creates nothing', async () => {
       const tenant = await createTenant(t.ctx);
-      const response = await t.ctx.app.inject({
-        method: 'POST',
-        url: ousUrl(tenant.id),
-        headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS },
-        payload: jsonOfBytes({ name: 'Over' }, 4097),
-      });
+      const response = await sendJson(t.ctx, 'POST', ousUrl(tenant.id), jsonOfBytes({ name: 'Over' }, 4097));
       const detail = expectError(response, 413, 'request.body_too_large');
       expect(detail).toContain('ARBOR_BODY_LIMIT_BYTES');
       expect(await listIds(t.ctx, ousUrl(tenant.id))).toEqual([]);
@@ -90,12 +90,7 @@ describe('request body size (ARBOR_BODY_LIMIT_BYTES)', () => {
 
     it('accepts a body of exactly the limit (whitespace included) and creates the OU', async () => {
       const tenant = await createTenant(t.ctx);
-      const response = await t.ctx.app.inject({
-        method: 'POST',
-        url: ousUrl(tenant.id),
-        headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS },
-        payload: jsonOfBytes({ name: 'Exactly' }, 4096),
-      });
+      const response = await sendJson(t.ctx, 'POST', ousUrl(tenant.id), jsonOfBytes({ name: 'Exactly' }, 4096));
       const created = expectData(response, 201);
       expect(created.name).toBe('Exactly');
       expect(await listIds(t.ctx, ousUrl(tenant.id))).toEqual([created.id]);
@@ -104,12 +99,7 @@ describe('request body size (ARBOR_BODY_LIMIT_BYTES)', () => {
     it('refuses a PATCH body over the limit with 413 and leaves the OU as it was', async () => {
       const tenant = await createTenant(t.ctx);
       const ou = await createOu(t.ctx, tenant.id, { name: 'Before', description: 'old' });
-      const response = await t.ctx.app.inject({
-        method: 'PATCH',
-        url: `${ousUrl(tenant.id)}/${ou.id}`,
-        headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS },
-        payload: jsonOfBytes({ name: 'After', description: 'new' }, 4097),
-      });
+      const response = await sendJson(t.ctx, 'PATCH', `${ousUrl(tenant.id)}/${ou.id}`, jsonOfBytes({ name: 'After', description: 'new' }, 4097));
       expectError(response, 413, 'request.body_too_large');
       expect(await getData(t.ctx, `${ousUrl(tenant.id)}/${ou.id}`)).toMatchObject({ name: 'Before', description: 'old' });
     });
@@ -121,24 +111,14 @@ describe('request body size (ARBOR_BODY_LIMIT_BYTES)', () => {
     it('refuses a body of 1 MiB + 1 byte with 413 request.body_too_large and creates nothing', async () => {
       expect(t.ctx.config.bodyLimitBytes).toBe(1024 * 1024);
       const tenant = await createTenant(t.ctx);
-      const response = await t.ctx.app.inject({
-        method: 'POST',
-        url: ousUrl(tenant.id),
-        headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS },
-        payload: jsonOfBytes({ name: 'Over' }, 1024 * 1024 + 1),
-      });
+      const response = await sendJson(t.ctx, 'POST', ousUrl(tenant.id), jsonOfBytes({ name: 'Over' }, 1024 * 1024 + 1));
       expectError(response, 413, 'request.body_too_large');
       expect(await listIds(t.ctx, ousUrl(tenant.id))).toEqual([]);
     });
 
     it('accepts a body of exactly 1 MiB and creates the OU', async () => {
       const tenant = await createTenant(t.ctx);
-      const response = await t.ctx.app.inject({
-        method: 'POST',
-        url: ousUrl(tenant.id),
-        headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS },
-        payload: jsonOfBytes({ name: 'Mebibyte' }, 1024 * 1024),
-      });
+      const response = await sendJson(t.ctx, 'POST', ousUrl(tenant.id), jsonOfBytes({ name: 'Mebibyte' }, 1024 * 1024));
       const created = expectData(response, 201);
       expect(await listIds(t.ctx, ousUrl(tenant.id))).toEqual([created.id]);
     });
@@ -276,7 +256,7 @@ describe('custom_attributes limits (ARBOR_MAX_ATTRIBUTES_BYTES, ARBOR_MAX_ATTRIB
       const atLimit = attributesOfBytes(16_384);
       // Pretty-printed, the attributes are far over the limit as sent, and exactly at it once compact.
       const spaced = `{"name": "Spaced", "custom_attributes": {\n${' '.repeat(20_000)}"k": ${JSON.stringify(atLimit.k)}\n}}`;
-      expectData(await t.ctx.app.inject({ method: 'POST', url: ousUrl(tenant.id), headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS }, payload: spaced }), 201);
+      expectData(await sendJson(t.ctx, 'POST', ousUrl(tenant.id), spaced), 201);
       // A quote is one character but two bytes (\") in JSON.stringify.
       const quotes = attributesOfBytes(16_384, '"');
       expect(quotes.k.length).toBe((16_384 - 8) / 2);
@@ -335,14 +315,12 @@ describe('deeply nested JSON bodies (more than 64 levels)', () => {
 
   describe('at the default limits', () => {
     const t = defaults;
-    const post = (ctx: TestContext, url: string, payload: string) =>
-      ctx.app.inject({ method: 'POST', url, headers: { ...ctx.platformHeaders, ...JSON_HEADERS }, payload });
 
     it('refuses 100,000 levels of [ in an unknown field with 422 json_too_deep, creates nothing, and keeps serving', async () => {
       const tenant = await createTenant(t.ctx);
       const payload = `{"name": "Deep", "junk": ${deepArrays(100_000)}}`;
       expect(Buffer.byteLength(payload)).toBeLessThan(t.ctx.config.bodyLimitBytes);
-      const detail = expectValidation(await post(t.ctx, ousUrl(tenant.id), payload));
+      const detail = expectValidation(await sendJson(t.ctx, 'POST', ousUrl(tenant.id), payload));
       expect(detail).toHaveLength(1);
       expect(detail[0]!.type).toBe('json_too_deep');
       expect(detail[0]!.loc.slice(0, 3)).toEqual(['body', 'junk', 0]);
@@ -358,7 +336,7 @@ describe('deeply nested JSON bodies (more than 64 levels)', () => {
       const url = `${usersUrl(tenant.id)}/${user.id}`;
       const payload = `{"custom_attributes": ${deepObjects(100_000)}}`;
       expect(Buffer.byteLength(payload)).toBeLessThan(t.ctx.config.bodyLimitBytes);
-      const response = await t.ctx.app.inject({ method: 'PATCH', url, headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS }, payload });
+      const response = await sendJson(t.ctx, 'PATCH', url, payload);
       const detail = expectValidation(response);
       expect(detail[0]!.type).toBe('json_too_deep');
       expect(detail[0]!.loc.slice(0, 3)).toEqual(['body', 'custom_attributes', 'a']);
@@ -367,7 +345,7 @@ describe('deeply nested JSON bodies (more than 64 levels)', () => {
 
     it('refuses 100,000 unclosed [ with 422 json_invalid', async () => {
       const tenant = await createTenant(t.ctx);
-      const response = await post(t.ctx, ousUrl(tenant.id), `{"name": "Open", "junk": ${'['.repeat(100_000)}}`);
+      const response = await sendJson(t.ctx, 'POST', ousUrl(tenant.id), `{"name": "Open", "junk": ${'['.repeat(100_000)}}`);
       expectValidation(response, ['body'], 'json_invalid');
       expect(await listIds(t.ctx, ousUrl(tenant.id))).toEqual([]);
     });
@@ -377,7 +355,7 @@ describe('deeply nested JSON bodies (more than 64 levels)', () => {
       const ou = await createOu(t.ctx, tenant.id);
       const user = await createUser(t.ctx, tenant.id);
       const tenantsBefore = await listIds(t.ctx, '/api/v1/tenants');
-      const routes: [string, string][] = [
+      const routes: ['POST' | 'PATCH', string][] = [
         ['POST', '/api/v1/tenants'],
         ['PATCH', `/api/v1/tenants/${tenant.id}`],
         ['POST', ousUrl(tenant.id)],
@@ -388,7 +366,7 @@ describe('deeply nested JSON bodies (more than 64 levels)', () => {
       ];
       for (const [method, url] of routes) {
         for (const payload of [deepArrays(100_000), `{"x": ${deepObjects(100_000)}}`]) {
-          const response = await t.ctx.app.inject({ method: method as 'POST', url, headers: { ...t.ctx.platformHeaders, ...JSON_HEADERS }, payload });
+          const response = await sendJson(t.ctx, method, url, payload);
           expect(response.statusCode, `${method} ${url}: ${response.body.slice(0, 200)}`).toBe(422);
           expectValidation(response, undefined);
           expect(response.json().detail[0].type).toBe('json_too_deep');
