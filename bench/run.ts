@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { openStore } from '../src/db/database.js';
+import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
 import { autocannonRequests, fail, freePort, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type Scenario, scenarios } from './scenarios.js';

@@ -6,7 +6,7 @@
  * Every maintained column (path, id_path, depth, child and user counts, subtree user counts)
  * is computed here exactly as the services would have left it; the invariant check proves it.
  */
-import type { Store } from '../src/db/database.js';
+import type { Store } from '../src/db/store.js';
 import { repositories } from '../src/db/repositories/index.js';
 import type { OrgUnitRow } from '../src/db/repositories/org-unit-repository.js';
 import type { UserRow } from '../src/db/repositories/user-repository.js';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { sql } from 'kysely';
-import { openStore } from '../src/db/database.js';
+import { openStore } from '../src/db/store.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
 import { plannedRows, seed } from './seed-data.js';

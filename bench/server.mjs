@@ -12,7 +12,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
-import { openStore } from '../dist/db/database.js';
+import { openStore } from '../dist/db/store.js';
 import { migrateToLatest } from '../dist/db/migrator.js';
 import { createOrgUnitService } from '../dist/services/org-unit-service.js';
 

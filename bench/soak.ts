@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
-import { openStore } from '../src/db/database.js';
+import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
 import { autocannonRequests, fail, freePort, headersFor, median, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type HttpRequest, scenarios } from './scenarios.js';

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.js';
-import { type Store, openStore } from './db/database.js';
+import { type Store, openStore } from './db/store.js';
 import { migrateToLatest } from './db/migrator.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -11,7 +11,9 @@ import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShe
 import { requestIdOf, runInRequestScope } from './http/request-context.js';
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
+import { registerIdempotency } from './http/idempotency.js';
 import { clientRoutes } from './routes/clients.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { orgUnitUserRoutes } from './routes/org-unit-users.js';
@@ -21,7 +23,11 @@ import { userRoutes } from './routes/users.js';
 import { registerSchemas } from './schemas/index.js';
 import { createClientService } from './services/client-service.js';
 import { createOAuthService } from './services/oauth-service.js';
+import { ChangeSignal } from './services/change-signal.js';
+import { createEventService } from './services/event-service.js';
+import { createIdempotencyService } from './services/idempotency-service.js';
 import { createOrgUnitService } from './services/org-unit-service.js';
+import { createOrgUnitUserService } from './services/org-unit-user-service.js';
 import { StoreHealth } from './services/store-health.js';
 import { createTenantService } from './services/tenant-service.js';
 import { type TokenService, createTokenService } from './services/token-service.js';
@@ -58,6 +64,10 @@ export interface RegisteredRoute {
 
 export const API_VERSION = '0.1.0';
 const OPTIMIZE_INTERVAL_MS = 5 * 60_000;
+/** How often expired events and idempotency keys are pruned. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+/** How often a long-polling feed reader's instance looks for other instances' commits (within 200 ms on PostgreSQL, 1 s on SQLite). */
+const FEED_POLL_MS = { postgres: 100, sqlite: 500 } as const;
 
 function loggerOptions(config: Config, stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
   return {
@@ -107,7 +117,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     externalIdp: config.externalIdp,
   });
   await tokens.ensureSigningKey();
-  const clientService = createClientService({ store });
+  const changes = new ChangeSignal(store.db, FEED_POLL_MS[store.dialect]);
+  const onEventsCommitted = (tenantId: string) => changes.committed(tenantId);
+  const clientService = createClientService({ store, onEventsCommitted });
   const generatedAdminClient = options.bootstrapAdminClient === false ? null : await clientService.ensurePlatformClient(config.adminClient);
 
   const app = Fastify({
@@ -138,6 +150,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   }, OPTIMIZE_INTERVAL_MS).unref();
   app.addHook('onClose', async () => {
     clearInterval(optimizer);
+    changes.close();
     if (options.store) return;
     await store.optimize();
     await store.close();
@@ -189,13 +202,23 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const orgUnitService = createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus });
+  const idempotency = createIdempotencyService({ store, ttlMs: config.idempotencyTtlHours * 3600_000 });
+  registerIdempotency(app, idempotency);
+  const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays });
+  // Retention: events past ARBOR_EVENT_RETENTION_DAYS, stored responses past their TTL.
+  const prune = () =>
+    Promise.all([events.pruneExpired(), idempotency.pruneExpired()]).catch((error: unknown) => app.log.warn({ err: error }, 'pruning expired events or idempotency keys failed'));
+  const pruner = setInterval(prune, PRUNE_INTERVAL_MS).unref();
+  app.addHook('onClose', async () => clearInterval(pruner));
   await app.register(healthRoutes, { storeHealth });
-  await app.register(tenantRoutes, { service: createTenantService({ store }) });
-  await app.register(orgUnitRoutes, { service: orgUnitService });
-  await app.register(orgUnitUserRoutes, { service: orgUnitService });
-  await app.register(userRoutes, { service: createUserService({ store }) });
+  await app.register(tenantRoutes, { service: createTenantService({ store, onEventsCommitted }) });
+  await app.register(orgUnitRoutes, {
+    service: createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus, onEventsCommitted }),
+  });
+  await app.register(orgUnitUserRoutes, { service: createOrgUnitUserService({ store }) });
+  await app.register(userRoutes, { service: createUserService({ store, onEventsCommitted }) });
   await app.register(clientRoutes, { service: clientService });
+  await app.register(eventRoutes, { service: events });
   await app.register(oauthRoutes, {
     oauth: createOAuthService({ store, tokens, failedAuthLimit: config.tokenFailedAuthLimit }),
     tokens,

@@ -1,6 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { storeUnavailableReason } from './db/database.js';
+import { storeUnavailableReason } from './db/store-errors.js';
 import { installProcessGuards } from './process-guards.js';
 
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */

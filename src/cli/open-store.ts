@@ -1,5 +1,5 @@
 import { type Config, ConfigError, loadConfig } from '../config.js';
-import { type Store, openStore } from '../db/database.js';
+import { type Store, openStore } from '../db/store.js';
 import { migrateToLatest } from '../db/migrator.js';
 
 /** Config plus a migrated store, for command-line tools; exits with a clear message on bad config. */

@@ -4,7 +4,8 @@ import * as apiClients from './migrations/0002-api-clients.js';
 import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
 import * as listIndexes from './migrations/0004-list-indexes.js';
 import * as storeProbe from './migrations/0005-store-probe.js';
-import { dialectOf } from './database.js';
+import * as eventsAndIdempotency from './migrations/0006-events-and-idempotency.js';
+import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
 
 // Listed here rather than read from a folder, so the same code runs from src/ (tsx) and dist/.
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0003-subtree-user-count': subtreeUserCount,
   '0004-list-indexes': listIndexes,
   '0005-store-probe': storeProbe,
+  '0006-events-and-idempotency': eventsAndIdempotency,
 };
 
 /** Every migration this code knows, oldest first. */

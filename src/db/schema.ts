@@ -85,10 +85,62 @@ export interface Database {
   signing_keys: SigningKeyTable;
   api_clients: ApiClientTable;
   store_probe: StoreProbeTable;
+  events: EventTable;
+  event_heads: EventHeadTable;
+  idempotency_keys: IdempotencyKeyTable;
 }
 
 /** One row, rewritten by the readiness check's write probe (migration 0005). */
 export interface StoreProbeTable {
   id: number;
   probed_at: string;
+}
+
+/** The audit log and change feed: one row per change of one resource (migration 0006). */
+export interface EventTable {
+  tenant_id: string;
+  /** Per tenant: 1, 2, 3, ... in commit order, never reused (event_heads hands them out). */
+  seq: number;
+  id: string;
+  type: string;
+  occurred_at: string;
+  /** JSON `{type, id, client_id}`. */
+  actor: string;
+  request_id: string | null;
+  correlation_id: string | null;
+  resource_type: string;
+  resource_id: string;
+  /** JSON `{before, after}`. */
+  data: string;
+}
+
+/**
+ * Per tenant, the last sequence number handed out and the last one pruned. Not tied to the
+ * tenants table: a deleted tenant's feed (ending in tenant.deleted) stays readable until it expires.
+ */
+export interface EventHeadTable {
+  tenant_id: string;
+  last_seq: number;
+  /** Events up to this seq were removed by retention: a cursor before it is expired. */
+  pruned_through: number;
+}
+
+/** A request made with an Idempotency-Key: claimed while it runs, then its stored response. */
+export interface IdempotencyKeyTable {
+  /** Whose key: `<tenant id or ->` + ` ` + the token's client (or subject). */
+  scope: string;
+  key: string;
+  /** SHA-256 of method, route and body: the same key with another request is refused. */
+  fingerprint: string;
+  /** Who holds the claim while the first request runs; null once its response is stored. */
+  claim: string | null;
+  /** Until when a claim holds; after it (the instance died) another request may take the key over. */
+  claimed_until: string;
+  response_status: number | null;
+  /** JSON object of the response headers worth replaying (ETag). */
+  response_headers: string | null;
+  /** JSON text of the response body. */
+  response_body: string | null;
+  created_at: string;
+  expires_at: string;
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
-import type { Principal, Scope, TokenService } from '../services/token-service.js';
+import { type Principal, type Scope, type TokenService, grants } from '../services/token-service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,13 +14,6 @@ declare module 'fastify' {
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
-
-/** True when `scopes` grant `scope`: itself, or the umbrella admin:read / admin:write of its kind. */
-export function grants(scopes: ReadonlySet<string>, scope: Scope): boolean {
-  if (scopes.has(scope)) return true;
-  if (scope === 'platform:admin' || scope.startsWith('admin:')) return false;
-  return scope.endsWith(':read') ? scopes.has('admin:read') : scopes.has('admin:write');
-}
 
 /** Throws 403 unless `principal` may use a route needing `scope` on `tenantId`. */
 export function authorize(principal: Principal, scope: Scope, tenantId: string | undefined): void {

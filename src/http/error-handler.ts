@@ -1,10 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { PoolExhaustedError, storeUnavailableReason } from '../db/database.js';
-import { AppError, RequestValidationError, type ValidationIssue } from '../errors.js';
+import { PoolExhaustedError } from '../errors.js';
+import { storeUnavailableReason } from '../db/store-errors.js';
+import { AppError, OAuthError, type ValidationIssue } from '../errors.js';
 import { ErrorResponse, ref } from '../schemas/common.js';
 import { OAuthErrorResponse } from '../schemas/oauth.js';
-import { OAuthError } from '../services/oauth-service.js';
-import { OVERLOAD_RETRY_AFTER_SECONDS } from './protection.js';
 import { toValidationIssues } from './validation.js';
 
 interface ErrorBody {
@@ -20,7 +19,6 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
 };
 
 function validationIssuesOf(error: FastifyError, body: unknown): ValidationIssue[] | null {
-  if (error instanceof RequestValidationError) return error.issues;
   if (error.validation) {
     if (error.validationContext === 'body' && (body === undefined || body === null)) {
       return [{ loc: ['body'], msg: 'Field required', type: 'missing' }];
@@ -58,15 +56,18 @@ const BODY_ERRORS = { 415: { ...ref(ErrorResponse), description: 'The request bo
 interface Answer {
   status: number;
   headers: Record<string, string>;
-  body: ErrorBody | { detail: ValidationIssue[] };
+  body: object;
 }
 
 /** The API's answer to `error`: the documented status and body; logs what an operator must see. */
 function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { recordFailure(reason: string): void }): Answer {
+  if (error instanceof AppError) {
+    if (error.logLevel) request.log[error.logLevel]({ err: error }, `answered ${error.status} ${error.code}`);
+    return { status: error.status, headers: { ...error.headers }, body: error.body() };
+  }
+  // Errors the framework raises: schema validation, body parsing, limits.
   const issues = validationIssuesOf(error, request.body);
   if (issues) return { status: 422, headers: {}, body: { detail: issues } };
-  if (error instanceof AppError) return { status: error.status, headers: { ...error.headers }, body: { detail: error.message, code: error.code } };
-
   const known = error.code ? CLIENT_ERRORS[error.code] : undefined;
   if (known) {
     const [status, code, detail] = known;
@@ -76,17 +77,6 @@ function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { 
     return { status: error.statusCode, headers: {}, body: { detail: error.message, code: 'request.invalid' } };
   }
 
-  if (error instanceof PoolExhaustedError) {
-    request.log.warn({ err: error }, 'shedding request: database connections exhausted');
-    return {
-      status: 503,
-      headers: { 'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS) },
-      body: {
-        detail: `This instance is overloaded: ${error.message} (ARBOR_DB_POOL_SIZE, ARBOR_DB_CONNECT_TIMEOUT_MS); retry in ${OVERLOAD_RETRY_AFTER_SECONDS} s.`,
-        code: 'server.overloaded',
-      },
-    };
-  }
   const outage = storeUnavailableReason(error);
   if (outage) {
     storeHealth.recordFailure(outage);
@@ -123,10 +113,9 @@ const OAUTH_STATUS_ERRORS: Record<number, OAuthError['error']> = {
 /** The token endpoint's form of an API answer: a body it cannot read is an invalid_request. */
 function toOAuthError(answer: Answer): OAuthError {
   const kept = OAUTH_STATUS_ERRORS[answer.status];
-  if (kept && typeof answer.body.detail === 'string') return new OAuthError(answer.status, kept, answer.body.detail, answer.headers);
-  if (answer.status === 400 && 'code' in answer.body && answer.body.code === 'request.invalid_request_id') {
-    return new OAuthError(400, 'invalid_request', answer.body.detail);
-  }
+  const { detail, code } = answer.body as { detail?: unknown; code?: unknown };
+  if (kept && typeof detail === 'string') return new OAuthError(answer.status, kept, detail, answer.headers);
+  if (answer.status === 400 && code === 'request.invalid_request_id' && typeof detail === 'string') return new OAuthError(400, 'invalid_request', detail);
   return new OAuthError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded token request parameters.');
 }
 
@@ -134,7 +123,7 @@ function sendOAuthError(reply: FastifyReply, error: OAuthError) {
   return reply
     .code(error.status)
     .headers({ ...error.headers, 'cache-control': 'no-store', pragma: 'no-cache' })
-    .send({ error: error.error, error_description: error.message });
+    .send(error.body());
 }
 
 /** One place maps every thrown error to the documented body; a 5xx never leaks internals. */

@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { AppError, RequestValidationError } from '../errors.js';
+import { AppError, OVERLOAD_RETRY_AFTER_SECONDS, RequestValidationError } from '../errors.js';
 import { isSaneRequestId } from './request-context.js';
 import { inspectParameters } from './validation.js';
 
@@ -14,7 +14,6 @@ import { inspectParameters } from './validation.js';
  */
 
 /** Seconds a shed request is told to wait before retrying. */
-export const OVERLOAD_RETRY_AFTER_SECONDS = 2;
 
 /** API query and path parameters no store can keep (NUL, lone surrogates): 422 before schema validation. */
 export function registerParameterChecks(app: FastifyInstance): void {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest, RawRequestDefaultExpression } from 'fastify';
-import type { Page } from '../services/pagination.js';
+import type { Page } from '../lib/pagination.js';
 
 const SANE_REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
 
@@ -46,5 +46,6 @@ export function ok<T>(request: FastifyRequest, data: T) {
 
 /** `PaginatedResponse`: `{data, pagination, meta}`. */
 export function paginated<T>(request: FastifyRequest, page: Page<T>) {
-  return { data: page.items, pagination: page.pagination, meta: meta(request) };
+  const pageMeta = page.eventSeq === undefined ? meta(request) : { ...meta(request), event_seq: page.eventSeq };
+  return { data: page.items, pagination: page.pagination, meta: pageMeta };
 }

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { grants } from '../http/auth.js';
 import { principalOf } from '../http/principal.js';
-import { ok, paginated } from '../http/request-context.js';
+import { paginated } from '../http/request-context.js';
+import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { ApiResponseClientCreatedResponse, ApiResponseClientResponse, ClientCreate, PaginatedResponseClientResponse } from '../schemas/clients.js';
-import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
-import type { ClientService } from '../services/client-service.js';
-import type { Scope } from '../services/token-service.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
+import type { ClientData, ClientService } from '../services/client-service.js';
 
 const tags = ['API Clients'];
 const TenantParams = Type.Object({ tenant_id: IdParam });
@@ -29,10 +28,11 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       },
     },
     async (request, reply) => {
-      reply.code(201).header('cache-control', 'no-store');
-      const principal = principalOf(request);
-      const mayGrant = (scope: string) => principal.kind === 'platform' || grants(principal.scopes, scope as Scope);
-      return ok(request, await service.create(request.params.tenant_id, request.body, mayGrant));
+      const answer = (client: ClientData & { client_secret: string | null }) => resourceResponse(request, client, 201);
+      // A replay gets the client without its secret: Arbor never stores a secret (docs/events.md).
+      const stored = writeContextOf(request, (client: ClientData) => answer({ ...client, client_secret: null }));
+      reply.header('cache-control', 'no-store');
+      return send(reply, answer(await service.create(stored, principalOf(request), request.params.tenant_id, request.body)));
     },
   );
 
@@ -45,12 +45,12 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
         description: 'List the API clients of the tenant, by id.',
         tags,
         params: TenantParams,
-        querystring: Type.Object(PageQuery),
+        querystring: Query(PageQuery),
         response: { 200: success(ref(PaginatedResponseClientResponse)), ...readErrors },
       },
     },
     async (request) => {
-      const { page = 1, per_page = 20 } = request.query;
+      const { page, per_page } = request.query;
       return paginated(request, await service.list(request.params.tenant_id, { page, per_page }));
     },
   );
@@ -59,9 +59,16 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
     '/api/v1/tenants/:tenant_id/clients/:client_id',
     {
       config: { scope: 'clients:read' },
-      schema: { summary: 'Get Client', description: 'Get an API client by ID.', tags, params: ClientParams, response: { 200: success(ref(ApiResponseClientResponse)), ...readErrors } },
+      schema: {
+        summary: 'Get Client',
+        description: 'Get an API client by ID.',
+        tags,
+        params: ClientParams,
+        headers: ReadHeaders,
+        response: { 200: success(ref(ApiResponseClientResponse)), 304: NotModified, ...readErrors },
+      },
     },
-    async (request) => ok(request, await service.get(request.params.tenant_id, request.params.client_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.client_id)),
   );
 
   app.delete(
@@ -73,11 +80,12 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
         description: 'Delete an API client: its next token request fails; tokens it already holds expire as usual.',
         tags,
         params: ClientParams,
-        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors },
+        headers: ConditionalWriteHeaders,
+        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors, 412: errors[412] },
       },
     },
     async (request, reply) => {
-      await service.delete(request.params.tenant_id, request.params.client_id);
+      await service.delete(writeContextOf(request), request.params.tenant_id, request.params.client_id);
       return reply.code(204).send(null);
     },
   );

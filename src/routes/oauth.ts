@@ -6,7 +6,8 @@ import { textIssue } from '../http/validation.js';
 import { ref } from '../schemas/common.js';
 import { AuthorizationServerMetadata, JsonWebKeySet, OAuthErrorResponse, TokenResponse } from '../schemas/oauth.js';
 import { CLIENT_SCOPES } from '../services/client-service.js';
-import { OAuthError, type OAuthService, type TokenRequest } from '../services/oauth-service.js';
+import { OAuthError } from '../errors.js';
+import type { OAuthService, TokenRequest } from '../services/oauth-service.js';
 import { PLATFORM_SCOPE, type TokenService } from '../services/token-service.js';
 
 export interface OAuthRouteOptions {

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, PaginatedResponse, errors, ref, success } from '../schemas/common.js';
-import type { OrgUnitService } from '../services/org-unit-service.js';
+import { IdParam, PageQuery, PaginatedResponse, errors, ref, success, Query } from '../schemas/common.js';
+import type { OrgUnitUserService } from '../services/org-unit-user-service.js';
 
 /** Users of an OU: the seventh endpoint of the OU contract. */
-export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService }> = async (app, { service }) => {
+export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitUserService }> = async (app, { service }) => {
   app.get(
     '/api/v1/tenants/:tenant_id/ous/:ou_id/users',
     {
@@ -16,15 +16,15 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitServ
         description: 'List users in an organizational unit.',
         tags: ['Organizational Units'],
         params: Type.Object({ tenant_id: IdParam, ou_id: IdParam }),
-        querystring: Type.Object({
+        querystring: Query({
           ...PageQuery,
-          include_nested: Type.Optional(Type.Boolean({ default: false, description: 'true: users of the whole subtree.' })),
+          include_nested: Type.Boolean({ default: false, description: 'true: users of the whole subtree.' }),
         }),
         response: { 200: success(ref(PaginatedResponse)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => {
-      const { page = 1, per_page = 20, include_nested = false } = request.query;
+      const { page, per_page, include_nested } = request.query;
       const { tenant_id, ou_id } = request.params;
       return paginated(request, await service.listUsers(tenant_id, ou_id, include_nested, { page, per_page }));
     },

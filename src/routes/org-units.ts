@@ -2,17 +2,19 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import { meta, ok, paginated } from '../http/request-context.js';
+import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { treeResponseChunks } from '../http/tree-json.js';
-import { IdParam, Nullable, PageQuery, errors, ref, success } from '../schemas/common.js';
+import { ConditionalWriteHeaders, DryRunQuery, IdParam, NotModified, Nullable, PageQuery, ReadHeaders, errors, ref, success, Query } from '../schemas/common.js';
 import {
   ApiResponseListOUTreeNode,
+  ApiResponseOUDeleteOutcome,
   ApiResponseOUResponse,
   DeleteStrategy,
   OUCreate,
   OUUpdate,
   PaginatedResponseOUListItem,
 } from '../schemas/org-units.js';
-import type { OrgUnitService } from '../services/org-unit-service.js';
+import type { OrgUnitDetail, OrgUnitService, OrgUnitUpdateResult } from '../services/org-unit-service.js';
 
 const tags = ['Organizational Units'];
 const TenantParams = Type.Object({ tenant_id: IdParam });
@@ -29,7 +31,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         description: 'List organizational units in the tenant.',
         tags,
         params: TenantParams,
-        querystring: Type.Object({
+        querystring: Query({
           ...PageQuery,
           search: Type.Optional(Nullable(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the name; % _ and \\ match literally.' }))),
           parent_id: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'Direct children of this OU only.' }))),
@@ -38,7 +40,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
       },
     },
     async (request) => {
-      const { page = 1, per_page = 20, search, parent_id } = request.query;
+      const { page, per_page, search, parent_id } = request.query;
       return paginated(request, await service.list(request.params.tenant_id, { search, parent_id }, { page, per_page }));
     },
   );
@@ -66,8 +68,8 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
       },
     },
     async (request, reply) => {
-      reply.code(201);
-      return ok(request, await service.create(request.params.tenant_id, request.body));
+      const answer = (ou: OrgUnitDetail) => resourceResponse(request, ou, 201);
+      return send(reply, answer(await service.create(writeContextOf(request, answer), request.params.tenant_id, request.body)));
     },
   );
 
@@ -88,8 +90,8 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     // took most of the time and memory (docs/benchmarks.md). The text has the schema's shape:
     // test/routes/org-unit-tree.test.ts validates it.
     async (request, reply) => {
-      const tree = await service.tree(request.params.tenant_id);
-      const body = Readable.from(treeResponseChunks(tree, meta(request)));
+      const { roots, eventSeq } = await service.tree(request.params.tenant_id);
+      const body = Readable.from(treeResponseChunks(roots, { ...meta(request), event_seq: eventSeq }));
       return reply.type('application/json; charset=utf-8').send(body as never);
     },
   );
@@ -104,20 +106,24 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
           'Delete an organizational unit.\n\nstrategy:\n- BLOCK: Fail if has users or child OUs\n- MOVE_UP: Move users and child OUs to parent\n- CASCADE: Delete child OUs (users moved to parent)',
         tags,
         params: OuParams,
-        querystring: Type.Object({ strategy: Type.Optional(DeleteStrategy) }),
+        headers: ConditionalWriteHeaders,
+        querystring: Query({ strategy: Type.Optional(DeleteStrategy), ...DryRunQuery }),
         response: {
+          200: success(ref(ApiResponseOUDeleteOutcome)),
           204: Type.Null({ description: 'Successful Response' }),
           401: errors[401],
           403: errors[403],
           404: errors[404],
           409: errors[409],
+          412: errors[412],
           422: errors[422],
         },
       },
     },
     async (request, reply) => {
-      await service.delete(request.params.tenant_id, request.params.ou_id, request.query.strategy ?? 'BLOCK');
-      return reply.code(204).send(null);
+      const { tenant_id, ou_id } = request.params;
+      const outcome = await service.delete(writeContextOf(request), tenant_id, ou_id, request.query.strategy ?? 'BLOCK');
+      return request.query.dry_run ? ok(request, outcome) : reply.code(204).send(null);
     },
   );
 
@@ -130,10 +136,11 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         description: 'Get an organizational unit by ID.',
         tags,
         params: OuParams,
-        response: { 200: success(ref(ApiResponseOUResponse)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        headers: ReadHeaders,
+        response: { 200: success(ref(ApiResponseOUResponse)), 304: NotModified, 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
-    async (request) => ok(request, await service.get(request.params.tenant_id, request.params.ou_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.ou_id)),
   );
 
   app.patch(
@@ -145,9 +152,12 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         description: 'Update an organizational unit.',
         tags,
         params: OuParams,
+        headers: ConditionalWriteHeaders,
+        querystring: Query(DryRunQuery),
         body: ref(OUUpdate),
         response: {
           200: success(ref(ApiResponseOUResponse)),
+          412: errors[412],
           401: errors[401],
           403: errors[403],
           404: errors[404],
@@ -158,6 +168,11 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         },
       },
     },
-    async (request) => ok(request, await service.update(request.params.tenant_id, request.params.ou_id, request.body)),
+    async (request, reply) => {
+      const answer = ({ ou }: OrgUnitUpdateResult) => resourceResponse(request, ou);
+      const result = await service.update(writeContextOf(request, answer), request.params.tenant_id, request.params.ou_id, request.body);
+      if (!request.query.dry_run) return send(reply, answer(result));
+      return { data: result.ou, meta: { ...meta(request), dry_run: { descendant_paths_changed: result.descendantPathsChanged } } };
+    },
   );
 };

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principalOf } from '../http/principal.js';
-import { ok, paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
+import { paginated } from '../http/request-context.js';
+import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
 import { ApiResponseTenantResponse, PaginatedResponseTenantResponse, TenantCreate, TenantUpdate } from '../schemas/tenants.js';
-import type { TenantService } from '../services/tenant-service.js';
+import type { TenantData, TenantService } from '../services/tenant-service.js';
 
 const tags = ['Tenants'];
 const TenantParams = Type.Object({ tenant_id: IdParam });
@@ -21,15 +22,13 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         summary: 'List Tenants',
         description: 'List tenants: all of them for a platform token, its own for a tenant token.',
         tags,
-        querystring: Type.Object(PageQuery),
+        querystring: Query(PageQuery),
         response: { 200: success(ref(PaginatedResponseTenantResponse)), 401: errors[401], 403: errors[403], 422: errors[422] },
       },
     },
     async (request) => {
-      const { page = 1, per_page = 20 } = request.query;
-      const principal = principalOf(request);
-      const onlyId = principal.kind === 'tenant' ? principal.tenantId : undefined;
-      return paginated(request, await service.list({ page, per_page }, onlyId));
+      const { page, per_page } = request.query;
+      return paginated(request, await service.list(principalOf(request), { page, per_page }));
     },
   );
 
@@ -46,8 +45,8 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
       },
     },
     async (request, reply) => {
-      reply.code(201);
-      return ok(request, await service.create(request.body));
+      const answer = (tenant: TenantData) => resourceResponse(request, tenant, 201);
+      return send(reply, answer(await service.create(writeContextOf(request, answer), request.body)));
     },
   );
 
@@ -55,9 +54,16 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
     '/api/v1/tenants/:tenant_id',
     {
       config: { scope: 'tenants:read' },
-      schema: { summary: 'Get Tenant', description: 'Get a tenant by ID.', tags, params: TenantParams, response: { 200: success(ref(ApiResponseTenantResponse)), ...readErrors } },
+      schema: {
+        summary: 'Get Tenant',
+        description: 'Get a tenant by ID.',
+        tags,
+        params: TenantParams,
+        headers: ReadHeaders,
+        response: { 200: success(ref(ApiResponseTenantResponse)), 304: NotModified, ...readErrors },
+      },
     },
-    async (request) => ok(request, await service.get(request.params.tenant_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id)),
   );
 
   app.patch(
@@ -69,11 +75,15 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         description: 'Rename a tenant or change its slug.',
         tags,
         params: TenantParams,
+        headers: ConditionalWriteHeaders,
         body: ref(TenantUpdate),
-        response: { 200: success(ref(ApiResponseTenantResponse)), ...writeErrors },
+        response: { 200: success(ref(ApiResponseTenantResponse)), ...writeErrors, 412: errors[412] },
       },
     },
-    async (request) => ok(request, await service.update(request.params.tenant_id, request.body)),
+    async (request, reply) => {
+      const answer = (tenant: TenantData) => resourceResponse(request, tenant);
+      return send(reply, answer(await service.update(writeContextOf(request, answer), request.params.tenant_id, request.body)));
+    },
   );
 
   app.delete(
@@ -85,11 +95,12 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         description: 'Delete a tenant and everything in it (platform tokens only).',
         tags,
         params: TenantParams,
-        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors },
+        headers: ConditionalWriteHeaders,
+        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors, 412: errors[412] },
       },
     },
     async (request, reply) => {
-      await service.delete(request.params.tenant_id);
+      await service.delete(writeContextOf(request), request.params.tenant_id);
       return reply.code(204).send(null);
     },
   );

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ok, paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, errors, ref, success } from '../schemas/common.js';
+import { paginated } from '../http/request-context.js';
+import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
 import { ApiResponseUserResponse, PaginatedResponseUserResponse, UserCreate, UserStatus, UserUpdate } from '../schemas/users.js';
-import type { UserService } from '../services/user-service.js';
+import type { UserResponseData, UserService } from '../services/user-service.js';
 
 const tags = ['Users'];
 const TenantParams = Type.Object({ tenant_id: IdParam });
@@ -22,7 +23,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         description: 'List users of the tenant, by id.',
         tags,
         params: TenantParams,
-        querystring: Type.Object({
+        querystring: Query({
           ...PageQuery,
           search: Type.Optional(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the email or display name.' })),
           ou_id: Type.Optional(Type.String({ maxLength: 64, description: 'Direct users of this OU only.' })),
@@ -32,7 +33,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
       },
     },
     async (request) => {
-      const { page = 1, per_page = 20, ...filter } = request.query;
+      const { page, per_page, ...filter } = request.query;
       return paginated(request, await service.list(request.params.tenant_id, filter, { page, per_page }));
     },
   );
@@ -51,8 +52,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
       },
     },
     async (request, reply) => {
-      reply.code(201);
-      return ok(request, await service.create(request.params.tenant_id, request.body));
+      const answer = (user: UserResponseData) => resourceResponse(request, user, 201);
+      return send(reply, answer(await service.create(writeContextOf(request, answer), request.params.tenant_id, request.body)));
     },
   );
 
@@ -60,9 +61,16 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
     '/api/v1/tenants/:tenant_id/users/:user_id',
     {
       config: { scope: 'users:read' },
-      schema: { summary: 'Get User', description: 'Get a user by ID.', tags, params: UserParams, response: { 200: success(ref(ApiResponseUserResponse)), ...readErrors } },
+      schema: {
+        summary: 'Get User',
+        description: 'Get a user by ID.',
+        tags,
+        params: UserParams,
+        headers: ReadHeaders,
+        response: { 200: success(ref(ApiResponseUserResponse)), 304: NotModified, ...readErrors },
+      },
     },
-    async (request) => ok(request, await service.get(request.params.tenant_id, request.params.user_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.user_id)),
   );
 
   app.patch(
@@ -74,11 +82,15 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         description: 'Update a user; `ou_id` moves it to another OU (null: no OU).',
         tags,
         params: UserParams,
+        headers: ConditionalWriteHeaders,
         body: ref(UserUpdate),
-        response: { 200: success(ref(ApiResponseUserResponse)), ...writeErrors },
+        response: { 200: success(ref(ApiResponseUserResponse)), ...writeErrors, 412: errors[412] },
       },
     },
-    async (request) => ok(request, await service.update(request.params.tenant_id, request.params.user_id, request.body)),
+    async (request, reply) => {
+      const answer = (user: UserResponseData) => resourceResponse(request, user);
+      return send(reply, answer(await service.update(writeContextOf(request, answer), request.params.tenant_id, request.params.user_id, request.body)));
+    },
   );
 
   app.delete(
@@ -90,11 +102,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         description: 'Delete a user.',
         tags,
         params: UserParams,
-        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors },
+        headers: ConditionalWriteHeaders,
+        response: { 204: Type.Null({ description: 'Successful Response' }), ...readErrors, 412: errors[412] },
       },
     },
     async (request, reply) => {
-      await service.delete(request.params.tenant_id, request.params.user_id);
+      await service.delete(writeContextOf(request), request.params.tenant_id, request.params.user_id);
       return reply.code(204).send(null);
     },
   );

@@ -20,7 +20,12 @@ const clientFields = {
 export const ClientResponse = Type.Object(clientFields, { $id: 'ClientResponse', description: 'An API client (its secret is never shown again).' });
 
 export const ClientCreatedResponse = Type.Object(
-  { ...clientFields, client_secret: Type.String({ description: 'Shown once, now: Arbor keeps only a hash.' }) },
+  {
+    ...clientFields,
+    client_secret: Type.Union([Type.String(), Type.Null()], {
+      description: 'Shown once, now: Arbor keeps only a hash. null in a replay of an Idempotency-Key (the secret is never stored).',
+    }),
+  },
   { $id: 'ClientCreatedResponse', description: 'A new API client with its secret.' },
 );
 

@@ -1,4 +1,4 @@
-import { type Static, type TSchema, Type } from 'typebox';
+import { type Static, type TProperties, type TSchema, Type } from 'typebox';
 
 /**
  * A reference to a named schema: `{"$ref": "OUResponse"}` on the wire (so the OpenAPI document
@@ -27,6 +27,15 @@ export const MetaResponse = Type.Object(
   {
     request_id: Type.Optional(Nullable(Type.String())),
     timestamp: Type.Optional(Type.String({ format: 'date-time' })),
+    event_seq: Type.Optional(
+      Type.Integer({ description: 'Lists and the tree: the last event seq this answer reflects (read in one snapshot); follow the feed with after=event_seq.' }),
+    ),
+    dry_run: Type.Optional(
+      Type.Object(
+        { descendant_paths_changed: Type.Integer({ description: 'How many descendants would get a new path.' }) },
+        { description: 'Set on the answer to a PATCH with dry_run=true: nothing was changed.' },
+      ),
+    ),
   },
   { $id: 'MetaResponse', description: 'Metadata included in API responses.' },
 );
@@ -87,9 +96,19 @@ export const ErrorResponse = Type.Object(
 
 export const PageQuery = {
   // The upper bound keeps the offset an exact 64-bit integer for the database.
-  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 1 })),
-  per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  page: Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 1 }),
+  per_page: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
 };
+
+/**
+ * A query-string schema whose parameters with a default are optional on the wire (OpenAPI shows
+ * them so) but always present in the handler: validation fills the default in.
+ */
+export function Query<T extends TProperties>(properties: T) {
+  const schema = Type.Object(properties);
+  const required = ((schema.required ?? []) as string[]).filter((name: string) => !('default' in (properties[name] as object)));
+  return Object.assign(schema, { required: required.length > 0 ? required : undefined });
+}
 
 /** Path ids: opaque strings; an unknown one is a 404, an absurd one a 422. */
 export const IdParam = Type.String({ minLength: 1, maxLength: 64 });
@@ -104,8 +123,30 @@ export const errors = {
   409: error('Conflicts with the current state.'),
   413: error('The request body is larger than the limit.'),
   415: error('The request body is not JSON.'),
+  410: error('The feed cursor is older than the events kept (events.cursor_expired): re-read a snapshot.'),
+  412: error('If-Match does not match the current ETag (precondition_failed); the answer carries the current ETag.'),
   422: { ...ref(HTTPValidationError), description: 'Validation Error' },
 } as const;
+
+/** 304 to a GET whose If-None-Match names the current ETag: no body. */
+export const NotModified = Type.Null({ description: 'Not Modified: the If-None-Match ETag is current.' });
+
+const ETagHeader = Type.String({ maxLength: 1024 });
+
+/** Headers of a GET of one resource. */
+export const ReadHeaders = Type.Object({
+  'if-none-match': Type.Optional({ ...ETagHeader, description: 'An ETag from an earlier answer: 304 if it is still current.' }),
+});
+
+/** Headers of a PATCH or DELETE of one resource. */
+export const ConditionalWriteHeaders = Type.Object({
+  'if-match': Type.Optional({ ...ETagHeader, description: 'The ETag you read (or *): 412 unless it is still current, checked in the write transaction.' }),
+});
+
+/** `dry_run` of a PATCH or DELETE. */
+export const DryRunQuery = {
+  dry_run: Type.Boolean({ default: false, description: 'true: run every check and answer what would happen; change nothing, write no event.' }),
+};
 
 export const commonSchemas = [
   MetaResponse,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { clientSchemas } from './clients.js';
 import { commonSchemas } from './common.js';
+import { eventSchemas } from './events.js';
 import { oauthSchemas } from './oauth.js';
 import { orgUnitSchemas } from './org-units.js';
 import { tenantSchemas } from './tenants.js';
@@ -8,7 +9,7 @@ import { userSchemas } from './users.js';
 
 /** Registers every named schema once; routes refer to them with ref(), and OpenAPI lists them as components. */
 export function registerSchemas(app: FastifyInstance): void {
-  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas]) {
+  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas, ...eventSchemas]) {
     app.addSchema(schema);
   }
 }

@@ -85,7 +85,20 @@ export const DeleteStrategy = Type.Unsafe<'BLOCK' | 'MOVE_UP' | 'CASCADE'>({
   description: 'BLOCK: fail if the OU has users or child OUs. MOVE_UP: move users and child OUs to the parent. CASCADE: delete child OUs (users moved to the parent).',
 } as never);
 
+export const OUDeleteOutcome = Type.Object(
+  {
+    ous_deleted: Type.Integer({ description: 'OUs that would be deleted (CASCADE: the whole subtree).' }),
+    ous_moved: Type.Integer({ description: 'Child OUs that would get a new parent (MOVE_UP).' }),
+    users_moved: Type.Integer({ description: 'Users that would move to the parent OU (or to no OU).' }),
+  },
+  { $id: 'OUDeleteOutcome', description: 'What a DELETE with dry_run=true would do.' },
+);
+
+export const ApiResponseOUDeleteOutcome = apiResponse('ApiResponse_OUDeleteOutcome_', ref(OUDeleteOutcome));
+
 export const orgUnitSchemas = [
+  OUDeleteOutcome,
+  ApiResponseOUDeleteOutcome,
   OUChildInfo,
   OUCreate,
   OUUpdate,

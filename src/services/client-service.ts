@@ -1,12 +1,14 @@
-import type { Store } from '../db/database.js';
-import { repositories } from '../db/repositories/index.js';
+import { pick, repositories } from '../db/repositories/index.js';
+import type { Store } from '../db/store.js';
 import type { ApiClientRow } from '../db/repositories/api-client-repository.js';
 import { ForbiddenError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type PageRequest, offsetOf, toPage } from './pagination.js';
+import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { generateSecret, hashSecret, verifySecret } from './secret-hash.js';
 import { requireTenant } from './tenant-guard.js';
-import { PLATFORM_SCOPE, TENANT_SCOPES, UMBRELLA_SCOPES, parseScopes } from './token-service.js';
+import { PLATFORM_SCOPE, type Principal, type Scope, TENANT_SCOPES, UMBRELLA_SCOPES, grants, parseScopes } from './token-service.js';
+import { createUnitOfWork } from './unit-of-work.js';
+import type { WriteContext } from './write-context.js';
 
 /** Scopes a tenant's client may hold. */
 export const CLIENT_SCOPES: readonly string[] = [...TENANT_SCOPES, ...UMBRELLA_SCOPES];
@@ -26,25 +28,28 @@ export function toClientData(row: ApiClientRow): ClientData {
 export interface ClientServiceDeps {
   store: Pick<Store, 'db' | 'transaction'>;
   now?: () => string;
+  /** Told after a write committed events (wakes feed readers). */
+  onEventsCommitted?: (tenantId: string) => void;
 }
+
+/** What a client's events carry: never its secret or the secret's hash. */
+const clientEventFields = (row: ApiClientRow) => ({ name: row.name, scopes: parseScopes(row.scopes) });
 
 const clientNotFound = (id: string) => new NotFoundError('client.not_found', `API client '${id}' does not exist in this tenant.`);
 
 /** OAuth clients of a tenant, and the platform client that bootstraps everything. */
-export function createClientService({ store, now = () => new Date().toISOString() }: ClientServiceDeps) {
-  const read = repositories(store.db);
+export function createClientService({ store, now = () => new Date().toISOString(), onEventsCommitted }: ClientServiceDeps) {
+  const read = pick(store.db, ['tenants', 'apiClients']);
+  const write = createUnitOfWork(['tenants', 'apiClients'], { store, now, onEventsCommitted });
 
   return {
     /**
-     * Creates a client; the secret is in the result and nowhere else, ever. `mayGrant` tells
-     * which scopes the caller may hand out: only those it holds itself, so a token with
+     * Creates a client; the secret is in the result and nowhere else, ever. The caller may
+     * hand out only scopes it holds itself (a platform principal: any), so a token with
      * clients:write cannot mint a client with more power than its own.
      */
-    async create(
-      tenantId: string,
-      input: { name: string; scopes: string[] },
-      mayGrant: (scope: string) => boolean,
-    ): Promise<ClientData & { client_secret: string }> {
+    async create(ctx: WriteContext, principal: Principal, tenantId: string, input: { name: string; scopes: string[] }): Promise<ClientData & { client_secret: string }> {
+      const mayGrant = (scope: string) => principal.kind === 'platform' || grants(principal.scopes, scope as Scope);
       const unknown = input.scopes.filter((s) => !CLIENT_SCOPES.includes(s));
       if (unknown.length > 0) {
         throw new RequestValidationError([
@@ -65,15 +70,12 @@ export function createClientService({ store, now = () => new Date().toISOString(
         created_at: now(),
       };
       // Under the tenant's lock, so a tenant being deleted meanwhile gives a 404, not a dangling row.
-      await store.transaction(
-        async (trx) => {
-          const repos = repositories(trx);
-          await requireTenant(repos, tenantId);
-          await repos.apiClients.insert(row);
-        },
-        { lock: `tenant:${tenantId}` },
-      );
-      return { ...toClientData(row), client_secret: secret };
+      return write(ctx, tenantId, async (scope) => {
+        await requireTenant(scope.repos, tenantId);
+        await scope.repos.apiClients.insert(row);
+        scope.record({ type: 'client.created', resource: { type: 'client', id: row.id }, before: null, after: clientEventFields(row) });
+        return { ...toClientData(row), client_secret: secret };
+      });
     },
 
     async get(tenantId: string, id: string): Promise<ClientData> {
@@ -92,9 +94,14 @@ export function createClientService({ store, now = () => new Date().toISOString(
     },
 
     /** Deletes a client: its next token request fails; tokens already issued live until they expire. */
-    async delete(tenantId: string, id: string): Promise<void> {
-      if (!(await read.apiClients.getById(tenantId, id))) throw clientNotFound(id);
-      await read.apiClients.deleteById(tenantId, id);
+    async delete(ctx: WriteContext, tenantId: string, id: string): Promise<void> {
+      await write(ctx, tenantId, async (scope) => {
+        const row = await scope.repos.apiClients.getById(tenantId, id);
+        if (!row) throw clientNotFound(id);
+        await scope.precondition(() => toClientData(row));
+        await scope.repos.apiClients.deleteById(tenantId, id);
+        scope.record({ type: 'client.deleted', resource: { type: 'client', id }, before: clientEventFields(row), after: null });
+      });
     },
 
     /**

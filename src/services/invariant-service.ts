@@ -1,4 +1,4 @@
-import type { Executor } from '../db/database.js';
+import type { Executor } from '../db/store.js';
 import { repositories } from '../db/repositories/index.js';
 import { type OrgUnitRow, idsOnPath } from '../db/repositories/org-unit-repository.js';
 import { ouNameKey } from './org-unit-names.js';

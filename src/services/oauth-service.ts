@@ -1,32 +1,11 @@
 import { LRUCache } from 'lru-cache';
-import type { Store } from '../db/database.js';
+import type { Store } from '../db/store.js';
 import { repositories } from '../db/repositories/index.js';
+import { OAuthError } from '../errors.js';
 import { UNMATCHABLE_HASH, verifySecret } from './secret-hash.js';
 import { type TokenService, parseScopes } from './token-service.js';
 
 export const MAX_CLIENT_ID_LENGTH = 128;
-
-/** An RFC 6749 §5.2 error of the token endpoint. */
-export class OAuthError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error:
-      | 'invalid_request'
-      | 'invalid_client'
-      | 'invalid_grant'
-      | 'unauthorized_client'
-      | 'unsupported_grant_type'
-      | 'invalid_scope'
-      | 'too_many_requests'
-      | 'server_error'
-      | 'temporarily_unavailable',
-    description: string,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(description);
-    this.name = 'OAuthError';
-  }
-}
 
 export interface TokenRequest {
   grantType: string | undefined;

@@ -1,4 +1,4 @@
-import type { Store } from '../db/database.js';
+import type { Store } from '../db/store.js';
 import { pendingMigrations } from '../db/migrator.js';
 
 export type Readiness = { ready: true } | { ready: false; detail: string; cause?: unknown };

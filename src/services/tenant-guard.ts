@@ -1,4 +1,4 @@
-import type { Repositories } from '../db/repositories/index.js';
+import type { TenantRepository } from '../db/repositories/tenant-repository.js';
 import { NotFoundError } from '../errors.js';
 
 export function tenantNotFound(tenantId: string): NotFoundError {
@@ -6,7 +6,7 @@ export function tenantNotFound(tenantId: string): NotFoundError {
 }
 
 /** Throws 404 `tenant.not_found` unless the tenant exists. */
-export async function requireTenant(repos: Repositories, tenantId: string): Promise<void> {
+export async function requireTenant(repos: { tenants: Pick<TenantRepository, 'exists'> }, tenantId: string): Promise<void> {
   if (!(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
 }
 
@@ -14,6 +14,6 @@ export async function requireTenant(repos: Repositories, tenantId: string): Prom
  * The 404 for a missing row of a tenant: says `tenant.not_found` when the tenant itself is
  * missing, so a caller with a typo in the tenant id learns which id is wrong.
  */
-export async function notFoundIn(repos: Repositories, tenantId: string, error: NotFoundError): Promise<NotFoundError> {
+export async function notFoundIn(repos: { tenants: Pick<TenantRepository, 'exists'> }, tenantId: string, error: NotFoundError): Promise<NotFoundError> {
   return (await repos.tenants.exists(tenantId)) ? error : tenantNotFound(tenantId);
 }

@@ -1,11 +1,29 @@
-import type { Store } from '../db/database.js';
-import { onUniqueViolation } from '../db/database.js';
-import { repositories } from '../db/repositories/index.js';
+import { pick } from '../db/repositories/index.js';
 import type { TenantRow } from '../db/repositories/tenant-repository.js';
+import { onUniqueViolation } from '../db/store-errors.js';
+import type { Store } from '../db/store.js';
 import { ConflictError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type PageRequest, offsetOf, toPage } from './pagination.js';
+import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { tenantNotFound } from './tenant-guard.js';
+import type { Principal } from './token-service.js';
+import { changedFields, createUnitOfWork } from './unit-of-work.js';
+import type { WriteContext } from './write-context.js';
+
+/** A tenant as the API shows it (and as its ETag covers it). */
+export interface TenantData {
+  id: string;
+  name: string;
+  slug: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toTenantData(row: TenantRow): TenantData {
+  return { id: row.id, name: row.name, slug: row.slug, created_at: row.created_at, updated_at: row.updated_at };
+}
+
+const TENANT_EVENT_FIELDS = ['name', 'slug'] as const;
 
 export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
 const slugRegExp = new RegExp(SLUG_PATTERN);
@@ -46,55 +64,75 @@ const slugConflict = (slug: string) => new ConflictError('tenant.slug_conflict',
 export interface TenantServiceDeps {
   store: Pick<Store, 'db' | 'transaction'>;
   now?: () => string;
+  /** Told after a write committed events (wakes feed readers). */
+  onEventsCommitted?: (tenantId: string) => void;
 }
 
 /** Tenants: the one resource above the tenant boundary. */
-export function createTenantService({ store, now = () => new Date().toISOString() }: TenantServiceDeps) {
-  const read = repositories(store.db);
+export function createTenantService({ store, now = () => new Date().toISOString(), onEventsCommitted }: TenantServiceDeps) {
+  const read = pick(store.db, ['tenants']);
+  const write = createUnitOfWork(['tenants'], { store, now, onEventsCommitted });
 
-  async function getOrThrow(id: string): Promise<TenantRow> {
-    const row = await read.tenants.getById(id);
+  async function getOrThrow(repos: typeof read, id: string): Promise<TenantRow> {
+    const row = await repos.tenants.getById(id);
     if (!row) throw tenantNotFound(id);
     return row;
   }
 
   return {
-    get: getOrThrow,
+    async get(id: string): Promise<TenantData> {
+      return toTenantData(await getOrThrow(read, id));
+    },
 
-    /** `onlyId`: the tenant a tenant-scoped caller may see. */
-    async list(pageRequest: PageRequest, onlyId?: string) {
+    /** All tenants for a platform principal; a tenant's principal sees its own only. */
+    async list(principal: Principal, pageRequest: PageRequest) {
+      const onlyId = principal.kind === 'tenant' ? principal.tenantId : undefined;
       const [rows, total] = await Promise.all([
         read.tenants.list(pageRequest.per_page, offsetOf(pageRequest), onlyId),
         read.tenants.count(onlyId),
       ]);
-      return toPage(rows, total, pageRequest);
+      return toPage(rows.map(toTenantData), total, pageRequest);
     },
 
-    async create(input: TenantCreateInput): Promise<TenantRow> {
+    async create(ctx: WriteContext, input: TenantCreateInput): Promise<TenantData> {
       const name = input.name.trim();
       const slug = input.slug !== undefined ? checkSlug(input.slug, 'slug') : checkSlug(slugify(name), 'name');
-      const timestamp = now();
-      const row: TenantRow = { id: newId('tnt'), name, slug, ou_count: 0, ou_version: 0, created_at: timestamp, updated_at: timestamp };
-      await onUniqueViolation(() => read.tenants.insert(row), () => slugConflict(slug));
-      return row;
+      const id = newId('tnt');
+      return write(ctx, id, async (scope) => {
+        const row: TenantRow = { id, name, slug, ou_count: 0, ou_version: 0, created_at: scope.timestamp, updated_at: scope.timestamp };
+        await onUniqueViolation(() => scope.repos.tenants.insert(row), () => slugConflict(slug));
+        scope.record({ type: 'tenant.created', resource: { type: 'tenant', id }, before: null, after: { name, slug } });
+        return toTenantData(row);
+      });
     },
 
-    async update(id: string, input: { name?: string; slug?: string }): Promise<TenantRow> {
-      await getOrThrow(id);
-      const changes: { name?: string; slug?: string; updated_at: string } = { updated_at: now() };
-      if (input.name !== undefined) changes.name = input.name.trim();
-      if (input.slug !== undefined) changes.slug = checkSlug(input.slug, 'slug');
-      await onUniqueViolation(() => read.tenants.update(id, changes), () => slugConflict(changes.slug ?? ''));
-      return getOrThrow(id);
+    async update(ctx: WriteContext, id: string, input: { name?: string; slug?: string }): Promise<TenantData> {
+      return write(ctx, id, async (scope) => {
+        const { repos } = scope;
+        const tenant = await getOrThrow(repos, id);
+        await scope.precondition(() => toTenantData(tenant));
+        const changes: { name?: string; slug?: string; updated_at: string } = { updated_at: scope.timestamp };
+        if (input.name !== undefined) changes.name = input.name.trim();
+        if (input.slug !== undefined) changes.slug = checkSlug(input.slug, 'slug');
+        await onUniqueViolation(() => repos.tenants.update(id, changes), () => slugConflict(changes.slug ?? ''));
+        const updated = await getOrThrow(repos, id);
+        const changed = changedFields(tenant, updated, TENANT_EVENT_FIELDS);
+        if (changed) scope.record({ type: 'tenant.updated', resource: { type: 'tenant', id }, ...changed });
+        return toTenantData(updated);
+      });
     },
 
-    /** Deletes the tenant with all its OUs and users, in one transaction. */
-    async delete(id: string): Promise<void> {
-      await store.transaction(async (trx) => {
-        const repos = repositories(trx);
-        if (!(await repos.tenants.exists(id))) throw tenantNotFound(id);
-        await repos.tenants.deleteWithContents(id);
-      }, { lock: `tenant:${id}` });
+    /**
+     * Deletes the tenant with all its OUs, users and clients, in one transaction. One event,
+     * tenant.deleted, stands for all of it; the tenant's feed stays readable until it expires.
+     */
+    async delete(ctx: WriteContext, id: string): Promise<void> {
+      await write(ctx, id, async (scope) => {
+        const tenant = await getOrThrow(scope.repos, id);
+        await scope.precondition(() => toTenantData(tenant));
+        await scope.repos.tenants.deleteWithContents(id);
+        scope.record({ type: 'tenant.deleted', resource: { type: 'tenant', id }, before: { name: tenant.name, slug: tenant.slug }, after: null });
+      });
     },
   };
 }

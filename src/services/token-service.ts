@@ -16,7 +16,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { ExternalIdpConfig } from '../config.js';
-import type { Store } from '../db/database.js';
+import type { Store } from '../db/store.js';
 import { repositories } from '../db/repositories/index.js';
 import { UnauthorizedError } from '../errors.js';
 
@@ -32,16 +32,31 @@ export const TENANT_SCOPES = [
   'tenants:write',
   'clients:read',
   'clients:write',
+  'events:read',
 ] as const;
 /** Umbrella scopes of the identity platform the OU contract comes from: every read / every write in the tenant. */
 export const UMBRELLA_SCOPES = ['admin:read', 'admin:write'] as const;
 export type TenantScope = (typeof TENANT_SCOPES)[number];
 export type Scope = TenantScope | typeof PLATFORM_SCOPE;
 
+
+/** True when `scopes` grant `scope`: itself, or the umbrella admin:read / admin:write of its kind. */
+export function grants(scopes: ReadonlySet<string>, scope: Scope): boolean {
+  if (scopes.has(scope)) return true;
+  if (scope === 'platform:admin' || scope.startsWith('admin:')) return false;
+  return scope.endsWith(':read') ? scopes.has('admin:read') : scopes.has('admin:write');
+}
+
 /** Who is calling: set on every authenticated request by the auth hook. */
-export type Principal =
+export type Principal = (
   | { kind: 'platform'; subject: string; scopes: ReadonlySet<string> }
-  | { kind: 'tenant'; subject: string; tenantId: string; scopes: ReadonlySet<string> };
+  | { kind: 'tenant'; subject: string; tenantId: string; scopes: ReadonlySet<string> }
+) & {
+  /** Who issued the token: Arbor itself (an API client's), or the configured external identity provider. */
+  issuer: 'arbor' | 'external';
+  /** The OAuth client the token was issued to (`client_id`, else `azp`), when the token says. */
+  clientId: string | null;
+};
 
 export interface TokenServiceDeps {
   store: Pick<Store, 'db' | 'transaction'>;
@@ -91,17 +106,19 @@ function scopesOf(value: unknown): Set<string> {
   return new Set();
 }
 
-function principalOf(payload: JWTPayload, tenantClaim: string, scopeClaim: string, mayBePlatform: boolean): Principal {
+function principalOf(payload: JWTPayload, tenantClaim: string, scopeClaim: string, issuer: Principal['issuer']): Principal {
   const scopes = scopesOf(payload[scopeClaim]);
   const subject = payload.sub ?? 'unknown';
-  if (mayBePlatform && scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes };
+  const claimedClient = payload.client_id ?? payload.azp;
+  const clientId = typeof claimedClient === 'string' ? claimedClient : null;
+  if (issuer === 'arbor' && scopes.has(PLATFORM_SCOPE)) return { kind: 'platform', subject, scopes, issuer, clientId };
   // An external issuer reaches tenants only: it cannot mint platform administrators.
   scopes.delete(PLATFORM_SCOPE);
   const tenantId = payload[tenantClaim];
   if (typeof tenantId !== 'string' || tenantId === '') {
     throw invalid(`The token carries neither a ${tenantClaim} claim nor the platform:admin scope.`);
   }
-  return { kind: 'tenant', subject, tenantId, scopes };
+  return { kind: 'tenant', subject, tenantId, scopes, issuer, clientId };
 }
 
 /** Signs Arbor's access tokens with keys kept in the store, and verifies them (and an external issuer's). */
@@ -206,10 +223,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     }
     if (externalIdp && externalKeys && claimedIssuer === externalIdp.issuer) {
       const payload = await verifyExternal(token, externalIdp, externalKeys);
-      return { principal: principalOf(payload, externalIdp.tenantClaim, externalIdp.scopeClaim, false), exp: payload.exp as number };
+      return { principal: principalOf(payload, externalIdp.tenantClaim, externalIdp.scopeClaim, 'external'), exp: payload.exp as number };
     }
     const payload = await verifyLocal(token);
-    return { principal: principalOf(payload, 'tenant_id', 'scope', true), exp: payload.exp as number };
+    return { principal: principalOf(payload, 'tenant_id', 'scope', 'arbor'), exp: payload.exp as number };
   }
 
   return {

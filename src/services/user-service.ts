@@ -1,12 +1,14 @@
-import type { Store } from '../db/database.js';
-import { onUniqueViolation } from '../db/database.js';
-import { type Repositories, repositories } from '../db/repositories/index.js';
+import { type Repositories, pick } from '../db/repositories/index.js';
 import type { UserRow } from '../db/repositories/user-repository.js';
+import { onUniqueViolation } from '../db/store-errors.js';
+import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { decodeAttributes, encodeAttributes } from './json-attributes.js';
-import { type PageRequest, offsetOf, toPage } from './pagination.js';
+import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
+import { changedFields, createUnitOfWork } from './unit-of-work.js';
+import type { WriteContext } from './write-context.js';
 
 export type UserStatus = UserRow['status'];
 
@@ -45,9 +47,20 @@ export function toUserResponse(row: UserRow): UserResponseData {
 }
 
 export interface UserServiceDeps {
-  store: Pick<Store, 'db' | 'transaction'>;
+  store: Pick<Store, 'db' | 'transaction' | 'snapshot'>;
   now?: () => string;
+  /** Told after a write committed events (wakes feed readers). */
+  onEventsCommitted?: (tenantId: string) => void;
 }
+
+/** The fields of a user its events carry. */
+const USER_EVENT_FIELDS = ['email', 'display_name', 'ou_id', 'status', 'custom_attributes'] as const;
+
+function userEventFields(row: UserRow) {
+  return { email: row.email, display_name: row.display_name, ou_id: row.ou_id, status: row.status, custom_attributes: decodeAttributes(row.custom_attributes) };
+}
+
+type Repos = Pick<Repositories, 'tenants' | 'orgUnits' | 'users'>;
 
 const userNotFound = (id: string) => new NotFoundError('user.not_found', `User '${id}' does not exist in this tenant.`);
 
@@ -64,16 +77,17 @@ const emailConflict = (email: string) =>
   new ConflictError('user.email_conflict', `A user with email '${email}' already exists in this tenant (emails are compared case-insensitively).`);
 
 /** Users and their placement in OUs; keeps each OU's maintained direct user count in step. */
-export function createUserService({ store, now = () => new Date().toISOString() }: UserServiceDeps) {
-  const read = repositories(store.db);
+export function createUserService({ store, now, onEventsCommitted }: UserServiceDeps) {
+  const read = pick(store.db, ['tenants', 'orgUnits', 'users']);
+  const write = createUnitOfWork(['tenants', 'orgUnits', 'users'], { store, now, onEventsCommitted });
 
-  async function getOrThrow(repos: Repositories, tenantId: string, id: string): Promise<UserRow> {
+  async function getOrThrow(repos: Repos, tenantId: string, id: string): Promise<UserRow> {
     const row = await repos.users.getById(tenantId, id);
     if (!row) throw await notFoundIn(repos, tenantId, userNotFound(id));
     return row;
   }
 
-  async function requireOu(repos: Repositories, tenantId: string, ouId: string) {
+  async function requireOu(repos: Repos, tenantId: string, ouId: string) {
     const ou = await repos.orgUnits.getById(tenantId, ouId);
     if (!ou) throw new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
     return ou;
@@ -83,13 +97,13 @@ export function createUserService({ store, now = () => new Date().toISOString() 
    * Keeps the maintained counts in step with one user entering (`delta` 1) or leaving (-1) an
    * OU: its direct count, and the subtree count of the OU and each of its ancestors.
    */
-  async function countUser(repos: Repositories, tenantId: string, ou: { id: string; id_path: string } | undefined, delta: 1 | -1) {
+  async function countUser(repos: Repos, tenantId: string, ou: { id: string; id_path: string } | undefined, delta: 1 | -1) {
     if (!ou) return;
     await repos.orgUnits.adjustCounts(tenantId, ou.id, { users: delta });
     await repos.orgUnits.adjustSubtreeUserCounts(tenantId, ou.id_path, delta);
   }
 
-  const ouOf = async (repos: Repositories, tenantId: string, ouId: string | null) =>
+  const ouOf = async (repos: Repos, tenantId: string, ouId: string | null) =>
     ouId === null ? undefined : repos.orgUnits.getById(tenantId, ouId);
 
   return {
@@ -102,24 +116,27 @@ export function createUserService({ store, now = () => new Date().toISOString() 
       filter: { search?: string; ou_id?: string; status?: UserStatus },
       pageRequest: PageRequest,
     ) {
-      await requireTenant(read, tenantId);
-      // Like the OU list's parent_id: a filter naming no OU of the tenant is a 404, not an empty page.
-      if (filter.ou_id !== undefined) await requireOu(read, tenantId, filter.ou_id);
-      const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
-      const [rows, total] = await Promise.all([
-        read.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
-        read.users.count(tenantId, repoFilter),
-      ]);
-      return toPage(rows.map(toUserResponse), total, pageRequest);
+      return store.snapshot(async (db) => {
+        const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
+        await requireTenant(repos, tenantId);
+        // Like the OU list's parent_id: a filter naming no OU of the tenant is a 404, not an empty page.
+        if (filter.ou_id !== undefined) await requireOu(repos, tenantId, filter.ou_id);
+        const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
+        const [rows, total, head] = await Promise.all([
+          repos.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
+          repos.users.count(tenantId, repoFilter),
+          repos.events.head(tenantId),
+        ]);
+        return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq: head?.lastSeq ?? 0 };
+      });
     },
 
-    async create(tenantId: string, input: UserCreateInput): Promise<UserResponseData> {
-      return store.transaction(async (trx) => {
-        const repos = repositories(trx);
+    async create(ctx: WriteContext, tenantId: string, input: UserCreateInput): Promise<UserResponseData> {
+      return write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
         await requireTenant(repos, tenantId);
         const ouId = input.ou_id ?? null;
         const ou = ouId === null ? undefined : await requireOu(repos, tenantId, ouId);
-        const timestamp = now();
         const email = input.email.trim();
         const row: UserRow = {
           tenant_id: tenantId,
@@ -136,15 +153,17 @@ export function createUserService({ store, now = () => new Date().toISOString() 
         };
         await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
         await countUser(repos, tenantId, ou, 1);
+        scope.record({ type: 'user.created', resource: { type: 'user', id: row.id }, before: null, after: userEventFields(row) });
         return toUserResponse(row);
-      }, { lock: `tenant:${tenantId}` });
+      });
     },
 
-    async update(tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
-      return store.transaction(async (trx) => {
-        const repos = repositories(trx);
+    async update(ctx: WriteContext, tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
+      return write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
         const user = await getOrThrow(repos, tenantId, id);
-        const changes: Parameters<Repositories['users']['update']>[2] = { updated_at: now() };
+        await scope.precondition(() => toUserResponse(user));
+        const changes: Parameters<Repositories['users']['update']>[2] = { updated_at: timestamp };
         if (input.email != null) {
           changes.email = input.email.trim();
           changes.email_key = emailKey(input.email);
@@ -162,17 +181,22 @@ export function createUserService({ store, now = () => new Date().toISOString() 
           await countUser(repos, tenantId, target, 1);
         }
         await onUniqueViolation(() => repos.users.update(tenantId, id, changes), () => emailConflict(changes.email ?? user.email));
-        return toUserResponse(await getOrThrow(repos, tenantId, id));
-      }, { lock: `tenant:${tenantId}` });
+        const updated = await getOrThrow(repos, tenantId, id);
+        const changed = changedFields(userEventFields(user), userEventFields(updated), USER_EVENT_FIELDS);
+        if (changed) scope.record({ type: updated.ou_id !== user.ou_id ? 'user.moved' : 'user.updated', resource: { type: 'user', id }, ...changed });
+        return toUserResponse(updated);
+      });
     },
 
-    async delete(tenantId: string, id: string): Promise<void> {
-      await store.transaction(async (trx) => {
-        const repos = repositories(trx);
+    async delete(ctx: WriteContext, tenantId: string, id: string): Promise<void> {
+      await write(ctx, tenantId, async (scope) => {
+        const { repos } = scope;
         const user = await getOrThrow(repos, tenantId, id);
+        await scope.precondition(() => toUserResponse(user));
         await repos.users.deleteById(tenantId, id);
         await countUser(repos, tenantId, await ouOf(repos, tenantId, user.ou_id), -1);
-      }, { lock: `tenant:${tenantId}` });
+        scope.record({ type: 'user.deleted', resource: { type: 'user', id }, before: userEventFields(user), after: null });
+      });
     },
   };
 }

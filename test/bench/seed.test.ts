@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seed, type SeedManifest, plannedRows } from '../../bench/seed-data.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';

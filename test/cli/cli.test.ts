@@ -7,13 +7,17 @@ import SqliteDatabase from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { openStore } from '../../src/db/database.js';
+import { openStore } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { createUserService } from '../../src/services/user-service.js';
 import { QUIET_ENV } from '../helpers/test-app.js';
 import { isPostgresPass } from '../helpers/test-store.js';
+import { systemWrite } from '../../src/services/write-context.js';
+
+/** Writes of these tests are Arbor's own (no request): their events say actor system. */
+const W = systemWrite();
 
 // The real command-line tools, run as a user runs them, against a SQLite file.
 // SQLite-only: the tools run in other processes on a file shared with the test, so every describe
@@ -71,11 +75,11 @@ async function seed() {
   const store = openStore(databaseUrl);
   try {
     await migrateToLatest(store.db);
-    const tenant = await createTenantService({ store }).create({ name: 'Cli' });
+    const tenant = await createTenantService({ store }).create(W, { name: 'Cli' });
     const ous = createOrgUnitService({ store, maxDepth: 32 });
-    const eng = await ous.create(tenant.id, { name: 'Eng' });
-    const backend = await ous.create(tenant.id, { name: 'Backend', parent_id: eng.id });
-    await createUserService({ store }).create(tenant.id, { email: 'dev@x.io', ou_id: backend.id });
+    const eng = await ous.create(W, tenant.id, { name: 'Eng' });
+    const backend = await ous.create(W, tenant.id, { name: 'Backend', parent_id: eng.id });
+    await createUserService({ store }).create(W, tenant.id, { email: 'dev@x.io', ou_id: backend.id });
     return { tenantId: tenant.id, engId: eng.id, backendId: backend.id };
   } finally {
     await store.close();

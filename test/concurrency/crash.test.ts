@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Store, openStore } from '../../src/db/database.js';
+import { type Store, openStore } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import type { NewOrgUnitRow } from '../../src/db/repositories/org-unit-repository.js';
 import { repositories } from '../../src/db/repositories/index.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/db/database.js';
+import { openStore } from '../../src/db/store.js';
 import * as initial from '../../src/db/migrations/0001-initial.js';
 import { MIGRATION_NAMES } from '../../src/db/migrator.js';
 import {

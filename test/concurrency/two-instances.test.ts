@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/db/database.js';
+import { openStore } from '../../src/db/store.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import {
   type Answer,

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { inSubtree } from '../../src/db/database.js';
+import { inSubtree } from '../../src/db/sql.js';
 import { expectData, expectError, expectPageData } from '../helpers/assertions.js';
 import { type OuData, createOu, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';

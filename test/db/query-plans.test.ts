@@ -8,6 +8,10 @@ import { createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { createUserService } from '../../src/services/user-service.js';
 import { isPostgresPass } from '../helpers/test-store.js';
+import { systemWrite } from '../../src/services/write-context.js';
+
+/** Writes of these tests are Arbor's own (no request): their events say actor system. */
+const W = systemWrite();
 
 // Without statistics SQLite can drive a subtree join from the wrong side (measured 800x slower).
 // These tests capture the SQL the repositories really send and check SQLite's plan for it.
@@ -21,23 +25,27 @@ const db = new Kysely<Database>({
     if (event.level === 'query') captured.push({ sql: event.query.sql, parameters: event.query.parameters });
   },
 });
-const store = { db, transaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => db.transaction().execute(fn) };
+const store = {
+  db,
+  transaction: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => db.transaction().execute(fn),
+  snapshot: <T>(fn: (trx: Kysely<Database>) => Promise<T>) => db.transaction().execute(fn),
+};
 let tenantId: string;
 let smallSubtreeIdPath: string;
 
 beforeAll(async () => {
   await migrateToLatest(db);
-  tenantId = (await createTenantService({ store }).create({ name: 'Plans' })).id;
+  tenantId = (await createTenantService({ store }).create(W, { name: 'Plans' })).id;
   const ous = createOrgUnitService({ store, maxDepth: 32 });
   const users = createUserService({ store });
   // Enough rows for statistics to mean something: 40 departments of 20 teams, a user per team.
-  const root = await ous.create(tenantId, { name: 'Root' });
+  const root = await ous.create(W, tenantId, { name: 'Root' });
   let department = root;
   for (let d = 0; d < 40; d++) {
-    department = await ous.create(tenantId, { name: `D${d}`, parent_id: root.id });
+    department = await ous.create(W, tenantId, { name: `D${d}`, parent_id: root.id });
     for (let t = 0; t < 20; t++) {
-      const team = await ous.create(tenantId, { name: `T${t}`, parent_id: department.id });
-      await users.create(tenantId, { email: `u${d}-${t}@x.io`, ou_id: team.id });
+      const team = await ous.create(W, tenantId, { name: `T${t}`, parent_id: department.id });
+      await users.create(W, tenantId, { email: `u${d}-${t}@x.io`, ou_id: team.id });
     }
   }
   smallSubtreeIdPath = (await repositories(db).orgUnits.getById(tenantId, department.id))!.id_path;

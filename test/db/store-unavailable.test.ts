@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { storeUnavailableReason } from '../../src/db/database.js';
+import { storeUnavailableReason } from '../../src/db/store-errors.js';
 
 /** The errors that mean the store cannot serve (503 store.unavailable), and those that do not. */
 const failure = (code: string | undefined, message = 'failure') => Object.assign(new Error(message), code === undefined ? {} : { code });

@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, sqliteFile } from '../../src/config.js';
-import { type Store, openStore } from '../../src/db/database.js';
+import { type Store, openStore } from '../../src/db/store.js';
 import { MIGRATION_NAMES, migrateToLatest } from '../../src/db/migrator.js';
 import { isPostgresPass } from '../helpers/test-store.js';
 

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { migrateToLatest, migratorFor } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/schema.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';

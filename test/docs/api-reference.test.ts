@@ -8,12 +8,14 @@ describe('docs/api', () => {
     expect(drift, 'docs/api is out of date with the route schemas: run `npm run docs:api` and commit the result').toEqual([]);
   });
 
-  it('documents every OU endpoint and every schema of the spec page', async () => {
+  it('documents every OU endpoint, every schema of the spec page and the dry-run delete answer', async () => {
     const page = (await renderLivePages()).get('organizational-units.md') ?? '';
     expect(page).toContain('— 7 endpoints.');
     expect(page.match(/^### (GET|POST|PATCH|DELETE) /gm)).toHaveLength(7);
     const schemas = [...page.matchAll(/^### (\w+)$/gm)].map((match) => match[1]);
     expect(schemas).toEqual([
+      // Arbor's addition: what DELETE with dry_run=true answers (docs/events.md).
+      'ApiResponse_OUDeleteOutcome_',
       'ApiResponse_OUResponse_',
       'ApiResponse_list_OUTreeNode__',
       'ErrorResponse',
@@ -21,6 +23,7 @@ describe('docs/api', () => {
       'MetaResponse',
       'OUChildInfo',
       'OUCreate',
+      'OUDeleteOutcome',
       'OUListItem',
       'OUResponse',
       'OUTreeNode',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/db/database.js';
+import { openStore } from '../../src/db/store.js';
 import { createOu, createTenant, createUser, type OuData, type TenantData } from '../helpers/factories.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { type ServerProcess, startServer } from '../helpers/server-process.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import type { Database } from '../../src/db/schema.js';
 
 /**
@@ -17,6 +17,9 @@ export const DIGESTED_TABLES: { readonly [T in keyof Database]: readonly (keyof 
   signing_keys: ['kid'],
   api_clients: ['id'],
   store_probe: ['id'],
+  events: ['tenant_id', 'seq'],
+  event_heads: ['tenant_id'],
+  idempotency_keys: ['scope', 'key'],
 };
 
 /**

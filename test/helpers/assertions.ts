@@ -16,9 +16,14 @@ export interface ValidationIssue {
   type: string;
 }
 
-/** Contract: `meta` is exactly `{request_id: string, timestamp: RFC 3339 UTC}`. */
+/**
+ * Contract: `meta` is exactly `{request_id: string, timestamp: RFC 3339 UTC}`, plus, on lists
+ * and the tree, `event_seq`: the non-negative integer seq of the change feed they reflect.
+ */
 function expectMeta(meta: unknown): void {
-  expect(meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339_UTC) });
+  const eventSeq = (meta as { event_seq?: unknown } | null)?.event_seq;
+  if (eventSeq !== undefined) expect(Number.isInteger(eventSeq) && (eventSeq as number) >= 0, `event_seq ${String(eventSeq)}`).toBe(true);
+  expect(meta).toEqual({ request_id: expect.any(String), timestamp: expect.stringMatching(RFC3339_UTC), ...(eventSeq !== undefined ? { event_seq: eventSeq } : {}) });
 }
 
 /** Contract: `status` (default 200) and exactly `{data, meta}` with a well-formed meta; returns data. */

@@ -1,11 +1,15 @@
 import { expect } from 'vitest';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
 import { closeTestStore, openTestStore } from './test-store.js';
+import { systemWrite } from '../../src/services/write-context.js';
+
+/** Writes of these tests are Arbor's own (no request): their events say actor system. */
+const W = systemWrite();
 
 /** Services on a fresh migrated test store, with one tenant: for tests below HTTP. */
 export interface ServiceFixture {
@@ -22,7 +26,7 @@ export async function openServiceFixture(maxDepth: number, tenantName: string): 
     store,
     ous: createOrgUnitService({ store, maxDepth }),
     users: createUserService({ store }),
-    tenantId: (await createTenantService({ store }).create({ name: tenantName })).id,
+    tenantId: (await createTenantService({ store }).create(W, { name: tenantName })).id,
   };
 }
 
@@ -37,14 +41,14 @@ export async function closeServiceFixture({ store, tenantId }: Pick<ServiceFixtu
 
 /** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */
 export async function chainTree({ ous, users, tenantId }: Omit<ServiceFixture, 'store'>) {
-  const a = await ous.create(tenantId, { name: 'A' });
-  const b = await ous.create(tenantId, { name: 'B', parent_id: a.id });
-  const c = await ous.create(tenantId, { name: 'C', parent_id: b.id });
-  const d = await ous.create(tenantId, { name: 'D', parent_id: c.id });
-  const z = await ous.create(tenantId, { name: 'Z' });
-  const ua1 = await users.create(tenantId, { email: 'a1@x.io', ou_id: a.id });
-  const ua2 = await users.create(tenantId, { email: 'a2@x.io', ou_id: a.id });
-  const ub = await users.create(tenantId, { email: 'b@x.io', ou_id: b.id });
-  const uc = await users.create(tenantId, { email: 'c@x.io', ou_id: c.id });
+  const a = await ous.create(W, tenantId, { name: 'A' });
+  const b = await ous.create(W, tenantId, { name: 'B', parent_id: a.id });
+  const c = await ous.create(W, tenantId, { name: 'C', parent_id: b.id });
+  const d = await ous.create(W, tenantId, { name: 'D', parent_id: c.id });
+  const z = await ous.create(W, tenantId, { name: 'Z' });
+  const ua1 = await users.create(W, tenantId, { email: 'a1@x.io', ou_id: a.id });
+  const ua2 = await users.create(W, tenantId, { email: 'a2@x.io', ou_id: a.id });
+  const ub = await users.create(W, tenantId, { email: 'b@x.io', ou_id: b.id });
+  const uc = await users.create(W, tenantId, { email: 'c@x.io', ou_id: c.id });
   return { a, b, c, d, z, ua1, ua2, ub, uc };
 }

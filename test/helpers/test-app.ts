@@ -3,7 +3,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { closeTestStore, openTestStore } from './test-store.js';
 
 export interface TestContext extends App {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { type Store, type StoreOptions, openStore } from '../../src/db/database.js';
+import { type Store, type StoreOptions, openStore } from '../../src/db/store.js';
 
 /**
  * The store the suite runs on: SQLite in memory by default; PostgreSQL when TEST_DATABASE_URL is

@@ -14,7 +14,7 @@ const OU = `${OUS}/{ou_id}`;
 
 interface Param {
   name: string;
-  in: 'path' | 'query';
+  in: 'path' | 'query' | 'header';
   required: boolean;
 }
 
@@ -58,6 +58,27 @@ const OPERATIONS: Operation[] = [
     success: ['200', 'PaginatedResponse'],
   },
 ];
+
+/**
+ * Arbor's additions to the contract (docs/events.md): conditional requests, idempotent retries,
+ * dry runs and the feed position of a snapshot. Each is optional for the client and changes
+ * nothing for a request without it, so a client written against the spec page works unchanged.
+ * The tests below accept exactly these on top of the page, nothing else.
+ */
+const header = (name: string): Param => ({ name, in: 'header', required: false });
+const EXTENSION_PARAMETERS: Record<string, Param[]> = {
+  [`post ${OUS}`]: [header('idempotency-key')],
+  [`get ${OU}`]: [header('if-none-match')],
+  [`patch ${OU}`]: [header('if-match'), header('idempotency-key'), query('dry_run')],
+  [`delete ${OU}`]: [header('if-match'), query('dry_run')],
+};
+/** A success status only a request using an extension gets (DELETE with dry_run=true). */
+const EXTENSION_SUCCESS: Record<string, [status: string, schema: string]> = {
+  [`delete ${OU}`]: ['200', 'ApiResponse_OUDeleteOutcome_'],
+};
+/** Optional fields added to a spec schema (lists and the tree say which event seq they reflect; a dry run says what it would change). */
+const EXTENSION_FIELDS: Record<string, string[]> = { MetaResponse: ['event_seq', 'dry_run'] };
+const key = (op: Pick<Operation, 'method' | 'path'>) => `${op.method} ${op.path}`;
 
 interface Field {
   type: string;
@@ -282,7 +303,7 @@ describe('GET /openapi.json', () => {
       required: param.required === true,
     }));
     const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
-    expect([...declared].sort(byName)).toEqual([...op.parameters].sort(byName));
+    expect([...declared].sort(byName)).toEqual([...op.parameters, ...(EXTENSION_PARAMETERS[key(op)] ?? [])].sort(byName));
   });
 
   it.each(OPERATIONS.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))('%s answers success and 422 with the spec schemas', async (_label, op) => {
@@ -295,8 +316,10 @@ describe('GET /openapi.json', () => {
     } else {
       expect(responses[status].content?.['application/json'].schema).toEqual({ $ref: `#/components/schemas/${schema}` });
     }
-    // No other 2xx that the spec does not know.
-    expect(Object.keys(responses).filter((code) => code.startsWith('2'))).toEqual([status]);
+    // No other 2xx that the spec does not know, but for one only an extension's request gets.
+    const extension = EXTENSION_SUCCESS[key(op)];
+    expect(Object.keys(responses).filter((code) => code.startsWith('2')).sort()).toEqual([status, ...(extension ? [extension[0]] : [])].sort());
+    if (extension) expect(responses[extension[0]].content?.['application/json'].schema).toEqual({ $ref: `#/components/schemas/${extension[1]}` });
     expect(responses['422']?.content?.['application/json'].schema).toEqual({ $ref: '#/components/schemas/HTTPValidationError' });
   });
 
@@ -323,7 +346,8 @@ describe('GET /openapi.json', () => {
     const expected = SCHEMAS[name];
     expect(schema.type).toBe('object');
     const properties = schema.properties as Record<string, JsonSchema>;
-    expect(Object.keys(properties).sort()).toEqual(Object.keys(expected).sort());
+    const extensions = EXTENSION_FIELDS[name] ?? [];
+    expect(Object.keys(properties).sort()).toEqual([...Object.keys(expected), ...extensions].sort());
     const required = Object.entries(expected)
       .filter(([, field]) => field.required)
       .map(([fieldName]) => fieldName);

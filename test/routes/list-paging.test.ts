@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { PageWindow } from '../../src/services/pagination.js';
+import type { PageWindow } from '../../src/lib/pagination.js';
 import { expectData, expectError, expectNoContent, expectPage } from '../helpers/assertions.js';
 import { type OuData, type UserData, createOu, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';

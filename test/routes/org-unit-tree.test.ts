@@ -40,7 +40,8 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/tree', () => {
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
     const validate = validatorForTreeResponse();
     expect(validate(response.json()), JSON.stringify(validate.errors)).toBe(true);
-    expect(response.json().meta).toEqual({ request_id: response.headers['x-request-id'], timestamp: expect.any(String) });
+    // event_seq: the feed position the tree reflects (tenant.created and three ou.created).
+    expect(response.json().meta).toEqual({ request_id: response.headers['x-request-id'], timestamp: expect.any(String), event_seq: 4 });
     expect(expectData(response)).toEqual([
       { id: a.id, name: 'A "quoted" \\ name', path: '/A "quoted" \\ name', children: [{ id: expect.any(String), name: 'Child 🌲', path: '/A "quoted" \\ name/Child 🌲', children: [] }] },
       { id: expect.any(String), name: 'B', path: '/B', children: [] },

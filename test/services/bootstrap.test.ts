@@ -2,7 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { createClientService } from '../../src/services/client-service.js';
 import { QUIET_ENV } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';

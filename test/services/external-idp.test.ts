@@ -4,7 +4,7 @@ import { type CryptoKey, type JWK, type JWTPayload, SignJWT, calculateJwkThumbpr
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { QUIET_ENV } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 

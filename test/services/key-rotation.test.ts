@@ -1,6 +1,6 @@
 import { decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { type TokenService, createTokenService } from '../../src/services/token-service.js';

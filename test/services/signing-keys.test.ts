@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { type Store, openStore } from '../../src/db/database.js';
+import { type Store, openStore } from '../../src/db/store.js';
 import { QUIET_ENV } from '../helpers/test-app.js';
 import { TEST_DATABASE_URL, closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 

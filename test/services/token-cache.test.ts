@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { createTokenService } from '../../src/services/token-service.js';

@@ -1,6 +1,6 @@
 import type { Kysely, KyselyPlugin, OperationNode, RootOperationNode } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/db/database.js';
+import type { Store } from '../../src/db/store.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import type { Database } from '../../src/db/schema.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
@@ -8,6 +8,10 @@ import { type OrgUnitService, createOrgUnitService } from '../../src/services/or
 import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
 import { chainTree, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
+import { systemWrite } from '../../src/services/write-context.js';
+
+/** Writes of these tests are Arbor's own (no request): their events say actor system. */
+const W = systemWrite();
 
 // Every multi-row write must be one transaction: a failure after its first write must leave the
 // store exactly as it was. A Kysely plugin throws when a chosen write is about to run; by then
@@ -90,9 +94,10 @@ function faultOn(matches: (w: Write) => boolean, occurrence = 1): Fault {
     },
   };
   const faulty: Kysely<Database> = store.db.withPlugin(plugin);
-  const faultyStore: Pick<Store, 'db' | 'transaction'> = {
+  const faultyStore: Pick<Store, 'db' | 'transaction' | 'snapshot'> = {
     db: faulty,
     transaction: (fn, options) => store.transaction((trx) => fn(trx.withPlugin(plugin)), options),
+    snapshot: (fn) => store.snapshot((trx) => fn(trx.withPlugin(plugin))),
   };
   fault.ous = createOrgUnitService({ store: faultyStore, maxDepth: MAX_DEPTH });
   fault.users = createUserService({ store: faultyStore });
@@ -140,7 +145,7 @@ describe('the fault injection itself', () => {
     const { b } = await tree();
     // CASCADE moves users with `UPDATE users ... WHERE ou_id IN (SELECT id FROM org_units ...)`.
     const fault = faultOn(isDeleteOf('org_units'));
-    await expect(fault.ous.delete(tenantId, b.id, 'CASCADE')).rejects.toThrow('injected');
+    await expect(fault.ous.delete(W, tenantId, b.id, 'CASCADE')).rejects.toThrow('injected');
     expect(fault.writesBefore).toEqual([{ kind: 'UpdateQueryNode', table: 'users', columns: ['ou_id', 'updated_at'] }]);
   });
 });
@@ -151,8 +156,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'id_path'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.update(tenantId, a.id, { name: 'Alpha' }),
-      () => ous.update(tenantId, a.id, { name: 'Alpha' }),
+      () => fault.ous.update(W, tenantId, a.id, { name: 'Alpha' }),
+      () => ous.update(W, tenantId, a.id, { name: 'Alpha' }),
     );
     // The name itself was written before the subtree rewrite failed.
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units', columns: expect.arrayContaining(['name']) }));
@@ -164,8 +169,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'), 2);
     await expectAllOrNothing(
       fault,
-      () => fault.ous.update(tenantId, c.id, { parent_id: z.id }),
-      () => ous.update(tenantId, c.id, { parent_id: z.id }),
+      () => fault.ous.update(W, tenantId, c.id, { parent_id: z.id }),
+      () => ous.update(W, tenantId, c.id, { parent_id: z.id }),
     );
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'id_path'))).toHaveLength(1);
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'child_ou_count'))).toHaveLength(1);
@@ -177,8 +182,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.delete(tenantId, b.id, 'MOVE_UP'),
-      () => ous.delete(tenantId, b.id, 'MOVE_UP'),
+      () => fault.ous.delete(W, tenantId, b.id, 'MOVE_UP'),
+      () => ous.delete(W, tenantId, b.id, 'MOVE_UP'),
     );
     expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
       'UpdateQueryNode users',
@@ -193,8 +198,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isDeleteOf('org_units'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.delete(tenantId, b.id, 'CASCADE'),
-      () => ous.delete(tenantId, b.id, 'CASCADE'),
+      () => fault.ous.delete(W, tenantId, b.id, 'CASCADE'),
+      () => ous.delete(W, tenantId, b.id, 'CASCADE'),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'users' }));
   });
@@ -205,8 +210,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('tenants', 'ou_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.create(tenantId, { name: 'New', parent_id: a.id }),
-      () => ous.create(tenantId, { name: 'New', parent_id: a.id }),
+      () => fault.ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units' }));
@@ -217,8 +222,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.users.create(tenantId, { email: 'new@x.io', ou_id: b.id }),
-      () => users.create(tenantId, { email: 'new@x.io', ou_id: b.id }),
+      () => fault.users.create(W, tenantId, { email: 'new@x.io', ou_id: b.id }),
+      () => users.create(W, tenantId, { email: 'new@x.io', ou_id: b.id }),
     );
     expect(fault.writesBefore.filter(isInsertInto('users'))).toHaveLength(1);
   });
@@ -228,8 +233,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'), 2);
     await expectAllOrNothing(
       fault,
-      () => fault.users.update(tenantId, ub.id, { ou_id: z.id }),
-      () => users.update(tenantId, ub.id, { ou_id: z.id }),
+      () => fault.users.update(W, tenantId, ub.id, { ou_id: z.id }),
+      () => users.update(W, tenantId, ub.id, { ou_id: z.id }),
     );
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'user_count'))).toHaveLength(1);
   });
@@ -239,8 +244,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.users.delete(tenantId, ub.id),
-      () => users.delete(tenantId, ub.id),
+      () => fault.users.delete(W, tenantId, ub.id),
+      () => users.delete(W, tenantId, ub.id),
     );
     expect(fault.writesBefore.filter(isDeleteOf('users'))).toHaveLength(1);
   });
@@ -258,8 +263,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isDeleteOf('tenants'));
     await expectAllOrNothing(
       fault,
-      () => fault.tenants.delete(tenantId),
-      () => createTenantService({ store }).delete(tenantId),
+      () => fault.tenants.delete(W, tenantId),
+      () => createTenantService({ store }).delete(W, tenantId),
     );
     expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
       'DeleteQueryNode users',

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { dialectOf } from '../database.js';
+import { dialectOf } from '../sql.js';
 
 // Every tenant-owned table is keyed by tenant_id first, and no foreign key crosses tenants,
 // so the schema can later be distributed by tenant_id.

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { dialectOf } from '../database.js';
+import { dialectOf } from '../sql.js';
 
 // What the benchmark at 10^5 OUs and 10^6 users showed the list endpoints need
 // (docs/benchmarks.md):

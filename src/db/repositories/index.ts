@@ -1,19 +1,33 @@
-import type { Executor } from '../database.js';
+import type { Executor } from '../store.js';
 import { createApiClientRepository } from './api-client-repository.js';
+import { createEventRepository } from './event-repository.js';
+import { createIdempotencyRepository } from './idempotency-repository.js';
 import { createOrgUnitRepository } from './org-unit-repository.js';
 import { createSigningKeyRepository } from './signing-key-repository.js';
 import { createTenantRepository } from './tenant-repository.js';
 import { createUserRepository } from './user-repository.js';
 
+const factories = {
+  tenants: createTenantRepository,
+  orgUnits: createOrgUnitRepository,
+  users: createUserRepository,
+  signingKeys: createSigningKeyRepository,
+  apiClients: createApiClientRepository,
+  events: createEventRepository,
+  idempotencyKeys: createIdempotencyRepository,
+};
+
+export type Repositories = { [K in keyof typeof factories]: ReturnType<(typeof factories)[K]> };
+export type RepositoryName = keyof Repositories;
+
 /** Every repository bound to one executor: the store itself, or a transaction on it. */
-export function repositories(db: Executor) {
-  return {
-    tenants: createTenantRepository(db),
-    orgUnits: createOrgUnitRepository(db),
-    users: createUserRepository(db),
-    signingKeys: createSigningKeyRepository(db),
-    apiClients: createApiClientRepository(db),
-  };
+export function repositories(db: Executor): Repositories {
+  return pick(db, Object.keys(factories) as RepositoryName[]);
 }
 
-export type Repositories = ReturnType<typeof repositories>;
+/** Only the repositories `names`, bound to `db`: what a service declares it uses is all it gets. */
+export function pick<K extends RepositoryName>(db: Executor, names: readonly K[]): Pick<Repositories, K> {
+  const picked = {} as Pick<Repositories, K>;
+  for (const name of names) (picked as Record<string, unknown>)[name] = factories[name](db);
+  return picked;
+}

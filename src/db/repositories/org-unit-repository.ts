@@ -1,6 +1,7 @@
 import { type Selectable, sql } from 'kysely';
-import { type Executor, escapeLike, inSubtree } from '../database.js';
-import type { PageWindow } from '../../services/pagination.js';
+import { escapeLike, inSubtree } from '../sql.js';
+import type { Executor } from '../store.js';
+import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
@@ -207,7 +208,7 @@ export function createOrgUnitRepository(db: Executor) {
       depthDelta: number,
       updatedAt: string,
       excludeRoot = false,
-    ): Promise<void> {
+    ): Promise<number> {
       const query = db
         .updateTable('org_units')
         .set({
@@ -219,7 +220,8 @@ export function createOrgUnitRepository(db: Executor) {
         })
         .where('tenant_id', '=', tenantId)
         .where(inSubtree('id_path', from.idPath));
-      await (excludeRoot ? query.where('id_path', '!=', from.idPath) : query).execute();
+      const result = await (excludeRoot ? query.where('id_path', '!=', from.idPath) : query).executeTakeFirst();
+      return Number(result.numUpdatedRows);
     },
 
     async reparentChildren(tenantId: string, fromParentId: string, toParentId: string | null): Promise<void> {
@@ -242,6 +244,11 @@ export function createOrgUnitRepository(db: Executor) {
         .where(inSubtree('id_path', idPath))
         .executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+
+    /** Every OU of the subtree at `idPath`, its root included, deepest first (the order a delete's events take). */
+    async listSubtree(tenantId: string, idPath: string): Promise<OrgUnitRow[]> {
+      return subtreeRows(tenantId, idPath).selectAll().orderBy('depth', 'desc').orderBy('id_path').execute();
     },
 
     async listAllForCheck(tenantId: string): Promise<OrgUnitRow[]> {

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Executor } from '../database.js';
+import type { Executor } from '../store.js';
 import type { SigningKeyTable } from '../schema.js';
 
 export type SigningKeyRow = Selectable<SigningKeyTable>;

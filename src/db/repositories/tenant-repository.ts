@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-import type { Executor } from '../database.js';
+import type { Executor } from '../store.js';
 import type { TenantTable } from '../schema.js';
 
 export type TenantRow = Selectable<TenantTable>;
@@ -9,6 +9,20 @@ export function createTenantRepository(db: Executor) {
   return {
     async getById(id: string): Promise<TenantRow | undefined> {
       return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    /** The tenant with the last seq of its change feed (0 before its first event), in one read. */
+    async getWithEventSeq(id: string): Promise<(TenantRow & { event_seq: number }) | undefined> {
+      const row = await db
+        .selectFrom('tenants')
+        .leftJoin('event_heads', 'event_heads.tenant_id', 'tenants.id')
+        .selectAll('tenants')
+        .select('event_heads.last_seq')
+        .where('tenants.id', '=', id)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const { last_seq, ...tenant } = row;
+      return { ...tenant, event_seq: Number(last_seq ?? 0) };
     },
 
     async exists(id: string): Promise<boolean> {

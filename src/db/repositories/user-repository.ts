@@ -1,6 +1,7 @@
 import { type Selectable, sql } from 'kysely';
-import { type Executor, escapeLike, inSubtree } from '../database.js';
-import type { PageWindow } from '../../services/pagination.js';
+import { escapeLike, inSubtree } from '../sql.js';
+import type { Executor } from '../store.js';
+import type { PageWindow } from '../../lib/pagination.js';
 import type { UserTable } from '../schema.js';
 
 export type UserRow = Selectable<UserTable>;
@@ -124,6 +125,17 @@ export function createUserRepository(db: Executor) {
             .where(inSubtree('id_path', idPath)),
         )
         .execute();
+    },
+
+    /** Ids of the direct users of an OU, by id. */
+    async listIdsInOu(tenantId: string, ouId: string): Promise<string[]> {
+      const rows = await db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', '=', ouId).orderBy('id').execute();
+      return rows.map((r) => r.id);
+    },
+
+    /** Each user of the subtree at `idPath` with its OU, by id. */
+    async listPlacementsInSubtree(tenantId: string, idPath: string): Promise<{ id: string; ou_id: string }[]> {
+      return usersOfSubtree(tenantId, idPath).select(['u.id', 'o.id as ou_id']).orderBy('u.id').execute();
     },
 
     /** Direct user count per OU id, computed afresh (for the invariant check). */

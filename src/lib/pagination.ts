@@ -6,6 +6,8 @@ export interface PageRequest {
 export interface Page<T> {
   items: T[];
   pagination: { page: number; per_page: number; total_items: number; total_pages: number };
+  /** The tenant's last event seq the page reflects (read in the same snapshot), where a listing says. */
+  eventSeq?: number;
 }
 
 export function offsetOf(request: PageRequest): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type PageWindow, offsetOf, pageWindow, readWindow, toPage, expectedRows, readPage } from '../../src/services/pagination.js';
+import { type PageWindow, offsetOf, pageWindow, readWindow, toPage, expectedRows, readPage } from '../../src/lib/pagination.js';
 
 /*
  * pageWindow(request, total) says where a page is read: forwards from the start, or, past the

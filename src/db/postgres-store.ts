@@ -1,0 +1,98 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { PoolExhaustedError } from '../errors.js';
+import { type Store, type StoreOptions, probeWrite } from './store.js';
+
+export function openPostgres(databaseUrl: string, options: StoreOptions): Store {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? 10,
+    // Fail fast when the server is unreachable (a request then gets 503), and notice a dead
+    // peer on an idle connection through TCP keep-alive.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // A query with no answer at all (the network dropped it) fails after this, not after TCP's
+    // 15 minutes; and an idle connection's peer is probed after 10 s.
+    query_timeout: options.queryTimeoutMs ?? 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  pool.on('error', (error) => options.onIdleConnectionError?.(error));
+  // The pool listens for errors only on idle connections. One checked out by Kysely (inside a
+  // transaction, between statements) that loses its server would emit an error nobody hears,
+  // which ends the process; the statement that then runs on it fails and gets a 503, and the
+  // pool discards the connection when it comes back.
+  pool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
+  const max = options.poolSize ?? 10;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  let checkedOut = 0;
+  // What Kysely sees of the pool. Two things the pool cannot tell by itself:
+  // - it reports the same timeout whether the server did not answer or every connection stayed
+  //   busy; only the first is an outage, the second is this instance's overload (counted here:
+  //   the pool's own count includes connections still trying to connect to a dead server);
+  // - a connection whose query timed out (no answer: the network dropped it) still waits for
+  //   that answer; handed out again, every later query would queue behind it. It is discarded.
+  const telling = {
+    connect: async () => {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        if (checkedOut >= max && /^timeout exceeded when trying to connect/.test((error as Error).message)) {
+          throw new PoolExhaustedError(max, connectTimeoutMs);
+        }
+        throw error;
+      }
+      checkedOut++;
+      const release = client.release.bind(client);
+      let released = false;
+      client.release = (error?: Error | boolean) => {
+        if (released) return release(error);
+        released = true;
+        checkedOut--;
+        // Kysely passes false (keep) or true (discard); node-postgres keeps the query it still waits for.
+        const stuck = (client as unknown as { _activeQuery?: unknown })._activeQuery != null;
+        return release(error || (stuck ? new Error('a query on this connection timed out') : undefined));
+      };
+      return client;
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: telling }) });
+  const healthTimeoutMs = Math.min(connectTimeoutMs, 2_000);
+  const healthPool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 1,
+    connectionTimeoutMillis: healthTimeoutMs,
+    query_timeout: healthTimeoutMs,
+    // Reopened for each check after an idle second: a connection left from before an outage is
+    // not trusted, and the server keeps no idle connection for it.
+    idleTimeoutMillis: 1_000,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  healthPool.on('error', (error) => options.onIdleConnectionError?.(error));
+  healthPool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
+  const healthDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: healthPool }) });
+  const url = new URL(databaseUrl);
+  url.password = url.password ? '***' : '';
+  return {
+    db,
+    dialect: 'postgres',
+    description: url.toString() + (options.schema ? ` (schema ${options.schema})` : ''),
+    transaction: (fn, { lock } = {}) =>
+      db.transaction().execute(async (trx) => {
+        if (lock !== undefined) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
+        return fn(trx);
+      }),
+    snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
+    // autovacuum keeps PostgreSQL's statistics.
+    optimize: async () => {},
+    healthDb,
+    probeWrite: () => probeWrite((fn) => healthDb.transaction().execute(fn)),
+    close: async () => {
+      await healthDb.destroy();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { isPostgresUrl } from '../config.js';
+import type { Kysely } from 'kysely';
+import { openPostgres } from './postgres-store.js';
+import type { Database } from './schema.js';
+import { openSqlite } from './sqlite-store.js';
+
+/** A Kysely handle or a transaction on it: repositories take either. */
+export type Executor = Kysely<Database>;
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface TransactionOptions {
+  /**
+   * Serializes this transaction with every other one holding the same key, across all
+   * instances on the store (PostgreSQL: a transaction-level advisory lock; SQLite: every write
+   * transaction is exclusive anyway). Writes of a tenant's hierarchy lock `tenant:<id>`.
+   */
+  lock?: string;
+}
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Human description for the startup line, e.g. `sqlite:./data/arbor.sqlite` (no password). */
+  readonly description: string;
+  /** Runs `fn` in one transaction: everything or nothing. */
+  transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Runs the reads of `fn` in one consistent snapshot: a listing and the event seq it reflects
+   * agree, whatever commits meanwhile (PostgreSQL: REPEATABLE READ; SQLite: a read transaction).
+   */
+  snapshot<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
+  /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
+  optimize(): Promise<void>;
+  /**
+   * The database as readiness checks reach it: on PostgreSQL one connection of its own with
+   * short timeouts, so that a pool busy with requests neither delays nor fails the check, and an
+   * outage fails it quickly; on SQLite the same connection as everything else.
+   */
+  readonly healthDb: Kysely<Database>;
+  /** Writes the probe row in a transaction (through healthDb): throws when the store cannot take a write. */
+  probeWrite(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** PostgreSQL connection pool size. */
+  poolSize?: number;
+  /** PostgreSQL schema to work in (tests isolate themselves with one each). */
+  schema?: string;
+  /** How long to wait for a new PostgreSQL connection before failing (default 5 s). */
+  connectTimeoutMs?: number;
+  /** How long to wait for the answer to a PostgreSQL query before failing (default 30 s). */
+  queryTimeoutMs?: number;
+  /**
+   * Told of a PostgreSQL connection that failed outside a query (the server restarted or the
+   * network dropped it). The pool discards it; unheard, the error would end the process.
+   */
+  onIdleConnectionError?: (error: Error) => void;
+}
+
+/** Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite:<file>`. */
+export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
+  return isPostgresUrl(databaseUrl) ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl);
+}
+
+/** Writes the probe row in a transaction: throws when the store cannot take a write. */
+export async function probeWrite(transaction: Store['transaction']): Promise<void> {
+  await transaction((trx) => trx.updateTable('store_probe').set({ probed_at: new Date().toISOString() }).where('id', '=', 1).execute());
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IdempotencyService } from '../services/idempotency-service.js';
+import { errors } from '../schemas/common.js';
+
+const KEY_SCHEMA = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[\\x20-\\x7e]+$',
+  description:
+    'Makes a retry safe: the first response to this key is stored with the change and replayed for 24 h (Idempotent-Replayed: true). 1-255 printable ASCII characters, e.g. a UUID.',
+};
+
+/** JSON with object keys sorted: the same body in another key order is the same request. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value as object)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** Whose key it is: the tenant of the URL and the token's client (keys of different clients never meet). */
+function scopeOf(request: FastifyRequest): string {
+  const tenantId = (request.params as { tenant_id?: string } | undefined)?.tenant_id ?? '-';
+  const principal = request.principal;
+  return `${tenantId} ${principal?.issuer ?? 'anonymous'}:${principal?.clientId ?? principal?.subject ?? '-'}`;
+}
+
+const isIdempotentRoute = (method: string, url: string) => url.startsWith('/api/') && (method === 'POST' || method === 'PATCH');
+
+/**
+ * Idempotency-Key on every POST and PATCH of the API. The key is claimed after the request
+ * passed authentication and validation (a refused request stores nothing), its response is
+ * stored by the write's unit of work, and a claim that stored nothing (the write failed or
+ * was a dry run) is given back before the answer leaves, so the retry can run.
+ */
+export function registerIdempotency(app: FastifyInstance, service: IdempotencyService): void {
+  app.decorateRequest('idempotency', null);
+
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    if (!methods.some((m) => isIdempotentRoute(m, route.url))) return;
+    const headers = (route.schema?.headers ?? { type: 'object', properties: {} }) as { properties?: Record<string, unknown> };
+    route.schema = {
+      ...route.schema,
+      headers: { ...headers, type: 'object', properties: { ...headers.properties, 'idempotency-key': KEY_SCHEMA } },
+      response: { 409: errors[409], 422: errors[422], ...(route.schema?.response as object) },
+    };
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (typeof key !== 'string' || !isIdempotentRoute(request.method, request.routeOptions.url ?? '')) return;
+    const scope = scopeOf(request);
+    const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`).digest('base64url');
+    const outcome = await service.claim(scope, key, fingerprint);
+    if (outcome.kind === 'replay') {
+      return reply
+        .code(outcome.status)
+        .headers({ ...outcome.headers, 'idempotent-replayed': 'true' })
+        .type('application/json; charset=utf-8')
+        .send(outcome.body);
+    }
+    request.idempotency = { scope, key, claim: outcome.claim, respond: () => ({ status: 500, headers: {}, body: null }), stored: false };
+  });
+
+  app.addHook('onSend', async (request, _reply, payload) => {
+    const claim = request.idempotency;
+    if (claim && !claim.stored) {
+      request.idempotency = null;
+      // If the store cannot take it now, the claim lapses by itself (CLAIM_LEASE_MS).
+      await service.release(claim.scope, claim.key, claim.claim).catch((error: unknown) => request.log.warn({ err: error }, 'could not release an Idempotency-Key claim'));
+    }
+    return payload;
+  });
+}

@@ -1,0 +1,38 @@
+import { Type } from 'typebox';
+import { MetaResponse, Nullable, ref } from './common.js';
+
+const Fields = Type.Unsafe<Record<string, unknown> | null>({ anyOf: [{ type: 'object', additionalProperties: true }, { type: 'null' }] } as never);
+
+export const EventResponse = Type.Object(
+  {
+    id: Type.String({ description: '`evt_…`: unique; the `webhook-id` of its deliveries.' }),
+    seq: Type.Integer({ description: 'Per tenant: 1, 2, 3, … in commit order, no gaps, never reused.' }),
+    type: Type.String({ description: 'e.g. `ou.moved`; see docs/events.md for every type.' }),
+    occurred_at: Type.String({ format: 'date-time' }),
+    tenant_id: Type.String(),
+    actor: Type.Object({
+      type: Type.String({ description: '`client` (an Arbor API client), `external` (an external identity provider token), `cli` or `system`.' }),
+      id: Type.String(),
+      client_id: Nullable(Type.String()),
+    }),
+    request_id: Nullable(Type.String()),
+    correlation_id: Nullable(Type.String({ description: 'The same for every event of one operation (a request, an import).' })),
+    resource: Type.Object({ type: Type.String({ description: '`ou`, `user`, `tenant` or `client`.' }), id: Type.String() }),
+    data: Type.Object(
+      { before: Fields, after: Fields },
+      { description: 'The fields that changed: their values before and after (null: the resource did not exist / is gone).' },
+    ),
+  },
+  { $id: 'EventResponse', description: 'One change of one resource.' },
+);
+
+export const EventPageResponse = Type.Object(
+  {
+    data: Type.Array(ref(EventResponse)),
+    next: Type.Integer({ description: 'Pass as `after` to read on: the last seq this answer covers.' }),
+    meta: Type.Optional(ref(MetaResponse)),
+  },
+  { $id: 'EventPageResponse', description: 'Events in seq order, and the cursor to continue from.' },
+);
+
+export const eventSchemas = [EventResponse, EventPageResponse];

@@ -1,0 +1,145 @@
+import { pick } from '../db/repositories/index.js';
+import type { EventFilter, EventRow } from '../db/repositories/event-repository.js';
+import type { Store } from '../db/store.js';
+import { AppError, RequestValidationError } from '../errors.js';
+import type { ChangeSignal } from './change-signal.js';
+import { EVENT_TYPES } from './event-types.js';
+import { tenantNotFound } from './tenant-guard.js';
+
+/** An event as the feed returns it. */
+export interface EventData {
+  id: string;
+  seq: number;
+  type: string;
+  occurred_at: string;
+  tenant_id: string;
+  actor: { type: string; id: string; client_id: string | null };
+  request_id: string | null;
+  correlation_id: string | null;
+  resource: { type: string; id: string };
+  data: { before: Record<string, unknown> | null; after: Record<string, unknown> | null };
+}
+
+export interface EventQuery {
+  after: number;
+  limit: number;
+  /** Comma-separated exact types, `<resource>.*` or `*`. */
+  type?: string;
+  resource_id?: string;
+  /** Seconds to hold an empty answer for an event to commit. */
+  wait: number;
+}
+
+export interface EventPage {
+  items: EventData[];
+  /** The cursor to pass as `after` next. */
+  next: number;
+}
+
+const RESOURCES = [...new Set(EVENT_TYPES.map((t) => t.split('.')[0]))];
+
+/** Parses `type=`; null: every type. */
+export function parseTypeFilter(text: string | undefined): EventFilter['types'] | null {
+  if (text === undefined || text === '') return null;
+  const exact: string[] = [];
+  const prefixes: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (part === '*') return null;
+    const wildcard = /^([a-z]+)\.\*$/.exec(part);
+    if (wildcard && RESOURCES.includes(wildcard[1])) prefixes.push(`${wildcard[1]}.`);
+    else if ((EVENT_TYPES as readonly string[]).includes(part)) exact.push(part);
+    else {
+      throw new RequestValidationError([
+        {
+          loc: ['query', 'type'],
+          msg: `Unknown event type '${part}'. Use a comma-separated list of ${EVENT_TYPES.join(', ')}, or ${RESOURCES.map((r) => `${r}.*`).join(', ')}, or *.`,
+          type: 'value_error',
+        },
+      ]);
+    }
+  }
+  return { exact, prefixes };
+}
+
+function toEventData(row: EventRow): EventData {
+  return {
+    id: row.id,
+    seq: row.seq,
+    type: row.type,
+    occurred_at: row.occurred_at,
+    tenant_id: row.tenant_id,
+    actor: JSON.parse(row.actor),
+    request_id: row.request_id,
+    correlation_id: row.correlation_id,
+    resource: { type: row.resource_type, id: row.resource_id },
+    data: JSON.parse(row.data),
+  };
+}
+
+const cursorExpired = (after: number, prunedThrough: number, tenantId: string) =>
+  new AppError(
+    410,
+    'events.cursor_expired',
+    `Events up to seq ${prunedThrough} are past retention (ARBOR_EVENT_RETENTION_DAYS) and your cursor is at ${after}. ` +
+      `Re-read a snapshot (GET /api/v1/tenants/${tenantId}/ous/tree, or a list), then follow the feed from its meta.event_seq.`,
+  );
+
+export interface EventServiceDeps {
+  store: Pick<Store, 'db' | 'snapshot'>;
+  signal: ChangeSignal;
+  /** Events older than this many days are pruned (ARBOR_EVENT_RETENTION_DAYS). */
+  retentionDays: number;
+  now?: () => number;
+}
+
+/** The change feed: every change of a tenant, in seq order, with long polling. */
+export function createEventService({ store, signal, retentionDays, now = () => Date.now() }: EventServiceDeps) {
+  async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null): Promise<EventPage> {
+    return store.snapshot(async (db) => {
+      const repos = pick(db, ['events', 'tenants']);
+      const head = await repos.events.head(tenantId);
+      // A tenant with no event yet may still exist; one deleted keeps its feed until it expires.
+      if (!head && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
+      if (head && query.after < head.prunedThrough) throw cursorExpired(query.after, head.prunedThrough, tenantId);
+      const filter: EventFilter = { ...(types ? { types } : {}), ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}) };
+      const rows = await repos.events.list(tenantId, query.after, query.limit, filter);
+      // A short page has read everything up to the head (filtered or not): the cursor moves past it.
+      const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, head?.lastSeq ?? 0);
+      return { items: rows.map(toEventData), next };
+    });
+  }
+
+  return {
+    /**
+     * Events after `query.after`. With `wait`, an empty answer is held until an event after the
+     * cursor commits (on any instance), the wait ends, or `abort` fires (the client went away).
+     */
+    async list(tenantId: string, query: EventQuery, abort?: AbortSignal): Promise<EventPage> {
+      const types = parseTypeFilter(query.type);
+      const deadline = now() + query.wait * 1000;
+      for (;;) {
+        const page = await readOnce(tenantId, query, types);
+        const remaining = deadline - now();
+        if (page.items.length > 0 || remaining <= 0 || abort?.aborted) return page;
+        await signal.wait(tenantId, page.next, remaining, abort);
+        if (abort?.aborted) return page;
+        // Filters may skip what woke us: read again from the new cursor.
+        query = { ...query, after: page.next };
+      }
+    },
+
+    /** Deletes events past retention, in batches; returns how many. */
+    async pruneExpired(batch = 10_000): Promise<number> {
+      const cutoff = new Date(now() - retentionDays * 86_400_000).toISOString();
+      const repos = pick(store.db, ['events']);
+      let total = 0;
+      for (;;) {
+        const deleted = await repos.events.prune(cutoff, batch);
+        total += deleted;
+        if (deleted < batch) return total;
+      }
+    },
+  };
+}
+
+export type EventService = ReturnType<typeof createEventService>;

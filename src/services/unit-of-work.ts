@@ -1,0 +1,133 @@
+import type { NewEventRow } from '../db/repositories/event-repository.js';
+import { type RepositoryName, type Repositories, pick } from '../db/repositories/index.js';
+import type { Store } from '../db/store.js';
+import { PreconditionFailedError } from '../errors.js';
+import { etagOf, ifMatchAllows } from '../lib/etag.js';
+import { newId } from '../lib/ids.js';
+import type { EventType, ResourceType } from './event-types.js';
+import type { WriteContext } from './write-context.js';
+
+/** A change to one resource, as a service reports it; the unit of work makes it an event. */
+export interface Change {
+  type: EventType;
+  resource: { type: ResourceType; id: string };
+  /** The fields that changed, as they were (null: the resource did not exist). */
+  before: Record<string, unknown> | null;
+  /** The fields that changed, as they are now (null: the resource is gone). */
+  after: Record<string, unknown> | null;
+}
+
+/** What a service's write sees inside its transaction. */
+export interface WriteScope<K extends RepositoryName> {
+  /** Only the repositories the service declared, bound to the transaction. */
+  repos: Pick<Repositories, K>;
+  /** One timestamp for everything the write stamps. */
+  timestamp: string;
+  /** Records a change: written as an event in this transaction, if it commits. */
+  record(change: Change): void;
+  /**
+   * Enforces the request's If-Match against the resource's current representation (as GET
+   * shows it), inside the transaction and under the tenant's lock: of two writers that read
+   * the same ETag, only the first wins; the second gets 412. No If-Match: no check, and
+   * `current` is not computed.
+   */
+  precondition(current: () => unknown): Promise<void>;
+}
+
+export interface UnitOfWorkDeps {
+  store: Pick<Store, 'transaction'>;
+  now?: () => string;
+  /** Told after a commit that wrote events of a tenant (wakes long-polling feed readers). */
+  onEventsCommitted?: (tenantId: string) => void;
+}
+
+/** Thrown through the transaction to roll a dry run back; carries its result out. */
+class DryRunRollback {
+  constructor(readonly result: unknown) {}
+}
+
+/**
+ * The one way every write runs: one transaction holding the tenant's lock (every instance's
+ * writes of a tenant are serialized, so their events' seqs follow commit order), the service's
+ * work on the repositories it declared, then in the same transaction its events and the
+ * response of an Idempotency-Key. Anything thrown rolls all of it back; a dry run rolls back
+ * on purpose and returns the result it computed.
+ */
+export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], { store, now = () => new Date().toISOString(), onEventsCommitted }: UnitOfWorkDeps) {
+  return async function write<T>(ctx: WriteContext, tenantId: string, work: (scope: WriteScope<K>) => Promise<T>): Promise<T> {
+    let eventCount = 0;
+    let result: T;
+    try {
+      result = await store.transaction(
+        async (trx) => {
+          const changes: Change[] = [];
+          const timestamp = now();
+          const scope: WriteScope<K> = {
+            repos: pick(trx, uses),
+            timestamp,
+            record: (change) => void changes.push(change),
+            async precondition(current) {
+              if (ctx.ifMatch === undefined) return;
+              const etag = etagOf(await current());
+              if (!ifMatchAllows(ctx.ifMatch, etag)) throw new PreconditionFailedError(etag);
+            },
+          };
+          const outcome = await work(scope);
+          if (ctx.dryRun) throw new DryRunRollback(outcome);
+          const own = pick(trx, ['events', 'idempotencyKeys']);
+          if (changes.length > 0) await own.events.append(tenantId, changes.map((change) => toEventRow(ctx, tenantId, timestamp, change)));
+          if (ctx.idempotency) {
+            const { status, headers, body } = ctx.idempotency.respond(outcome);
+            const response = { status, headers: JSON.stringify(headers), body: JSON.stringify(body) };
+            await own.idempotencyKeys.complete(ctx.idempotency.scope, ctx.idempotency.key, ctx.idempotency.claim, response);
+          }
+          eventCount = changes.length;
+          return outcome;
+        },
+        { lock: `tenant:${tenantId}` },
+      );
+    } catch (error) {
+      if (error instanceof DryRunRollback) return error.result as T;
+      throw error;
+    }
+    if (ctx.idempotency) ctx.idempotency.stored = true;
+    if (eventCount > 0) onEventsCommitted?.(tenantId);
+    return result;
+  };
+}
+
+export type UnitOfWork<K extends RepositoryName> = ReturnType<typeof createUnitOfWork<K>>;
+
+function toEventRow(ctx: WriteContext, tenantId: string, timestamp: string, change: Change): NewEventRow {
+  return {
+    tenant_id: tenantId,
+    id: newId('evt'),
+    type: change.type,
+    occurred_at: timestamp,
+    actor: JSON.stringify(ctx.actor),
+    request_id: ctx.requestId,
+    correlation_id: ctx.correlationId,
+    resource_type: change.resource.type,
+    resource_id: change.resource.id,
+    data: JSON.stringify({ before: change.before, after: change.after }),
+  };
+}
+
+/**
+ * The fields among `fields` whose values differ between `before` and `after`, as the
+ * `before` / `after` halves of an event; null when nothing changed.
+ */
+export function changedFields<F extends string>(
+  before: Record<F, unknown>,
+  after: Record<F, unknown>,
+  fields: readonly F[],
+): { before: Record<string, unknown>; after: Record<string, unknown> } | null {
+  const was: Record<string, unknown> = {};
+  const is: Record<string, unknown> = {};
+  for (const field of fields) {
+    if (JSON.stringify(before[field]) === JSON.stringify(after[field])) continue;
+    was[field] = before[field];
+    is[field] = after[field];
+  }
+  return Object.keys(is).length > 0 ? { before: was, after: is } : null;
+}
