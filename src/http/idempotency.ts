@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IdempotencyService } from '../services/idempotency-service.js';
 import { errors } from '../schemas/common.js';
 
@@ -42,6 +42,36 @@ const isIdempotentRoute = (method: string, url: string) => url.startsWith('/api/
 export function registerIdempotency(app: FastifyInstance, service: IdempotencyService): void {
   app.decorateRequest('idempotency', null);
 
+  // Route-level hooks on the POST and PATCH routes only, in callback style when there is no key:
+  // global async hooks cost every request (measured on GET one OU: docs/benchmarks.md).
+  /** Claims the request's key, or sends the stored answer and returns true (the route then does not run). */
+  const claimKey = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const key = request.headers['idempotency-key'] as string;
+    const scope = scopeOf(request);
+    const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`).digest('base64url');
+    const outcome = await service.claim(scope, key, fingerprint);
+    if (outcome.kind === 'replay') {
+      reply.code(outcome.status).headers({ ...outcome.headers, 'idempotent-replayed': 'true' }).type('application/json; charset=utf-8').send(outcome.body);
+      return true;
+    }
+    request.idempotency = { scope, key, claim: outcome.claim, respond: () => ({ status: 500, headers: {}, body: null }), stored: false };
+    return false;
+  };
+  const preHandler = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+    if (typeof request.headers['idempotency-key'] !== 'string') return done();
+    claimKey(request, reply).then((replayed) => replayed || done(), done);
+  };
+  const onSend = (request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void) => {
+    const claim = request.idempotency;
+    if (!claim || claim.stored) return done(null, payload);
+    request.idempotency = null;
+    // If the store cannot take it now, the claim lapses by itself (CLAIM_LEASE_MS).
+    service
+      .release(claim.scope, claim.key, claim.claim)
+      .catch((error: unknown) => request.log.warn({ err: error }, 'could not release an Idempotency-Key claim'))
+      .finally(() => done(null, payload));
+  };
+
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat();
     if (!methods.some((m) => isIdempotentRoute(m, route.url))) return;
@@ -51,31 +81,7 @@ export function registerIdempotency(app: FastifyInstance, service: IdempotencySe
       headers: { ...headers, type: 'object', properties: { ...headers.properties, 'idempotency-key': KEY_SCHEMA } },
       response: { 409: errors[409], 422: errors[422], ...(route.schema?.response as object) },
     };
-  });
-
-  app.addHook('preHandler', async (request, reply) => {
-    const key = request.headers['idempotency-key'];
-    if (typeof key !== 'string' || !isIdempotentRoute(request.method, request.routeOptions.url ?? '')) return;
-    const scope = scopeOf(request);
-    const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`).digest('base64url');
-    const outcome = await service.claim(scope, key, fingerprint);
-    if (outcome.kind === 'replay') {
-      return reply
-        .code(outcome.status)
-        .headers({ ...outcome.headers, 'idempotent-replayed': 'true' })
-        .type('application/json; charset=utf-8')
-        .send(outcome.body);
-    }
-    request.idempotency = { scope, key, claim: outcome.claim, respond: () => ({ status: 500, headers: {}, body: null }), stored: false };
-  });
-
-  app.addHook('onSend', async (request, _reply, payload) => {
-    const claim = request.idempotency;
-    if (claim && !claim.stored) {
-      request.idempotency = null;
-      // If the store cannot take it now, the claim lapses by itself (CLAIM_LEASE_MS).
-      await service.release(claim.scope, claim.key, claim.claim).catch((error: unknown) => request.log.warn({ err: error }, 'could not release an Idempotency-Key claim'));
-    }
-    return payload;
+    route.preHandler = [...[route.preHandler ?? []].flat(), preHandler as never];
+    route.onSend = [...[route.onSend ?? []].flat(), onSend as never];
   });
 }

@@ -35,8 +35,16 @@ export function currentRequestId(): string | undefined {
   return requestScope.getStore()?.requestId;
 }
 
+/** One timestamp per request: the answer stored for an Idempotency-Key and the one sent are the same. */
+const timestamps = new WeakMap<FastifyRequest, string>();
+
 export function meta(request: FastifyRequest) {
-  return { request_id: request.id, timestamp: new Date().toISOString() };
+  let timestamp = timestamps.get(request);
+  if (timestamp === undefined) {
+    timestamp = new Date().toISOString();
+    timestamps.set(request, timestamp);
+  }
+  return { request_id: request.id, timestamp };
 }
 
 /** `ApiResponse`: `{data, meta}`. */

@@ -133,9 +133,12 @@ export function createUserRepository(db: Executor) {
       return rows.map((r) => r.id);
     },
 
-    /** Each user of the subtree at `idPath` with its OU, by id. */
+    /**
+     * Each user of the subtree at `idPath` with its OU, in no particular order: an ORDER BY u.id
+     * let SQLite's planner walk all the tenant's users in id order instead of the subtree's range.
+     */
     async listPlacementsInSubtree(tenantId: string, idPath: string): Promise<{ id: string; ou_id: string }[]> {
-      return usersOfSubtree(tenantId, idPath).select(['u.id', 'o.id as ou_id']).orderBy('u.id').execute();
+      return usersOfSubtree(tenantId, idPath).select(['u.id', 'o.id as ou_id']).execute();
     },
 
     /** Direct user count per OU id, computed afresh (for the invariant check). */

@@ -1,0 +1,314 @@
+import { describe, expect, it } from 'vitest';
+import { createEventService } from '../../src/services/event-service.js';
+import { ChangeSignal } from '../../src/services/change-signal.js';
+import { expectError, expectValidation } from '../helpers/assertions.js';
+import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
+import { type TestContext, useSharedApp } from '../helpers/test-app.js';
+
+/*
+ * GET /api/v1/tenants/{tenant_id}/events: the change feed and audit log (docs/events.md).
+ * Each test makes its own tenant, so one app serves the whole file.
+ */
+
+const t = useSharedApp();
+const api = (tenantId: string) => `/api/v1/tenants/${tenantId}`;
+
+interface Event {
+  id: string;
+  seq: number;
+  type: string;
+  occurred_at: string;
+  tenant_id: string;
+  actor: { type: string; id: string; client_id: string | null };
+  request_id: string | null;
+  correlation_id: string | null;
+  resource: { type: string; id: string };
+  data: { before: Record<string, unknown> | null; after: Record<string, unknown> | null };
+}
+
+async function feed(ctx: TestContext, tenantId: string, query: Record<string, string> = {}, headers = ctx.platformHeaders) {
+  const response = await ctx.app.inject({ method: 'GET', url: `${api(tenantId)}/events`, query, headers });
+  expect(response.statusCode, response.body).toBe(200);
+  return response.json() as { data: Event[]; next: number };
+}
+
+/** Every event of the tenant after `after`, page by page. */
+async function allEvents(ctx: TestContext, tenantId: string, after = 0): Promise<Event[]> {
+  const events: Event[] = [];
+  for (;;) {
+    const page = await feed(ctx, tenantId, { after: String(after), limit: '1000' });
+    events.push(...page.data);
+    if (page.data.length === 0) return events;
+    after = page.next;
+  }
+}
+
+const send = (ctx: TestContext, method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, headers: Record<string, string> = {}) =>
+  ctx.app.inject({ method, url, payload, headers: { ...ctx.platformHeaders, ...headers } });
+
+describe('the change feed', () => {
+  it('records every write as one event per resource, with seqs 1, 2, 3, … and no gap', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    const user = await createUser(t.ctx, tenant.id, { ou_id: ou.id });
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${ou.id}`, { description: 'builders' });
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/users/${user.id}`, { display_name: 'Ada' });
+    await send(t.ctx, 'DELETE', `${api(tenant.id)}/users/${user.id}`);
+    const events = await allEvents(t.ctx, tenant.id);
+    expect(events.map((e) => [e.seq, e.type, e.resource])).toEqual([
+      [1, 'tenant.created', { type: 'tenant', id: tenant.id }],
+      [2, 'ou.created', { type: 'ou', id: ou.id }],
+      [3, 'user.created', { type: 'user', id: user.id }],
+      [4, 'ou.updated', { type: 'ou', id: ou.id }],
+      [5, 'user.updated', { type: 'user', id: user.id }],
+      [6, 'user.deleted', { type: 'user', id: user.id }],
+    ]);
+    expect(events.every((e) => /^evt_/.test(e.id) && e.tenant_id === tenant.id)).toBe(true);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it('carries before and after of the fields that changed, and nothing else', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng', description: 'old' });
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${ou.id}`, { description: 'new', custom_attributes: { cost_center: 7 } });
+    const [created, updated] = (await allEvents(t.ctx, tenant.id)).slice(1);
+    expect(created.data).toEqual({
+      before: null,
+      after: { name: 'Eng', path: '/Eng', parent_id: null, description: 'old', custom_attributes: null },
+    });
+    expect(updated.data).toEqual({ before: { description: 'old', custom_attributes: null }, after: { description: 'new', custom_attributes: { cost_center: 7 } } });
+  });
+
+  it('records a rename as one ou.updated with the old and new path, not one event per descendant', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const before = (await feed(t.ctx, tenant.id)).next;
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${tree.eng.id}`, { name: 'R&D' });
+    const events = await allEvents(t.ctx, tenant.id, before);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'ou.updated', resource: { id: tree.eng.id }, data: { before: { name: 'Eng', path: '/Eng' }, after: { name: 'R&D', path: '/R&D' } } });
+  });
+
+  it('records a move as ou.moved with parent_id and path, and a user changing OU as user.moved', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const before = (await feed(t.ctx, tenant.id)).next;
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${tree.backend.id}`, { parent_id: tree.sales.id });
+    await send(t.ctx, 'PATCH', `${api(tenant.id)}/users/${tree.users.nowhere.id}`, { ou_id: tree.sales.id });
+    const [moved, userMoved] = await allEvents(t.ctx, tenant.id, before);
+    expect(moved).toMatchObject({
+      type: 'ou.moved',
+      data: { before: { parent_id: tree.eng.id, path: '/Eng/Backend' }, after: { parent_id: tree.sales.id, path: '/Sales/Backend' } },
+    });
+    expect(userMoved).toMatchObject({ type: 'user.moved', resource: { id: tree.users.nowhere.id }, data: { before: { ou_id: null }, after: { ou_id: tree.sales.id } } });
+  });
+
+  it('records a MOVE_UP delete as its users moved, its children moved, then the OU deleted, all with the request id as correlation id', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const before = (await feed(t.ctx, tenant.id)).next;
+    const response = await send(t.ctx, 'DELETE', `${api(tenant.id)}/ous/${tree.backend.id}?strategy=MOVE_UP`, undefined, { 'x-request-id': 'move-up-1' });
+    expect(response.statusCode).toBe(204);
+    const events = await allEvents(t.ctx, tenant.id, before);
+    expect(events.map((e) => [e.type, e.resource.id])).toEqual([
+      ['user.moved', tree.users.backend1.id],
+      ['ou.moved', tree.db.id],
+      ['ou.deleted', tree.backend.id],
+    ]);
+    expect(events[1].data).toEqual({ before: { parent_id: tree.backend.id, path: '/Eng/Backend/Db' }, after: { parent_id: tree.eng.id, path: '/Eng/Db' } });
+    expect(events.every((e) => e.request_id === 'move-up-1' && e.correlation_id === 'move-up-1')).toBe(true);
+  });
+
+  it('records a CASCADE delete as every user of the subtree moved, then every OU of it deleted, deepest first', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const before = (await feed(t.ctx, tenant.id)).next;
+    await send(t.ctx, 'DELETE', `${api(tenant.id)}/ous/${tree.eng.id}?strategy=CASCADE`);
+    const events = await allEvents(t.ctx, tenant.id, before);
+    const moved = events.filter((e) => e.type === 'user.moved');
+    expect(moved.map((e) => e.resource.id).sort()).toEqual([tree.users.eng1.id, tree.users.eng2.id, tree.users.backend1.id, tree.users.db1.id].sort());
+    expect(moved.every((e) => e.data.after?.ou_id === null)).toBe(true);
+    const deleted = events.filter((e) => e.type === 'ou.deleted').map((e) => e.data.before?.path);
+    expect(deleted).toEqual(['/Eng/Backend/Db', '/Eng/Backend', '/Eng/Frontend', '/Eng']);
+    expect(events.slice(0, moved.length).every((e) => e.type === 'user.moved')).toBe(true);
+  });
+
+  it('writes no event for a write that fails or changes nothing', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng', description: 'same' });
+    const head = (await feed(t.ctx, tenant.id)).next;
+    expectError(await send(t.ctx, 'POST', `${api(tenant.id)}/ous`, { name: 'eng' }), 409, 'ou.name_conflict');
+    expectError(await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/ou_missing`, { name: 'X' }), 404, 'ou.not_found');
+    expect((await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${ou.id}`, { description: 'same' })).statusCode).toBe(200);
+    expect(await allEvents(t.ctx, tenant.id, head)).toEqual([]);
+  });
+
+  it('names the actor from the token: an Arbor client with its client id', async () => {
+    const tenant = await createTenant(t.ctx);
+    const headers = await t.ctx.headersFor(tenant.id, ['ous:write', 'events:read']);
+    await send(t.ctx, 'POST', `${api(tenant.id)}/ous`, { name: 'By tenant token' }, headers);
+    const events = await allEvents(t.ctx, tenant.id);
+    expect(events[0].actor).toEqual({ type: 'client', id: 'test-platform', client_id: 'test-platform' });
+    expect(events[1].actor).toEqual({ type: 'client', id: `test-${tenant.id}`, client_id: `test-${tenant.id}` });
+  });
+
+  it('never shows a client secret or its hash', async () => {
+    const tenant = await createTenant(t.ctx);
+    const created = await send(t.ctx, 'POST', `${api(tenant.id)}/clients`, { name: 'reader', scopes: ['ous:read'] });
+    const { id, client_secret } = created.json().data as { id: string; client_secret: string };
+    await send(t.ctx, 'DELETE', `${api(tenant.id)}/clients/${id}`);
+    const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, headers: t.ctx.platformHeaders });
+    expect(response.body).not.toContain(client_secret);
+    expect(response.body).not.toContain('scrypt$');
+    const types = (response.json().data as Event[]).map((e) => [e.type, e.data]);
+    expect(types.slice(1)).toEqual([
+      ['client.created', { before: null, after: { name: 'reader', scopes: ['ous:read'] } }],
+      ['client.deleted', { before: { name: 'reader', scopes: ['ous:read'] }, after: null }],
+    ]);
+  });
+
+  it('keeps seqs per tenant: another tenant\'s writes take none of this tenant\'s numbers', async () => {
+    const a = await createTenant(t.ctx);
+    const b = await createTenant(t.ctx);
+    await createOu(t.ctx, a.id);
+    await createOu(t.ctx, b.id);
+    await createOu(t.ctx, a.id);
+    expect((await allEvents(t.ctx, a.id)).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect((await allEvents(t.ctx, b.id)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('keeps a deleted tenant\'s feed, ending with tenant.deleted, and answers 404 for a tenant that never existed', async () => {
+    const tenant = await createTenant(t.ctx);
+    await createOu(t.ctx, tenant.id);
+    expect((await send(t.ctx, 'DELETE', api(tenant.id))).statusCode).toBe(204);
+    expect((await allEvents(t.ctx, tenant.id)).map((e) => e.type)).toEqual(['tenant.created', 'ou.created', 'tenant.deleted']);
+    expectError(await t.ctx.app.inject({ method: 'GET', url: `${api('tnt_nope')}/events`, headers: t.ctx.platformHeaders }), 404, 'tenant.not_found');
+  });
+});
+
+describe('reading the feed', () => {
+  it('pages with limit and next, and filters by type (exact and resource.*) and by resource_id, moving the cursor past what did not match', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const first = await feed(t.ctx, tenant.id, { limit: '2' });
+    expect(first.data.map((e) => e.seq)).toEqual([1, 2]);
+    expect(first.next).toBe(2);
+    expect((await feed(t.ctx, tenant.id, { after: '2', limit: '2' })).data.map((e) => e.seq)).toEqual([3, 4]);
+    const head = (await allEvents(t.ctx, tenant.id)).length;
+    const users = await feed(t.ctx, tenant.id, { type: 'user.*' });
+    expect(users.data.map((e) => e.type)).toEqual(Array(5).fill('user.created'));
+    expect(users.next).toBe(head);
+    expect((await feed(t.ctx, tenant.id, { type: 'tenant.created,ou.created' })).data).toHaveLength(6);
+    const history = await feed(t.ctx, tenant.id, { resource_id: tree.eng.id });
+    expect(history.data.map((e) => [e.type, e.resource.id])).toEqual([['ou.created', tree.eng.id]]);
+    expect((await feed(t.ctx, tenant.id, { after: String(head) })).data).toEqual([]);
+  });
+
+  it('refuses an unknown event type with 422 at query.type', async () => {
+    const tenant = await createTenant(t.ctx);
+    const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query: { type: 'ou.renamed' }, headers: t.ctx.platformHeaders });
+    expectValidation(response, ['query', 'type']);
+  });
+
+  it('needs events:read: a tenant token without it gets 403, another tenant\'s token 403', async () => {
+    const tenant = await createTenant(t.ctx);
+    const other = await createTenant(t.ctx);
+    const url = `${api(tenant.id)}/events`;
+    expectError(await t.ctx.app.inject({ method: 'GET', url, headers: await t.ctx.headersFor(tenant.id) }), 403, 'auth.insufficient_scope');
+    expectError(await t.ctx.app.inject({ method: 'GET', url, headers: await t.ctx.headersFor(other.id, ['events:read']) }), 403, 'auth.wrong_tenant');
+    expect((await t.ctx.app.inject({ method: 'GET', url, headers: await t.ctx.headersFor(tenant.id, ['events:read']) })).statusCode).toBe(200);
+  });
+
+  it('holds an empty answer with wait until a write commits, then returns it at once', async () => {
+    const tenant = await createTenant(t.ctx);
+    const head = (await feed(t.ctx, tenant.id)).next;
+    const started = Date.now();
+    const waiting = feed(t.ctx, tenant.id, { after: String(head), wait: '20' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Woke it' });
+    const page = await waiting;
+    expect(page.data.map((e) => [e.type, e.resource.id])).toEqual([['ou.created', ou.id]]);
+    // Woken by the commit, not by the end of the 20-s wait.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('returns an empty page with the same cursor when the wait ends without an event', async () => {
+    const tenant = await createTenant(t.ctx);
+    const head = (await feed(t.ctx, tenant.id)).next;
+    const started = Date.now();
+    const page = await feed(t.ctx, tenant.id, { after: String(head), wait: '1' });
+    expect(page).toEqual({ data: [], next: head, meta: expect.any(Object) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('answers 410 events.cursor_expired for a cursor older than what retention kept', async () => {
+    const tenant = await createTenant(t.ctx);
+    await createOu(t.ctx, tenant.id);
+    await createOu(t.ctx, tenant.id);
+    // Ten days later, with a retention of one day, every event so far has expired.
+    const signal = new ChangeSignal(t.ctx.store.db, 100);
+    const later = createEventService({ store: t.ctx.store, signal, retentionDays: 1, now: () => Date.now() + 10 * 86_400_000 });
+    expect(await later.pruneExpired()).toBeGreaterThanOrEqual(3);
+    signal.close();
+    const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query: { after: '1' }, headers: t.ctx.platformHeaders });
+    expect(expectError(response, 410, 'events.cursor_expired')).toMatch(/snapshot/);
+    // From the pruned point on, the feed goes on: the next write is seq 4.
+    await createOu(t.ctx, tenant.id);
+    expect((await feed(t.ctx, tenant.id, { after: '3' })).data.map((e) => e.seq)).toEqual([4]);
+  });
+});
+
+describe('snapshots', () => {
+  it('says in meta.event_seq which seq the tree and every list reflect', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const head = (await feed(t.ctx, tenant.id)).next;
+    for (const url of [`${api(tenant.id)}/ous/tree`, `${api(tenant.id)}/ous`, `${api(tenant.id)}/users`, `${api(tenant.id)}/ous/${tree.eng.id}/users?include_nested=true`]) {
+      const response = await t.ctx.app.inject({ method: 'GET', url, headers: t.ctx.platformHeaders });
+      expect(response.json().meta.event_seq, url).toBe(head);
+    }
+  });
+
+  it('lets a consumer read the tree at N, then the feed after N, and miss or repeat nothing under concurrent writes', async () => {
+    const tenant = await createTenant(t.ctx);
+    const roots = await Promise.all([1, 2, 3].map((i) => createOu(t.ctx, tenant.id, { name: `Root ${i}` })));
+    // Writes racing the snapshot read: creates under each root and renames of the roots.
+    const writes = Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        i % 4 === 3
+          ? send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${roots[i % 3].id}`, { name: `Root ${i % 3 + 1} v${i}` })
+          : send(t.ctx, 'POST', `${api(tenant.id)}/ous`, { name: `Child ${i}`, parent_id: roots[i % 3].id }),
+      ),
+    );
+    const snapshot = (await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/ous/tree`, headers: t.ctx.platformHeaders })).json();
+    await writes;
+    // The consumer's model: id -> {name, parent}, from the snapshot, then the feed after its seq.
+    const model = new Map<string, { name: string; parent_id: string | null }>();
+    const walk = (nodes: { id: string; name: string; children: unknown[] }[], parent: string | null) => {
+      for (const node of nodes) {
+        model.set(node.id, { name: node.name, parent_id: parent });
+        walk(node.children as never, node.id);
+      }
+    };
+    walk(snapshot.data, null);
+    for (const event of await allEvents(t.ctx, tenant.id, snapshot.meta.event_seq)) {
+      if (event.type === 'ou.created') {
+        expect(model.has(event.resource.id), `created twice: ${event.resource.id}`).toBe(false);
+        model.set(event.resource.id, { name: event.data.after?.name as string, parent_id: event.data.after?.parent_id as string | null });
+      } else if (event.type === 'ou.updated') {
+        model.set(event.resource.id, { ...(model.get(event.resource.id) as { name: string; parent_id: string | null }), name: event.data.after?.name as string });
+      }
+    }
+    const final = new Map<string, { name: string; parent_id: string | null }>();
+    const truth = (await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/ous/tree`, headers: t.ctx.platformHeaders })).json();
+    const walkTruth = (nodes: { id: string; name: string; children: unknown[] }[], parent: string | null) => {
+      for (const node of nodes) {
+        final.set(node.id, { name: node.name, parent_id: parent });
+        walkTruth(node.children as never, node.id);
+      }
+    };
+    walkTruth(truth.data, null);
+    expect(Object.fromEntries(model)).toEqual(Object.fromEntries(final));
+    expect(final.size).toBe(3 + 18);
+  });
+});
