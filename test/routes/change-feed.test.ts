@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEventService } from '../../src/services/event-service.js';
+import { type EventData, createEventService } from '../../src/services/event-service.js';
 import { ChangeSignal } from '../../src/services/change-signal.js';
 import { expectError, expectValidation } from '../helpers/assertions.js';
 import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
@@ -13,18 +13,8 @@ import { type TestContext, useSharedApp } from '../helpers/test-app.js';
 const t = useSharedApp();
 const api = (tenantId: string) => `/api/v1/tenants/${tenantId}`;
 
-interface Event {
-  id: string;
-  seq: number;
-  type: string;
-  occurred_at: string;
-  tenant_id: string;
-  actor: { type: string; id: string; client_id: string | null };
-  request_id: string | null;
-  correlation_id: string | null;
-  resource: { type: string; id: string };
-  data: { before: Record<string, unknown> | null; after: Record<string, unknown> | null };
-}
+/** An event as the feed answers it. */
+type Event = EventData;
 
 async function feed(ctx: TestContext, tenantId: string, query: Record<string, string> = {}, headers = ctx.platformHeaders) {
   const response = await ctx.app.inject({ method: 'GET', url: `${api(tenantId)}/events`, query, headers });
