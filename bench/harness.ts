@@ -81,6 +81,8 @@ export function sampleRss(pid: number, intervalMs = 100) {
 export interface ServerOptions {
   /** Receives what the server sends over IPC (bench/server.mjs: its memoryUsage() every second). */
   onMessage?: (message: unknown) => void;
+  /** The checkout whose bench/server.mjs (and so whose dist/) runs: default this one (`--baseline` runs another). */
+  checkoutDir?: string;
 }
 
 /** Starts bench/server.mjs on `databaseUrl`; resolves once it listens. Its log goes to `logFile` when it exits. */
@@ -88,6 +90,7 @@ export async function startServer(databaseUrl: string, manifest: SeedManifest, p
   // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
   const child = spawn(process.execPath, [...profile, 'bench/server.mjs'], {
+    ...(options.checkoutDir ? { cwd: options.checkoutDir } : {}),
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

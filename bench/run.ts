@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--store sqlite|postgres] [--scenario NAME[,NAME…]] [--runs 3]
- *                  [--duration 10] [--connections 16] [--mixed-seconds 60]
+ *                  [--duration 10] [--connections 16] [--mixed-seconds 60] [--baseline <git ref>]
  *
  * For each run: a fresh copy of the seeded store, a real Arbor server process (bench/server.mjs)
  * on it, every scenario driven over HTTP, then the invariant check on what the writes left.
@@ -18,6 +18,7 @@ import { autocannonRequests, fail, freePort, headersFor, median, percentile, sam
 import { type Scenario, scenarios } from './scenarios.js';
 import type { SeedManifest } from './seed-data.js';
 import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
+import { CURRENT, type Checkout, fitStoreTo, prepareBaseline } from './baseline.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '16' },
     // The mixed load's length (default 60 s): longer shows where its memory levels off.
     'mixed-seconds': { type: 'string' },
+    // A git ref to measure in the same run, alternating with this checkout (bench/baseline.ts).
+    baseline: { type: 'string' },
   },
 });
 
@@ -131,6 +134,69 @@ function summarize(store: BenchStore, runs: Measurement[][]): { rows: Record<str
   return { rows, table };
 }
 
+/** One run of the chosen scenarios on a fresh copy of the seed, served by `checkout`. */
+async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenario[], checkout: Checkout, run: number, label: string): Promise<Measurement[]> {
+  const duration = Number(values.duration);
+  const connections = Number(values.connections);
+  const databaseUrl = await freshRunStore(store);
+  await fitStoreTo(checkout, databaseUrl);
+  const measurements: Measurement[] = [];
+  let server: ChildProcess | undefined;
+  let base = '';
+  let token = '';
+  let starts = 0;
+  const logName = `server-${store}-run${run}${checkout === CURRENT ? '' : '-baseline'}`;
+  const start = async () => {
+    starts++;
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `${logName}-${starts}.log`), { checkoutDir: checkout.dir });
+    token = await tokenFor(base);
+  };
+  try {
+    await start();
+    for (const scenario of chosen) {
+      if (scenario.freshServer && measurements.length > 0) {
+        await stopServer(server as ChildProcess);
+        await start();
+      }
+      const pid = (server as ChildProcess).pid as number;
+      process.stdout.write(`  ${label} ${scenario.name} … `);
+      const m =
+        scenario.kind === 'throughput'
+          ? await runThroughput(base, token, pid, scenario, duration, connections)
+          : await runTimed(base, token, pid, scenario);
+      measurements.push(m);
+      console.log(
+        `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
+      );
+    }
+  } finally {
+    if (server) await stopServer(server);
+  }
+  // What the write scenarios left must be as consistent as what the seeder wrote.
+  const check = openStore(databaseUrl, { poolSize: 2 });
+  const violations = await findInvariantViolations(check.db, manifest.tenantId, manifest.options.maxDepth);
+  await check.close();
+  if (violations.length) throw new Error(`${label} left ${violations.length} invariant violations, e.g. ${violations.slice(0, 3).join('; ')}`);
+  console.log(`  ${label}: invariant check passed`);
+  return measurements;
+}
+
+/** The baseline's and the current medians side by side, with the change in percent. */
+function comparison(baseline: Record<string, string | number>[], current: Record<string, string | number>[], baselineLabel: string): string {
+  const lines = [`| scenario | measure | ${baselineLabel} | current | change |`, '|---|---|---|---|---|'];
+  for (const row of current) {
+    const before = baseline.find((b) => b.scenario === row.scenario);
+    if (!before) continue;
+    const measure = row['req/s'] === '-' ? 'p50 ms' : 'req/s';
+    const [was, is] = [Number(before[measure]), Number(row[measure])];
+    const change = was === 0 ? '-' : `${is >= was ? '+' : ''}${((100 * (is - was)) / was).toFixed(1)} %`;
+    lines.push(`| ${row.scenario} | ${measure} | ${was} | ${is} | ${change} |`);
+  }
+  return lines.join('\n');
+}
+
 async function main(): Promise<void> {
   const store = values.store as BenchStore;
   if (store !== 'sqlite' && store !== 'postgres') fail(`--store must be sqlite or postgres, got '${values.store}'.`);
@@ -150,59 +216,42 @@ async function main(): Promise<void> {
   if (unknown.length) fail(`Unknown scenario ${unknown.join(', ')}. Scenarios: ${all.map((s) => s.name).join(', ')}`);
   const chosen = wanted ? all.filter((s) => wanted.includes(s.name)) : all;
   mkdirSync(RESULTS_DIR, { recursive: true });
+  let baseline: Checkout | undefined;
+  try {
+    baseline = values.baseline === undefined ? undefined : prepareBaseline(values.baseline);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const checkouts = baseline ? [baseline, CURRENT] : [CURRENT];
 
-  console.log(`Benchmark on ${store}: ${manifest.options.ous} OUs, ${manifest.options.users} users in the big tenant; ${runs} run(s), ${connections} connections, ${duration} s per throughput scenario`);
-  const allRuns: Measurement[][] = [];
+  console.log(
+    `Benchmark on ${store}: ${manifest.options.ous} OUs, ${manifest.options.users} users in the big tenant; ${runs} run(s), ${connections} connections, ${duration} s per throughput scenario` +
+      (baseline ? `; each run alternates ${baseline.label} and the current checkout` : ''),
+  );
+  const allRuns = new Map<Checkout, Measurement[][]>(checkouts.map((c) => [c, []]));
   for (let run = 1; run <= runs; run++) {
-    const databaseUrl = await freshRunStore(store);
-    const measurements: Measurement[] = [];
-    let server: ChildProcess | undefined;
-    let base = '';
-    let token = '';
-    let starts = 0;
-    const start = async () => {
-      starts++;
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `server-${store}-run${run}-${starts}.log`));
-      token = await tokenFor(base);
-    };
-    try {
-      await start();
-      for (const scenario of chosen) {
-        if (scenario.freshServer && measurements.length > 0) {
-          await stopServer(server as ChildProcess);
-          await start();
-        }
-        const pid = (server as ChildProcess).pid as number;
-        process.stdout.write(`  run ${run}/${runs} ${scenario.name} … `);
-        const m =
-          scenario.kind === 'throughput'
-            ? await runThroughput(base, token, pid, scenario, duration, connections)
-            : await runTimed(base, token, pid, scenario);
-        measurements.push(m);
-        console.log(
-          `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
-        );
-      }
-    } finally {
-      if (server) await stopServer(server);
+    // Alternate which side goes first, so neither always meets the machine in the same state.
+    for (const checkout of run % 2 === 1 ? checkouts : [...checkouts].reverse()) {
+      const label = `run ${run}/${runs}${baseline ? ` ${checkout.label}` : ''}`;
+      allRuns.get(checkout)?.push(await runOnce(store, manifest, chosen, checkout, run, label));
     }
-    // What the write scenarios left must be as consistent as what the seeder wrote.
-    const check = openStore(databaseUrl, { poolSize: 2 });
-    const violations = await findInvariantViolations(check.db, manifest.tenantId, manifest.options.maxDepth);
-    await check.close();
-    if (violations.length) throw new Error(`Run ${run} left ${violations.length} invariant violations, e.g. ${violations.slice(0, 3).join('; ')}`);
-    console.log(`  run ${run}/${runs}: invariant check passed`);
-    allRuns.push(measurements);
   }
 
-  const { rows, table } = summarize(store, allRuns);
-  console.log(`\nMedians of ${runs} run(s):\n${table}`);
+  const summaries = new Map(checkouts.map((c) => [c, summarize(store, allRuns.get(c) ?? [])]));
+  for (const [checkout, { table }] of summaries) console.log(`\nMedians of ${runs} run(s)${baseline ? `, ${checkout.label}` : ''}:\n${table}`);
+  const compared = baseline ? comparison(summaries.get(baseline)?.rows ?? [], summaries.get(CURRENT)?.rows ?? [], baseline.label) : undefined;
+  if (compared) console.log(`\nAgainst the baseline (medians):\n${compared}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const meta = { store, runs, duration, connections, node: process.version, seed: manifest.options, at: new Date().toISOString() };
-  writeFileSync(join(RESULTS_DIR, `${store}-${stamp}.json`), `${JSON.stringify({ meta, medians: rows, runs: allRuns }, null, 2)}\n`);
-  writeFileSync(join(RESULTS_DIR, `${store}-latest.md`), `${table}\n`);
+  const meta = { store, runs, duration, connections, node: process.version, seed: manifest.options, at: new Date().toISOString(), baseline: baseline?.label };
+  const current = summaries.get(CURRENT);
+  const result = {
+    meta,
+    medians: current?.rows,
+    runs: allRuns.get(CURRENT),
+    ...(baseline ? { baseline: { medians: summaries.get(baseline)?.rows, runs: allRuns.get(baseline) } } : {}),
+  };
+  writeFileSync(join(RESULTS_DIR, `${store}-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(RESULTS_DIR, `${store}-latest.md`), `${current?.table}\n${compared ? `\n${compared}\n` : ''}`);
   console.log(`\nWritten to bench/results/${store}-${stamp}.json and bench/results/${store}-latest.md`);
 }
 
