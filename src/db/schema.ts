@@ -86,7 +86,6 @@ export interface Database {
   api_clients: ApiClientTable;
   store_probe: StoreProbeTable;
   events: EventTable;
-  event_heads: EventHeadTable;
   idempotency_keys: IdempotencyKeyTable;
 }
 
@@ -99,7 +98,10 @@ export interface StoreProbeTable {
 /** The audit log and change feed: one row per change of one resource (migration 0006). */
 export interface EventTable {
   tenant_id: string;
-  /** Per tenant: 1, 2, 3, ... in commit order, never reused (event_heads hands them out). */
+  /**
+   * Per tenant: 1, 2, 3, ... in commit order, never reused: the next is the tenant's largest
+   * plus one, taken under the tenant's lock, and retention always keeps a live tenant's newest.
+   */
   seq: number;
   id: string;
   type: string;
@@ -112,17 +114,6 @@ export interface EventTable {
   resource_id: string;
   /** JSON `{before, after}`. */
   data: string;
-}
-
-/**
- * Per tenant, the last sequence number handed out and the last one pruned. Not tied to the
- * tenants table: a deleted tenant's feed (ending in tenant.deleted) stays readable until it expires.
- */
-export interface EventHeadTable {
-  tenant_id: string;
-  last_seq: number;
-  /** Events up to this seq were removed by retention: a cursor before it is expired. */
-  pruned_through: number;
 }
 
 /** A request made with an Idempotency-Key: claimed while it runs, then its stored response. */

@@ -1,4 +1,5 @@
-import { PostgresAdapter, type RawBuilder, sql } from 'kysely';
+import { type Compilable, CompiledQuery, type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
+import type { Database } from './schema.js';
 import type { Dialect } from './store.js';
 
 /** The dialect a Kysely instance speaks (migrations use it for the few differences). */
@@ -17,4 +18,31 @@ export function escapeLike(text: string): string {
  */
 export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
   return sql<boolean>`(${sql.ref(column)} >= ${idPath} and ${sql.ref(column)} < ${`${idPath.slice(0, -1)}0`})`;
+}
+
+/**
+ * A query Kysely builds and compiles once per dialect, then runs with each call's values.
+ * Kysely builds and compiles every query anew, which on SQLite costs more than running a
+ * one-row insert; for the statements every write runs, compiling once pays (docs/benchmarks.md).
+ * `build` receives a stand-in for each named value and must use each where the value goes.
+ */
+export function compiledOnce<N extends string, R>(names: readonly N[], build: (db: Kysely<Database>, values: Record<N, string>) => Compilable<R>) {
+  const compiledFor = new Map<Dialect, { sql: string; order: N[] }>();
+  return async (db: Kysely<Database>, values: Record<N, unknown>): Promise<R[]> => {
+    const dialect = dialectOf(db);
+    let compiled = compiledFor.get(dialect);
+    if (compiled === undefined) {
+      const standIns = Object.fromEntries(names.map((name) => [name, `\u0000${name}\u0000`])) as Record<N, string>;
+      const query = build(db, standIns).compile();
+      const order = query.parameters.map((parameter) => {
+        const name = names.find((n) => standIns[n] === parameter);
+        if (name === undefined) throw new Error(`compiledOnce: a parameter of ${query.sql} is not one of the named values`);
+        return name;
+      });
+      compiled = { sql: query.sql, order };
+      compiledFor.set(dialect, compiled);
+    }
+    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, compiled.order.map((name) => values[name])));
+    return result.rows;
+  };
 }

@@ -76,11 +76,11 @@ function toEventData(row: EventRow): EventData {
   };
 }
 
-const cursorExpired = (after: number, prunedThrough: number, tenantId: string) =>
+const cursorExpired = (after: number, firstKept: number, tenantId: string) =>
   new AppError(
     410,
     'events.cursor_expired',
-    `Events up to seq ${prunedThrough} are past retention (ARBOR_EVENT_RETENTION_DAYS) and your cursor is at ${after}. ` +
+    `Events up to seq ${firstKept - 1} are past retention (ARBOR_EVENT_RETENTION_DAYS) and your cursor is at ${after}. ` +
       `Re-read a snapshot (GET /api/v1/tenants/${tenantId}/ous/tree, or a list), then follow the feed from its meta.event_seq.`,
   );
 
@@ -97,14 +97,15 @@ export function createEventService({ store, signal, retentionDays, now = () => D
   async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null): Promise<EventPage> {
     return store.snapshot(async (db) => {
       const repos = pick(db, ['events', 'tenants']);
-      const head = await repos.events.head(tenantId);
+      const bounds = await repos.events.bounds(tenantId);
       // A tenant with no event yet may still exist; one deleted keeps its feed until it expires.
-      if (!head && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
-      if (head && query.after < head.prunedThrough) throw cursorExpired(query.after, head.prunedThrough, tenantId);
+      if (!bounds && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
+      // Seqs have no gaps: a first seq kept above after + 1 means events after the cursor are gone.
+      if (bounds && query.after + 1 < bounds.firstSeq) throw cursorExpired(query.after, bounds.firstSeq, tenantId);
       const filter: EventFilter = { ...(types ? { types } : {}), ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}) };
       const rows = await repos.events.list(tenantId, query.after, query.limit, filter);
       // A short page has read everything up to the head (filtered or not): the cursor moves past it.
-      const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, head?.lastSeq ?? 0);
+      const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, bounds?.lastSeq ?? 0);
       return { items: rows.map(toEventData), next };
     });
   }
@@ -128,16 +129,25 @@ export function createEventService({ store, signal, retentionDays, now = () => D
       }
     },
 
-    /** Deletes events past retention, in batches; returns how many. */
+    /**
+     * Deletes events past retention, tenant by tenant, in batches; returns how many. A live
+     * tenant keeps its newest event whatever its age (its next seq follows it); a deleted
+     * tenant's feed goes entirely once expired.
+     */
     async pruneExpired(batch = 10_000): Promise<number> {
       const cutoff = new Date(now() - retentionDays * 86_400_000).toISOString();
-      const repos = pick(store.db, ['events']);
+      const repos = pick(store.db, ['events', 'tenants']);
       let total = 0;
-      for (;;) {
-        const deleted = await repos.events.prune(cutoff, batch);
-        total += deleted;
-        if (deleted < batch) return total;
+      for (const tenantId of await repos.events.tenantsWithEvents()) {
+        const lastSeq = await repos.events.lastSeq(tenantId);
+        const keepFrom = (await repos.tenants.exists(tenantId)) ? lastSeq : lastSeq + 1;
+        for (;;) {
+          const deleted = await repos.events.pruneOldest(tenantId, cutoff, keepFrom, batch);
+          total += deleted;
+          if (deleted < batch) break;
+        }
       }
+      return total;
     },
   };
 }

@@ -18,7 +18,7 @@ export function createOrgUnitUserService({ store }: OrgUnitUserServiceDeps) {
         const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
         const ou = await repos.orgUnits.getById(tenantId, id);
         if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
-        const eventSeq = (await repos.events.head(tenantId))?.lastSeq ?? 0;
+        const eventSeq = await repos.events.lastSeq(tenantId);
         // Both totals are maintained on the OU row: no count query.
         const total = includeNested ? ou.subtree_user_count : ou.user_count;
         if (!includeNested) {

@@ -122,12 +122,12 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         // Like the OU list's parent_id: a filter naming no OU of the tenant is a 404, not an empty page.
         if (filter.ou_id !== undefined) await requireOu(repos, tenantId, filter.ou_id);
         const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
-        const [rows, total, head] = await Promise.all([
+        const [rows, total, eventSeq] = await Promise.all([
           repos.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
           repos.users.count(tenantId, repoFilter),
-          repos.events.head(tenantId),
+          repos.events.lastSeq(tenantId),
         ]);
-        return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq: head?.lastSeq ?? 0 };
+        return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq };
       });
     },
 

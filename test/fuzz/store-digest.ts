@@ -18,7 +18,6 @@ export const DIGESTED_TABLES: { readonly [T in keyof Database]: readonly (keyof 
   api_clients: ['id'],
   store_probe: ['id'],
   events: ['tenant_id', 'seq'],
-  event_heads: ['tenant_id'],
   idempotency_keys: ['scope', 'key'],
 };
 

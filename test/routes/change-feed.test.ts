@@ -231,20 +231,49 @@ describe('reading the feed', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
-  it('answers 410 events.cursor_expired for a cursor older than what retention kept', async () => {
+  /** Prunes as an instance would ten days from now, with a retention of one day: every event so far has expired. */
+  async function pruneTenDaysLater(ctx: TestContext): Promise<void> {
+    const signal = new ChangeSignal(ctx.store.db, 100);
+    const later = createEventService({ store: ctx.store, signal, retentionDays: 1, now: () => Date.now() + 10 * 86_400_000 });
+    try {
+      await later.pruneExpired();
+    } finally {
+      signal.close();
+    }
+  }
+
+  it('answers 410 events.cursor_expired for a cursor older than what retention kept, and serves the feed from there', async () => {
     const tenant = await createTenant(t.ctx);
     await createOu(t.ctx, tenant.id);
     await createOu(t.ctx, tenant.id);
-    // Ten days later, with a retention of one day, every event so far has expired.
-    const signal = new ChangeSignal(t.ctx.store.db, 100);
-    const later = createEventService({ store: t.ctx.store, signal, retentionDays: 1, now: () => Date.now() + 10 * 86_400_000 });
-    expect(await later.pruneExpired()).toBeGreaterThanOrEqual(3);
-    signal.close();
-    const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query: { after: '1' }, headers: t.ctx.platformHeaders });
-    expect(expectError(response, 410, 'events.cursor_expired')).toMatch(/snapshot/);
-    // From the pruned point on, the feed goes on: the next write is seq 4.
+    await pruneTenDaysLater(t.ctx);
+    // A live tenant keeps its newest event (seq 3), so its next seq follows it.
+    expect((await allEvents(t.ctx, tenant.id, 2)).map((e) => e.seq)).toEqual([3]);
+    for (const after of ['0', '1']) {
+      const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query: { after }, headers: t.ctx.platformHeaders });
+      expect(expectError(response, 410, 'events.cursor_expired')).toMatch(/up to seq 2 .*Re-read a snapshot/);
+    }
     await createOu(t.ctx, tenant.id);
-    expect((await feed(t.ctx, tenant.id, { after: '3' })).data.map((e) => e.seq)).toEqual([4]);
+    expect((await feed(t.ctx, tenant.id, { after: '2' })).data.map((e) => e.seq)).toEqual([3, 4]);
+  });
+
+  it('removes a deleted tenant\'s whole feed once it has expired, so its feed is then 404', async () => {
+    const tenant = await createTenant(t.ctx);
+    await createOu(t.ctx, tenant.id);
+    expect((await send(t.ctx, 'DELETE', api(tenant.id))).statusCode).toBe(204);
+    expect((await allEvents(t.ctx, tenant.id)).map((e) => e.type)).toEqual(['tenant.created', 'ou.created', 'tenant.deleted']);
+    await pruneTenDaysLater(t.ctx);
+    expectError(await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, headers: t.ctx.platformHeaders }), 404, 'tenant.not_found');
+  });
+
+  it('keeps events younger than the retention', async () => {
+    const tenant = await createTenant(t.ctx);
+    await createOu(t.ctx, tenant.id);
+    const signal = new ChangeSignal(t.ctx.store.db, 100);
+    const today = createEventService({ store: t.ctx.store, signal, retentionDays: 1 });
+    await today.pruneExpired();
+    signal.close();
+    expect((await allEvents(t.ctx, tenant.id)).map((e) => e.seq)).toEqual([1, 2]);
   });
 });
 

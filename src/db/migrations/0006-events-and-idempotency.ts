@@ -1,8 +1,15 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { dialectOf } from '../sql.js';
 
-// The change feed and audit log (events, event_heads) and stored responses of requests made
-// with an Idempotency-Key (idempotency_keys). See docs/events.md.
+// The change feed and audit log (events) and stored responses of requests made with an
+// Idempotency-Key (idempotency_keys). See docs/events.md.
+//
+// `events` is clustered on (tenant_id, seq) on SQLite (WITHOUT ROWID): a page of the feed is
+// one range of one b-tree, and an append touches that b-tree and the resource index only. A
+// tenant's next seq is its largest plus one, read under the tenant's lock, so there is no table
+// of counters to keep in step; retention walks a tenant's oldest seqs (no index on the time).
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const clustered = dialectOf(db) === 'sqlite' ? sql`without rowid` : sql``;
   await db.schema
     .createTable('events')
     .addColumn('tenant_id', 'text', (col) => col.notNull())
@@ -19,16 +26,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('resource_id', 'text', (col) => col.notNull())
     .addColumn('data', 'text', (col) => col.notNull())
     .addPrimaryKeyConstraint('events_pk', ['tenant_id', 'seq'])
+    .modifyEnd(clustered)
     .execute();
-  // resource_id= follows one resource's history; retention deletes by age.
+  // resource_id= follows one resource's history (an OU's page in the console, an audit).
   await db.schema.createIndex('events_resource_ix').on('events').columns(['tenant_id', 'resource_id', 'seq']).execute();
-  await db.schema.createIndex('events_occurred_ix').on('events').columns(['occurred_at']).execute();
-  await db.schema
-    .createTable('event_heads')
-    .addColumn('tenant_id', 'text', (col) => col.primaryKey())
-    .addColumn('last_seq', 'bigint', (col) => col.notNull())
-    .addColumn('pruned_through', 'bigint', (col) => col.notNull().defaultTo(0))
-    .execute();
   await db.schema
     .createTable('idempotency_keys')
     .addColumn('scope', 'text', (col) => col.notNull())
@@ -48,6 +49,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('idempotency_keys').execute();
-  await db.schema.dropTable('event_heads').execute();
   await db.schema.dropTable('events').execute();
 }

@@ -1,4 +1,5 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
+import { compiledOnce } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { EventTable } from '../schema.js';
 
@@ -11,25 +12,53 @@ export interface EventFilter {
   resourceId?: string;
 }
 
+/** What is kept of a tenant's feed: its first and last seq (both 0 before its first event). */
+export interface FeedBounds {
+  firstSeq: number;
+  lastSeq: number;
+}
+
 /** Rows per INSERT: 11 parameters each, well under SQLite's and PostgreSQL's limits. */
 const INSERT_BATCH = 500;
 
-/** All SQL on `events` and `event_heads`. Every method is scoped by tenant first. */
+const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data'] as const;
+
+/** One event after the tenant's last, in one statement (compiled once: every write runs it). */
+const appendOne = compiledOnce(EVENT_COLUMNS, (db, row) =>
+  db
+    .insertInto('events')
+    .values((eb) => ({
+      ...row,
+      seq: eb
+        .selectFrom('events')
+        .select(sql<number>`coalesce(max(seq), 0) + 1`.as('seq'))
+        .where('tenant_id', '=', row.tenant_id),
+    }))
+    .returning('seq'),
+);
+
+/** All SQL on `events`. Every method is scoped by tenant first. */
 export function createEventRepository(db: Executor) {
+  const seqBound = (tenantId: string, bound: 'min' | 'max') =>
+    db
+      .selectFrom('events')
+      .select((eb) => eb.fn[bound]<number | null>('seq').as('seq'))
+      .where('tenant_id', '=', tenantId);
+
   return {
     /**
-     * Appends `rows` after the tenant's last event and returns their seqs' first value. Call
-     * under the tenant's lock, in the transaction of the change: the head's row update
-     * serializes too, so seqs follow commit order with no gap and no reuse.
+     * Appends `rows` after the tenant's last event and returns the first seq given. Call under
+     * the tenant's lock, in the transaction of the change: the last seq is read under that lock,
+     * so seqs follow commit order with no gap and no reuse. One event (most writes) is one
+     * statement: on PostgreSQL one round trip while the lock is held.
      */
     async append(tenantId: string, rows: NewEventRow[]): Promise<number> {
-      const head = await db
-        .insertInto('event_heads')
-        .values({ tenant_id: tenantId, last_seq: rows.length, pruned_through: 0 })
-        .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({ last_seq: eb('event_heads.last_seq', '+', rows.length) })))
-        .returning('last_seq')
-        .executeTakeFirstOrThrow();
-      const first = Number(head.last_seq) - rows.length + 1;
+      if (rows.length === 1) {
+        const [{ seq }] = await appendOne(db, { ...rows[0], tenant_id: tenantId });
+        return Number(seq);
+      }
+      const last = await seqBound(tenantId, 'max').executeTakeFirst();
+      const first = Number(last?.seq ?? 0) + 1;
       for (let i = 0; i < rows.length; i += INSERT_BATCH) {
         const batch = rows.slice(i, i + INSERT_BATCH).map((row, j) => ({ ...row, seq: first + i + j }));
         await db.insertInto('events').values(batch).execute();
@@ -37,17 +66,38 @@ export function createEventRepository(db: Executor) {
       return first;
     },
 
-    /** The tenant's last seq and the last one pruned (0, 0 before its first event). */
-    async head(tenantId: string): Promise<{ lastSeq: number; prunedThrough: number } | undefined> {
-      const row = await db.selectFrom('event_heads').select(['last_seq', 'pruned_through']).where('tenant_id', '=', tenantId).executeTakeFirst();
-      return row && { lastSeq: Number(row.last_seq), prunedThrough: Number(row.pruned_through) };
+    /** The tenant's last seq (0 before its first event): what a snapshot read with it reflects. */
+    async lastSeq(tenantId: string): Promise<number> {
+      const row = await seqBound(tenantId, 'max').executeTakeFirst();
+      return Number(row?.seq ?? 0);
     },
 
-    /** The last seq of each tenant named (those with events). */
+    /** The first and last seq the tenant's feed still holds; undefined before its first event. */
+    async bounds(tenantId: string): Promise<FeedBounds | undefined> {
+      // Two subqueries, not min() and max() in one: each is then one seek of the primary key.
+      const row = await db
+        .selectNoFrom([seqBound(tenantId, 'min').as('first_seq'), seqBound(tenantId, 'max').as('last_seq')])
+        .executeTakeFirst();
+      if (row?.last_seq == null) return undefined;
+      return { firstSeq: Number(row.first_seq), lastSeq: Number(row.last_seq) };
+    },
+
+    /** The last seq of each tenant named that exists and has events (a deleted tenant has no new ones). */
     async lastSeqs(tenantIds: string[]): Promise<Map<string, number>> {
       if (tenantIds.length === 0) return new Map();
-      const rows = await db.selectFrom('event_heads').select(['tenant_id', 'last_seq']).where('tenant_id', 'in', tenantIds).execute();
-      return new Map(rows.map((r) => [r.tenant_id, Number(r.last_seq)]));
+      const rows = await db
+        .selectFrom('tenants as t')
+        .select((eb) => [
+          't.id',
+          eb
+            .selectFrom('events as e')
+            .select((inner) => inner.fn.max<number | null>('e.seq').as('seq'))
+            .whereRef('e.tenant_id', '=', 't.id')
+            .as('last_seq'),
+        ])
+        .where('t.id', 'in', tenantIds)
+        .execute();
+      return new Map(rows.filter((r) => r.last_seq != null).map((r) => [r.id, Number(r.last_seq)]));
     },
 
     /** Up to `limit` events after `afterSeq`, in seq order. */
@@ -69,27 +119,44 @@ export function createEventRepository(db: Executor) {
     },
 
     /**
-     * Deletes events that occurred before `cutoff`, at most `limit` of them, and records for
-     * each tenant affected the last seq it pruned. Returns how many it deleted.
+     * Every tenant id that has events, deleted tenants included: one seek per tenant (a loose
+     * index scan), not a read of every event.
      */
-    async prune(cutoff: string, limit: number): Promise<number> {
-      const doomed = await db
+    async tenantsWithEvents(): Promise<string[]> {
+      const { rows } = await sql<{ tenant_id: string | null }>`
+        with recursive t(tenant_id) as (
+          select min(tenant_id) from events
+          union all
+          select (select min(e.tenant_id) from events e where e.tenant_id > t.tenant_id) from t where t.tenant_id is not null
+        )
+        select tenant_id from t where tenant_id is not null`.execute(db);
+      return rows.map((r) => r.tenant_id as string);
+    },
+
+    /**
+     * Deletes up to `limit` of the tenant's oldest events that occurred before `cutoff`, as one
+     * run from its first seq: the feed never gets a hole in its middle. Events stop at the first
+     * one not yet expired (seqs follow commit order, so their times do too, give or take the
+     * clock skew between instances), and at `keepFrom`: the newest event of a live tenant is
+     * kept, so that its next seq never reuses a number. Returns how many it deleted.
+     */
+    async pruneOldest(tenantId: string, cutoff: string, keepFrom: number, limit: number): Promise<number> {
+      const oldest = await db
         .selectFrom('events')
-        .select(['tenant_id', 'seq'])
-        .where('occurred_at', '<', cutoff)
-        .orderBy('occurred_at')
+        .select(['seq', 'occurred_at'])
+        .where('tenant_id', '=', tenantId)
+        .where('seq', '<', keepFrom)
+        .orderBy('seq')
         .limit(limit)
         .execute();
-      if (doomed.length === 0) return 0;
-      const through = new Map<string, number>();
-      for (const row of doomed) through.set(row.tenant_id, Math.max(through.get(row.tenant_id) ?? 0, Number(row.seq)));
-      for (const [tenantId, seq] of through) {
-        // Seqs follow commit order, so everything up to the newest expired one goes (give or
-        // take the clock skew between instances): the feed never has a hole in its middle.
-        await db.deleteFrom('events').where('tenant_id', '=', tenantId).where('seq', '<=', seq).execute();
-        await db.updateTable('event_heads').set({ pruned_through: seq }).where('tenant_id', '=', tenantId).where('pruned_through', '<', seq).execute();
+      let through: number | undefined;
+      for (const row of oldest) {
+        if (row.occurred_at >= cutoff) break;
+        through = Number(row.seq);
       }
-      return doomed.length;
+      if (through === undefined) return 0;
+      const { numDeletedRows } = await db.deleteFrom('events').where('tenant_id', '=', tenantId).where('seq', '<=', through).executeTakeFirst();
+      return Number(numDeletedRows);
     },
   };
 }

@@ -15,9 +15,14 @@ export function createTenantRepository(db: Executor) {
     async getWithEventSeq(id: string): Promise<(TenantRow & { event_seq: number }) | undefined> {
       const row = await db
         .selectFrom('tenants')
-        .leftJoin('event_heads', 'event_heads.tenant_id', 'tenants.id')
         .selectAll('tenants')
-        .select('event_heads.last_seq')
+        .select((eb) =>
+          eb
+            .selectFrom('events')
+            .select((inner) => inner.fn.max<number | null>('events.seq').as('seq'))
+            .whereRef('events.tenant_id', '=', 'tenants.id')
+            .as('last_seq'),
+        )
         .where('tenants.id', '=', id)
         .executeTakeFirst();
       if (!row) return undefined;
