@@ -96,15 +96,16 @@ export function redactQuery(url: string): string {
 
 /** Builds the whole service, migrated and ready, but not listening (server.ts listens; tests inject). */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<App> {
-  // Idle PostgreSQL connections can fail before the app (and its logger) exists.
-  let logIdleConnectionError = (error: Error) => console.error('PostgreSQL connection failed outside a query:', error.message);
+  // The store can fail outside a request (an idle PostgreSQL connection, a WAL checkpoint)
+  // before the app and its logger exist.
+  let logBackgroundError = (error: Error, meaning: string) => console.error(`${meaning}:`, error.message);
   const store =
     options.store ??
     openStore(config.databaseUrl, {
       poolSize: config.dbPoolSize,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       queryTimeoutMs: config.dbQueryTimeoutMs,
-      onIdleConnectionError: (error) => logIdleConnectionError(error),
+      onBackgroundError: (error, meaning) => logBackgroundError(error, meaning),
     });
   await migrateToLatest(store.db);
   await store.optimize();
@@ -142,7 +143,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  logIdleConnectionError = (error) => app.log.warn({ err: error }, 'a PostgreSQL connection failed outside a query; the pool replaces it');
+  logBackgroundError = (error, meaning) => app.log.warn({ err: error }, meaning);
   // Planner statistics go stale as a store fills up; PRAGMA optimize only re-analyzes where
   // they have, so running it every few minutes costs nothing when little changed.
   const optimizer = setInterval(() => {

@@ -5,6 +5,7 @@ import { PoolExhaustedError } from '../errors.js';
 import { type Store, type StoreOptions, probeWrite } from './store.js';
 
 export function openPostgres(databaseUrl: string, options: StoreOptions): Store {
+  const idleConnectionFailed = (error: Error) => options.onBackgroundError?.(error, 'a PostgreSQL connection failed outside a query; the pool replaces it');
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolSize ?? 10,
@@ -18,12 +19,12 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     keepAliveInitialDelayMillis: 10_000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  pool.on('error', (error) => options.onIdleConnectionError?.(error));
+  pool.on('error', (error) => idleConnectionFailed(error));
   // The pool listens for errors only on idle connections. One checked out by Kysely (inside a
   // transaction, between statements) that loses its server would emit an error nobody hears,
   // which ends the process; the statement that then runs on it fails and gets a 503, and the
   // pool discards the connection when it comes back.
-  pool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
+  pool.on('connect', (client) => client.on('error', (error) => idleConnectionFailed(error)));
   const max = options.poolSize ?? 10;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   let checkedOut = 0;
@@ -71,8 +72,8 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     idleTimeoutMillis: 1_000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  healthPool.on('error', (error) => options.onIdleConnectionError?.(error));
-  healthPool.on('connect', (client) => client.on('error', (error) => options.onIdleConnectionError?.(error)));
+  healthPool.on('error', (error) => idleConnectionFailed(error));
+  healthPool.on('connect', (client) => client.on('error', (error) => idleConnectionFailed(error)));
   const healthDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: healthPool }) });
   const url = new URL(databaseUrl);
   url.password = url.password ? '***' : '';

@@ -5,9 +5,15 @@ import { Kysely, SqliteDialect, type SqliteDialectConfig, sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
-import { type Store, probeWrite } from './store.js';
+import { type Checkpointer, startCheckpointer } from './sqlite-checkpointer.js';
+import { type Store, type StoreOptions, probeWrite } from './store.js';
 
-export function openSqlite(databaseUrl: string): Store {
+/** SQLite's own default: what the connection falls back to if the checkpoint worker is gone. */
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+/** How often the worker checkpoints the WAL. */
+const CHECKPOINT_INTERVAL_MS = 200;
+
+export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Store {
   const file = sqliteFile(databaseUrl);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SqliteDatabase(file);
@@ -17,6 +23,9 @@ export function openSqlite(databaseUrl: string): Store {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
+  // Checkpoints run in a worker thread (sqlite-checkpointer.ts); this connection checkpoints
+  // only past 10,000 WAL pages (~40 MB), as the backstop that lets the WAL restart.
+  const checkpointer = file === ':memory:' ? null : startBackgroundCheckpoints(sqlite, file, options);
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
   // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
@@ -59,8 +68,27 @@ export function openSqlite(databaseUrl: string): Store {
     },
     healthDb: db,
     probeWrite: () => probeWrite(transaction),
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
+}
+
+function startBackgroundCheckpoints(sqlite: SqliteDatabase.Database, file: string, options: StoreOptions): Checkpointer {
+  sqlite.pragma('wal_autocheckpoint = 10000');
+  let gone = false;
+  return startCheckpointer(file, {
+    intervalMs: CHECKPOINT_INTERVAL_MS,
+    onError: (error) => options.onBackgroundError?.(error, 'a WAL checkpoint failed; the next one retries'),
+    onExit: (error) => {
+      if (gone) return;
+      gone = true;
+      // Without the worker, this connection checkpoints as SQLite does by default.
+      if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+      options.onBackgroundError?.(error, 'the WAL checkpoint worker stopped; commits checkpoint again');
+    },
+  });
 }
 
 const STATEMENT_CACHE_SIZE = 500;

@@ -53,15 +53,16 @@ export interface StoreOptions {
   /** How long to wait for the answer to a PostgreSQL query before failing (default 30 s). */
   queryTimeoutMs?: number;
   /**
-   * Told of a PostgreSQL connection that failed outside a query (the server restarted or the
-   * network dropped it). The pool discards it; unheard, the error would end the process.
+   * Told of a failure outside any request, with what it means: a PostgreSQL connection that
+   * failed outside a query (the server restarted or the network dropped it; the pool discards
+   * it, and unheard the error would end the process), or a SQLite WAL checkpoint that failed.
    */
-  onIdleConnectionError?: (error: Error) => void;
+  onBackgroundError?: (error: Error, meaning: string) => void;
 }
 
 /** Opens the store a `DATABASE_URL` names: `postgres://…` or `sqlite:<file>`. */
 export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
-  return isPostgresUrl(databaseUrl) ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl);
+  return isPostgresUrl(databaseUrl) ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl, options);
 }
 
 /** Writes the probe row in a transaction: throws when the store cannot take a write. */

@@ -90,7 +90,7 @@ describe.skipIf(!isPostgresPass)('PostgreSQL goes away under a running instance'
   async function contextThroughProxy(timeouts: { connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Promise<TestContext> {
     const store = await openTestStore({
       connectVia: (url) => proxy.urlFor(url),
-      store: { connectTimeoutMs: 1_000, ...timeouts, onIdleConnectionError: () => {} },
+      store: { connectTimeoutMs: 1_000, ...timeouts, onBackgroundError: () => {} },
     });
     return createTestContext({}, { store });
   }
