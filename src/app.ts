@@ -8,7 +8,7 @@ import { migrateToLatest } from './db/migrator.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShedding, registerParameterChecks, registerRateLimit, registerRequestLimits } from './http/protection.js';
-import { requestIdOf, runInRequestScope } from './http/request-context.js';
+import { registerRequestContext, requestIdOf, runInRequestScope } from './http/request-context.js';
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -156,6 +156,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await store.optimize();
     await store.close();
   });
+  registerRequestContext(app);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     runInRequestScope(request.id, done);

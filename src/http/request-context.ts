@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest, RawRequestDefaultExpression } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RawRequestDefaultExpression } from 'fastify';
 import type { Page } from '../lib/pagination.js';
 
 const SANE_REQUEST_ID = /^[\x20-\x7e]{1,128}$/;
@@ -35,16 +35,21 @@ export function currentRequestId(): string | undefined {
   return requestScope.getStore()?.requestId;
 }
 
-/** One timestamp per request: the answer stored for an Idempotency-Key and the one sent are the same. */
-const timestamps = new WeakMap<FastifyRequest, string>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** `meta.timestamp`, taken once: the answer stored for an Idempotency-Key and the one sent are the same. */
+    answeredAt: string | null;
+  }
+}
+
+/** Gives every request its `answeredAt` (call once, on the app). */
+export function registerRequestContext(app: FastifyInstance): void {
+  app.decorateRequest('answeredAt', null);
+}
 
 export function meta(request: FastifyRequest) {
-  let timestamp = timestamps.get(request);
-  if (timestamp === undefined) {
-    timestamp = new Date().toISOString();
-    timestamps.set(request, timestamp);
-  }
-  return { request_id: request.id, timestamp };
+  request.answeredAt ??= new Date().toISOString();
+  return { request_id: request.id, timestamp: request.answeredAt };
 }
 
 /** `ApiResponse`: `{data, meta}`. */

@@ -1,12 +1,13 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * A strong ETag for a resource's representation: a digest of its JSON. Whatever the response
  * body's `data` holds (an OU's children and their counts included) is covered, so the tag
- * changes exactly when that body would. Costs one JSON.stringify and a SHA-256 per response.
+ * changes exactly when that body would. Costs one JSON.stringify and a SHA-256 per response
+ * (the one-shot `hash`: half the time of a `createHash` object for a body this size).
  */
 export function etagOf(representation: unknown): string {
-  return `"${createHash('sha256').update(JSON.stringify(representation)).digest('base64url').slice(0, 27)}"`;
+  return `"${hash('sha256', JSON.stringify(representation), 'base64url').slice(0, 27)}"`;
 }
 
 /** The entity tags of an If-Match / If-None-Match header: `*`, or a list of (maybe weak) tags. */

@@ -75,7 +75,10 @@ export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], {
           const outcome = await work(scope);
           if (ctx.dryRun) throw new DryRunRollback(outcome);
           const own = pick(trx, ['events', 'idempotencyKeys']);
-          if (changes.length > 0) await own.events.append(tenantId, changes.map((change) => toEventRow(ctx, tenantId, timestamp, change)));
+          if (changes.length > 0) {
+            const actor = JSON.stringify(ctx.actor);
+            await own.events.append(tenantId, changes.map((change) => toEventRow(ctx, actor, tenantId, timestamp, change)));
+          }
           if (ctx.idempotency) {
             const { status, headers, body } = ctx.idempotency.respond(outcome);
             const response = { status, headers: JSON.stringify(headers), body: JSON.stringify(body) };
@@ -98,13 +101,13 @@ export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], {
 
 export type UnitOfWork<K extends RepositoryName> = ReturnType<typeof createUnitOfWork<K>>;
 
-function toEventRow(ctx: WriteContext, tenantId: string, timestamp: string, change: Change): NewEventRow {
+function toEventRow(ctx: WriteContext, actor: string, tenantId: string, timestamp: string, change: Change): NewEventRow {
   return {
     tenant_id: tenantId,
     id: newId('evt'),
     type: change.type,
     occurred_at: timestamp,
-    actor: JSON.stringify(ctx.actor),
+    actor,
     request_id: ctx.requestId,
     correlation_id: ctx.correlationId,
     resource_type: change.resource.type,
