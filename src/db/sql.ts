@@ -24,25 +24,31 @@ export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
  * A query Kysely builds and compiles once per dialect, then runs with each call's values.
  * Kysely builds and compiles every query anew, which on SQLite costs more than running a
  * one-row insert; for the statements every write runs, compiling once pays (docs/benchmarks.md).
- * `build` receives a stand-in for each named value and must use each where the value goes.
+ * `build` receives a stand-in for each named value and must use each where the value goes;
+ * any other parameter of the query is a constant of it.
  */
 export function compiledOnce<N extends string, R>(names: readonly N[], build: (db: Kysely<Database>, values: Record<N, string>) => Compilable<R>) {
-  const compiledFor = new Map<Dialect, { sql: string; order: N[] }>();
+  // Per parameter of the compiled query: the name of the value that goes there, or the
+  // constant the query itself holds (a `+ 1`).
+  type Slot = { name: N } | { constant: unknown };
+  const compiledFor = new Map<Dialect, { sql: string; slots: Slot[] }>();
   return async (db: Kysely<Database>, values: Record<N, unknown>): Promise<R[]> => {
     const dialect = dialectOf(db);
     let compiled = compiledFor.get(dialect);
     if (compiled === undefined) {
       const standIns = Object.fromEntries(names.map((name) => [name, `\u0000${name}\u0000`])) as Record<N, string>;
       const query = build(db, standIns).compile();
-      const order = query.parameters.map((parameter) => {
+      const slots = query.parameters.map((parameter): Slot => {
         const name = names.find((n) => standIns[n] === parameter);
-        if (name === undefined) throw new Error(`compiledOnce: a parameter of ${query.sql} is not one of the named values`);
-        return name;
+        return name === undefined ? { constant: parameter } : { name };
       });
-      compiled = { sql: query.sql, order };
+      const unused = names.filter((name) => !slots.some((slot) => 'name' in slot && slot.name === name));
+      if (unused.length > 0) throw new Error(`compiledOnce: ${unused.join(', ')} not used by ${query.sql}`);
+      compiled = { sql: query.sql, slots };
       compiledFor.set(dialect, compiled);
     }
-    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, compiled.order.map((name) => values[name])));
+    const parameters = compiled.slots.map((slot) => ('name' in slot ? values[slot.name] : slot.constant));
+    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
     return result.rows;
   };
 }

@@ -31,7 +31,6 @@ async function deleteIfEmpty(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDelet
   }
   await repos.orgUnits.deleteById(ou.tenant_id, ou.id);
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
-  await repos.tenants.recordOuWrite(ou.tenant_id, -1);
   recordOuDeleted(scope, ou);
   return { ous_deleted: 1, ous_moved: 0, users_moved: 0 };
 }
@@ -68,7 +67,6 @@ async function deleteMovingUp(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDele
     () => nameConflict(ou.name),
   );
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: ou.child_ou_count - 1, users: ou.user_count });
-  await repos.tenants.recordOuWrite(ou.tenant_id, -1);
   recordUsersMoved(scope, userIds.map((id) => ({ id, ou_id: ou.id })), ou.parent_id);
   for (const child of children) {
     scope.record({
@@ -94,7 +92,6 @@ async function deleteCascading(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDel
   await repos.users.moveAllFromSubtree(ou.tenant_id, ou.id_path, ou.parent_id, timestamp);
   const deleted = await repos.orgUnits.deleteSubtree(ou.tenant_id, ou.id_path);
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: ou.subtree_user_count });
-  await repos.tenants.recordOuWrite(ou.tenant_id, -deleted);
   recordUsersMoved(scope, placements, ou.parent_id);
   for (const row of subtree) recordOuDeleted(scope, row);
   return { ous_deleted: deleted, ous_moved: 0, users_moved: placements.length };

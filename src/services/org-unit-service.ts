@@ -196,7 +196,6 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
           updated_at: timestamp,
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
-        await repos.tenants.recordOuWrite(tenantId, 1);
         scope.record({ type: 'ou.created', resource: { type: 'ou', id }, before: null, after: ouEventFields(row) });
         return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
       });
@@ -218,7 +217,6 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
         if (input.description !== undefined) changes.description = input.description;
         if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
         await repos.orgUnits.update(tenantId, id, changes);
-        await repos.tenants.recordOuWrite(tenantId);
         const updated = await getOrThrow(repos, tenantId, id);
         const changed = changedFields(ouEventFields(ou), ouEventFields(updated), OU_EVENT_FIELDS);
         if (changed) {

@@ -77,7 +77,8 @@ export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], {
           const own = pick(trx, ['events', 'idempotencyKeys']);
           if (changes.length > 0) {
             const actor = JSON.stringify(ctx.actor);
-            await own.events.append(tenantId, changes.map((change) => toEventRow(ctx, actor, tenantId, timestamp, change)));
+            const rows = changes.map((change) => toEventRow(ctx, actor, tenantId, timestamp, change));
+            await own.events.append(tenantId, rows, ouCountDelta(changes));
           }
           if (ctx.idempotency) {
             const { status, headers, body } = ctx.idempotency.respond(outcome);
@@ -97,6 +98,20 @@ export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], {
     if (eventCount > 0) onEventsCommitted?.(tenantId);
     return result;
   };
+}
+
+/**
+ * What the changes do to the tenant's OU bookkeeping (its OU count, and the OU version that
+ * keys cached search counts): null when no OU changed. Derived here, from the changes the
+ * services record, so that no service keeps it by hand.
+ */
+function ouCountDelta(changes: readonly Change[]): number | null {
+  let delta: number | null = null;
+  for (const { type } of changes) {
+    if (!type.startsWith('ou.')) continue;
+    delta = (delta ?? 0) + (type === 'ou.created' ? 1 : type === 'ou.deleted' ? -1 : 0);
+  }
+  return delta;
 }
 
 export type UnitOfWork<K extends RepositoryName> = ReturnType<typeof createUnitOfWork<K>>;

@@ -1,7 +1,8 @@
-import { type Selectable, sql } from 'kysely';
-import { compiledOnce } from '../sql.js';
+import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
+import { compiledOnce, dialectOf } from '../sql.js';
 import type { Executor } from '../store.js';
-import type { EventTable } from '../schema.js';
+import type { Database, EventTable } from '../schema.js';
+import { createTenantRepository } from './tenant-repository.js';
 
 export type EventRow = Selectable<EventTable>;
 export type NewEventRow = Omit<EventRow, 'seq'>;
@@ -23,17 +24,34 @@ const INSERT_BATCH = 500;
 
 const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data'] as const;
 
+/** The tenant's next seq, as a subquery of the INSERT that takes it. */
+const nextSeq = (eb: ExpressionBuilder<Database, 'events'>, tenantId: string) =>
+  eb.selectFrom('events').select(sql<number>`coalesce(max(seq), 0) + 1`.as('seq')).where('tenant_id', '=', tenantId);
+
 /** One event after the tenant's last, in one statement (compiled once: every write runs it). */
 const appendOne = compiledOnce(EVENT_COLUMNS, (db, row) =>
   db
     .insertInto('events')
-    .values((eb) => ({
-      ...row,
-      seq: eb
-        .selectFrom('events')
-        .select(sql<number>`coalesce(max(seq), 0) + 1`.as('seq'))
-        .where('tenant_id', '=', row.tenant_id),
-    }))
+    .values((eb) => ({ ...row, seq: nextSeq(eb, row.tenant_id) }))
+    .returning('seq'),
+);
+
+/**
+ * PostgreSQL: the same, and the tenant's OU bookkeeping in the same statement (a data-modifying
+ * WITH, which SQLite lacks). Every OU write runs it under the tenant's lock; as two statements
+ * it was one more round trip there, and OU creates at 16 connections went from 415 to 331 a
+ * second (docs/benchmarks.md).
+ */
+const appendOneCountingOus = compiledOnce([...EVENT_COLUMNS, 'ou_delta'], (db, { ou_delta: delta, ...row }) =>
+  db
+    .with('counted', (qc) =>
+      qc
+        .updateTable('tenants')
+        .set((eb) => ({ ou_count: eb('ou_count', '+', sql<number>`${delta}`), ou_version: eb('ou_version', '+', 1) }))
+        .where('id', '=', row.tenant_id),
+    )
+    .insertInto('events')
+    .values((eb) => ({ ...row, seq: nextSeq(eb, row.tenant_id) }))
     .returning('seq'),
 );
 
@@ -49,10 +67,16 @@ export function createEventRepository(db: Executor) {
     /**
      * Appends `rows` after the tenant's last event and returns the first seq given. Call under
      * the tenant's lock, in the transaction of the change: the last seq is read under that lock,
-     * so seqs follow commit order with no gap and no reuse. One event (most writes) is one
-     * statement: on PostgreSQL one round trip while the lock is held.
+     * so seqs follow commit order with no gap and no reuse. With `ouCountDelta` (the write
+     * changed OUs), also raises the tenant's OU version and adds the delta to its OU count. One
+     * event (most writes) is one statement on PostgreSQL: one round trip while the lock is held.
      */
-    async append(tenantId: string, rows: NewEventRow[]): Promise<number> {
+    async append(tenantId: string, rows: NewEventRow[], ouCountDelta: number | null = null): Promise<number> {
+      if (rows.length === 1 && ouCountDelta !== null && dialectOf(db) === 'postgres') {
+        const [{ seq }] = await appendOneCountingOus(db, { ...rows[0], tenant_id: tenantId, ou_delta: ouCountDelta });
+        return Number(seq);
+      }
+      if (ouCountDelta !== null) await createTenantRepository(db).recordOuWrite(tenantId, ouCountDelta);
       if (rows.length === 1) {
         const [{ seq }] = await appendOne(db, { ...rows[0], tenant_id: tenantId });
         return Number(seq);
