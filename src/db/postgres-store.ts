@@ -2,7 +2,26 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PoolExhaustedError } from '../errors.js';
+import { preparedStatementNames } from './sql.js';
 import { type Store, type StoreOptions, probeWrite } from './store.js';
+
+const PREPARING = Symbol('preparing named statements');
+
+/**
+ * Runs the statements db/sql.ts names (preparedStatementNames) as named prepared statements on
+ * this connection: node-postgres then parses them once per connection. Kysely passes only the
+ * text and the values, so the name is looked up by text.
+ */
+function preparingNamedStatements(client: pg.PoolClient): void {
+  const marked = client as pg.PoolClient & { [PREPARING]?: true };
+  if (marked[PREPARING]) return;
+  marked[PREPARING] = true;
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, callback?: unknown) => {
+    const name = typeof text === 'string' ? preparedStatementNames.get(text) : undefined;
+    return name === undefined ? query(text, values, callback) : query({ name, text, values }, callback);
+  };
+}
 
 export function openPostgres(databaseUrl: string, options: StoreOptions): Store {
   const idleConnectionFailed = (error: Error) => options.onBackgroundError?.(error, 'a PostgreSQL connection failed outside a query; the pool replaces it');
@@ -46,6 +65,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
         throw error;
       }
       checkedOut++;
+      preparingNamedStatements(client);
       const release = client.release.bind(client);
       let released = false;
       client.release = (error?: Error | boolean) => {

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { type Compilable, CompiledQuery, type Kysely, PostgresAdapter, type RawBuilder, sql } from 'kysely';
 import type { Database } from './schema.js';
 import type { Dialect } from './store.js';
@@ -21,9 +22,18 @@ export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
 }
 
 /**
+ * PostgreSQL statements (by text) that postgres-store.ts runs as named prepared statements:
+ * parsed and planned once per connection instead of on every call. Only compiledOnce's, whose
+ * text is fixed and whose result is not `*` (a prepared `select *` fails after a migration adds
+ * a column, which an instance still running old code would meet during a rolling upgrade).
+ */
+export const preparedStatementNames = new Map<string, string>();
+
+/**
  * A query Kysely builds and compiles once per dialect, then runs with each call's values.
  * Kysely builds and compiles every query anew, which on SQLite costs more than running a
  * one-row insert; for the statements every write runs, compiling once pays (docs/benchmarks.md).
+ * On PostgreSQL the statement is also prepared once per connection (preparedStatementNames).
  * `build` receives a stand-in for each named value and must use each where the value goes;
  * any other parameter of the query is a constant of it.
  */
@@ -46,6 +56,7 @@ export function compiledOnce<N extends string, R>(names: readonly N[], build: (d
       if (unused.length > 0) throw new Error(`compiledOnce: ${unused.join(', ')} not used by ${query.sql}`);
       compiled = { sql: query.sql, slots };
       compiledFor.set(dialect, compiled);
+      if (dialect === 'postgres') preparedStatementNames.set(query.sql, `arbor_${hash('sha1', query.sql, 'hex').slice(0, 16)}`);
     }
     const parameters = compiled.slots.map((slot) => ('name' in slot ? values[slot.name] : slot.constant));
     const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
