@@ -206,7 +206,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const idempotency = createIdempotencyService({ store, ttlMs: config.idempotencyTtlHours * 3600_000 });
   registerIdempotency(app, idempotency);
-  const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays });
+  const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays, maxWaitSeconds: config.feedMaxWaitSeconds });
   // Retention: events past ARBOR_EVENT_RETENTION_DAYS, stored responses past their TTL.
   const prune = () =>
     Promise.all([events.pruneExpired(), idempotency.pruneExpired()]).catch((error: unknown) => app.log.warn({ err: error }, 'pruning expired events or idempotency keys failed'));

@@ -30,6 +30,8 @@ export interface Config {
   readonly eventRetentionDays: number;
   /** How long a response stored for an Idempotency-Key is replayed. */
   readonly idempotencyTtlHours: number;
+  /** The longest a change-feed request with `wait` is held (a longer wait is shortened to it). */
+  readonly feedMaxWaitSeconds: number;
   /** API requests allowed per client per minute on each instance; 0 turns the limit off. */
   readonly rateLimitPerMinute: number;
   /** Event-loop delay beyond which new requests get 503 (load shedding); 0 turns it off. */
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     treeMaxOus: integer(env, 'ARBOR_TREE_MAX_OUS', 150_000, 1, 10_000_000),
     eventRetentionDays: integer(env, 'ARBOR_EVENT_RETENTION_DAYS', 90, 1, 36_500),
     idempotencyTtlHours: integer(env, 'ARBOR_IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
+    feedMaxWaitSeconds: integer(env, 'ARBOR_FEED_MAX_WAIT_SECONDS', 30, 0, 30),
     rateLimitPerMinute: integer(env, 'ARBOR_RATE_LIMIT_PER_MINUTE', 6_000, 0, 100_000_000),
     maxEventLoopDelayMs: integer(env, 'ARBOR_MAX_EVENT_LOOP_DELAY_MS', 1_000, 0, 60_000),
     requestTimeoutMs: integer(env, 'ARBOR_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000),

@@ -47,7 +47,8 @@ export function compiledOnce<N extends string, R>(names: readonly N[], build: (d
     let compiled = compiledFor.get(dialect);
     if (compiled === undefined) {
       const standIns = Object.fromEntries(names.map((name) => [name, `\u0000${name}\u0000`])) as Record<N, string>;
-      const query = build(db, standIns).compile();
+      // Without the handle's plugins: the text is shared by every later caller, whatever their handle.
+      const query = build(db.withoutPlugins(), standIns).compile();
       const slots = query.parameters.map((parameter): Slot => {
         const name = names.find((n) => standIns[n] === parameter);
         return name === undefined ? { constant: parameter } : { name };

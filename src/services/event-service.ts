@@ -89,11 +89,13 @@ export interface EventServiceDeps {
   signal: ChangeSignal;
   /** Events older than this many days are pruned (ARBOR_EVENT_RETENTION_DAYS). */
   retentionDays: number;
+  /** The longest a request is held, whatever `wait` it asks for (ARBOR_FEED_MAX_WAIT_SECONDS; default 30). */
+  maxWaitSeconds?: number;
   now?: () => number;
 }
 
 /** The change feed: every change of a tenant, in seq order, with long polling. */
-export function createEventService({ store, signal, retentionDays, now = () => Date.now() }: EventServiceDeps) {
+export function createEventService({ store, signal, retentionDays, maxWaitSeconds = 30, now = () => Date.now() }: EventServiceDeps) {
   async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null): Promise<EventPage> {
     return store.snapshot(async (db) => {
       const repos = pick(db, ['events', 'tenants']);
@@ -117,7 +119,7 @@ export function createEventService({ store, signal, retentionDays, now = () => D
      */
     async list(tenantId: string, query: EventQuery, abort?: AbortSignal): Promise<EventPage> {
       const types = parseTypeFilter(query.type);
-      const deadline = now() + query.wait * 1000;
+      const deadline = now() + Math.min(query.wait, maxWaitSeconds) * 1000;
       for (;;) {
         const page = await readOnce(tenantId, query, types);
         const remaining = deadline - now();

@@ -101,7 +101,8 @@ describe(`API fuzz (${REPLAY})`, () => {
     console.log(REPLAY);
     stats.started = Date.now();
     // A low depth limit, so that generated moves and creates reach ou.depth_exceeded (the default, 32, is out of reach).
-    ctx = await createTestContext({ maxOuDepth: MAX_OU_DEPTH });
+    // Long polls answer at once: a valid wait=30 with no write after it would hold the run 30 s.
+    ctx = await createTestContext({ maxOuDepth: MAX_OU_DEPTH, feedMaxWaitSeconds: 0 });
     const doc = ctx.app.swagger() as unknown as OpenApiDocument;
     catalogue = buildCatalogue(ctx.routes, doc);
     byKey = new Map(catalogue.operations.map((op) => [op.key, op]));

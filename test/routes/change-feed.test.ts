@@ -331,3 +331,17 @@ describe('snapshots', () => {
     expect(final.size).toBe(3 + 18);
   });
 });
+
+describe('ARBOR_FEED_MAX_WAIT_SECONDS', () => {
+  const short = useSharedApp({ feedMaxWaitSeconds: 1 });
+
+  it('shortens a longer wait to it: an empty answer after a second, not after the 20 asked for', async () => {
+    const tenant = await createTenant(short.ctx);
+    const head = (await feed(short.ctx, tenant.id)).next;
+    const started = Date.now();
+    const page = await feed(short.ctx, tenant.id, { after: String(head), wait: '20' });
+    expect(page.data).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});

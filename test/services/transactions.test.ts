@@ -9,6 +9,7 @@ import { createTenantService } from '../../src/services/tenant-service.js';
 import { type UserService, createUserService } from '../../src/services/user-service.js';
 import { chainTree, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 import { systemWrite } from '../../src/services/write-context.js';
+import { createIdempotencyService } from '../../src/services/idempotency-service.js';
 
 /** Writes of these tests are Arbor's own (no request): their events say actor system. */
 const W = systemWrite();
@@ -73,31 +74,57 @@ let ous: OrgUnitService;
 let users: UserService;
 let tenantId: string;
 
+/**
+ * The writes of a statement compiled once and run as SQL text (db/sql.ts compiledOnce: the event
+ * append, on PostgreSQL with the tenant's OU bookkeeping in a WITH), which plugins never see.
+ */
+function describeCompiledWrites(text: string): Write[] {
+  const writes: Write[] = [];
+  const update = /update "(\w+)" set (.*?) where/.exec(text);
+  if (update) writes.push({ kind: 'UpdateQueryNode', table: update[1], columns: [...update[2].matchAll(/"(\w+)" =/g)].map((m) => m[1]) });
+  const insert = /insert into "(\w+)" \(([^)]*)\)/.exec(text);
+  if (insert) writes.push({ kind: 'InsertQueryNode', table: insert[1], columns: [...insert[2].matchAll(/"(\w+)"/g)].map((m) => m[1]) });
+  return writes;
+}
+
 /** Services on a handle that throws 'injected' on the `occurrence`-th write matching `matches`. */
 function faultOn(matches: (w: Write) => boolean, occurrence = 1): Fault {
   let seen = 0;
   const fault = { fired: false, writesBefore: [] as Write[] } as Fault;
+  /** Records the writes of one statement, or throws at the chosen one. */
+  const observe = (writes: Write[]) => {
+    if (fault.fired || writes.length === 0) return;
+    if (writes.some(matches) && ++seen === occurrence) {
+      fault.fired = true;
+      throw new Error('injected');
+    }
+    fault.writesBefore.push(...writes);
+  };
   const plugin: KyselyPlugin = {
     transformQuery(args) {
       const write = describeWrite(args.node);
-      if (write && !fault.fired) {
-        if (matches(write) && ++seen === occurrence) {
-          fault.fired = true;
-          throw new Error('injected');
-        }
-        fault.writesBefore.push(write);
-      }
+      observe(write ? [write] : []);
       return args.node;
     },
     async transformResult(args) {
       return args.result;
     },
   };
-  const faulty: Kysely<Database> = store.db.withPlugin(plugin);
+  /** The handle with the plugin, also watching the statements it runs as compiled text. */
+  const watched = (db: Kysely<Database>): Kysely<Database> => {
+    const handle = db.withPlugin(plugin);
+    const executeQuery = handle.executeQuery.bind(handle);
+    handle.executeQuery = ((query: Parameters<typeof executeQuery>[0]) => {
+      if ('sql' in query && query.query.kind === 'RawNode') observe(describeCompiledWrites(query.sql));
+      return executeQuery(query);
+    }) as typeof handle.executeQuery;
+    return handle;
+  };
+  const faulty: Kysely<Database> = watched(store.db);
   const faultyStore: Pick<Store, 'db' | 'transaction' | 'snapshot'> = {
     db: faulty,
-    transaction: (fn, options) => store.transaction((trx) => fn(trx.withPlugin(plugin)), options),
-    snapshot: (fn) => store.snapshot((trx) => fn(trx.withPlugin(plugin))),
+    transaction: (fn, options) => store.transaction((trx) => fn(watched(trx)), options),
+    snapshot: (fn) => store.snapshot((trx) => fn(watched(trx))),
   };
   fault.ous = createOrgUnitService({ store: faultyStore, maxDepth: MAX_DEPTH });
   fault.users = createUserService({ store: faultyStore });
@@ -113,6 +140,8 @@ async function snapshot() {
     orgUnits: await db.selectFrom('org_units').selectAll().orderBy('tenant_id').orderBy('id').execute(),
     users: await db.selectFrom('users').select(['tenant_id', 'id', 'ou_id']).orderBy('tenant_id').orderBy('id').execute(),
     apiClients: await db.selectFrom('api_clients').select(['id', 'tenant_id']).orderBy('id').execute(),
+    events: await db.selectFrom('events').select(['tenant_id', 'seq', 'type', 'resource_id']).orderBy('tenant_id').orderBy('seq').execute(),
+    idempotencyKeys: await db.selectFrom('idempotency_keys').selectAll().orderBy('scope').orderBy('key').execute(),
   };
 }
 
@@ -215,6 +244,40 @@ describe('multi-row writes are all or nothing', () => {
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units' }));
+  });
+
+  it('a failed event append leaves neither the OU, nor its parent\'s counter, nor the tenant\'s OU count', async () => {
+    const { a } = await tree();
+    const fault = faultOn(isInsertInto('events'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
+    );
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
+  });
+
+  it('a failed store of the Idempotency-Key response leaves no OU, no event and no stored response', async () => {
+    const { a } = await tree();
+    const keys = createIdempotencyService({ store, ttlMs: 86_400_000 });
+    /** A write context holding a fresh claim of `key`, as http/idempotency.ts makes one. */
+    const claimed = async (key: string) => {
+      const outcome = await keys.claim('atomic-scope', key, 'fingerprint');
+      if (outcome.kind !== 'claimed') throw new Error('expected a fresh claim');
+      const respond = (result: unknown) => ({ status: 201, headers: {}, body: result });
+      return systemWrite({ idempotency: { scope: 'atomic-scope', key, claim: outcome.claim, respond, stored: false } });
+    };
+    const faultyCtx = await claimed('key-1');
+    const healthyCtx = await claimed('key-2');
+    const fault = faultOn(isUpdateOf('idempotency_keys', 'response_body'));
+    await expectAllOrNothing(
+      fault,
+      () => fault.ous.create(faultyCtx, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(healthyCtx, tenantId, { name: 'New', parent_id: a.id }),
+    );
+    expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'events' }));
+    expect(faultyCtx.idempotency?.stored).toBe(false);
+    expect(healthyCtx.idempotency?.stored).toBe(true);
   });
 
   it('a failed user create with an OU leaves neither the user nor a changed OU counter', async () => {
