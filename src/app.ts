@@ -205,7 +205,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const idempotency = createIdempotencyService({ store, ttlMs: config.idempotencyTtlHours * 3600_000 });
-  registerIdempotency(app, idempotency);
+  registerIdempotency(app, idempotency, config.idempotencyTtlHours);
   const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays, maxWaitSeconds: config.feedMaxWaitSeconds });
   // Retention: events past ARBOR_EVENT_RETENTION_DAYS, stored responses past their TTL.
   const prune = () =>

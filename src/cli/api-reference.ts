@@ -56,6 +56,7 @@ export interface RequestBodyObject extends Reference {
 export interface ResponseObject extends Reference {
   description?: string;
   content?: Record<string, MediaTypeObject>;
+  headers?: Record<string, { description?: string; schema?: SchemaObject }>;
 }
 
 export type SecurityRequirement = Record<string, string[]>;
@@ -285,8 +286,16 @@ function responseBody(response: ResponseObject): string {
 function renderResponses(doc: OpenApiDocument, responses: Record<string, ResponseObject>): string[] {
   const entries = Object.entries(responses);
   if (entries.length === 0) return [];
-  const rows = entries.map(([status, response]) => [status, responseBody(deref(doc, response))]);
-  return ['Responses:', table(['Status', 'Body'], rows)];
+  const rows = entries.map(([status, response]) => [status, responseBody(deref(doc, response)), responseHeaders(deref(doc, response))]);
+  // A Headers column only where some answer declares headers (ETag, Idempotent-Replayed).
+  if (rows.every((row) => row[2] === '')) return ['Responses:', table(['Status', 'Body'], rows.map((row) => row.slice(0, 2)))];
+  return ['Responses:', table(['Status', 'Body', 'Headers'], rows)];
+}
+
+function responseHeaders(response: ResponseObject): string {
+  return Object.keys(response.headers ?? {})
+    .map((name) => `\`${name}\``)
+    .join(', ');
 }
 
 // --- Schemas ---

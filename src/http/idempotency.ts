@@ -3,14 +3,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IdempotencyService } from '../services/idempotency-service.js';
 import { errors } from '../schemas/common.js';
 
-const KEY_SCHEMA = {
+/** The Idempotency-Key header as OpenAPI and validation see it. */
+const keySchema = (ttlHours: number) => ({
   type: 'string',
   minLength: 1,
   maxLength: 255,
   pattern: '^[\\x20-\\x7e]+$',
-  description:
-    'Makes a retry safe: the first response to this key is stored with the change and replayed for 24 h (Idempotent-Replayed: true). 1-255 printable ASCII characters, e.g. a UUID.',
-};
+  description: `Makes a retry safe: the first response to this key is stored with the change and replayed for ${ttlHours} h (ARBOR_IDEMPOTENCY_TTL_HOURS) with Idempotent-Replayed: true. 1-255 printable ASCII characters, e.g. a UUID.`,
+});
+
+const REPLAYED_HEADER = { type: 'string', enum: ['true'], description: 'Present on an answer replayed for an Idempotency-Key: the stored first answer, not a new write.' };
 
 /** JSON with object keys sorted: the same body in another key order is the same request. */
 function canonicalJson(value: unknown): string {
@@ -39,7 +41,8 @@ const isIdempotentRoute = (method: string, url: string) => url.startsWith('/api/
  * stored by the write's unit of work, and a claim that stored nothing (the write failed or
  * was a dry run) is given back before the answer leaves, so the retry can run.
  */
-export function registerIdempotency(app: FastifyInstance, service: IdempotencyService): void {
+export function registerIdempotency(app: FastifyInstance, service: IdempotencyService, ttlHours: number): void {
+  const KEY_SCHEMA = keySchema(ttlHours);
   app.decorateRequest('idempotency', null);
 
   // Route-level hooks on the POST and PATCH routes only, in callback style when there is no key:
@@ -76,10 +79,15 @@ export function registerIdempotency(app: FastifyInstance, service: IdempotencySe
     const methods = [route.method].flat();
     if (!methods.some((m) => isIdempotentRoute(m, route.url))) return;
     const headers = (route.schema?.headers ?? { type: 'object', properties: {} }) as { properties?: Record<string, unknown> };
+    // Every success may be a replay: its answers declare Idempotent-Replayed.
+    const responses = { 409: errors[409], 422: errors[422], ...(route.schema?.response as object) } as Record<string, { headers?: object }>;
+    for (const [status, response] of Object.entries(responses)) {
+      if (status.startsWith('2')) responses[status] = { ...response, headers: { ...response.headers, 'idempotent-replayed': REPLAYED_HEADER } };
+    }
     route.schema = {
       ...route.schema,
       headers: { ...headers, type: 'object', properties: { ...headers.properties, 'idempotency-key': KEY_SCHEMA } },
-      response: { 409: errors[409], 422: errors[422], ...(route.schema?.response as object) },
+      response: responses,
     };
     route.preHandler = [...[route.preHandler ?? []].flat(), preHandler as never];
     route.onSend = [...[route.onSend ?? []].flat(), onSend as never];

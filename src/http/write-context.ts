@@ -36,9 +36,13 @@ export function writeContextOf<T>(request: FastifyRequest, respond: (result: T) 
   };
 }
 
-/** The answer for one resource: `{data, meta}` with its ETag. */
-export function resourceResponse(request: FastifyRequest, data: unknown, status = 200): StoredResponse {
-  return { status, headers: { etag: etagOf(data) }, body: ok(request, data) };
+/**
+ * The answer for one resource: `{data, meta}` with its ETag, the digest of `representation`:
+ * `data` itself, or what a GET of the resource shows where the answer holds more (a new client's
+ * secret, which must not be digested into a header, and which a GET never shows).
+ */
+export function resourceResponse(request: FastifyRequest, data: unknown, status = 200, representation: unknown = data): StoredResponse {
+  return { status, headers: { etag: etagOf(representation) }, body: ok(request, data) };
 }
 
 /** Sends a stored or fresh answer: its status and headers; returns its body for Fastify to serialize. */

@@ -4,7 +4,7 @@ import { principalOf } from '../http/principal.js';
 import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { ApiResponseClientCreatedResponse, ApiResponseClientResponse, ClientCreate, PaginatedResponseClientResponse } from '../schemas/clients.js';
-import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
 import type { ClientData, ClientService } from '../services/client-service.js';
 
 const tags = ['API Clients'];
@@ -24,14 +24,17 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
         tags,
         params: TenantParams,
         body: ref(ClientCreate),
-        response: { 201: success(ref(ApiResponseClientCreatedResponse)), ...readErrors, 413: errors[413], 415: errors[415] },
+        response: { 201: resource(ref(ApiResponseClientCreatedResponse)), ...readErrors, 413: errors[413], 415: errors[415] },
       },
     },
     async (request, reply) => {
-      const answer = (client: ClientData & { client_secret: string | null }) => resourceResponse(request, client, 201);
+      // The ETag is the client's as GET shows it; no-store is part of what a replay sends too.
+      const answer = ({ client_secret, ...client }: ClientData & { client_secret: string | null }) => {
+        const response = resourceResponse(request, { ...client, client_secret }, 201, client);
+        return { ...response, headers: { ...response.headers, 'cache-control': 'no-store' } };
+      };
       // A replay gets the client without its secret: Arbor never stores a secret (docs/events.md).
       const stored = writeContextOf(request, (client: ClientData) => answer({ ...client, client_secret: null }));
-      reply.header('cache-control', 'no-store');
       return send(reply, answer(await service.create(stored, principalOf(request), request.params.tenant_id, request.body)));
     },
   );
@@ -65,7 +68,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
         tags,
         params: ClientParams,
         headers: ReadHeaders,
-        response: { 200: success(ref(ApiResponseClientResponse)), 304: NotModified, ...readErrors },
+        response: { 200: resource(ref(ApiResponseClientResponse)), 304: NotModified, ...readErrors },
       },
     },
     async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.client_id)),

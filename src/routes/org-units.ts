@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { meta, ok, paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { treeResponseChunks } from '../http/tree-json.js';
-import { ConditionalWriteHeaders, DryRunQuery, IdParam, NotModified, Nullable, PageQuery, ReadHeaders, errors, ref, success, Query } from '../schemas/common.js';
+import { ConditionalWriteHeaders, DryRunQuery, IdParam, NotModified, Nullable, PageQuery, ReadHeaders, errors, ref, resource, success, Query } from '../schemas/common.js';
 import {
   ApiResponseListOUTreeNode,
   ApiResponseOUDeleteOutcome,
@@ -56,7 +56,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         params: TenantParams,
         body: ref(OUCreate),
         response: {
-          201: success(ref(ApiResponseOUResponse)),
+          201: resource(ref(ApiResponseOUResponse)),
           401: errors[401],
           403: errors[403],
           404: errors[404],
@@ -137,7 +137,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         tags,
         params: OuParams,
         headers: ReadHeaders,
-        response: { 200: success(ref(ApiResponseOUResponse)), 304: NotModified, 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
+        response: { 200: resource(ref(ApiResponseOUResponse)), 304: NotModified, 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.ou_id)),
@@ -156,7 +156,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         querystring: Query(DryRunQuery),
         body: ref(OUUpdate),
         response: {
-          200: success(ref(ApiResponseOUResponse)),
+          200: resource(ref(ApiResponseOUResponse)),
           412: errors[412],
           401: errors[401],
           403: errors[403],

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { principalOf } from '../http/principal.js';
 import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
-import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
 import { ApiResponseTenantResponse, PaginatedResponseTenantResponse, TenantCreate, TenantUpdate } from '../schemas/tenants.js';
 import type { TenantData, TenantService } from '../services/tenant-service.js';
 
@@ -41,7 +41,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         description: 'Create a tenant (platform tokens only).',
         tags,
         body: ref(TenantCreate),
-        response: { 201: success(ref(ApiResponseTenantResponse)), ...writeErrors },
+        response: { 201: resource(ref(ApiResponseTenantResponse)), ...writeErrors },
       },
     },
     async (request, reply) => {
@@ -60,7 +60,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         tags,
         params: TenantParams,
         headers: ReadHeaders,
-        response: { 200: success(ref(ApiResponseTenantResponse)), 304: NotModified, ...readErrors },
+        response: { 200: resource(ref(ApiResponseTenantResponse)), 304: NotModified, ...readErrors },
       },
     },
     async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id)),
@@ -77,7 +77,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         params: TenantParams,
         headers: ConditionalWriteHeaders,
         body: ref(TenantUpdate),
-        response: { 200: success(ref(ApiResponseTenantResponse)), ...writeErrors, 412: errors[412] },
+        response: { 200: resource(ref(ApiResponseTenantResponse)), ...writeErrors, 412: errors[412] },
       },
     },
     async (request, reply) => {

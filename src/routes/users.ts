@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
-import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, success } from '../schemas/common.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
 import { ApiResponseUserResponse, PaginatedResponseUserResponse, UserCreate, UserStatus, UserUpdate } from '../schemas/users.js';
 import type { UserResponseData, UserService } from '../services/user-service.js';
 
@@ -48,7 +48,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         tags,
         params: TenantParams,
         body: ref(UserCreate),
-        response: { 201: success(ref(ApiResponseUserResponse)), ...writeErrors },
+        response: { 201: resource(ref(ApiResponseUserResponse)), ...writeErrors },
       },
     },
     async (request, reply) => {
@@ -67,7 +67,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         tags,
         params: UserParams,
         headers: ReadHeaders,
-        response: { 200: success(ref(ApiResponseUserResponse)), 304: NotModified, ...readErrors },
+        response: { 200: resource(ref(ApiResponseUserResponse)), 304: NotModified, ...readErrors },
       },
     },
     async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.user_id)),
@@ -84,7 +84,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         params: UserParams,
         headers: ConditionalWriteHeaders,
         body: ref(UserUpdate),
-        response: { 200: success(ref(ApiResponseUserResponse)), ...writeErrors, 412: errors[412] },
+        response: { 200: resource(ref(ApiResponseUserResponse)), ...writeErrors, 412: errors[412] },
       },
     },
     async (request, reply) => {

@@ -20,6 +20,17 @@ export function success<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T>>({ ...schema, description: 'Successful Response' } as never);
 }
 
+/** The ETag response header (declared for OpenAPI; http/write-context.ts sets it). */
+export const ETagResponseHeader = {
+  type: 'string',
+  description: "Strong validator of this resource's representation (its `data`): send it as If-None-Match or If-Match.",
+};
+
+/** A success response with one resource: its named body schema and its ETag header. */
+export function resource<T extends TSchema>(schema: T) {
+  return Type.Unsafe<Static<T>>({ ...schema, description: 'Successful Response', headers: { etag: ETagResponseHeader } } as never);
+}
+
 /** Free-form JSON object of the client's own attributes. */
 export const Attributes = Type.Unsafe<Record<string, unknown>>({ type: 'object', additionalProperties: true } as never);
 
@@ -124,12 +135,15 @@ export const errors = {
   413: error('The request body is larger than the limit.'),
   415: error('The request body is not JSON.'),
   410: error('The feed cursor is older than the events kept (events.cursor_expired): re-read a snapshot.'),
-  412: error('If-Match does not match the current ETag (precondition_failed); the answer carries the current ETag.'),
+  412: {
+    ...error('If-Match does not match the current ETag (precondition_failed); the answer carries the current ETag.'),
+    headers: { etag: { type: 'string', description: 'The current ETag of the resource.' } },
+  },
   422: { ...ref(HTTPValidationError), description: 'Validation Error' },
 } as const;
 
 /** 304 to a GET whose If-None-Match names the current ETag: no body. */
-export const NotModified = Type.Null({ description: 'Not Modified: the If-None-Match ETag is current.' });
+export const NotModified = Type.Unsafe<null>({ type: 'null', description: 'Not Modified: the If-None-Match ETag is current.', headers: { etag: ETagResponseHeader } });
 
 const ETagHeader = Type.String({ maxLength: 1024 });
 

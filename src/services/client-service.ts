@@ -26,7 +26,7 @@ export function toClientData(row: ApiClientRow): ClientData {
 }
 
 export interface ClientServiceDeps {
-  store: Pick<Store, 'db' | 'transaction'>;
+  store: Pick<Store, 'db' | 'transaction' | 'snapshot'>;
   now?: () => string;
   /** Told after a write committed events (wakes feed readers). */
   onEventsCommitted?: (tenantId: string) => void;
@@ -84,13 +84,18 @@ export function createClientService({ store, now = () => new Date().toISOString(
       return toClientData(row);
     },
 
+    /** A page of the tenant's clients, with the event seq it reflects (one snapshot). */
     async list(tenantId: string, pageRequest: PageRequest) {
-      await requireTenant(read, tenantId);
-      const [rows, total] = await Promise.all([
-        read.apiClients.list(tenantId, pageRequest.per_page, offsetOf(pageRequest)),
-        read.apiClients.count(tenantId),
-      ]);
-      return toPage(rows.map(toClientData), total, pageRequest);
+      return store.snapshot(async (db) => {
+        const repos = pick(db, ['tenants', 'apiClients', 'events']);
+        await requireTenant(repos, tenantId);
+        const [rows, total, eventSeq] = await Promise.all([
+          repos.apiClients.list(tenantId, pageRequest.per_page, offsetOf(pageRequest)),
+          repos.apiClients.count(tenantId),
+          repos.events.lastSeq(tenantId),
+        ]);
+        return { ...toPage(rows.map(toClientData), total, pageRequest), eventSeq };
+      });
     },
 
     /** Deletes a client: its next token request fails; tokens already issued live until they expire. */

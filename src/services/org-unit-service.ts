@@ -210,13 +210,19 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
         await scope.precondition(() => detail(repos, tenantId, ou));
         const name = newName ?? ou.name;
         const parentId = input.parent_id !== undefined ? input.parent_id : ou.parent_id;
+        const edits: Parameters<typeof repos.orgUnits.update>[2] = {};
+        if (input.description !== undefined && input.description !== ou.description) edits.description = input.description;
+        const attributes = input.custom_attributes === undefined ? ou.custom_attributes : encodeAttributes(input.custom_attributes);
+        if (attributes !== ou.custom_attributes) edits.custom_attributes = attributes;
+        // A PATCH of the values the OU already has changes nothing, not even updated_at: no event
+        // is written for it, so nothing a feed consumer mirrors may differ either (and the ETag stays).
+        if (parentId === ou.parent_id && name === ou.name && Object.keys(edits).length === 0) {
+          return { ou: await detail(repos, tenantId, ou), descendantPathsChanged: 0 };
+        }
         let descendantPathsChanged = 0;
         if (parentId !== ou.parent_id) descendantPathsChanged = await move(scope, ou, name, parentId);
         else if (name !== ou.name) descendantPathsChanged = await rename(scope, ou, name);
-        const changes: Parameters<typeof repos.orgUnits.update>[2] = { updated_at: timestamp };
-        if (input.description !== undefined) changes.description = input.description;
-        if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
-        await repos.orgUnits.update(tenantId, id, changes);
+        await repos.orgUnits.update(tenantId, id, { ...edits, updated_at: timestamp });
         const updated = await getOrThrow(repos, tenantId, id);
         const changed = changedFields(ouEventFields(ou), ouEventFields(updated), OU_EVENT_FIELDS);
         if (changed) {

@@ -111,9 +111,13 @@ export function createTenantService({ store, now = () => new Date().toISOString(
         const { repos } = scope;
         const tenant = await getOrThrow(repos, id);
         await scope.precondition(() => toTenantData(tenant));
-        const changes: { name?: string; slug?: string; updated_at: string } = { updated_at: scope.timestamp };
-        if (input.name !== undefined) changes.name = input.name.trim();
-        if (input.slug !== undefined) changes.slug = checkSlug(input.slug, 'slug');
+        const changes: { name?: string; slug?: string; updated_at?: string } = {};
+        if (input.name !== undefined && input.name.trim() !== tenant.name) changes.name = input.name.trim();
+        const slug = input.slug === undefined ? tenant.slug : checkSlug(input.slug, 'slug');
+        if (slug !== tenant.slug) changes.slug = slug;
+        // The values the tenant already has: nothing changes, not even updated_at, and no event.
+        if (Object.keys(changes).length === 0) return toTenantData(tenant);
+        changes.updated_at = scope.timestamp;
         await onUniqueViolation(() => repos.tenants.update(id, changes), () => slugConflict(changes.slug ?? ''));
         const updated = await getOrThrow(repos, id);
         const changed = changedFields(tenant, updated, TENANT_EVENT_FIELDS);

@@ -163,17 +163,21 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         const { repos, timestamp } = scope;
         const user = await getOrThrow(repos, tenantId, id);
         await scope.precondition(() => toUserResponse(user));
-        const changes: Parameters<Repositories['users']['update']>[2] = { updated_at: timestamp };
-        if (input.email != null) {
+        const changes: Parameters<Repositories['users']['update']>[2] = {};
+        if (input.email != null && input.email.trim() !== user.email) {
           changes.email = input.email.trim();
           changes.email_key = emailKey(input.email);
         }
-        if (input.display_name !== undefined) {
+        if (input.display_name !== undefined && input.display_name !== user.display_name) {
           changes.display_name = input.display_name;
           changes.display_name_key = searchKey(input.display_name);
         }
-        if (input.status !== undefined) changes.status = input.status;
-        if (input.custom_attributes !== undefined) changes.custom_attributes = encodeAttributes(input.custom_attributes);
+        if (input.status !== undefined && input.status !== user.status) changes.status = input.status;
+        const attributes = input.custom_attributes === undefined ? user.custom_attributes : encodeAttributes(input.custom_attributes);
+        if (attributes !== user.custom_attributes) changes.custom_attributes = attributes;
+        // The values the user already has: nothing changes, not even updated_at, and no event.
+        if (Object.keys(changes).length === 0 && (input.ou_id === undefined || input.ou_id === user.ou_id)) return toUserResponse(user);
+        changes.updated_at = timestamp;
         if (input.ou_id !== undefined && input.ou_id !== user.ou_id) {
           const target = input.ou_id === null ? undefined : await requireOu(repos, tenantId, input.ou_id);
           changes.ou_id = input.ou_id;

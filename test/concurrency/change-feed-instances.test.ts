@@ -103,9 +103,11 @@ function scenario(kind: 'sqlite' | 'postgres') {
     const answer = await poll;
     const waitedMs = Date.now() - started;
     expect(answer.status).toBe(200);
-    // Without the wake-up the poll would answer an empty page after its 20 s.
+    // Without the wake-up the poll would answer an empty page after its 20 s. The other instance's
+    // commit is noticed by polling every 100 ms (PostgreSQL) or 500 ms (SQLite); what that takes is
+    // measured by npm run bench:feed-wake, not here: this bound only tells a wake-up from a timeout.
     expect((answer.body as { data: FeedEvent[] }).data.map((event) => [event.seq, event.type, event.resource.id])).toEqual([[head + 1, 'ou.created', ou.id]]);
-    expect(waitedMs).toBeLessThan(20_000);
+    expect(waitedMs).toBeLessThan(5_000);
   }, 60_000);
 
   it('lets exactly one of two PATCHes with the same If-Match win when each goes to another instance', async () => {

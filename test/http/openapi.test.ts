@@ -375,6 +375,28 @@ describe('GET /openapi.json', () => {
     expect(refs.size).toBeGreaterThan(0);
     for (const ref of refs) expect(Object.keys(doc.components.schemas), ref).toContain(refName(ref));
   });
+
+  it('declares the headers of safe retries: ETag on one resource\'s answers, 304 and 412, Idempotent-Replayed on every POST and PATCH success', async () => {
+    const doc = (await load()) as unknown as { paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>> };
+    const declared = (method: string, path: string, status: string) => Object.keys(doc.paths[path]?.[method]?.responses[status]?.headers ?? {});
+    const resources = ['/api/v1/tenants/{tenant_id}', OU, '/api/v1/tenants/{tenant_id}/users/{user_id}', '/api/v1/tenants/{tenant_id}/clients/{client_id}'];
+    for (const path of resources) {
+      expect(declared('get', path, '200'), `GET ${path}`).toContain('etag');
+      expect(declared('get', path, '304'), `GET ${path} 304`).toContain('etag');
+      expect(declared('delete', path, '412'), `DELETE ${path} 412`).toContain('etag');
+    }
+    let writes = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const method of ['post', 'patch'].filter((m) => path.startsWith('/api/') && item[m])) {
+        for (const status of Object.keys(item[method].responses).filter((s) => s.startsWith('2'))) {
+          writes++;
+          expect(declared(method, path, status), `${method} ${path} ${status}`).toContain('idempotent-replayed');
+        }
+      }
+    }
+    expect(writes).toBeGreaterThanOrEqual(7);
+    expect(declared('post', OUS, '201')).toEqual(['etag', 'idempotent-replayed']);
+  });
 });
 
 describe('GET /docs', () => {

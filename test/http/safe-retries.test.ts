@@ -68,6 +68,28 @@ describe('ETag and If-None-Match', () => {
   });
 });
 
+describe('a PATCH of the values a resource already has', () => {
+  it('changes nothing: the same ETag and updated_at, and no event', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng', description: 'd', custom_attributes: { cc: 1 } });
+    const user = await createUser(t.ctx, tenant.id, { email: 'ada@x.io', display_name: 'Ada', ou_id: ou.id });
+    const seq = await head(t.ctx, tenant.id);
+    const cases: [string, object][] = [
+      [`${api(tenant.id)}/ous/${ou.id}`, { name: 'Eng', description: 'd', custom_attributes: { cc: 1 }, parent_id: null }],
+      [`${api(tenant.id)}/users/${user.id}`, { email: 'ada@x.io', display_name: 'Ada', ou_id: ou.id, status: 'active' }],
+      [api(tenant.id), { name: tenant.name }],
+    ];
+    for (const [url, body] of cases) {
+      const before = await get(t.ctx, url);
+      const patched = await send(t.ctx, 'PATCH', url, body);
+      expect(patched.statusCode, url).toBe(200);
+      expect(patched.headers.etag, url).toBe(before.headers.etag);
+      expect(patched.json().data.updated_at, url).toBe(before.json().data.updated_at);
+    }
+    expect(await head(t.ctx, tenant.id)).toBe(seq);
+  });
+});
+
 describe('If-Match', () => {
   it('refuses a PATCH or DELETE with a stale ETag with 412 and the current ETag, changing nothing and writing no event', async () => {
     const tenant = await createTenant(t.ctx);
@@ -79,6 +101,7 @@ describe('If-Match', () => {
       [`${api(tenant.id)}/users/${user.id}`, 'PATCH', { display_name: 'X' }],
       [`${api(tenant.id)}/users/${user.id}`, 'DELETE', undefined],
       [api(tenant.id), 'PATCH', { name: 'Renamed' }],
+      [api(tenant.id), 'DELETE', undefined],
     ];
     const seq = await head(t.ctx, tenant.id);
     for (const [url, method, body] of cases) {
@@ -169,6 +192,34 @@ describe('Idempotency-Key', () => {
     expect(other.json().data.id).not.toBe(mine.json().data.id);
   });
 
+  it('keeps keys apart per tenant: the same client and key on another tenant gets its own result', async () => {
+    const [a, b] = [await createTenant(t.ctx), await createTenant(t.ctx)];
+    const headers = { 'idempotency-key': 'per-tenant' };
+    const inA = await send(t.ctx, 'POST', `${api(a.id)}/ous`, { name: 'Eng' }, headers);
+    const inB = await send(t.ctx, 'POST', `${api(b.id)}/ous`, { name: 'Eng' }, headers);
+    expect([inA.statusCode, inB.statusCode]).toEqual([201, 201]);
+    expect(inB.headers['idempotent-replayed']).toBeUndefined();
+    expect(await treeOf(t.ctx, a.id)).toHaveLength(1);
+    expect(await treeOf(t.ctx, b.id)).toHaveLength(1);
+  });
+
+  it('replays user and tenant writes too', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const [method, url, body] of [
+      ['POST', `${api(tenant.id)}/users`, { email: 'replayed@x.io' }],
+      ['PATCH', api(tenant.id), { name: 'Replayed' }],
+      ['POST', '/api/v1/tenants', { name: 'Replayed tenant' }],
+    ] as const) {
+      const headers = { 'idempotency-key': `replay ${method} ${url}` };
+      const first = await send(t.ctx, method, url, body, headers);
+      const retry = await send(t.ctx, method, url, body, headers);
+      expect(first.statusCode, url).toBeLessThan(300);
+      expect(retry.headers['idempotent-replayed'], url).toBe('true');
+      expect(retry.json(), url).toEqual(first.json());
+    }
+    expect((await get(t.ctx, `${api(tenant.id)}/users`)).json().data).toHaveLength(1);
+  });
+
   it('stores nothing for a refused request: the same key with a corrected body then succeeds', async () => {
     const tenant = await createTenant(t.ctx);
     await createOu(t.ctx, tenant.id, { name: 'Taken' });
@@ -234,6 +285,10 @@ describe('Idempotency-Key', () => {
     expect(retry.statusCode).toBe(201);
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.json().data).toEqual({ ...first.json().data, client_secret: null });
+    // The secret is answered once and never cached, replay or not; the ETag is the client's as GET shows it.
+    expect([first.headers['cache-control'], retry.headers['cache-control']]).toEqual(['no-store', 'no-store']);
+    const got = await get(t.ctx, `${api(tenant.id)}/clients/${first.json().data.id}`);
+    expect([first.headers.etag, retry.headers.etag]).toEqual([got.headers.etag, got.headers.etag]);
     const stored = await t.ctx.store.db.selectFrom('idempotency_keys').selectAll().where('key', '=', 'new-client').execute();
     expect(stored).toHaveLength(1);
     expect(JSON.stringify(stored)).not.toContain(secret);
@@ -257,6 +312,18 @@ describe('dry_run', () => {
     expect(events.filter((e) => e.type === 'ou.deleted')).toHaveLength(outcome.ous_deleted);
     expect(events.filter((e) => e.type === 'ou.moved')).toHaveLength(outcome.ous_moved);
     expect(events.filter((e) => e.type === 'user.moved')).toHaveLength(outcome.users_moved);
+  });
+
+  it('checks If-Match as the real call does: 412 with a stale ETag, the dry run with the current one', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const url = `${api(tenant.id)}/ous/${tree.frontend.id}`;
+    const etag = (await get(t.ctx, url)).headers.etag as string;
+    expectError(await send(t.ctx, 'DELETE', `${url}?dry_run=true`, undefined, { 'if-match': '"stale"' }), 412, 'precondition_failed');
+    expectError(await send(t.ctx, 'PATCH', `${url}?dry_run=true`, { name: 'UI' }, { 'if-match': '"stale"' }), 412, 'precondition_failed');
+    expect((await send(t.ctx, 'DELETE', `${url}?dry_run=true`, undefined, { 'if-match': etag })).statusCode).toBe(200);
+    expect((await send(t.ctx, 'PATCH', `${url}?dry_run=true`, { name: 'UI' }, { 'if-match': etag })).statusCode).toBe(200);
+    expect((await get(t.ctx, url)).headers.etag).toBe(etag);
   });
 
   it('answers a dry-run delete with the same 409 as the real one', async () => {

@@ -116,7 +116,8 @@ function queryNaming(route: RegisteredRoute, ouId: string): Record<string, strin
   return route.url.endsWith('/ous') ? { parent_id: ouId } : { ou_id: ouId };
 }
 
-const TABLES = ['tenants', 'org_units', 'users', 'api_clients'] as const;
+// events and idempotency_keys too: a refused request records no event and claims no key.
+const TABLES = ['tenants', 'org_units', 'users', 'api_clients', 'events', 'idempotency_keys'] as const;
 
 /** Every row of the data tables, order-independent. */
 async function snapshot(ctx: TestContext): Promise<Record<string, string[]>> {

@@ -127,6 +127,16 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
     expect(idp.requests).toBe(1);
   });
 
+  it('records its writes in the change feed as the external subject, with the client it was issued to', async () => {
+    const token = await idpToken(key1, { permissions: ['ous:write'], sub: 'alice@idp', azp: 'console-spa' });
+    const created = await postOu(token, 'By Alice');
+    expect(created.statusCode, created.body).toBe(201);
+    const feed = await app.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/events?type=ou.created`, headers: platformHeaders });
+    expect(feed.json().data.map((event: { actor: unknown; resource: { id: string } }) => [event.resource.id, event.actor])).toEqual([
+      [created.json().data.id, { type: 'external', id: 'alice@idp', client_id: 'console-spa' }],
+    ]);
+  });
+
   it('accepts permissions as a space-separated string', async () => {
     const token = await idpToken(key1, { permissions: 'ous:read users:read' });
     expect((await get(ousUrl(), token)).statusCode).toBe(200);
