@@ -10,8 +10,12 @@ import { type Store, type StoreOptions, probeWrite } from './store.js';
 
 /** SQLite's own default: what the connection falls back to if the checkpoint worker is gone. */
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
-/** How often the worker checkpoints the WAL. */
-const CHECKPOINT_INTERVAL_MS = 200;
+/**
+ * How often the worker checkpoints the WAL. Often, so that the backstop checkpoint of the writing
+ * connection finds little left to copy: in-process, a create's commit took 96 µs at 20 ms and
+ * 119 µs at 200 ms. One with nothing to copy only reads the WAL index (no fsync).
+ */
+const CHECKPOINT_INTERVAL_MS = 25;
 
 export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Store {
   const file = sqliteFile(databaseUrl);
