@@ -105,6 +105,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       poolSize: config.dbPoolSize,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       queryTimeoutMs: config.dbQueryTimeoutMs,
+      preparedStatements: config.dbPreparedStatements,
       onBackgroundError: (error, meaning) => logBackgroundError(error, meaning),
     });
   await migrateToLatest(store.db);

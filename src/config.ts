@@ -46,6 +46,8 @@ export interface Config {
   readonly dbConnectTimeoutMs: number;
   /** How long to wait for the answer to a PostgreSQL query before answering 503. */
   readonly dbQueryTimeoutMs: number;
+  /** PostgreSQL: run the statements every write runs as named prepared statements (session state a transaction-mode pooler may not keep). */
+  readonly dbPreparedStatements: boolean;
   readonly issuer: string;
   readonly audience: string;
   readonly tokenTtlSeconds: number;
@@ -83,6 +85,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 function trustProxy(env: Env): boolean | number {
@@ -160,6 +169,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     keepAliveTimeoutMs: integer(env, 'ARBOR_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 3_600_000),
     dbConnectTimeoutMs: integer(env, 'ARBOR_DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
     dbQueryTimeoutMs: integer(env, 'ARBOR_DB_QUERY_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    dbPreparedStatements: flag(env, 'ARBOR_DB_PREPARED_STATEMENTS', true),
     issuer: env.ARBOR_ISSUER || `http://${host}:${port}`,
     audience: env.ARBOR_AUDIENCE || 'arbor',
     tokenTtlSeconds: integer(env, 'ARBOR_TOKEN_TTL_SECONDS', 15 * 60, 60, 24 * 3600),

@@ -65,7 +65,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
         throw error;
       }
       checkedOut++;
-      preparingNamedStatements(client);
+      if (options.preparedStatements !== false) preparingNamedStatements(client);
       const release = client.release.bind(client);
       let released = false;
       client.release = (error?: Error | boolean) => {

@@ -22,6 +22,17 @@ export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
 }
 
 /**
+ * The first or last seq of a tenant's change feed, as a subquery: one seek of the events' primary
+ * key. Alone in its SELECT: beside another aggregate, min() or max() reads the tenant's whole
+ * range instead. `tenantId` is a value, or a column of the outer query (`sql.ref('tenants.id')`).
+ */
+export function seqBound(tenantId: string | RawBuilder<unknown>, bound: 'min' | 'max'): RawBuilder<number | null> {
+  return bound === 'max'
+    ? sql<number | null>`(select max(seq) from events where tenant_id = ${tenantId})`
+    : sql<number | null>`(select min(seq) from events where tenant_id = ${tenantId})`;
+}
+
+/**
  * PostgreSQL statements (by text) that postgres-store.ts runs as named prepared statements:
  * parsed and planned once per connection instead of on every call. Only compiledOnce's, whose
  * text is fixed and whose result is not `*` (a prepared `select *` fails after a migration adds

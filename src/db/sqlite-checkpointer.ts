@@ -6,11 +6,11 @@ import { Worker } from 'node:worker_threads';
  * rarely pay for it. A checkpoint copies the WAL's pages into the file and syncs both (two
  * fsyncs); run by the commit that crosses `wal_autocheckpoint`, it blocked the event loop for
  * about a third of an OU create's commit at SQLite's default (docs/benchmarks.md). The worker
- * runs PASSIVE checkpoints, which never wait for, and never block, readers or writers; the
- * store's own `wal_autocheckpoint` stays as the backstop that lets the WAL restart from its
- * beginning under sustained writes (a restart needs a checkpoint that caught up with the last
- * commit, which only the writing connection can run at that moment), and it then finds little
- * left to copy.
+ * runs PASSIVE checkpoints, which never wait for, and never block, readers or writers. The WAL
+ * starts over from its beginning at the first write after a checkpoint that copied every page;
+ * under sustained writes the worker's rarely do (pages keep arriving while it copies), so the
+ * store's own `wal_autocheckpoint` stays as a backstop that bounds the WAL: the writing
+ * connection checkpoints right after its own commit, and then finds little left to copy.
  */
 export interface Checkpointer {
   /** Stops the worker after one last checkpoint. */

@@ -53,6 +53,11 @@ export interface StoreOptions {
   /** How long to wait for the answer to a PostgreSQL query before failing (default 30 s). */
   queryTimeoutMs?: number;
   /**
+   * PostgreSQL: run db/sql.ts's compiledOnce statements as named prepared statements, parsed once
+   * per connection (default true). Off behind a pooler in transaction mode that does not keep them.
+   */
+  preparedStatements?: boolean;
+  /**
    * Told of a failure outside any request, with what it means: a PostgreSQL connection that
    * failed outside a query (the server restarted or the network dropped it; the pool discards
    * it, and unheard the error would end the process), or a SQLite WAL checkpoint that failed.

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IdempotencyService } from '../services/idempotency-service.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { errors } from '../schemas/common.js';
 
 /** The Idempotency-Key header as OpenAPI and validation see it. */
@@ -14,17 +15,6 @@ const keySchema = (ttlHours: number) => ({
 
 const REPLAYED_HEADER = { type: 'string', enum: ['true'], description: 'Present on an answer replayed for an Idempotency-Key: the stored first answer, not a new write.' };
 
-/** JSON with object keys sorted: the same body in another key order is the same request. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
 
 /** Whose key it is: the tenant of the URL and the token's client (keys of different clients never meet). */
 function scopeOf(request: FastifyRequest): string {
@@ -51,6 +41,7 @@ export function registerIdempotency(app: FastifyInstance, service: IdempotencySe
   const claimKey = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = request.headers['idempotency-key'] as string;
     const scope = scopeOf(request);
+    // The same body in another key order is the same request.
     const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`).digest('base64url');
     const outcome = await service.claim(scope, key, fingerprint);
     if (outcome.kind === 'replay') {

@@ -5,7 +5,7 @@ import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
 import { type Page, type PageRequest, readPage, toPage } from '../lib/pagination.js';
-import { encodeAttributes } from './json-attributes.js';
+import { encodeAttributes, sameAttributes } from './json-attributes.js';
 import { DELETE_STRATEGIES } from './org-unit-delete.js';
 import { normalizeOuName, ouNameKey } from './org-unit-names.js';
 import {
@@ -212,8 +212,9 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
         const parentId = input.parent_id !== undefined ? input.parent_id : ou.parent_id;
         const edits: Parameters<typeof repos.orgUnits.update>[2] = {};
         if (input.description !== undefined && input.description !== ou.description) edits.description = input.description;
-        const attributes = input.custom_attributes === undefined ? ou.custom_attributes : encodeAttributes(input.custom_attributes);
-        if (attributes !== ou.custom_attributes) edits.custom_attributes = attributes;
+        if (input.custom_attributes !== undefined && !sameAttributes(ou.custom_attributes, input.custom_attributes)) {
+          edits.custom_attributes = encodeAttributes(input.custom_attributes);
+        }
         // A PATCH of the values the OU already has changes nothing, not even updated_at: no event
         // is written for it, so nothing a feed consumer mirrors may differ either (and the ETag stays).
         if (parentId === ou.parent_id && name === ou.name && Object.keys(edits).length === 0) {

@@ -2,6 +2,7 @@ import type { NewEventRow } from '../db/repositories/event-repository.js';
 import { type RepositoryName, type Repositories, pick } from '../db/repositories/index.js';
 import type { Store } from '../db/store.js';
 import { PreconditionFailedError } from '../errors.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { etagOf, ifMatchAllows } from '../lib/etag.js';
 import { newId } from '../lib/ids.js';
 import type { EventType, ResourceType } from './event-types.js';
@@ -143,7 +144,7 @@ export function changedFields<F extends string>(
   const was: Record<string, unknown> = {};
   const is: Record<string, unknown> = {};
   for (const field of fields) {
-    if (JSON.stringify(before[field]) === JSON.stringify(after[field])) continue;
+    if (canonicalJson(before[field]) === canonicalJson(after[field])) continue;
     was[field] = before[field];
     is[field] = after[field];
   }

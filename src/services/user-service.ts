@@ -4,7 +4,7 @@ import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { decodeAttributes, encodeAttributes } from './json-attributes.js';
+import { decodeAttributes, encodeAttributes, sameAttributes } from './json-attributes.js';
 import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
 import { changedFields, createUnitOfWork } from './unit-of-work.js';
@@ -173,8 +173,9 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
           changes.display_name_key = searchKey(input.display_name);
         }
         if (input.status !== undefined && input.status !== user.status) changes.status = input.status;
-        const attributes = input.custom_attributes === undefined ? user.custom_attributes : encodeAttributes(input.custom_attributes);
-        if (attributes !== user.custom_attributes) changes.custom_attributes = attributes;
+        if (input.custom_attributes !== undefined && !sameAttributes(user.custom_attributes, input.custom_attributes)) {
+          changes.custom_attributes = encodeAttributes(input.custom_attributes);
+        }
         // The values the user already has: nothing changes, not even updated_at, and no event.
         if (Object.keys(changes).length === 0 && (input.ou_id === undefined || input.ou_id === user.ou_id)) return toUserResponse(user);
         changes.updated_at = timestamp;

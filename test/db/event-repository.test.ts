@@ -82,11 +82,15 @@ describe('what a feed reader checks', () => {
     expect(await events().lastSeq('tnt_a')).toBe(3);
   });
 
-  it('tells the last seq of each existing tenant asked about, and nothing of one without events', async () => {
+  it('tells the last seq of each tenant asked about, a deleted one too (its readers wait for tenant.deleted), and nothing of one without events', async () => {
     await Promise.all(['tnt_a', 'tnt_b', 'tnt_c'].map(addTenant));
     await append('tnt_a', [event('tnt_a', 1), event('tnt_a', 2)]);
     await append('tnt_b', [event('tnt_b', 1)]);
-    expect(await events().lastSeqs(['tnt_a', 'tnt_b', 'tnt_c', 'tnt_missing'])).toEqual(new Map([['tnt_a', 2], ['tnt_b', 1]]));
+    // A tenant whose row is gone (deleted) with its feed still there.
+    await append('tnt_deleted', [event('tnt_deleted', 1), event('tnt_deleted', 2), event('tnt_deleted', 3)]);
+    expect(await events().lastSeqs(['tnt_a', 'tnt_b', 'tnt_c', 'tnt_deleted', 'tnt_missing'])).toEqual(
+      new Map([['tnt_a', 2], ['tnt_b', 1], ['tnt_deleted', 3]]),
+    );
   });
 });
 
@@ -107,6 +111,12 @@ describe('retention', () => {
     expect(await events().pruneOldest('tnt_a', cutoff, 5, 100)).toBe(2);
     expect(await seqsOf('tnt_a')).toEqual([3, 4, 5]);
     expect(await events().bounds('tnt_a')).toEqual({ firstSeq: 3, lastSeq: 5 });
+  });
+
+  it('deletes nothing while the oldest event is younger than the cutoff', async () => {
+    await append('tnt_a', [event('tnt_a', 1, recent), event('tnt_a', 2, old)]);
+    expect(await events().pruneOldest('tnt_a', cutoff, 3, 100)).toBe(0);
+    expect(await seqsOf('tnt_a')).toEqual([1, 2]);
   });
 
   it('keeps what keepFrom protects and deletes at most the limit', async () => {

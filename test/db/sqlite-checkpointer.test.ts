@@ -58,7 +58,7 @@ describe.skipIf(isPostgresPass)('WAL checkpoints in a worker thread', () => {
     expect(found).toContain('tnt_checkpointed');
   });
 
-  it('reports a worker that cannot open its file, once, so that the store checkpoints by itself again', async () => {
+  it('reports a worker that cannot open its file, once, with the file named', async () => {
     const exits: Error[] = [];
     const checkpointer = startCheckpointer(join(dir, 'missing.sqlite'), { intervalMs: 50, onError: () => {}, onExit: (error) => exits.push(error) });
     for (let waited = 0; waited < 10_000 && exits.length === 0; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));

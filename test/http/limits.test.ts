@@ -820,9 +820,19 @@ describe('limit settings (config.ts)', () => {
     ['ARBOR_REQUEST_TIMEOUT_MS', '999'],
     ['ARBOR_HEADERS_TIMEOUT_MS', '99'],
     ['ARBOR_KEEP_ALIVE_TIMEOUT_MS', '0'],
+    ['ARBOR_EVENT_RETENTION_DAYS', '0'],
+    ['ARBOR_IDEMPOTENCY_TTL_HOURS', '0'],
+    ['ARBOR_FEED_MAX_WAIT_SECONDS', '31'],
+    ['ARBOR_DB_PREPARED_STATEMENTS', 'yes'],
   ])('refuses %s=%s with a ConfigError naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('keeps events 90 days, replays idempotent answers 24 h, holds a long poll at most 30 s and prepares statements, unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ eventRetentionDays: 90, idempotencyTtlHours: 24, feedMaxWaitSeconds: 30, dbPreparedStatements: true });
+    const told = { ARBOR_EVENT_RETENTION_DAYS: '7', ARBOR_IDEMPOTENCY_TTL_HOURS: '1', ARBOR_FEED_MAX_WAIT_SECONDS: '0', ARBOR_DB_PREPARED_STATEMENTS: 'false' };
+    expect(loadConfig(told)).toMatchObject({ eventRetentionDays: 7, idempotencyTtlHours: 1, feedMaxWaitSeconds: 0, dbPreparedStatements: false });
   });
 
   it('refuses ARBOR_HEADERS_TIMEOUT_MS greater than ARBOR_REQUEST_TIMEOUT_MS, naming both, and accepts them equal', () => {

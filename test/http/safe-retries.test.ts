@@ -88,6 +88,23 @@ describe('a PATCH of the values a resource already has', () => {
     }
     expect(await head(t.ctx, tenant.id)).toBe(seq);
   });
+
+  it('counts custom_attributes in another key order as the same: nothing changes', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng', custom_attributes: { a: 1, b: { c: 2, d: 3 } } });
+    const url = `${api(tenant.id)}/ous/${ou.id}`;
+    const before = await get(t.ctx, url);
+    const seq = await head(t.ctx, tenant.id);
+    const patched = await send(t.ctx, 'PATCH', url, { custom_attributes: { b: { d: 3, c: 2 }, a: 1 } });
+    expect(patched.headers.etag).toBe(before.headers.etag);
+    expect(await head(t.ctx, tenant.id)).toBe(seq);
+  });
+
+  it('still checks If-Match: a stale ETag gets 412 even when nothing would change', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    expectError(await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${ou.id}`, { name: 'Eng' }, { 'if-match': '"stale"' }), 412, 'precondition_failed');
+  });
 });
 
 describe('If-Match', () => {

@@ -1,5 +1,5 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
-import { compiledOnce, dialectOf } from '../sql.js';
+import { compiledOnce, dialectOf, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { Database, EventTable } from '../schema.js';
 import { createTenantRepository } from './tenant-repository.js';
@@ -13,7 +13,7 @@ export interface EventFilter {
   resourceId?: string;
 }
 
-/** What is kept of a tenant's feed: its first and last seq (both 0 before its first event). */
+/** What is kept of a tenant's feed: its first and last seq. */
 export interface FeedBounds {
   firstSeq: number;
   lastSeq: number;
@@ -57,12 +57,6 @@ const appendOneCountingOus = compiledOnce([...EVENT_COLUMNS, 'ou_delta'], (db, {
 
 /** All SQL on `events`. Every method is scoped by tenant first. */
 export function createEventRepository(db: Executor) {
-  const seqBound = (tenantId: string, bound: 'min' | 'max') =>
-    db
-      .selectFrom('events')
-      .select((eb) => eb.fn[bound]<number | null>('seq').as('seq'))
-      .where('tenant_id', '=', tenantId);
-
   return {
     /**
      * Appends `rows` after the tenant's last event and returns the first seq given. Call under
@@ -81,7 +75,7 @@ export function createEventRepository(db: Executor) {
         const [{ seq }] = await appendOne(db, { ...rows[0], tenant_id: tenantId });
         return Number(seq);
       }
-      const last = await seqBound(tenantId, 'max').executeTakeFirst();
+      const last = await db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).executeTakeFirst();
       const first = Number(last?.seq ?? 0) + 1;
       for (let i = 0; i < rows.length; i += INSERT_BATCH) {
         const batch = rows.slice(i, i + INSERT_BATCH).map((row, j) => ({ ...row, seq: first + i + j }));
@@ -92,7 +86,7 @@ export function createEventRepository(db: Executor) {
 
     /** The tenant's last seq (0 before its first event): what a snapshot read with it reflects. */
     async lastSeq(tenantId: string): Promise<number> {
-      const row = await seqBound(tenantId, 'max').executeTakeFirst();
+      const row = await db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).executeTakeFirst();
       return Number(row?.seq ?? 0);
     },
 
@@ -106,22 +100,16 @@ export function createEventRepository(db: Executor) {
       return { firstSeq: Number(row.first_seq), lastSeq: Number(row.last_seq) };
     },
 
-    /** The last seq of each tenant named that exists and has events (a deleted tenant has no new ones). */
+    /**
+     * The last seq of each tenant named that has events, deleted tenants included (the feed of a
+     * tenant being deleted ends with tenant.deleted, which its readers wait for too): one seek per
+     * tenant, in one statement.
+     */
     async lastSeqs(tenantIds: string[]): Promise<Map<string, number>> {
       if (tenantIds.length === 0) return new Map();
-      const rows = await db
-        .selectFrom('tenants as t')
-        .select((eb) => [
-          't.id',
-          eb
-            .selectFrom('events as e')
-            .select((inner) => inner.fn.max<number | null>('e.seq').as('seq'))
-            .whereRef('e.tenant_id', '=', 't.id')
-            .as('last_seq'),
-        ])
-        .where('t.id', 'in', tenantIds)
-        .execute();
-      return new Map(rows.filter((r) => r.last_seq != null).map((r) => [r.id, Number(r.last_seq)]));
+      const row = await db.selectNoFrom(tenantIds.map((id, i) => seqBound(id, 'max').as(`s${i}`))).executeTakeFirstOrThrow();
+      const seqs = row as Record<string, number | string | null>;
+      return new Map(tenantIds.flatMap((id, i) => (seqs[`s${i}`] == null ? [] : [[id, Number(seqs[`s${i}`])] as const])));
     },
 
     /** Up to `limit` events after `afterSeq`, in seq order. */
@@ -165,14 +153,12 @@ export function createEventRepository(db: Executor) {
      * kept, so that its next seq never reuses a number. Returns how many it deleted.
      */
     async pruneOldest(tenantId: string, cutoff: string, keepFrom: number, limit: number): Promise<number> {
-      const oldest = await db
-        .selectFrom('events')
-        .select(['seq', 'occurred_at'])
-        .where('tenant_id', '=', tenantId)
-        .where('seq', '<', keepFrom)
-        .orderBy('seq')
-        .limit(limit)
-        .execute();
+      const oldestFirst = (count: number) =>
+        db.selectFrom('events').select(['seq', 'occurred_at']).where('tenant_id', '=', tenantId).where('seq', '<', keepFrom).orderBy('seq').limit(count).execute();
+      // Most runs find nothing expired: one row tells, before reading up to `limit` of them.
+      const [first] = await oldestFirst(1);
+      if (first === undefined || first.occurred_at >= cutoff) return 0;
+      const oldest = await oldestFirst(limit);
       let through: number | undefined;
       for (const row of oldest) {
         if (row.occurred_at >= cutoff) break;

@@ -1,4 +1,5 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
+import { seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { TenantTable } from '../schema.js';
 
@@ -16,13 +17,7 @@ export function createTenantRepository(db: Executor) {
       const row = await db
         .selectFrom('tenants')
         .selectAll('tenants')
-        .select((eb) =>
-          eb
-            .selectFrom('events')
-            .select((inner) => inner.fn.max<number | null>('events.seq').as('seq'))
-            .whereRef('events.tenant_id', '=', 'tenants.id')
-            .as('last_seq'),
-        )
+        .select(seqBound(sql.ref('tenants.id'), 'max').as('last_seq'))
         .where('tenants.id', '=', id)
         .executeTakeFirst();
       if (!row) return undefined;
