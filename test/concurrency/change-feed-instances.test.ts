@@ -129,6 +129,20 @@ function scenario(kind: 'sqlite' | 'postgres') {
     }
   }, 60_000);
 
+  it('wakes a long poll on one instance when the tenant is deleted through the other', async () => {
+    const [a, b] = servers;
+    const doomed = (await must<{ id: string }>(send(a, 'POST', '/api/v1/tenants', { name: `Doomed ${kind}` }), 201)).id;
+    const feedOf = (after: number) => `/api/v1/tenants/${doomed}/events?after=${after}&wait=20`;
+    const started = Date.now();
+    const poll = send(a, 'GET', feedOf(1));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await send(b, 'DELETE', `/api/v1/tenants/${doomed}`)).status).toBe(204);
+    const answer = await poll;
+    expect(answer.status).toBe(200);
+    expect((answer.body as { data: FeedEvent[] }).data.map((event) => [event.seq, event.type])).toEqual([[2, 'tenant.deleted']]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 60_000);
+
   /** The ETag header of GET one OU (call() keeps only the body). */
   async function etagOf(server: ServerProcess, ouId: string): Promise<string> {
     const response = await fetch(`${server.baseUrl}${ous()}/${ouId}`, { headers: { authorization: `Bearer ${token}` } });
