@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { orgUnitUserRoutes } from './routes/org-unit-users.js';
 import { orgUnitRoutes } from './routes/org-units.js';
+import { roleAssignmentRoutes } from './routes/role-assignments.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import { registerSchemas } from './schemas/index.js';
@@ -28,6 +29,8 @@ import { createEventService } from './services/event-service.js';
 import { createIdempotencyService } from './services/idempotency-service.js';
 import { createOrgUnitService } from './services/org-unit-service.js';
 import { createOrgUnitUserService } from './services/org-unit-user-service.js';
+import { createRoleAssignmentService } from './services/role-assignment-service.js';
+import { createAccessService } from './services/access-service.js';
 import { StoreHealth } from './services/store-health.js';
 import { createTenantService } from './services/tenant-service.js';
 import { type TokenService, createTokenService } from './services/token-service.js';
@@ -60,6 +63,8 @@ export interface RegisteredRoute {
   method: string;
   url: string;
   scope: string | undefined;
+  /** Refused to a principal scoped to OU subtrees (config.tenantWide). */
+  tenantWide: boolean;
 }
 
 export const API_VERSION = '0.1.0';
@@ -121,7 +126,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await tokens.ensureSigningKey();
   const changes = new ChangeSignal(store.db, FEED_POLL_MS[store.dialect]);
   const onEventsCommitted = (tenantId: string) => changes.committed(tenantId);
-  const clientService = createClientService({ store, onEventsCommitted });
+  const access = createAccessService({ store });
+  const onRolesChanged = () => access.invalidate();
+  const clientService = createClientService({ store, onEventsCommitted, onRolesChanged });
   const generatedAdminClient = options.bootstrapAdminClient === false ? null : await clientService.ensurePlatformClient(config.adminClient);
 
   const app = Fastify({
@@ -182,12 +189,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, scope: route.config?.scope });
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, scope: route.config?.scope, tenantWide: route.config?.tenantWide === true });
   });
   registerSchemas(app);
   const storeHealth = new StoreHealth(store);
   registerErrorHandling(app, storeHealth);
-  registerAuth(app, tokens);
+  registerAuth(app, tokens, access);
   await registerRateLimit(app, config);
   await app.register(swagger, {
     openapi: {
@@ -214,14 +221,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS).unref();
   app.addHook('onClose', async () => clearInterval(pruner));
   await app.register(healthRoutes, { storeHealth });
-  await app.register(tenantRoutes, { service: createTenantService({ store, onEventsCommitted }) });
+  await app.register(tenantRoutes, { service: createTenantService({ store, onEventsCommitted, onRolesChanged }) });
   await app.register(orgUnitRoutes, {
-    service: createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus, onEventsCommitted }),
+    service: createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus, onEventsCommitted, onRolesChanged }),
   });
   await app.register(orgUnitUserRoutes, { service: createOrgUnitUserService({ store }) });
   await app.register(userRoutes, { service: createUserService({ store, onEventsCommitted }) });
   await app.register(clientRoutes, { service: clientService });
   await app.register(eventRoutes, { service: events });
+  await app.register(roleAssignmentRoutes, { service: createRoleAssignmentService({ store, onEventsCommitted, onRolesChanged }) });
   await app.register(oauthRoutes, {
     oauth: createOAuthService({ store, tokens, failedAuthLimit: config.tokenFailedAuthLimit }),
     tokens,

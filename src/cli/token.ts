@@ -1,4 +1,8 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Store } from '../db/store.js';
+import { createRoleAssignmentService } from '../services/role-assignment-service.js';
+import { systemWrite } from '../services/write-context.js';
 import { repositories } from '../db/repositories/index.js';
 import { PLATFORM_SCOPE, TENANT_SCOPES, createTokenService } from '../services/token-service.js';
 import { openMigratedStore, runCli } from './open-store.js';
@@ -9,6 +13,15 @@ const USAGE = `Prints an access token signed with Arbor's key.
   npm run -s token -- --tenant <tenant_id> --scope "ous:read ous:write" [--ttl SECONDS]
 
 Scopes: ${TENANT_SCOPES.join(', ')} (default: all of them).`;
+
+/**
+ * Rights come from role assignments (docs/delegated-admin.md): the operator's token subject is
+ * the tenant's administrator, given once, with an event whose actor is the CLI.
+ */
+async function ensureTenantAdmin(store: Store, tenantId: string, subject: string): Promise<void> {
+  const ctx = systemWrite({ actor: { type: 'cli', id: userInfo().username, client_id: null } });
+  await createRoleAssignmentService({ store }).ensureOperatorAdmin(ctx, tenantId, subject);
+}
 
 runCli(async () => {
   const { values } = parseArgs({
@@ -46,6 +59,7 @@ runCli(async () => {
     }
     const tokens = createTokenService({ store, issuer: config.issuer, audience: config.audience, ttlSeconds: config.tokenTtlSeconds });
     await tokens.ensureSigningKey();
+    if (values.tenant !== undefined) await ensureTenantAdmin(store, values.tenant, `cli-${values.tenant}`);
     const token = values.platform
       ? await tokens.sign({ subject: 'cli-platform', scopes: [PLATFORM_SCOPE], ttlSeconds })
       : await tokens.sign({ subject: `cli-${values.tenant}`, tenantId: values.tenant, scopes, ttlSeconds });

@@ -5,6 +5,7 @@ import * as subtreeUserCount from './migrations/0003-subtree-user-count.js';
 import * as listIndexes from './migrations/0004-list-indexes.js';
 import * as storeProbe from './migrations/0005-store-probe.js';
 import * as eventsAndIdempotency from './migrations/0006-events-and-idempotency.js';
+import * as roleAssignments from './migrations/0007-role-assignments.js';
 import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0004-list-indexes': listIndexes,
   '0005-store-probe': storeProbe,
   '0006-events-and-idempotency': eventsAndIdempotency,
+  '0007-role-assignments': roleAssignments,
 };
 
 /** Every migration this code knows, oldest first. */

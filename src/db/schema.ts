@@ -9,6 +9,8 @@ export interface TenantTable {
   ou_count: Generated<number>;
   /** Raised by every write to the tenant's OUs: a read can tell whether they changed. */
   ou_version: Generated<number>;
+  /** What an external principal with no role assignment may do: `tenant` (everything) or `none`. */
+  external_default: Generated<'tenant' | 'none'>;
   created_at: string;
   updated_at: string;
 }
@@ -87,6 +89,23 @@ export interface Database {
   store_probe: StoreProbeTable;
   events: EventTable;
   idempotency_keys: IdempotencyKeyTable;
+  role_assignments: RoleAssignmentTable;
+}
+
+/** A role a principal holds in a tenant, over the whole tenant or one OU's subtree (migration 0007). */
+export interface RoleAssignmentTable {
+  tenant_id: string;
+  id: string;
+  principal_type: 'client' | 'external';
+  /** An API client's id, or the `sub` of an external identity provider's token. */
+  principal_id: string;
+  role: string;
+  /** Null: the whole tenant. */
+  ou_id: string | null;
+  expires_at: string | null;
+  created_at: string;
+  /** JSON actor `{type, id, client_id}`. */
+  created_by: string;
 }
 
 /** One row, rewritten by the readiness check's write probe (migration 0005). */
@@ -114,6 +133,11 @@ export interface EventTable {
   resource_id: string;
   /** JSON `{before, after}`. */
   data: string;
+  /**
+   * The id_paths of the OUs the resource was in before and after, ' '-separated (null: none, a
+   * tenant or a client): a reader scoped to OU X sees the events whose paths contain `/X/`.
+   */
+  ou_paths: string | null;
 }
 
 /** A request made with an Idempotency-Key: claimed while it runs, then its stored response. */

@@ -22,6 +22,28 @@ export function inSubtree(column: string, idPath: string): RawBuilder<boolean> {
 }
 
 /**
+ * `column` lies in one of the subtrees whose roots have `idPaths` (none: nothing matches). The
+ * caller passes roots none of which lies below another (access.ts), so the ranges are disjoint.
+ */
+export function inAnySubtree(column: string, idPaths: readonly string[]): RawBuilder<boolean> {
+  if (idPaths.length === 0) return sql<boolean>`1 = 0`;
+  if (idPaths.length === 1) return inSubtree(column, idPaths[0]);
+  return sql<boolean>`(${sql.join(idPaths.map((p) => inSubtree(column, p)), sql` or `)})`;
+}
+
+/**
+ * `column` (an OU path) lies in one of the subtrees whose roots have `paths`: the root's own
+ * path, or the range [`/A/B/`, `/A/B0`) below it (names contain no '/'). Lists ordered by path
+ * filter on the same index they are ordered by.
+ */
+export function inAnyPathSubtree(column: string, paths: readonly string[]): RawBuilder<boolean> {
+  if (paths.length === 0) return sql<boolean>`1 = 0`;
+  const one = (p: string) =>
+    sql<boolean>`(${sql.ref(column)} = ${p} or (${sql.ref(column)} >= ${`${p}/`} and ${sql.ref(column)} < ${`${p}0`}))`;
+  return paths.length === 1 ? one(paths[0]) : sql<boolean>`(${sql.join(paths.map(one), sql` or `)})`;
+}
+
+/**
  * The first or last seq of a tenant's change feed, as a subquery: one seek of the events' primary
  * key. Alone in its SELECT: beside another aggregate, min() or max() reads the tenant's whole
  * range instead. `tenantId` is a value, or a column of the outer query (`sql.ref('tenants.id')`).

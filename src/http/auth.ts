@@ -1,15 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import { type Access, reachesNothing, tenantWideOnly } from '../services/access.js';
+import type { AccessService } from '../services/access-service.js';
 import { type Principal, type Scope, type TokenService, grants } from '../services/token-service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on every route that declares a scope; null elsewhere. */
     principal: Principal | null;
+    /** What the principal may do where: its token's scopes ∩ its role assignments (services/access.ts). */
+    access: Access | null;
   }
   interface FastifyContextConfig {
     /** The scope a route requires. Every /api route must declare one; others are public. */
     scope?: Scope;
+    /** The route acts on the tenant as a whole: a principal scoped to OU subtrees may not use it. */
+    tenantWide?: boolean;
   }
 }
 
@@ -28,12 +34,28 @@ export function authorize(principal: Principal, scope: Scope, tenantId: string |
   }
 }
 
+/** Throws 403 unless `access` reaches anywhere with the route's scope (and the whole tenant, where the route needs it). */
+export function authorizeAccess(access: Access, scope: Scope, tenantWide: boolean): void {
+  if (scope === 'platform:admin') return;
+  const reach = access.reach(scope);
+  if (reachesNothing(reach)) {
+    throw new ForbiddenError(
+      'auth.no_role',
+      `This principal holds no role assignment in this tenant that grants '${scope}'. A tenant administrator can add one: POST /api/v1/tenants/{tenant_id}/role-assignments.`,
+    );
+  }
+  if (tenantWide && reach !== 'tenant') throw tenantWideOnly('This request');
+}
+
 /**
  * The one place tokens are read. Routes declare `config.scope`; the hook verifies the bearer
- * token, sets `request.principal` and enforces scope and tenant before any handler runs.
+ * token, sets `request.principal` and `request.access`, and enforces scope, tenant and role
+ * before any handler runs. Where inside the tenant a principal may act is enforced by the
+ * services, inside their queries.
  */
-export function registerAuth(app: FastifyInstance, tokens: Pick<TokenService, 'verify'>): void {
+export function registerAuth(app: FastifyInstance, tokens: Pick<TokenService, 'verify'>, roles: Pick<AccessService, 'accessOf'>): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('access', null);
 
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api/')) return;
@@ -43,7 +65,7 @@ export function registerAuth(app: FastifyInstance, tokens: Pick<TokenService, 'v
   });
 
   app.addHook('onRequest', async (request) => {
-    const scope = request.routeOptions.config.scope;
+    const { scope, tenantWide = false } = request.routeOptions.config;
     if (!scope) return;
     const header = request.headers.authorization;
     if (!header) throw new UnauthorizedError('auth.missing_token', 'This endpoint needs an "Authorization: Bearer <token>" header.');
@@ -52,5 +74,8 @@ export function registerAuth(app: FastifyInstance, tokens: Pick<TokenService, 'v
     const principal = await tokens.verify(match[1]);
     request.principal = principal;
     authorize(principal, scope, (request.params as { tenant_id?: string } | undefined)?.tenant_id);
+    const access = await roles.accessOf(principal);
+    request.access = access;
+    authorizeAccess(access, scope, tenantWide);
   });
 }

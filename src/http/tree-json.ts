@@ -3,7 +3,7 @@ import type { OrgUnitTreeEntry } from '../services/org-unit-service.js';
 const CHUNK_CHARS = 64 * 1024;
 
 /** What the writer reads of a node: its path is composed from the names above it. */
-type TreeEntry = Pick<OrgUnitTreeEntry, 'id' | 'name'> & { children: TreeEntry[] };
+type TreeEntry = Pick<OrgUnitTreeEntry, 'id' | 'name' | 'basePath'> & { children: TreeEntry[] };
 
 /**
  * The tree response (`{data: OUTreeNode[], meta}`) as JSON text in pieces of about 64 KiB, to be
@@ -23,7 +23,7 @@ export function* treeResponseChunks(roots: TreeEntry[], meta: object): Generator
       continue;
     }
     const node = frame.nodes[frame.next++];
-    const path = `${frame.path}/${node.name}`;
+    const path = `${node.basePath ?? frame.path}/${node.name}`;
     if (frame.next > 1) text += ',';
     text += `{"id":${JSON.stringify(node.id)},"name":${JSON.stringify(node.name)},"path":${JSON.stringify(path)},"children":[`;
     stack.push({ nodes: node.children, next: 0, path });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { principalOf } from '../http/principal.js';
+import { accessOf, principalOf } from '../http/principal.js';
 import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { ApiResponseClientCreatedResponse, ApiResponseClientResponse, ClientCreate, PaginatedResponseClientResponse } from '../schemas/clients.js';
@@ -35,7 +35,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       };
       // A replay gets the client without its secret: Arbor never stores a secret (docs/events.md).
       const stored = writeContextOf(request, (client: ClientData) => answer({ ...client, client_secret: null }));
-      return send(reply, answer(await service.create(stored, principalOf(request), request.params.tenant_id, request.body)));
+      return send(reply, answer(await service.create(stored, principalOf(request), accessOf(request), request.params.tenant_id, request.body)));
     },
   );
 
@@ -54,7 +54,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
     },
     async (request) => {
       const { page, per_page } = request.query;
-      return paginated(request, await service.list(request.params.tenant_id, { page, per_page }));
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { page, per_page }));
     },
   );
 
@@ -71,7 +71,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
         response: { 200: resource(ref(ApiResponseClientResponse)), 304: NotModified, ...readErrors },
       },
     },
-    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.client_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(accessOf(request), request.params.tenant_id, request.params.client_id)),
   );
 
   app.delete(
@@ -88,7 +88,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       },
     },
     async (request, reply) => {
-      await service.delete(writeContextOf(request), request.params.tenant_id, request.params.client_id);
+      await service.delete(writeContextOf(request), accessOf(request), request.params.tenant_id, request.params.client_id);
       return reply.code(204).send(null);
     },
   );

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { accessOf } from '../http/principal.js';
 import { meta } from '../http/request-context.js';
 import { IdParam, Query, errors, ref, success } from '../schemas/common.js';
 import { EventPageResponse } from '../schemas/events.js';
@@ -41,7 +42,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ service: EventService }> =
       // A client that goes away stops the wait (its socket closes).
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
-      const page = await service.list(request.params.tenant_id, request.query, gone.signal);
+      const page = await service.list(accessOf(request), request.params.tenant_id, request.query, gone.signal);
       return { data: page.items, next: page.next, meta: meta(request) };
     },
   );

@@ -1,3 +1,4 @@
+import { accessOf } from '../http/principal.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
@@ -26,7 +27,7 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitUser
     async (request) => {
       const { page, per_page, include_nested } = request.query;
       const { tenant_id, ou_id } = request.params;
-      return paginated(request, await service.listUsers(tenant_id, ou_id, include_nested, { page, per_page }));
+      return paginated(request, await service.listUsers(accessOf(request), tenant_id, ou_id, include_nested, { page, per_page }));
     },
   );
 };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
+import { accessOf } from '../http/principal.js';
 import { meta, ok, paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { treeResponseChunks } from '../http/tree-json.js';
@@ -41,7 +42,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     },
     async (request) => {
       const { page, per_page, search, parent_id } = request.query;
-      return paginated(request, await service.list(request.params.tenant_id, { search, parent_id }, { page, per_page }));
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { search, parent_id }, { page, per_page }));
     },
   );
 
@@ -69,7 +70,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     },
     async (request, reply) => {
       const answer = (ou: OrgUnitDetail) => resourceResponse(request, ou, 201);
-      return send(reply, answer(await service.create(writeContextOf(request, answer), request.params.tenant_id, request.body)));
+      return send(reply, answer(await service.create(writeContextOf(request, answer), accessOf(request), request.params.tenant_id, request.body)));
     },
   );
 
@@ -90,7 +91,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     // took most of the time and memory (docs/benchmarks.md). The text has the schema's shape:
     // test/routes/org-unit-tree.test.ts validates it.
     async (request, reply) => {
-      const { roots, eventSeq } = await service.tree(request.params.tenant_id);
+      const { roots, eventSeq } = await service.tree(accessOf(request), request.params.tenant_id);
       const body = Readable.from(treeResponseChunks(roots, { ...meta(request), event_seq: eventSeq }));
       return reply.type('application/json; charset=utf-8').send(body as never);
     },
@@ -122,7 +123,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     },
     async (request, reply) => {
       const { tenant_id, ou_id } = request.params;
-      const outcome = await service.delete(writeContextOf(request), tenant_id, ou_id, request.query.strategy ?? 'BLOCK');
+      const outcome = await service.delete(writeContextOf(request), accessOf(request), tenant_id, ou_id, request.query.strategy ?? 'BLOCK');
       return request.query.dry_run ? ok(request, outcome) : reply.code(204).send(null);
     },
   );
@@ -140,7 +141,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         response: { 200: resource(ref(ApiResponseOUResponse)), 304: NotModified, 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
-    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.ou_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(accessOf(request), request.params.tenant_id, request.params.ou_id)),
   );
 
   app.patch(
@@ -170,7 +171,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
     },
     async (request, reply) => {
       const answer = ({ ou }: OrgUnitUpdateResult) => resourceResponse(request, ou);
-      const result = await service.update(writeContextOf(request, answer), request.params.tenant_id, request.params.ou_id, request.body);
+      const result = await service.update(writeContextOf(request, answer), accessOf(request), request.params.tenant_id, request.params.ou_id, request.body);
       if (!request.query.dry_run) return send(reply, answer(result));
       return { data: result.ou, meta: { ...meta(request), dry_run: { descendant_paths_changed: result.descendantPathsChanged } } };
     },

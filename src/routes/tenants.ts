@@ -17,7 +17,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
   app.get(
     '/api/v1/tenants',
     {
-      config: { scope: 'tenants:read' },
+      config: { scope: 'tenants:read', tenantWide: true },
       schema: {
         summary: 'List Tenants',
         description: 'List tenants: all of them for a platform token, its own for a tenant token.',
@@ -53,7 +53,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
   app.get(
     '/api/v1/tenants/:tenant_id',
     {
-      config: { scope: 'tenants:read' },
+      config: { scope: 'tenants:read', tenantWide: true },
       schema: {
         summary: 'Get Tenant',
         description: 'Get a tenant by ID.',
@@ -69,7 +69,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
   app.patch(
     '/api/v1/tenants/:tenant_id',
     {
-      config: { scope: 'tenants:write' },
+      config: { scope: 'tenants:write', tenantWide: true },
       schema: {
         summary: 'Update Tenant',
         description: 'Rename a tenant or change its slug.',

@@ -4,6 +4,7 @@ import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
 import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
 import { ApiResponseUserResponse, PaginatedResponseUserResponse, UserCreate, UserStatus, UserUpdate } from '../schemas/users.js';
+import { accessOf } from '../http/principal.js';
 import type { UserResponseData, UserService } from '../services/user-service.js';
 
 const tags = ['Users'];
@@ -34,7 +35,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
     },
     async (request) => {
       const { page, per_page, ...filter } = request.query;
-      return paginated(request, await service.list(request.params.tenant_id, filter, { page, per_page }));
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, filter, { page, per_page }));
     },
   );
 
@@ -53,7 +54,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
     },
     async (request, reply) => {
       const answer = (user: UserResponseData) => resourceResponse(request, user, 201);
-      return send(reply, answer(await service.create(writeContextOf(request, answer), request.params.tenant_id, request.body)));
+      return send(reply, answer(await service.create(writeContextOf(request, answer), accessOf(request), request.params.tenant_id, request.body)));
     },
   );
 
@@ -70,7 +71,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
         response: { 200: resource(ref(ApiResponseUserResponse)), 304: NotModified, ...readErrors },
       },
     },
-    async (request, reply) => sendResource(request, reply, await service.get(request.params.tenant_id, request.params.user_id)),
+    async (request, reply) => sendResource(request, reply, await service.get(accessOf(request), request.params.tenant_id, request.params.user_id)),
   );
 
   app.patch(
@@ -89,7 +90,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
     },
     async (request, reply) => {
       const answer = (user: UserResponseData) => resourceResponse(request, user);
-      return send(reply, answer(await service.update(writeContextOf(request, answer), request.params.tenant_id, request.params.user_id, request.body)));
+      return send(reply, answer(await service.update(writeContextOf(request, answer), accessOf(request), request.params.tenant_id, request.params.user_id, request.body)));
     },
   );
 
@@ -107,7 +108,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
       },
     },
     async (request, reply) => {
-      await service.delete(writeContextOf(request), request.params.tenant_id, request.params.user_id);
+      await service.delete(writeContextOf(request), accessOf(request), request.params.tenant_id, request.params.user_id);
       return reply.code(204).send(null);
     },
   );

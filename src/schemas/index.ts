@@ -4,12 +4,13 @@ import { commonSchemas } from './common.js';
 import { eventSchemas } from './events.js';
 import { oauthSchemas } from './oauth.js';
 import { orgUnitSchemas } from './org-units.js';
+import { roleAssignmentSchemas } from './role-assignments.js';
 import { tenantSchemas } from './tenants.js';
 import { userSchemas } from './users.js';
 
 /** Registers every named schema once; routes refer to them with ref(), and OpenAPI lists them as components. */
 export function registerSchemas(app: FastifyInstance): void {
-  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas, ...eventSchemas]) {
+  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas, ...eventSchemas, ...roleAssignmentSchemas]) {
     app.addSchema(schema);
   }
 }

@@ -4,6 +4,9 @@ import type { ApiClientRow } from '../db/repositories/api-client-repository.js';
 import { ForbiddenError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type Access, type Role, reachCovers, resolveSubtrees } from './access.js';
+import { ouNotFound } from './org-unit-rules.js';
+import { assertMayGrant, effectivePermissions, toRoleAssignmentData } from './role-assignment-service.js';
 import { generateSecret, hashSecret, verifySecret } from './secret-hash.js';
 import { requireTenant } from './tenant-guard.js';
 import { PLATFORM_SCOPE, type Principal, type Scope, TENANT_SCOPES, UMBRELLA_SCOPES, grants, parseScopes } from './token-service.js';
@@ -30,6 +33,8 @@ export interface ClientServiceDeps {
   now?: () => string;
   /** Told after a write committed events (wakes feed readers). */
   onEventsCommitted?: (tenantId: string) => void;
+  /** Told after role assignments changed (a client's come and go with it). */
+  onRolesChanged?: () => void;
 }
 
 /** What a client's events carry: never its secret or the secret's hash. */
@@ -38,9 +43,21 @@ const clientEventFields = (row: ApiClientRow) => ({ name: row.name, scopes: pars
 const clientNotFound = (id: string) => new NotFoundError('client.not_found', `API client '${id}' does not exist in this tenant.`);
 
 /** OAuth clients of a tenant, and the platform client that bootstraps everything. */
-export function createClientService({ store, now = () => new Date().toISOString(), onEventsCommitted }: ClientServiceDeps) {
-  const read = pick(store.db, ['tenants', 'apiClients']);
-  const write = createUnitOfWork(['tenants', 'apiClients'], { store, now, onEventsCommitted });
+export interface ClientCreateInput {
+  name: string;
+  scopes: string[];
+  /** Scoped clients: one assignment of `role` at each of these OUs instead of a tenant-wide tenant_admin. */
+  ou_ids?: string[];
+  role?: Role;
+}
+
+export function createClientService({ store, now = () => new Date().toISOString(), onEventsCommitted, onRolesChanged }: ClientServiceDeps) {
+  const read = pick(store.db, ['tenants', 'orgUnits', 'apiClients']);
+  const write = createUnitOfWork(['tenants', 'apiClients', 'orgUnits', 'roleAssignments'], { store, now, onEventsCommitted });
+
+  /** The subtrees a scoped principal's `permission` on clients covers (null: tenant-wide). */
+  const subtreesFor = (repos: Pick<typeof read, 'orgUnits'>, access: Access, tenantId: string, permission: 'clients:read' | 'clients:write') =>
+    resolveSubtrees(repos.orgUnits, tenantId, access.reach(permission));
 
   return {
     /**
@@ -48,7 +65,7 @@ export function createClientService({ store, now = () => new Date().toISOString(
      * hand out only scopes it holds itself (a platform principal: any), so a token with
      * clients:write cannot mint a client with more power than its own.
      */
-    async create(ctx: WriteContext, principal: Principal, tenantId: string, input: { name: string; scopes: string[] }): Promise<ClientData & { client_secret: string }> {
+    async create(ctx: WriteContext, principal: Principal, access: Access, tenantId: string, input: ClientCreateInput): Promise<ClientData & { client_secret: string }> {
       const mayGrant = (scope: string) => principal.kind === 'platform' || grants(principal.scopes, scope as Scope);
       const unknown = input.scopes.filter((s) => !CLIENT_SCOPES.includes(s));
       if (unknown.length > 0) {
@@ -70,28 +87,67 @@ export function createClientService({ store, now = () => new Date().toISOString(
         created_at: now(),
       };
       // Under the tenant's lock, so a tenant being deleted meanwhile gives a 404, not a dangling row.
-      return write(ctx, tenantId, async (scope) => {
-        await requireTenant(scope.repos, tenantId);
-        await scope.repos.apiClients.insert(row);
+      const ouIds = [...new Set(input.ou_ids ?? [])];
+      const role: Role = input.role ?? (input.ou_ids ? 'ou_admin' : 'tenant_admin');
+      const permissions = effectivePermissions(role, new Set(parseScopes(row.scopes)));
+      const result = await write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
+        await requireTenant(repos, tenantId);
+        // Where the new client may act: no wider than where the caller may (no escalation).
+        const places: ({ id: string; id_path: string } | null)[] = [];
+        if (input.ou_ids === undefined) places.push(null);
+        for (const ouId of ouIds) {
+          const ou = await repos.orgUnits.getById(tenantId, ouId);
+          if (!ou || !reachCovers(access.reach('clients:write'), ou.id_path)) throw ouNotFound(ouId);
+          places.push(ou);
+        }
+        for (const ou of places) assertMayGrant(access, permissions, ou, `A client with ${role}`);
+        await repos.apiClients.insert(row);
         scope.record({ type: 'client.created', resource: { type: 'client', id: row.id }, before: null, after: clientEventFields(row) });
+        for (const ou of places) {
+          const assignment = {
+            tenant_id: tenantId,
+            id: newId('ra'),
+            principal_type: 'client' as const,
+            principal_id: row.id,
+            role,
+            ou_id: ou?.id ?? null,
+            expires_at: null,
+            created_at: timestamp,
+            created_by: JSON.stringify(ctx.actor),
+          };
+          await repos.roleAssignments.insert(assignment);
+          const { principal: who, role: r, ou_id, expires_at } = toRoleAssignmentData(assignment);
+          scope.record({
+            type: 'role_assignment.created',
+            resource: { type: 'role_assignment', id: assignment.id },
+            before: null,
+            after: { principal: who, role: r, ou_id, expires_at },
+            ouPaths: [ou?.id_path],
+          });
+        }
         return { ...toClientData(row), client_secret: secret };
       });
+      onRolesChanged?.();
+      return result;
     },
 
-    async get(tenantId: string, id: string): Promise<ClientData> {
-      const row = await read.apiClients.getById(tenantId, id);
+    async get(access: Access, tenantId: string, id: string): Promise<ClientData> {
+      const subtrees = await subtreesFor(read, access, tenantId, 'clients:read');
+      const row = await read.apiClients.getWithin(tenantId, id, subtrees?.idPaths);
       if (!row) throw clientNotFound(id);
       return toClientData(row);
     },
 
     /** A page of the tenant's clients, with the event seq it reflects (one snapshot). */
-    async list(tenantId: string, pageRequest: PageRequest) {
+    async list(access: Access, tenantId: string, pageRequest: PageRequest) {
       return store.snapshot(async (db) => {
-        const repos = pick(db, ['tenants', 'apiClients', 'events']);
+        const repos = pick(db, ['tenants', 'orgUnits', 'apiClients', 'events']);
         await requireTenant(repos, tenantId);
+        const within = (await subtreesFor(repos, access, tenantId, 'clients:read'))?.idPaths;
         const [rows, total, eventSeq] = await Promise.all([
-          repos.apiClients.list(tenantId, pageRequest.per_page, offsetOf(pageRequest)),
-          repos.apiClients.count(tenantId),
+          repos.apiClients.list(tenantId, pageRequest.per_page, offsetOf(pageRequest), within),
+          repos.apiClients.count(tenantId, within),
           repos.events.lastSeq(tenantId),
         ]);
         return { ...toPage(rows.map(toClientData), total, pageRequest), eventSeq };
@@ -99,14 +155,31 @@ export function createClientService({ store, now = () => new Date().toISOString(
     },
 
     /** Deletes a client: its next token request fails; tokens already issued live until they expire. */
-    async delete(ctx: WriteContext, tenantId: string, id: string): Promise<void> {
+    async delete(ctx: WriteContext, access: Access, tenantId: string, id: string): Promise<void> {
       await write(ctx, tenantId, async (scope) => {
-        const row = await scope.repos.apiClients.getById(tenantId, id);
+        const { repos } = scope;
+        const subtrees = await subtreesFor(repos, access, tenantId, 'clients:write');
+        const row = await repos.apiClients.getWithin(tenantId, id, subtrees?.idPaths);
         if (!row) throw clientNotFound(id);
         await scope.precondition(() => toClientData(row));
-        await scope.repos.apiClients.deleteById(tenantId, id);
+        // Its role assignments go with it, each with its event.
+        const assignments = await repos.roleAssignments.listForPrincipal(tenantId, 'client', id);
+        await repos.roleAssignments.deleteByIds(tenantId, assignments.map((a) => a.id));
+        await repos.apiClients.deleteById(tenantId, id);
+        for (const a of assignments) {
+          const { principal, role, ou_id, expires_at } = toRoleAssignmentData(a);
+          const ou = ou_id === null ? undefined : await repos.orgUnits.getById(tenantId, ou_id);
+          scope.record({
+            type: 'role_assignment.deleted',
+            resource: { type: 'role_assignment', id: a.id },
+            before: { principal, role, ou_id, expires_at },
+            after: null,
+            ouPaths: [ou?.id_path],
+          });
+        }
         scope.record({ type: 'client.deleted', resource: { type: 'client', id }, before: clientEventFields(row), after: null });
       });
+      onRolesChanged?.();
     },
 
     /**

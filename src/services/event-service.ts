@@ -1,4 +1,5 @@
 import { pick } from '../db/repositories/index.js';
+import type { Access } from './access.js';
 import type { EventFilter, EventRow } from '../db/repositories/event-repository.js';
 import type { Store } from '../db/store.js';
 import { AppError, RequestValidationError } from '../errors.js';
@@ -45,7 +46,7 @@ export function parseTypeFilter(text: string | undefined): EventFilter['types'] 
   const prefixes: string[] = [];
   for (const part of text.split(',').map((p) => p.trim())) {
     if (part === '*') return null;
-    const wildcard = /^([a-z]+)\.\*$/.exec(part);
+    const wildcard = /^([a-z_]+)\.\*$/.exec(part);
     if (wildcard && RESOURCES.includes(wildcard[1])) prefixes.push(`${wildcard[1]}.`);
     else if ((EVENT_TYPES as readonly string[]).includes(part)) exact.push(part);
     else {
@@ -96,7 +97,7 @@ export interface EventServiceDeps {
 
 /** The change feed: every change of a tenant, in seq order, with long polling. */
 export function createEventService({ store, signal, retentionDays, maxWaitSeconds = 30, now = () => Date.now() }: EventServiceDeps) {
-  async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null): Promise<EventPage> {
+  async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null, within: readonly string[] | null): Promise<EventPage> {
     return store.snapshot(async (db) => {
       const repos = pick(db, ['events', 'tenants']);
       const bounds = await repos.events.bounds(tenantId);
@@ -104,7 +105,11 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       if (!bounds && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
       // Seqs have no gaps: a first seq kept above after + 1 means events after the cursor are gone.
       if (bounds && query.after + 1 < bounds.firstSeq) throw cursorExpired(query.after, bounds.firstSeq, tenantId);
-      const filter: EventFilter = { ...(types ? { types } : {}), ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}) };
+      const filter: EventFilter = {
+        ...(types ? { types } : {}),
+        ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}),
+        ...(within ? { withinOus: within } : {}),
+      };
       const rows = await repos.events.list(tenantId, query.after, query.limit, filter);
       // A short page has read everything up to the head (filtered or not): the cursor moves past it.
       const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, bounds?.lastSeq ?? 0);
@@ -117,11 +122,14 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
      * Events after `query.after`. With `wait`, an empty answer is held until an event after the
      * cursor commits (on any instance), the wait ends, or `abort` fires (the client went away).
      */
-    async list(tenantId: string, query: EventQuery, abort?: AbortSignal): Promise<EventPage> {
+    async list(access: Access, tenantId: string, query: EventQuery, abort?: AbortSignal): Promise<EventPage> {
       const types = parseTypeFilter(query.type);
+      // A scoped reader sees only the events of resources in its subtrees (docs/delegated-admin.md).
+      const reach = access.reach('events:read');
+      const within = reach === 'tenant' ? null : reach;
       const deadline = now() + Math.min(query.wait, maxWaitSeconds) * 1000;
       for (;;) {
-        const page = await readOnce(tenantId, query, types);
+        const page = await readOnce(tenantId, query, types, within);
         const remaining = deadline - now();
         if (page.items.length > 0 || remaining <= 0 || abort?.aborted) return page;
         await signal.wait(tenantId, page.next, remaining, abort);

@@ -13,7 +13,9 @@ export const EVENT_TYPES = [
   'tenant.deleted',
   'client.created',
   'client.deleted',
+  'role_assignment.created',
+  'role_assignment.deleted',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
-export type ResourceType = 'ou' | 'user' | 'tenant' | 'client';
+export type ResourceType = 'ou' | 'user' | 'tenant' | 'client' | 'role_assignment';

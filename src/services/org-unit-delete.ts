@@ -5,18 +5,50 @@ import { OU_EVENT_FIELDS, nameConflict, ouEventFields, parentIdPathOf, parentPat
 import type { DeleteStrategy, OrgUnitDeleteOutcome } from './org-unit-types.js';
 import type { WriteScope } from './unit-of-work.js';
 
-type Scope = WriteScope<'orgUnits' | 'users' | 'tenants'>;
+type Scope = WriteScope<'orgUnits' | 'users' | 'tenants' | 'roleAssignments'>;
 
-/** Records the events of users leaving `from` for `to` (null: no OU). */
-function recordUsersMoved(scope: Scope, users: { id: string; ou_id: string }[], to: string | null): void {
+/** The id_path of the parent `ou`'s users and children go to; null when it is a root (they go to no OU / the top). */
+const destinationIdPath = (ou: OrgUnitRow) => (ou.parent_id === null ? null : parentIdPathOf(ou));
+
+/** Records the events of users leaving their OU (at `from`, its id_path) for `to` (null: no OU). */
+function recordUsersMoved(scope: Scope, users: { id: string; ou_id: string; id_path: string }[], to: string | null, toIdPath: string | null): void {
   for (const user of users) {
-    scope.record({ type: 'user.moved', resource: { type: 'user', id: user.id }, before: { ou_id: user.ou_id }, after: { ou_id: to } });
+    scope.record({
+      type: 'user.moved',
+      resource: { type: 'user', id: user.id },
+      before: { ou_id: user.ou_id },
+      after: { ou_id: to },
+      ouPaths: [user.id_path, toIdPath],
+    });
   }
 }
 
 function recordOuDeleted(scope: Scope, ou: OrgUnitRow): void {
   const fields = ouEventFields(ou);
-  scope.record({ type: 'ou.deleted', resource: { type: 'ou', id: ou.id }, before: pickFields(fields), after: null });
+  scope.record({ type: 'ou.deleted', resource: { type: 'ou', id: ou.id }, before: pickFields(fields), after: null, ouPaths: [ou.id_path] });
+}
+
+/**
+ * Role assignments of clients at OUs that are going away go with them, each with its event: an
+ * OU id is never reused, so they could grant nothing, but a list should not show ghosts. An
+ * external principal's stay (inert): without any assignment left it would fall back to the
+ * tenant's external_default, which may be everything, and a delete must never widen rights.
+ */
+async function removeAssignments(scope: Scope, ou: OrgUnitRow, wholeSubtree: boolean): Promise<void> {
+  const { repos } = scope;
+  const found = await repos.roleAssignments.listAtSubtree(ou.tenant_id, ou.id_path);
+  const rows = found.filter((row) => row.principal_type === 'client' && (wholeSubtree || row.ou_id === ou.id));
+  if (rows.length === 0) return;
+  await repos.roleAssignments.deleteByIds(ou.tenant_id, rows.map((r) => r.id));
+  for (const row of rows) {
+    scope.record({
+      type: 'role_assignment.deleted',
+      resource: { type: 'role_assignment', id: row.id },
+      before: { principal: { type: row.principal_type, id: row.principal_id }, role: row.role, ou_id: row.ou_id, expires_at: row.expires_at },
+      after: null,
+      ouPaths: [row.ou_id_path],
+    });
+  }
 }
 
 const pickFields = (fields: ReturnType<typeof ouEventFields>) => Object.fromEntries(OU_EVENT_FIELDS.map((f) => [f, fields[f]]));
@@ -29,6 +61,7 @@ async function deleteIfEmpty(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDelet
       `OU '${ou.path}' has ${ou.child_ou_count} child OU(s) and ${ou.user_count} user(s). Move or delete them first, or delete with strategy=MOVE_UP or strategy=CASCADE.`,
     );
   }
+  await removeAssignments(scope, ou, false);
   await repos.orgUnits.deleteById(ou.tenant_id, ou.id);
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1 });
   recordOuDeleted(scope, ou);
@@ -51,6 +84,7 @@ async function deleteMovingUp(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDele
   }
   const userIds = ou.user_count > 0 ? await repos.users.listIdsInOu(ou.tenant_id, ou.id) : [];
   const children = ou.child_ou_count > 0 ? await repos.orgUnits.listChildren(ou.tenant_id, ou.id) : [];
+  await removeAssignments(scope, ou, false);
   await repos.users.moveAllFromOu(ou.tenant_id, ou.id, ou.parent_id, timestamp);
   await repos.orgUnits.rewriteSubtree(
     ou.tenant_id,
@@ -67,13 +101,14 @@ async function deleteMovingUp(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDele
     () => nameConflict(ou.name),
   );
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: ou.child_ou_count - 1, users: ou.user_count });
-  recordUsersMoved(scope, userIds.map((id) => ({ id, ou_id: ou.id })), ou.parent_id);
+  recordUsersMoved(scope, userIds.map((id) => ({ id, ou_id: ou.id, id_path: ou.id_path })), ou.parent_id, destinationIdPath(ou));
   for (const child of children) {
     scope.record({
       type: 'ou.moved',
       resource: { type: 'ou', id: child.id },
       before: { parent_id: ou.id, path: child.path },
       after: { parent_id: ou.parent_id, path: `${parentPathOf(ou)}/${child.name}` },
+      ouPaths: [`${ou.id_path}${child.id}/`, `${parentIdPathOf(ou)}${child.id}/`],
     });
   }
   recordOuDeleted(scope, ou);
@@ -89,10 +124,11 @@ async function deleteCascading(scope: Scope, ou: OrgUnitRow): Promise<OrgUnitDel
   const { repos, timestamp } = scope;
   const placements = ou.subtree_user_count > 0 ? await repos.users.listPlacementsInSubtree(ou.tenant_id, ou.id_path) : [];
   const subtree = await repos.orgUnits.listSubtree(ou.tenant_id, ou.id_path);
+  await removeAssignments(scope, ou, true);
   await repos.users.moveAllFromSubtree(ou.tenant_id, ou.id_path, ou.parent_id, timestamp);
   const deleted = await repos.orgUnits.deleteSubtree(ou.tenant_id, ou.id_path);
   await repos.orgUnits.adjustCounts(ou.tenant_id, ou.parent_id, { childOus: -1, users: ou.subtree_user_count });
-  recordUsersMoved(scope, placements, ou.parent_id);
+  recordUsersMoved(scope, placements, ou.parent_id, destinationIdPath(ou));
   for (const row of subtree) recordOuDeleted(scope, row);
   return { ous_deleted: deleted, ous_moved: 0, users_moved: placements.length };
 }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { type Access, assertReach, isScopeRoot, reachCovers, resolveSubtrees, scopeRootRefused } from './access.js';
 import { pick } from '../db/repositories/index.js';
 import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
@@ -46,6 +47,8 @@ export interface OrgUnitServiceDeps {
   now?: () => string;
   /** Told after a write committed events (wakes feed readers). */
   onEventsCommitted?: (tenantId: string) => void;
+  /** Told after a delete, which takes the role assignments at the deleted OUs with it. */
+  onRolesChanged?: () => void;
 }
 
 /** Search counts kept per instance (a few dozen bytes each). */
@@ -53,17 +56,31 @@ const SEARCH_COUNTS_KEPT = 10_000;
 
 const READS = ['tenants', 'orgUnits'] as const;
 type Reads = Pick<import('../db/repositories/index.js').Repositories, (typeof READS)[number]>;
-type Scope = WriteScope<'orgUnits' | 'users' | 'tenants'>;
+type Scope = WriteScope<'orgUnits' | 'users' | 'tenants' | 'roleAssignments'>;
 
 /** The hierarchy rules: names, paths, depth, cycles, counts; deletes in org-unit-delete.ts. */
-export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSITIVE_INFINITY, now, onEventsCommitted }: OrgUnitServiceDeps) {
+export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSITIVE_INFINITY, now, onEventsCommitted, onRolesChanged }: OrgUnitServiceDeps) {
   const read = pick(store.db, READS);
-  const write = createUnitOfWork(['orgUnits', 'users', 'tenants'], { store, now, onEventsCommitted });
+  const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
 
   async function getOrThrow(repos: Pick<Reads, 'orgUnits' | 'tenants'>, tenantId: string, id: string): Promise<OrgUnitRow> {
     const row = await repos.orgUnits.getById(tenantId, id);
     if (!row) throw await notFoundIn(repos, tenantId, ouNotFound(id));
+    return row;
+  }
+
+  /** The OU, if the principal may see it (404 otherwise, as if it did not exist). */
+  async function getVisible(repos: Pick<Reads, 'orgUnits' | 'tenants'>, access: Access, tenantId: string, id: string): Promise<OrgUnitRow> {
+    const row = await getOrThrow(repos, tenantId, id);
+    if (!reachCovers(access.reach('ous:read'), row.id_path) && !reachCovers(access.reach('ous:write'), row.id_path)) throw ouNotFound(id);
+    return row;
+  }
+
+  /** The OU, if the principal may change it: 404 if it cannot see it, 403 if it sees but may not write it. */
+  async function getWritable(repos: Pick<Reads, 'orgUnits' | 'tenants'>, access: Access, tenantId: string, id: string): Promise<OrgUnitRow> {
+    const row = await getOrThrow(repos, tenantId, id);
+    assertReach(access, 'ous:write', 'ous:read', row, () => ouNotFound(id));
     return row;
   }
 
@@ -101,11 +118,13 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
   }
 
   /** Moves `ou` (maybe renamed) under `parentId` (null: to the root), refusing cycles and excess depth. */
-  async function move(scope: Scope, ou: OrgUnitRow, name: string, parentId: string | null): Promise<number> {
+  async function move(scope: Scope, access: Access, ou: OrgUnitRow, name: string, parentId: string | null): Promise<number> {
     const { repos } = scope;
     if (parentId === ou.id) throw cycle();
     const parent = parentId === null ? undefined : await repos.orgUnits.getById(ou.tenant_id, parentId);
     if (parentId !== null && !parent) throw parentNotFound(parentId);
+    // Into the principal's scope from outside, or out of it: both need rights on the destination.
+    assertReach(access, 'ous:write', 'ous:read', parent ?? null, () => parentNotFound(parentId as string));
     if (parent?.id_path.startsWith(ou.id_path)) throw cycle();
     const target = { id: parentId, path: parent?.path ?? '', idPath: parent?.id_path ?? '/', depth: parent?.depth ?? 0 };
     const deepest = await repos.orgUnits.maxDepthInSubtree(ou.tenant_id, ou.id_path);
@@ -120,27 +139,31 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
   }
 
   return {
-    async get(tenantId: string, id: string): Promise<OrgUnitDetail> {
-      return detail(read, tenantId, await getOrThrow(read, tenantId, id));
+    async get(access: Access, tenantId: string, id: string): Promise<OrgUnitDetail> {
+      return detail(read, tenantId, await getVisible(read, access, tenantId, id));
     },
 
-    async list(tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
+    async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
       return store.snapshot(async (db) => {
         const repos = pick(db, READS);
         const tenant = await repos.tenants.getWithEventSeq(tenantId);
         if (!tenant) throw tenantNotFound(tenantId);
-        const repoFilter = { search: filter.search || undefined, parentId: filter.parent_id ?? undefined };
+        const reach = access.reach('ous:read');
+        const parentId = filter.parent_id ?? undefined;
         // The total comes from a maintained count where there is one: the tenant's OUs, or the
-        // parent's direct children. Only a name search counts its matches.
-        const parent = repoFilter.parentId === undefined ? undefined : await repos.orgUnits.getById(tenantId, repoFilter.parentId);
-        if (repoFilter.parentId !== undefined && !parent) throw parentNotFound(repoFilter.parentId);
+        // parent's direct children (all visible when the parent is: a scope is whole subtrees).
+        // A name search, or a scoped principal's list, counts its matches.
+        const parent = parentId === undefined ? undefined : await repos.orgUnits.getById(tenantId, parentId);
+        if (parentId !== undefined && (!parent || !reachCovers(reach, parent.id_path))) throw parentNotFound(parentId);
+        const subtrees = parent ? null : await resolveSubtrees(repos.orgUnits, tenantId, reach);
+        const repoFilter = { search: filter.search || undefined, parentId, ...(subtrees ? { withinPaths: subtrees.paths } : {}) };
         let total = parent?.child_ou_count ?? tenant.ou_count;
-        if (repoFilter.search !== undefined) {
+        if (repoFilter.search !== undefined || subtrees) {
           // A search counts its matches once per version of the tenant's OUs: paging through the
           // results, or a UI repeating a search, finds the count kept. Any OU write raises the
           // version, so a kept count is never stale, on any instance running this code (an
           // instance older than migration 0004 would not raise it: upgrade all before relying on it).
-          const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search]);
+          const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null]);
           const kept = searchCounts.get(key);
           total = kept ?? (await repos.orgUnits.count(tenantId, repoFilter));
           if (kept === undefined) searchCounts.set(key, total);
@@ -152,20 +175,21 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
     },
 
     /** The whole tenant as nested entries (org-unit-tree.ts), and the event seq it reflects. */
-    async tree(tenantId: string): Promise<{ roots: OrgUnitTreeEntry[]; eventSeq: number }> {
-      const { rows, eventSeq } = await store.snapshot(async (db) => {
+    async tree(access: Access, tenantId: string): Promise<{ roots: OrgUnitTreeEntry[]; eventSeq: number }> {
+      const { rows, eventSeq, subtrees } = await store.snapshot(async (db) => {
         const repos = pick(db, READS);
         const tenant = await repos.tenants.getWithEventSeq(tenantId);
         if (!tenant) throw tenantNotFound(tenantId);
         // The maintained count, read before the rows: a tree is built whole in memory, so a tenant
         // too large for it is told to page instead of costing the instance its memory.
         if (tenant.ou_count > treeMaxOus) throw treeTooLarge(tenantId, tenant.ou_count, treeMaxOus);
-        return { rows: await repos.orgUnits.listForTree(tenantId), eventSeq: tenant.event_seq };
+        const subtrees = await resolveSubtrees(repos.orgUnits, tenantId, access.reach('ous:read'));
+        return { rows: await repos.orgUnits.listForTree(tenantId, subtrees?.idPaths), eventSeq: tenant.event_seq, subtrees };
       });
-      return { roots: assembleTree(rows), eventSeq };
+      return { roots: assembleTree(rows, subtrees), eventSeq };
     },
 
-    async create(ctx: WriteContext, tenantId: string, input: OrgUnitCreateInput): Promise<OrgUnitDetail> {
+    async create(ctx: WriteContext, access: Access, tenantId: string, input: OrgUnitCreateInput): Promise<OrgUnitDetail> {
       const name = normalizeOuName(input.name);
       return write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
@@ -175,8 +199,12 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
         if (input.parent_id != null) {
           parent = await repos.orgUnits.addChildTo(tenantId, input.parent_id);
           if (!parent) throw await notFoundIn(repos, tenantId, parentNotFound(input.parent_id));
+          // Checked after the count was raised: a refusal rolls the whole write back.
+          const parentId = input.parent_id;
+          assertReach(access, 'ous:write', 'ous:read', parent, () => parentNotFound(parentId));
         } else {
           await requireTenant(repos, tenantId);
+          assertReach(access, 'ous:write', 'ous:read', null, () => parentNotFound(''));
         }
         const depth = (parent?.depth ?? 0) + 1;
         if (depth > maxDepth) throw depthExceeded(maxDepth);
@@ -196,17 +224,17 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
           updated_at: timestamp,
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
-        scope.record({ type: 'ou.created', resource: { type: 'ou', id }, before: null, after: ouEventFields(row) });
+        scope.record({ type: 'ou.created', resource: { type: 'ou', id }, before: null, after: ouEventFields(row), ouPaths: [row.id_path] });
         return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
       });
     },
 
     /** Renames, moves and edits an OU; a rename or move rewrites every descendant's path (one event, for the OU). */
-    async update(ctx: WriteContext, tenantId: string, id: string, input: OrgUnitUpdateInput): Promise<OrgUnitUpdateResult> {
+    async update(ctx: WriteContext, access: Access, tenantId: string, id: string, input: OrgUnitUpdateInput): Promise<OrgUnitUpdateResult> {
       const newName = input.name != null ? normalizeOuName(input.name) : undefined;
       return write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
-        const ou = await getOrThrow(repos, tenantId, id);
+        const ou = await getWritable(repos, access, tenantId, id);
         await scope.precondition(() => detail(repos, tenantId, ou));
         const name = newName ?? ou.name;
         const parentId = input.parent_id !== undefined ? input.parent_id : ou.parent_id;
@@ -220,26 +248,31 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
         if (parentId === ou.parent_id && name === ou.name && Object.keys(edits).length === 0) {
           return { ou: await detail(repos, tenantId, ou), descendantPathsChanged: 0 };
         }
+        // The root of a delegated scope keeps its place and name: changing them changes the scope.
+        if ((parentId !== ou.parent_id || name !== ou.name) && isScopeRoot(access.reach('ous:write'), ou)) throw scopeRootRefused(ou.path);
         let descendantPathsChanged = 0;
-        if (parentId !== ou.parent_id) descendantPathsChanged = await move(scope, ou, name, parentId);
+        if (parentId !== ou.parent_id) descendantPathsChanged = await move(scope, access, ou, name, parentId);
         else if (name !== ou.name) descendantPathsChanged = await rename(scope, ou, name);
         await repos.orgUnits.update(tenantId, id, { ...edits, updated_at: timestamp });
         const updated = await getOrThrow(repos, tenantId, id);
         const changed = changedFields(ouEventFields(ou), ouEventFields(updated), OU_EVENT_FIELDS);
         if (changed) {
           const type = updated.parent_id !== ou.parent_id ? 'ou.moved' : 'ou.updated';
-          scope.record({ type, resource: { type: 'ou', id }, ...changed });
+          scope.record({ type, resource: { type: 'ou', id }, ...changed, ouPaths: [ou.id_path, updated.id_path] });
         }
         return { ou: await detail(repos, tenantId, updated), descendantPathsChanged };
       });
     },
 
-    async delete(ctx: WriteContext, tenantId: string, id: string, strategy: DeleteStrategy): Promise<OrgUnitDeleteOutcome> {
-      return write(ctx, tenantId, async (scope) => {
-        const ou = await getOrThrow(scope.repos, tenantId, id);
+    async delete(ctx: WriteContext, access: Access, tenantId: string, id: string, strategy: DeleteStrategy): Promise<OrgUnitDeleteOutcome> {
+      const outcome = await write(ctx, tenantId, async (scope) => {
+        const ou = await getWritable(scope.repos, access, tenantId, id);
+        if (isScopeRoot(access.reach('ous:write'), ou)) throw scopeRootRefused(ou.path);
         await scope.precondition(() => detail(scope.repos, tenantId, ou));
         return DELETE_STRATEGIES[strategy](scope, ou);
       });
+      if (!ctx.dryRun) onRolesChanged?.();
+      return outcome;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { TreeRow } from '../db/repositories/org-unit-repository.js';
 import { RequestValidationError } from '../errors.js';
+import type { Subtrees } from './access.js';
 import type { OrgUnitTreeEntry } from './org-unit-types.js';
 
 const SURROGATE = /[\ud800-\udfff]/;
@@ -35,7 +36,7 @@ export const treeTooLarge = (tenantId: string, count: number, cap: number) =>
  * rows themselves become the nodes: at 10^5 OUs every extra object or string per OU shows in
  * the server's peak memory (docs/benchmarks.md).
  */
-export function assembleTree(rows: TreeRow[]): OrgUnitTreeEntry[] {
+export function assembleTree(rows: TreeRow[], subtrees: Subtrees | null = null): OrgUnitTreeEntry[] {
   const byId = new Map<string, OrgUnitTreeEntry>();
   const entries = rows.map((row) => {
     const entry: OrgUnitTreeEntry = Object.assign(row, { children: [] as OrgUnitTreeEntry[] });
@@ -43,10 +44,19 @@ export function assembleTree(rows: TreeRow[]): OrgUnitTreeEntry[] {
     return entry;
   });
   const roots: OrgUnitTreeEntry[] = [];
+  // A scoped principal's roots are its subtrees' roots; their ancestors show only in their paths.
+  const scopeRoots = new Set(subtrees?.ids);
   for (const entry of entries) {
-    if (entry.parent_id === null) roots.push(entry);
+    if (entry.parent_id === null || scopeRoots.has(entry.id)) roots.push(entry);
     else byId.get(entry.parent_id)?.children.push(entry);
   }
   for (const entry of entries) if (entry.children.length > 1) entry.children.sort(bySiblingOrder);
-  return roots.sort(bySiblingOrder);
+  if (!subtrees) return roots.sort(bySiblingOrder);
+  // In the order of their paths (resolveSubtrees sorted them), each written below its parent's path.
+  return subtrees.ids.flatMap((id, i) => {
+    const root = byId.get(id);
+    if (!root) return [];
+    const path = subtrees.paths[i];
+    return [Object.assign(root, { basePath: path.slice(0, path.length - root.name.length - 1) })];
+  });
 }

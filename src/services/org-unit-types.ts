@@ -70,4 +70,6 @@ export interface OrgUnitTreeEntry {
   name: string;
   name_key: string;
   children: OrgUnitTreeEntry[];
+  /** A scoped principal's root: the path of its parent, which the tree does not show. */
+  basePath?: string;
 }

@@ -1,4 +1,5 @@
 import { pick } from '../db/repositories/index.js';
+import { type Access, reachCovers } from './access.js';
 import type { Store } from '../db/store.js';
 import { type Page, type PageRequest, expectedRows, readPage, toPage } from '../lib/pagination.js';
 import { ouNotFound } from './org-unit-rules.js';
@@ -13,11 +14,13 @@ export interface OrgUnitUserServiceDeps {
 export function createOrgUnitUserService({ store }: OrgUnitUserServiceDeps) {
   return {
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */
-    async listUsers(tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
+    async listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
       return store.snapshot(async (db) => {
         const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
         const ou = await repos.orgUnits.getById(tenantId, id);
         if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
+        // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
+        if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(id);
         const eventSeq = await repos.events.lastSeq(tenantId);
         // Both totals are maintained on the OU row: no count query.
         const total = includeNested ? ou.subtree_user_count : ou.user_count;

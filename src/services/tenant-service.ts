@@ -15,15 +15,19 @@ export interface TenantData {
   id: string;
   name: string;
   slug: string;
+  /** What an external principal with no role assignment may do (docs/delegated-admin.md). */
+  external_default: ExternalDefault;
   created_at: string;
   updated_at: string;
 }
 
+export type ExternalDefault = 'tenant' | 'none';
+
 export function toTenantData(row: TenantRow): TenantData {
-  return { id: row.id, name: row.name, slug: row.slug, created_at: row.created_at, updated_at: row.updated_at };
+  return { id: row.id, name: row.name, slug: row.slug, external_default: row.external_default, created_at: row.created_at, updated_at: row.updated_at };
 }
 
-const TENANT_EVENT_FIELDS = ['name', 'slug'] as const;
+const TENANT_EVENT_FIELDS = ['name', 'slug', 'external_default'] as const;
 
 export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
 const slugRegExp = new RegExp(SLUG_PATTERN);
@@ -31,6 +35,7 @@ const slugRegExp = new RegExp(SLUG_PATTERN);
 export interface TenantCreateInput {
   name: string;
   slug?: string;
+  external_default?: ExternalDefault;
 }
 
 /** A slug from a name: lower-case ASCII letters, digits and single hyphens. */
@@ -66,10 +71,12 @@ export interface TenantServiceDeps {
   now?: () => string;
   /** Told after a write committed events (wakes feed readers). */
   onEventsCommitted?: (tenantId: string) => void;
+  /** Told after external_default changed (the access cache of this instance forgets it). */
+  onRolesChanged?: () => void;
 }
 
 /** Tenants: the one resource above the tenant boundary. */
-export function createTenantService({ store, now = () => new Date().toISOString(), onEventsCommitted }: TenantServiceDeps) {
+export function createTenantService({ store, now = () => new Date().toISOString(), onEventsCommitted, onRolesChanged }: TenantServiceDeps) {
   const read = pick(store.db, ['tenants']);
   const write = createUnitOfWork(['tenants'], { store, now, onEventsCommitted });
 
@@ -99,19 +106,21 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const slug = input.slug !== undefined ? checkSlug(input.slug, 'slug') : checkSlug(slugify(name), 'name');
       const id = newId('tnt');
       return write(ctx, id, async (scope) => {
-        const row: TenantRow = { id, name, slug, ou_count: 0, ou_version: 0, created_at: scope.timestamp, updated_at: scope.timestamp };
+        const external_default = input.external_default ?? 'tenant';
+        const row: TenantRow = { id, name, slug, ou_count: 0, ou_version: 0, external_default, created_at: scope.timestamp, updated_at: scope.timestamp };
         await onUniqueViolation(() => scope.repos.tenants.insert(row), () => slugConflict(slug));
-        scope.record({ type: 'tenant.created', resource: { type: 'tenant', id }, before: null, after: { name, slug } });
+        scope.record({ type: 'tenant.created', resource: { type: 'tenant', id }, before: null, after: { name, slug, external_default } });
         return toTenantData(row);
       });
     },
 
-    async update(ctx: WriteContext, id: string, input: { name?: string; slug?: string }): Promise<TenantData> {
-      return write(ctx, id, async (scope) => {
+    async update(ctx: WriteContext, id: string, input: { name?: string; slug?: string; external_default?: ExternalDefault }): Promise<TenantData> {
+      const result = await write(ctx, id, async (scope) => {
         const { repos } = scope;
         const tenant = await getOrThrow(repos, id);
         await scope.precondition(() => toTenantData(tenant));
-        const changes: { name?: string; slug?: string; updated_at?: string } = {};
+        const changes: { name?: string; slug?: string; external_default?: ExternalDefault; updated_at?: string } = {};
+        if (input.external_default !== undefined && input.external_default !== tenant.external_default) changes.external_default = input.external_default;
         if (input.name !== undefined && input.name.trim() !== tenant.name) changes.name = input.name.trim();
         const slug = input.slug === undefined ? tenant.slug : checkSlug(input.slug, 'slug');
         if (slug !== tenant.slug) changes.slug = slug;
@@ -124,6 +133,8 @@ export function createTenantService({ store, now = () => new Date().toISOString(
         if (changed) scope.record({ type: 'tenant.updated', resource: { type: 'tenant', id }, ...changed });
         return toTenantData(updated);
       });
+      if (input.external_default !== undefined) onRolesChanged?.();
+      return result;
     },
 
     /**

@@ -33,6 +33,8 @@ export const TENANT_SCOPES = [
   'clients:read',
   'clients:write',
   'events:read',
+  'roles:read',
+  'roles:write',
 ] as const;
 /** Umbrella scopes of the identity platform the OU contract comes from: every read / every write in the tenant. */
 export const UMBRELLA_SCOPES = ['admin:read', 'admin:write'] as const;

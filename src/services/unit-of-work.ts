@@ -16,6 +16,12 @@ export interface Change {
   before: Record<string, unknown> | null;
   /** The fields that changed, as they are now (null: the resource is gone). */
   after: Record<string, unknown> | null;
+  /**
+   * The id_paths of the OUs the resource was in (an OU: its own) before and after the change;
+   * none for a tenant or a client. A reader scoped to an OU subtree sees the event when one of
+   * them lies in its subtree (docs/delegated-admin.md).
+   */
+  ouPaths?: readonly (string | null | undefined)[];
 }
 
 /** What a service's write sees inside its transaction. */
@@ -129,6 +135,7 @@ function toEventRow(ctx: WriteContext, actor: string, tenantId: string, timestam
     resource_type: change.resource.type,
     resource_id: change.resource.id,
     data: JSON.stringify({ before: change.before, after: change.after }),
+    ou_paths: [...new Set(change.ouPaths?.filter((p): p is string => typeof p === 'string'))].join(' ') || null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { type Repositories, pick } from '../db/repositories/index.js';
+import { type Access, type Permission, assertReach, reachCovers, resolveSubtrees } from './access.js';
 import type { UserRow } from '../db/repositories/user-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
@@ -62,6 +63,7 @@ function userEventFields(row: UserRow) {
 
 type Repos = Pick<Repositories, 'tenants' | 'orgUnits' | 'users'>;
 
+const ouNotFoundError = (ouId: string) => new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
 const userNotFound = (id: string) => new NotFoundError('user.not_found', `User '${id}' does not exist in this tenant.`);
 
 /** Email as stored and compared: trimmed; the key is lower-cased so uniqueness ignores case. */
@@ -87,9 +89,32 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
     return row;
   }
 
+  /**
+   * The user, if the principal may use `permission` on it: a user is in a scope when its OU is
+   * (one without an OU, only tenant-wide). 404 when it may not even read it, 403 when it reads
+   * but may not write it. Returns the user's OU too (undefined: none).
+   */
+  async function getInReach(repos: Repos, access: Access, permission: Permission, tenantId: string, id: string) {
+    const row = await getOrThrow(repos, tenantId, id);
+    const ou = await ouOf(repos, tenantId, row.ou_id);
+    // An OU-less user has no id_path: only a tenant-wide reach covers it.
+    const idPath = ou?.id_path ?? '';
+    const visible = reachCovers(access.reach('users:read'), idPath) || reachCovers(access.reach('users:write'), idPath);
+    if (!visible || (permission === 'users:read' && !reachCovers(access.reach('users:read'), idPath))) throw userNotFound(id);
+    if (permission === 'users:write') assertReach(access, 'users:write', 'users:read', ou ?? null, () => userNotFound(id));
+    return { row, ou };
+  }
+
+  /** An OU a user is being placed in, if the principal may place users there (404 / 403 otherwise). */
+  async function placeableOu(repos: Repos, access: Access, tenantId: string, ouId: string | null) {
+    const ou = ouId === null ? undefined : await requireOu(repos, tenantId, ouId);
+    assertReach(access, 'users:write', 'users:read', ou ?? null, () => ouNotFoundError(ouId as string));
+    return ou;
+  }
+
   async function requireOu(repos: Repos, tenantId: string, ouId: string) {
     const ou = await repos.orgUnits.getById(tenantId, ouId);
-    if (!ou) throw new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
+    if (!ou) throw ouNotFoundError(ouId);
     return ou;
   }
 
@@ -107,11 +132,12 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
     ouId === null ? undefined : repos.orgUnits.getById(tenantId, ouId);
 
   return {
-    async get(tenantId: string, id: string): Promise<UserResponseData> {
-      return toUserResponse(await getOrThrow(read, tenantId, id));
+    async get(access: Access, tenantId: string, id: string): Promise<UserResponseData> {
+      return toUserResponse((await getInReach(read, access, 'users:read', tenantId, id)).row);
     },
 
     async list(
+      access: Access,
       tenantId: string,
       filter: { search?: string; ou_id?: string; status?: UserStatus },
       pageRequest: PageRequest,
@@ -120,8 +146,11 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
         await requireTenant(repos, tenantId);
         // Like the OU list's parent_id: a filter naming no OU of the tenant is a 404, not an empty page.
-        if (filter.ou_id !== undefined) await requireOu(repos, tenantId, filter.ou_id);
-        const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status };
+        const reach = access.reach('users:read');
+        if (filter.ou_id !== undefined && !reachCovers(reach, (await requireOu(repos, tenantId, filter.ou_id)).id_path)) throw ouNotFoundError(filter.ou_id);
+        // Filtered in the query, before paging: totals and pages count only what the principal sees.
+        const subtrees = filter.ou_id === undefined ? await resolveSubtrees(repos.orgUnits, tenantId, reach) : null;
+        const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status, ...(subtrees ? { withinSubtrees: subtrees.idPaths } : {}) };
         const [rows, total, eventSeq] = await Promise.all([
           repos.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
           repos.users.count(tenantId, repoFilter),
@@ -131,12 +160,12 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
       });
     },
 
-    async create(ctx: WriteContext, tenantId: string, input: UserCreateInput): Promise<UserResponseData> {
+    async create(ctx: WriteContext, access: Access, tenantId: string, input: UserCreateInput): Promise<UserResponseData> {
       return write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
         await requireTenant(repos, tenantId);
         const ouId = input.ou_id ?? null;
-        const ou = ouId === null ? undefined : await requireOu(repos, tenantId, ouId);
+        const ou = await placeableOu(repos, access, tenantId, ouId);
         const email = input.email.trim();
         const row: UserRow = {
           tenant_id: tenantId,
@@ -153,15 +182,15 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         };
         await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
         await countUser(repos, tenantId, ou, 1);
-        scope.record({ type: 'user.created', resource: { type: 'user', id: row.id }, before: null, after: userEventFields(row) });
+        scope.record({ type: 'user.created', resource: { type: 'user', id: row.id }, before: null, after: userEventFields(row), ouPaths: [ou?.id_path] });
         return toUserResponse(row);
       });
     },
 
-    async update(ctx: WriteContext, tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
+    async update(ctx: WriteContext, access: Access, tenantId: string, id: string, input: UserUpdateInput): Promise<UserResponseData> {
       return write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
-        const user = await getOrThrow(repos, tenantId, id);
+        const { row: user, ou: from } = await getInReach(repos, access, 'users:write', tenantId, id);
         await scope.precondition(() => toUserResponse(user));
         const changes: Parameters<Repositories['users']['update']>[2] = {};
         if (input.email != null && input.email.trim() !== user.email) {
@@ -179,28 +208,33 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         // The values the user already has: nothing changes, not even updated_at, and no event.
         if (Object.keys(changes).length === 0 && (input.ou_id === undefined || input.ou_id === user.ou_id)) return toUserResponse(user);
         changes.updated_at = timestamp;
+        let to = from;
         if (input.ou_id !== undefined && input.ou_id !== user.ou_id) {
-          const target = input.ou_id === null ? undefined : await requireOu(repos, tenantId, input.ou_id);
+          // Both ends of a move must be in the principal's scope.
+          to = await placeableOu(repos, access, tenantId, input.ou_id);
           changes.ou_id = input.ou_id;
-          await countUser(repos, tenantId, await ouOf(repos, tenantId, user.ou_id), -1);
-          await countUser(repos, tenantId, target, 1);
+          await countUser(repos, tenantId, from, -1);
+          await countUser(repos, tenantId, to, 1);
         }
         await onUniqueViolation(() => repos.users.update(tenantId, id, changes), () => emailConflict(changes.email ?? user.email));
         const updated = await getOrThrow(repos, tenantId, id);
         const changed = changedFields(userEventFields(user), userEventFields(updated), USER_EVENT_FIELDS);
-        if (changed) scope.record({ type: updated.ou_id !== user.ou_id ? 'user.moved' : 'user.updated', resource: { type: 'user', id }, ...changed });
+        if (changed) {
+          const type = updated.ou_id !== user.ou_id ? 'user.moved' : 'user.updated';
+          scope.record({ type, resource: { type: 'user', id }, ...changed, ouPaths: [from?.id_path, to?.id_path] });
+        }
         return toUserResponse(updated);
       });
     },
 
-    async delete(ctx: WriteContext, tenantId: string, id: string): Promise<void> {
+    async delete(ctx: WriteContext, access: Access, tenantId: string, id: string): Promise<void> {
       await write(ctx, tenantId, async (scope) => {
         const { repos } = scope;
-        const user = await getOrThrow(repos, tenantId, id);
+        const { row: user, ou } = await getInReach(repos, access, 'users:write', tenantId, id);
         await scope.precondition(() => toUserResponse(user));
         await repos.users.deleteById(tenantId, id);
-        await countUser(repos, tenantId, await ouOf(repos, tenantId, user.ou_id), -1);
-        scope.record({ type: 'user.deleted', resource: { type: 'user', id }, before: userEventFields(user), after: null });
+        await countUser(repos, tenantId, ou, -1);
+        scope.record({ type: 'user.deleted', resource: { type: 'user', id }, before: userEventFields(user), after: null, ouPaths: [ou?.id_path] });
       });
     },
   };

@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,9 +78,9 @@ async function seed() {
     await migrateToLatest(store.db);
     const tenant = await createTenantService({ store }).create(W, { name: 'Cli' });
     const ous = createOrgUnitService({ store, maxDepth: 32 });
-    const eng = await ous.create(W, tenant.id, { name: 'Eng' });
-    const backend = await ous.create(W, tenant.id, { name: 'Backend', parent_id: eng.id });
-    await createUserService({ store }).create(W, tenant.id, { email: 'dev@x.io', ou_id: backend.id });
+    const eng = await ous.create(W, ALL, tenant.id, { name: 'Eng' });
+    const backend = await ous.create(W, ALL, tenant.id, { name: 'Backend', parent_id: eng.id });
+    await createUserService({ store }).create(W, ALL, tenant.id, { email: 'dev@x.io', ou_id: backend.id });
     return { tenantId: tenant.id, engId: eng.id, backendId: backend.id };
   } finally {
     await store.close();

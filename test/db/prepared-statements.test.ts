@@ -37,6 +37,7 @@ describe.skipIf(!isPostgresPass)('named prepared statements on PostgreSQL', () =
           resource_type: 'ou',
           resource_id: 'ou_prepared',
           data: '{}',
+          ou_paths: null,
         },
       ]);
       const { rows } = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(trx);

@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,13 +40,13 @@ beforeAll(async () => {
   const ous = createOrgUnitService({ store, maxDepth: 32 });
   const users = createUserService({ store });
   // Enough rows for statistics to mean something: 40 departments of 20 teams, a user per team.
-  const root = await ous.create(W, tenantId, { name: 'Root' });
+  const root = await ous.create(W, ALL, tenantId, { name: 'Root' });
   let department = root;
   for (let d = 0; d < 40; d++) {
-    department = await ous.create(W, tenantId, { name: `D${d}`, parent_id: root.id });
+    department = await ous.create(W, ALL, tenantId, { name: `D${d}`, parent_id: root.id });
     for (let t = 0; t < 20; t++) {
-      const team = await ous.create(W, tenantId, { name: `T${t}`, parent_id: department.id });
-      await users.create(W, tenantId, { email: `u${d}-${t}@x.io`, ou_id: team.id });
+      const team = await ous.create(W, ALL, tenantId, { name: `T${t}`, parent_id: department.id });
+      await users.create(W, ALL, tenantId, { email: `u${d}-${t}@x.io`, ou_id: team.id });
     }
   }
   smallSubtreeIdPath = (await repositories(db).orgUnits.getById(tenantId, department.id))!.id_path;

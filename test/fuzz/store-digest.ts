@@ -19,6 +19,7 @@ export const DIGESTED_TABLES: { readonly [T in keyof Database]: readonly (keyof 
   store_probe: ['id'],
   events: ['tenant_id', 'seq'],
   idempotency_keys: ['scope', 'key'],
+  role_assignments: ['tenant_id', 'id'],
 };
 
 /**

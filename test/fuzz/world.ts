@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
-import type { TestContext } from '../helpers/test-app.js';
+import { type TestContext, grantRole } from '../helpers/test-app.js';
 import { accessClaims, forge, signWithArborKey } from '../helpers/tokens.js';
 import type { IdKind, IdRef, Owner } from './arbitraries.js';
 import type { AuthPlan, WorldView } from './plans.js';
@@ -174,6 +174,8 @@ export class FuzzWorld implements Resolver, WorldView {
   private async seedTenant(owner: 'A' | 'B', withClient: boolean): Promise<string> {
     const tenant = await createTenant(this.ctx, { name: `Fuzz tenant ${owner} ${this.seedings + 1}` });
     await this.seedTree(tenant.id);
+    // Rights come from role assignments: each tenant's fuzz principal is its administrator.
+    await grantRole(this.ctx.store, tenant.id, `fuzz-${owner}`, 'tenant_admin', null);
     this.creds[owner] = withClient ? await this.createClient(tenant.id) : null;
     return tenant.id;
   }

@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { expect } from 'vitest';
 import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
@@ -41,14 +42,14 @@ export async function closeServiceFixture({ store, tenantId }: Pick<ServiceFixtu
 
 /** /A (2 users) -> /A/B (1 user) -> /A/B/C (1 user) -> /A/B/C/D ; /Z */
 export async function chainTree({ ous, users, tenantId }: Omit<ServiceFixture, 'store'>) {
-  const a = await ous.create(W, tenantId, { name: 'A' });
-  const b = await ous.create(W, tenantId, { name: 'B', parent_id: a.id });
-  const c = await ous.create(W, tenantId, { name: 'C', parent_id: b.id });
-  const d = await ous.create(W, tenantId, { name: 'D', parent_id: c.id });
-  const z = await ous.create(W, tenantId, { name: 'Z' });
-  const ua1 = await users.create(W, tenantId, { email: 'a1@x.io', ou_id: a.id });
-  const ua2 = await users.create(W, tenantId, { email: 'a2@x.io', ou_id: a.id });
-  const ub = await users.create(W, tenantId, { email: 'b@x.io', ou_id: b.id });
-  const uc = await users.create(W, tenantId, { email: 'c@x.io', ou_id: c.id });
+  const a = await ous.create(W, ALL, tenantId, { name: 'A' });
+  const b = await ous.create(W, ALL, tenantId, { name: 'B', parent_id: a.id });
+  const c = await ous.create(W, ALL, tenantId, { name: 'C', parent_id: b.id });
+  const d = await ous.create(W, ALL, tenantId, { name: 'D', parent_id: c.id });
+  const z = await ous.create(W, ALL, tenantId, { name: 'Z' });
+  const ua1 = await users.create(W, ALL, tenantId, { email: 'a1@x.io', ou_id: a.id });
+  const ua2 = await users.create(W, ALL, tenantId, { email: 'a2@x.io', ou_id: a.id });
+  const ub = await users.create(W, ALL, tenantId, { email: 'b@x.io', ou_id: b.id });
+  const uc = await users.create(W, ALL, tenantId, { email: 'c@x.io', ou_id: c.id });
   return { a, b, c, d, z, ua1, ua2, ub, uc };
 }

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
+import { newId } from '../../src/lib/ids.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import type { Store } from '../../src/db/store.js';
 import { closeTestStore, openTestStore } from './test-store.js';
@@ -40,6 +41,8 @@ export async function createTestContext(overrides: Partial<Config> = {}, options
     platformToken,
     platformHeaders: { authorization: `Bearer ${platformToken}` },
     async headersFor(tenantId, scopes = ALL_TENANT_SCOPES) {
+      // Rights come from role assignments: the test principal is its tenant's administrator.
+      await grantRole(store, tenantId, `test-${tenantId}`, 'tenant_admin', null);
       const token = await built.tokens.sign({ subject: `test-${tenantId}`, tenantId, scopes });
       return { authorization: `Bearer ${token}` };
     },
@@ -48,6 +51,33 @@ export async function createTestContext(overrides: Partial<Config> = {}, options
       await closeTestStore(store);
     },
   };
+}
+
+/**
+ * Gives the Arbor client (or token subject) `principalId` `role` in `tenantId`, at `ouId` (null:
+ * tenant-wide), straight in the store, unless it already holds it; a tenant that does not exist
+ * is left alone. Tests use it for tokens they sign themselves; the API path is tested elsewhere.
+ */
+export async function grantRole(
+  store: Store,
+  tenantId: string,
+  principalId: string,
+  role: 'tenant_admin' | 'ou_admin' | 'user_manager' | 'viewer',
+  ouId: string | null,
+  principalType: 'client' | 'external' = 'client',
+): Promise<void> {
+  const repos = repositories(store.db);
+  if (!(await repos.tenants.exists(tenantId))) return;
+  const row = { principal_type: principalType, principal_id: principalId, role, ou_id: ouId };
+  if (await repos.roleAssignments.findSame(tenantId, row)) return;
+  await repos.roleAssignments.insert({
+    tenant_id: tenantId,
+    id: newId('ra'),
+    ...row,
+    expires_at: null,
+    created_at: new Date().toISOString(),
+    created_by: JSON.stringify({ type: 'system', id: 'test', client_id: null }),
+  });
 }
 
 /** Fails the test if any tenant's hierarchy disagrees with a fresh computation. */

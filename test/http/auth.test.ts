@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type JWK, type JWTPayload, SignJWT, decodeProtectedHeader, generateKeyPair, importJWK } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOu, createTenant } from '../helpers/factories.js';
-import { type TestContext, createTestContext, useTestApp } from '../helpers/test-app.js';
+import { type TestContext, createTestContext, grantRole, useTestApp } from '../helpers/test-app.js';
 
 const ousUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}/ous`;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -94,6 +94,7 @@ describe('bearer authentication', () => {
 
   it('refuses an expired token (past the 30 s clock tolerance) that was valid before', async () => {
     const tenant = await createTenant(t.ctx);
+    await grantRole(t.ctx.store, tenant.id, 'short-lived', 'tenant_admin', null);
     const token = await t.ctx.tokens.sign({ subject: 'short-lived', tenantId: tenant.id, scopes: ['ous:read'], ttlSeconds: 1 });
     const fresh = await t.ctx.app.inject({ method: 'GET', url: ousUrl(tenant.id), headers: bearer(token) });
     expect(fresh.statusCode).toBe(200);
@@ -108,6 +109,7 @@ describe('bearer authentication', () => {
 
   it('still accepts a token expired by less than the 30 s clock tolerance', async () => {
     const tenant = await createTenant(t.ctx);
+    await grantRole(t.ctx.store, tenant.id, 'short-lived', 'tenant_admin', null);
     const token = await t.ctx.tokens.sign({ subject: 'short-lived', tenantId: tenant.id, scopes: ['ous:read'], ttlSeconds: 1 });
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 15_000);
@@ -118,6 +120,7 @@ describe('bearer authentication', () => {
 
   it("accepts a token built by this test with Arbor's key and Arbor's claims (control for the claim tests below)", async () => {
     const tenant = await createTenant(t.ctx);
+    await grantRole(t.ctx.store, tenant.id, `test-${tenant.id}`, 'tenant_admin', null);
     const token = await signWithArborKey(t.ctx, tenantClaims(t.ctx, tenant.id));
     const response = await t.ctx.app.inject({ method: 'GET', url: ousUrl(tenant.id), headers: bearer(token) });
     expect(response.statusCode).toBe(200);

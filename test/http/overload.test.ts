@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { expectData, expectError } from '../helpers/assertions.js';
 import { createTenant } from '../helpers/factories.js';
-import { type TestContext, useTestApp } from '../helpers/test-app.js';
+import { type TestContext, grantRole, useTestApp } from '../helpers/test-app.js';
 
 /*
  * What an instance does when a client sends too much (rate limiting: 429) or the instance itself
@@ -86,6 +86,7 @@ describe('rate limiting (ARBOR_RATE_LIMIT_PER_MINUTE)', () => {
       expect(otherTenant.statusCode).toBe(200);
       expect(otherTenant.headers['x-ratelimit-remaining']).toBe('4');
 
+      await grantRole(t.ctx.store, a.id, 'another-client', 'tenant_admin', null);
       const otherSubject = { authorization: `Bearer ${await t.ctx.tokens.sign({ subject: 'another-client', tenantId: a.id, scopes: ['ous:read'] })}` };
       expect((await get(t.ctx, ousUrl(a.id), otherSubject)).statusCode).toBe(200);
       // The platform token has spent 2 of its 5 creating the tenants.

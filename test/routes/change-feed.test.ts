@@ -154,8 +154,12 @@ describe('the change feed', () => {
     expect(response.body).not.toContain(client_secret);
     expect(response.body).not.toContain('scrypt$');
     const types = (response.json().data as Event[]).map((e) => [e.type, e.data]);
+    // The client's tenant-wide tenant_admin assignment comes and goes with it (docs/delegated-admin.md).
+    const assignment = { principal: { type: 'client', id }, role: 'tenant_admin', ou_id: null, expires_at: null };
     expect(types.slice(1)).toEqual([
       ['client.created', { before: null, after: { name: 'reader', scopes: ['ous:read'] } }],
+      ['role_assignment.created', { before: null, after: assignment }],
+      ['role_assignment.deleted', { before: assignment, after: null }],
       ['client.deleted', { before: { name: 'reader', scopes: ['ous:read'] }, after: null }],
     ]);
   });

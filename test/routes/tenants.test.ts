@@ -27,7 +27,7 @@ describe('POST /api/v1/tenants', () => {
     expect(data.slug).toBe('acme');
     expect(data.created_at).toMatch(RFC3339_UTC);
     expect(data.updated_at).toMatch(RFC3339_UTC);
-    expect(Object.keys(data).sort()).toEqual(['created_at', 'id', 'name', 'slug', 'updated_at']);
+    expect(Object.keys(data).sort()).toEqual(['created_at', 'external_default', 'id', 'name', 'slug', 'updated_at']);
     expect(meta.request_id).toEqual(expect.any(String));
 
     const fetched = await t.ctx.app.inject({ method: 'GET', url: `${TENANTS}/${data.id}`, headers: t.ctx.platformHeaders });

@@ -6,7 +6,7 @@ import { registerAuth } from '../../src/http/auth.js';
 import { PLATFORM_SCOPE, TENANT_SCOPES, UMBRELLA_SCOPES } from '../../src/services/token-service.js';
 import { expectError } from '../helpers/assertions.js';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
-import { type TestContext, createTestContext } from '../helpers/test-app.js';
+import { type TestContext, createTestContext, grantRole } from '../helpers/test-app.js';
 import { accessClaims, forge, signWithArborKey } from '../helpers/tokens.js';
 
 /**
@@ -62,6 +62,9 @@ const next = () => ++sequence;
 async function createFixture(ctx: TestContext, name: string): Promise<Fixture> {
   const n = next();
   const tenant = await createTenant(ctx, { name: `Isolation ${name} ${n}` });
+  // Rights come from role assignments: the matrix's own principals administer their tenant.
+  await grantRole(ctx.store, tenant.id, `matrix-${tenant.id}`, 'tenant_admin', null);
+  await grantRole(ctx.store, tenant.id, `forged-${tenant.id}`, 'tenant_admin', null);
   const ou = await createOu(ctx, tenant.id, { name: `Isolation OU ${name} ${n}` });
   const user = await createUser(ctx, tenant.id, { email: `isolation-${name.toLowerCase()}-${n}@example.com` });
   const params: Record<string, string> = { tenant_id: tenant.id, ou_id: ou.id, user_id: user.id };
@@ -77,6 +80,11 @@ async function createFixture(ctx: TestContext, name: string): Promise<Fixture> {
     const client = response.json().data as { id: string; client_secret: string };
     params.client_id = client.id;
     secrets.push(client.id, client.client_secret);
+    // The client's tenant-wide tenant_admin assignment, made with it.
+    const assignments = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/role-assignments?principal_id=${client.id}`, headers: ctx.platformHeaders });
+    if (assignments.statusCode !== 200) throw new Error(`fixture assignment -> ${assignments.statusCode} ${assignments.body}`);
+    params.assignment_id = (assignments.json().data as { id: string }[])[0].id;
+    secrets.push(params.assignment_id);
   }
   return { tenantId: tenant.id, params, ouId: ou.id, secrets };
 }
@@ -101,6 +109,7 @@ function bodyFor(route: RegisteredRoute, foreignOuId?: string): object | undefin
   if (/\/users(\/:user_id)?$/.test(url)) return { email: `z${n}@x.io`, ...(foreignOuId ? { ou_id: foreignOuId } : {}) };
   if (/\/ous(\/:ou_id)?$/.test(url)) return { name: `X ${n}`, ...(foreignOuId ? { parent_id: foreignOuId } : {}) };
   if (/\/clients$/.test(url)) return { name: `X ${n}`, scopes: ['ous:read'] };
+  if (/\/role-assignments$/.test(url)) return { principal: { type: 'external', id: `matrix-external-${n}` }, role: 'viewer', ou_id: foreignOuId ?? null };
   if (/\/tenants(\/:tenant_id)?$/.test(url)) return { name: `X ${n}` };
   throw new Error(`isolation matrix: no plausible body for ${label(route)}; teach bodyFor() about it`);
 }
@@ -108,7 +117,8 @@ function bodyFor(route: RegisteredRoute, foreignOuId?: string): object | undefin
 /** Where a request can name an OU outside its path: body fields and list filters. */
 function referencesAnOu(route: RegisteredRoute): 'body' | 'query' | null {
   if (['POST', 'PATCH', 'PUT'].includes(route.method) && /\/(users|ous)(\/:(user|ou)_id)?$/.test(route.url)) return 'body';
-  if (route.method === 'GET' && /\/tenants\/:tenant_id\/(users|ous)$/.test(route.url)) return 'query';
+  if (route.method === 'POST' && /\/role-assignments$/.test(route.url)) return 'body';
+  if (route.method === 'GET' && /\/tenants\/:tenant_id\/(users|ous|role-assignments)$/.test(route.url)) return 'query';
   return null;
 }
 
@@ -489,11 +499,10 @@ describe('route inventory', () => {
 
   it('refuses to start with an /api route that declares no scope', async () => {
     const app = Fastify({ logger: false });
-    registerAuth(app, {
-      verify: async () => {
-        throw new Error('not reached');
-      },
-    });
+    const notReached = async () => {
+      throw new Error('not reached');
+    };
+    registerAuth(app, { verify: notReached }, { accessOf: notReached });
     let failure: unknown;
     try {
       await app.register(async (instance) => {

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Store } from '../../src/db/store.js';
-import { QUIET_ENV } from '../helpers/test-app.js';
+import { QUIET_ENV, grantRole } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const IDP_ISSUER = 'https://idp.test';
@@ -227,6 +227,7 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
   });
 
   it("keeps accepting Arbor's own tokens alongside the external issuer", async () => {
+    await grantRole(app.store, tenantId, 'own', 'tenant_admin', null);
     const own = await app.tokens.sign({ subject: 'own', tenantId, scopes: ['ous:read'] });
     expect((await get(ousUrl(), own)).statusCode).toBe(200);
     expect(idp.requests).toBe(0);

@@ -5,7 +5,7 @@ import { migrateToLatest } from '../../src/db/migrator.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { type TokenService, createTokenService } from '../../src/services/token-service.js';
 import { createTenant } from '../helpers/factories.js';
-import { useTestApp } from '../helpers/test-app.js';
+import { grantRole, useTestApp } from '../helpers/test-app.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 const ISSUER = 'http://arbor.test';
@@ -24,6 +24,7 @@ describe('key rotation through the app', () => {
 
   it('still accepts (GET 200) a token signed before tokens.rotate()', async () => {
     const tenant = await createTenant(t.ctx);
+    await grantRole(t.ctx.store, tenant.id, 'before', 'tenant_admin', null);
     const before = await t.ctx.tokens.sign({ subject: 'before', tenantId: tenant.id, scopes: ['ous:read'] });
     const newKid = await t.ctx.tokens.rotate();
     expect(kidOf(before)).not.toBe(newKid);
@@ -36,6 +37,7 @@ describe('key rotation through the app', () => {
     const oldKid = kidOf(t.ctx.platformToken);
     const newKid = await t.ctx.tokens.rotate();
     expect(newKid).not.toBe(oldKid);
+    await grantRole(t.ctx.store, tenant.id, 'after', 'tenant_admin', null);
     const after = await t.ctx.tokens.sign({ subject: 'after', tenantId: tenant.id, scopes: ['ous:read'] });
     expect(kidOf(after)).toBe(newKid);
     const response = await t.ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous`, headers: { authorization: `Bearer ${after}` } });

@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/store.js';
 import { repositories } from '../../src/db/repositories/index.js';
@@ -40,7 +41,7 @@ async function snapshot() {
 }
 
 async function pathOf(id: string) {
-  return (await ous.get(tenantId, id)).path;
+  return (await ous.get(ALL, tenantId, id)).path;
 }
 
 describe('OU names', () => {
@@ -69,18 +70,18 @@ describe('OU names', () => {
 describe('cycles', () => {
   it('refuses to move an OU under itself', async () => {
     const { a } = await tree();
-    await expect(ous.update(W, tenantId, a.id, { parent_id: a.id })).rejects.toMatchObject({ code: 'ou.cycle' });
+    await expect(ous.update(W, ALL, tenantId, a.id, { parent_id: a.id })).rejects.toMatchObject({ code: 'ou.cycle' });
   });
   it('refuses to move an OU under a descendant at any depth and changes nothing', async () => {
     const { a, b, d } = await tree();
     const before = await snapshot();
-    await expect(ous.update(W, tenantId, a.id, { parent_id: d.id })).rejects.toMatchObject({ code: 'ou.cycle' });
-    await expect(ous.update(W, tenantId, b.id, { parent_id: d.id, name: 'Renamed' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(ous.update(W, ALL, tenantId, a.id, { parent_id: d.id })).rejects.toMatchObject({ code: 'ou.cycle' });
+    await expect(ous.update(W, ALL, tenantId, b.id, { parent_id: d.id, name: 'Renamed' })).rejects.toBeInstanceOf(ConflictError);
     expect(await snapshot()).toEqual(before);
   });
   it('allows moving an OU under an unrelated OU', async () => {
     const { a, z } = await tree();
-    const moved = await ous.update(W, tenantId, z.id, { parent_id: a.id });
+    const moved = await ous.update(W, ALL, tenantId, z.id, { parent_id: a.id });
     expect(moved.ou.path).toBe('/A/Z');
   });
 });
@@ -88,16 +89,16 @@ describe('cycles', () => {
 describe('depth', () => {
   it('refuses a create below the maximum depth', async () => {
     const { d } = await tree();
-    await expect(ous.create(W, tenantId, { name: 'E', parent_id: d.id })).rejects.toMatchObject({ code: 'ou.depth_exceeded' });
+    await expect(ous.create(W, ALL, tenantId, { name: 'E', parent_id: d.id })).rejects.toMatchObject({ code: 'ou.depth_exceeded' });
   });
   it('counts the deepest descendant when moving a subtree', async () => {
     // B's subtree is 3 levels (B, C, D); under Z (depth 1) it would reach depth 4: allowed.
     const { b, z, a } = await tree();
-    expect((await ous.update(W, tenantId, b.id, { parent_id: z.id })).ou.path).toBe('/Z/B');
+    expect((await ous.update(W, ALL, tenantId, b.id, { parent_id: z.id })).ou.path).toBe('/Z/B');
     // A new root chain of 2 levels: B's 3 levels under it would reach depth 5.
-    const x = await ous.create(W, tenantId, { name: 'X', parent_id: a.id });
+    const x = await ous.create(W, ALL, tenantId, { name: 'X', parent_id: a.id });
     const before = await snapshot();
-    await expect(ous.update(W, tenantId, b.id, { parent_id: x.id })).rejects.toMatchObject({ code: 'ou.depth_exceeded' });
+    await expect(ous.update(W, ALL, tenantId, b.id, { parent_id: x.id })).rejects.toMatchObject({ code: 'ou.depth_exceeded' });
     expect(await snapshot()).toEqual(before);
   });
 });
@@ -105,26 +106,26 @@ describe('depth', () => {
 describe('path rewrite', () => {
   it('rewrites the path of every descendant on a rename', async () => {
     const { a, d } = await tree();
-    await ous.update(W, tenantId, a.id, { name: 'Alpha' });
+    await ous.update(W, ALL, tenantId, a.id, { name: 'Alpha' });
     expect(await pathOf(d.id)).toBe('/Alpha/B/C/D');
   });
   it('rewrites paths and depth of a moved subtree and keeps counts', async () => {
     const { a, b, c, d, z } = await tree();
-    await ous.update(W, tenantId, c.id, { parent_id: z.id });
+    await ous.update(W, ALL, tenantId, c.id, { parent_id: z.id });
     expect(await pathOf(d.id)).toBe('/Z/C/D');
-    expect((await ous.get(tenantId, b.id)).child_ou_count).toBe(0);
-    expect((await ous.get(tenantId, z.id)).child_ou_count).toBe(1);
-    expect((await ous.get(tenantId, a.id)).path).toBe('/A');
+    expect((await ous.get(ALL, tenantId, b.id)).child_ou_count).toBe(0);
+    expect((await ous.get(ALL, tenantId, z.id)).child_ou_count).toBe(1);
+    expect((await ous.get(ALL, tenantId, a.id)).path).toBe('/A');
   });
   it('renames and moves in one update', async () => {
     const { c, d } = await tree();
-    await ous.update(W, tenantId, c.id, { parent_id: null, name: 'Top' });
+    await ous.update(W, ALL, tenantId, c.id, { parent_id: null, name: 'Top' });
     expect(await pathOf(d.id)).toBe('/Top/D');
   });
   it('leaves other subtrees with a similar path untouched', async () => {
     const { a } = await tree();
-    const ab = await ous.create(W, tenantId, { name: 'AB' });
-    await ous.update(W, tenantId, a.id, { name: 'Q' });
+    const ab = await ous.create(W, ALL, tenantId, { name: 'AB' });
+    await ous.update(W, ALL, tenantId, a.id, { name: 'Q' });
     expect(await pathOf(ab.id)).toBe('/AB');
   });
 });
@@ -132,36 +133,36 @@ describe('path rewrite', () => {
 describe('delete strategies', () => {
   it('BLOCK refuses an OU with children or users, and deletes an empty one', async () => {
     const { a, d, z } = await tree();
-    await expect(ous.delete(W, tenantId, a.id, 'BLOCK')).rejects.toMatchObject({ code: 'ou.not_empty' });
-    await ous.delete(W, tenantId, d.id, 'BLOCK');
-    await ous.delete(W, tenantId, z.id, 'BLOCK');
-    await expect(ous.get(tenantId, d.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(ous.delete(W, ALL, tenantId, a.id, 'BLOCK')).rejects.toMatchObject({ code: 'ou.not_empty' });
+    await ous.delete(W, ALL, tenantId, d.id, 'BLOCK');
+    await ous.delete(W, ALL, tenantId, z.id, 'BLOCK');
+    await expect(ous.get(ALL, tenantId, d.id)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('MOVE_UP lifts children and users of a mid-level OU to its parent', async () => {
     const { a, b, c, d, ub } = await tree();
-    await ous.delete(W, tenantId, b.id, 'MOVE_UP');
+    await ous.delete(W, ALL, tenantId, b.id, 'MOVE_UP');
     expect(await pathOf(c.id)).toBe('/A/C');
     expect(await pathOf(d.id)).toBe('/A/C/D');
-    expect((await users.get(tenantId, ub.id)).ou_id).toBe(a.id);
-    const parent = await ous.get(tenantId, a.id);
+    expect((await users.get(ALL, tenantId, ub.id)).ou_id).toBe(a.id);
+    const parent = await ous.get(ALL, tenantId, a.id);
     expect(parent.child_ou_count).toBe(1);
     expect(parent.user_count).toBe(3);
   });
 
   it('MOVE_UP of a root makes its children roots and its users OU-less', async () => {
     const { a, b, ua1 } = await tree();
-    await ous.delete(W, tenantId, a.id, 'MOVE_UP');
-    expect((await ous.get(tenantId, b.id)).parent_id).toBeNull();
+    await ous.delete(W, ALL, tenantId, a.id, 'MOVE_UP');
+    expect((await ous.get(ALL, tenantId, b.id)).parent_id).toBeNull();
     expect(await pathOf(b.id)).toBe('/B');
-    expect((await users.get(tenantId, ua1.id)).ou_id).toBeNull();
+    expect((await users.get(ALL, tenantId, ua1.id)).ou_id).toBeNull();
   });
 
   it('MOVE_UP names every clashing child and changes nothing', async () => {
     const { a, b } = await tree();
-    await ous.create(W, tenantId, { name: 'c', parent_id: a.id }); // clashes with B's child C
+    await ous.create(W, ALL, tenantId, { name: 'c', parent_id: a.id }); // clashes with B's child C
     const before = await snapshot();
-    const error = await ous.delete(W, tenantId, b.id, 'MOVE_UP').catch((e: unknown) => e);
+    const error = await ous.delete(W, ALL, tenantId, b.id, 'MOVE_UP').catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ou.name_conflict' });
     expect((error as Error).message).toContain("'C'");
     expect(await snapshot()).toEqual(before);
@@ -169,30 +170,30 @@ describe('delete strategies', () => {
 
   it('CASCADE deletes the subtree and moves all its users to the parent', async () => {
     const { a, b, c, d, ub, uc } = await tree();
-    await ous.delete(W, tenantId, b.id, 'CASCADE');
-    for (const id of [b.id, c.id, d.id]) await expect(ous.get(tenantId, id)).rejects.toBeInstanceOf(NotFoundError);
-    expect((await users.get(tenantId, ub.id)).ou_id).toBe(a.id);
-    expect((await users.get(tenantId, uc.id)).ou_id).toBe(a.id);
-    const parent = await ous.get(tenantId, a.id);
+    await ous.delete(W, ALL, tenantId, b.id, 'CASCADE');
+    for (const id of [b.id, c.id, d.id]) await expect(ous.get(ALL, tenantId, id)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await users.get(ALL, tenantId, ub.id)).ou_id).toBe(a.id);
+    expect((await users.get(ALL, tenantId, uc.id)).ou_id).toBe(a.id);
+    const parent = await ous.get(ALL, tenantId, a.id);
     expect(parent.user_count).toBe(4);
     expect(parent.child_ou_count).toBe(0);
   });
 
   it('CASCADE of a root leaves its users in no OU', async () => {
     const { a, uc } = await tree();
-    await ous.delete(W, tenantId, a.id, 'CASCADE');
-    expect((await users.get(tenantId, uc.id)).ou_id).toBeNull();
-    expect((await ous.list(tenantId, {}, PAGE)).items.map((o) => o.path)).toEqual(['/Z']);
+    await ous.delete(W, ALL, tenantId, a.id, 'CASCADE');
+    expect((await users.get(ALL, tenantId, uc.id)).ou_id).toBeNull();
+    expect((await ous.list(ALL, tenantId, {}, PAGE)).items.map((o) => o.path)).toEqual(['/Z']);
   });
 });
 
 describe('nested users', () => {
   it('lists the users of a whole subtree by id, and direct users by default', async () => {
     const { a, ua1, ua2, ub, uc } = await tree();
-    const nested = await ouUsers.listUsers(tenantId, a.id, true, PAGE);
+    const nested = await ouUsers.listUsers(ALL, tenantId, a.id, true, PAGE);
     expect(nested.items.map((u) => u.id)).toEqual([ua1.id, ua2.id, ub.id, uc.id].sort());
     expect(nested.pagination.total_items).toBe(4);
-    const direct = await ouUsers.listUsers(tenantId, a.id, false, PAGE);
+    const direct = await ouUsers.listUsers(ALL, tenantId, a.id, false, PAGE);
     expect(direct.items.map((u) => u.id)).toEqual([ua1.id, ua2.id].sort());
   });
 });

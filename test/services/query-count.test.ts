@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/store.js';
@@ -48,10 +49,10 @@ async function counted<T>(run: () => Promise<T>): Promise<{ queries: number; res
 /** A three-level tree: `roots` roots, each with `children` children, each with `grandchildren` children. */
 async function threeLevels(tenantId: string, roots: number, children: number, grandchildren: number) {
   for (let r = 0; r < roots; r++) {
-    const root = await ous.create(W, tenantId, { name: `R${r}` });
+    const root = await ous.create(W, ALL, tenantId, { name: `R${r}` });
     for (let c = 0; c < children; c++) {
-      const child = await ous.create(W, tenantId, { name: `C${c}`, parent_id: root.id });
-      for (let g = 0; g < grandchildren; g++) await ous.create(W, tenantId, { name: `G${g}`, parent_id: child.id });
+      const child = await ous.create(W, ALL, tenantId, { name: `C${c}`, parent_id: root.id });
+      for (let g = 0; g < grandchildren; g++) await ous.create(W, ALL, tenantId, { name: `G${g}`, parent_id: child.id });
     }
   }
 }
@@ -66,8 +67,8 @@ function heightOf(nodes: OrgUnitTreeEntry[]): number {
 
 /** An OU named `name` under `parentId` with `n` children. */
 async function ouWithChildren(tenantId: string, parentId: string | null, name: string, n: number) {
-  const ou = await ous.create(W, tenantId, { name, parent_id: parentId });
-  for (let i = 0; i < n; i++) await ous.create(W, tenantId, { name: `${name}-${i}`, parent_id: ou.id });
+  const ou = await ous.create(W, ALL, tenantId, { name, parent_id: parentId });
+  for (let i = 0; i < n; i++) await ous.create(W, ALL, tenantId, { name: `${name}-${i}`, parent_id: ou.id });
   return ou;
 }
 
@@ -116,14 +117,14 @@ describe('the statement counter', () => {
     expect(one.queries).toBe(1);
     const inTransaction = await counted(() => counting.transaction(async (trx) => trx.selectFrom('tenants').select('id').execute()));
     expect(inTransaction.queries).toBe(3);
-    expect((await counted(() => ous.tree(smallTree))).queries).toBeGreaterThan(0);
+    expect((await counted(() => ous.tree(ALL, smallTree))).queries).toBeGreaterThan(0);
   });
 });
 
 describe('queries per request do not grow with the data', () => {
   it('reads the tree of 30 OUs on 3 levels with as many queries as a tree of 5, and at most 2', async () => {
-    const small = await counted(async () => (await ous.tree(smallTree)).roots);
-    const big = await counted(async () => (await ous.tree(bigTree)).roots);
+    const small = await counted(async () => (await ous.tree(ALL, smallTree)).roots);
+    const big = await counted(async () => (await ous.tree(ALL, bigTree)).roots);
     expect([countNodes(small.result), heightOf(small.result)]).toEqual([5, 3]);
     expect([countNodes(big.result), heightOf(big.result)]).toEqual([30, 3]);
     expect(big.queries).toBe(small.queries);
@@ -133,16 +134,16 @@ describe('queries per request do not grow with the data', () => {
   it('reads an OU with 10 children with as many queries as an OU with 2', async () => {
     const two = await ouWithChildren(tenantId, null, 'Two', 2);
     const ten = await ouWithChildren(tenantId, null, 'Ten', 10);
-    const a = await counted(() => ous.get(tenantId, two.id));
-    const b = await counted(() => ous.get(tenantId, ten.id));
+    const a = await counted(() => ous.get(ALL, tenantId, two.id));
+    const b = await counted(() => ous.get(ALL, tenantId, ten.id));
     expect(a.result.children).toHaveLength(2);
     expect(b.result.children).toHaveLength(10);
     expect(b.queries).toBe(a.queries);
   });
 
   it('reads a page of the OU list with the same number of queries whatever the page size', async () => {
-    const a = await counted(() => ous.list(bigTree, {}, { page: 1, per_page: 2 }));
-    const b = await counted(() => ous.list(bigTree, {}, { page: 1, per_page: 25 }));
+    const a = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 25 }));
     expect(a.result.items).toHaveLength(2);
     expect(b.result.items).toHaveLength(25);
     expect(b.queries).toBe(a.queries);
@@ -151,20 +152,20 @@ describe('queries per request do not grow with the data', () => {
   it('counts a repeated search once: the second page of the same search sends one statement fewer, until an OU write', async () => {
     const tenantId = (await tenants.create(W, { name: `Search ${Date.now()}` })).id;
     await threeLevels(tenantId, 2, 3, 2);
-    const first = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 1, per_page: 2 }));
-    const second = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
+    const first = await counted(() => ous.list(ALL, tenantId, { search: 'c' }, { page: 1, per_page: 2 }));
+    const second = await counted(() => ous.list(ALL, tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
     expect(second.queries).toBe(first.queries - 1);
     expect(second.result.pagination.total_items).toBe(first.result.pagination.total_items);
-    await ous.create(W, tenantId, { name: 'C9' });
-    const afterWrite = await counted(() => ous.list(tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
+    await ous.create(W, ALL, tenantId, { name: 'C9' });
+    const afterWrite = await counted(() => ous.list(ALL, tenantId, { search: 'c' }, { page: 2, per_page: 2 }));
     expect(afterWrite.queries).toBe(first.queries);
     expect(afterWrite.result.pagination.total_items).toBe(first.result.pagination.total_items + 1);
   });
 
   it('reads a page of the children of an OU with the same number of queries whatever the page size', async () => {
     const parent = await ouWithChildren(tenantId, null, 'Listed', 12);
-    const a = await counted(() => ous.list(tenantId, { parent_id: parent.id }, { page: 1, per_page: 2 }));
-    const b = await counted(() => ous.list(tenantId, { parent_id: parent.id }, { page: 1, per_page: 12 }));
+    const a = await counted(() => ous.list(ALL, tenantId, { parent_id: parent.id }, { page: 1, per_page: 2 }));
+    const b = await counted(() => ous.list(ALL, tenantId, { parent_id: parent.id }, { page: 1, per_page: 12 }));
     expect(a.result.items).toHaveLength(2);
     expect(b.result.items).toHaveLength(12);
     expect(b.queries).toBe(a.queries);
@@ -172,10 +173,10 @@ describe('queries per request do not grow with the data', () => {
 
   it('reads a page of the nested users of an OU with the same number of queries whatever the page size', async () => {
     const top = await ouWithChildren(tenantId, null, 'Staffed', 5);
-    const children = (await ous.get(tenantId, top.id)).children;
-    for (let i = 0; i < 30; i++) await users.create(W, tenantId, { email: `nested${i}@x.io`, ou_id: children[i % 5].ou_id });
-    const a = await counted(() => ouUsers.listUsers(tenantId, top.id, true, { page: 1, per_page: 2 }));
-    const b = await counted(() => ouUsers.listUsers(tenantId, top.id, true, { page: 1, per_page: 25 }));
+    const children = (await ous.get(ALL, tenantId, top.id)).children;
+    for (let i = 0; i < 30; i++) await users.create(W, ALL, tenantId, { email: `nested${i}@x.io`, ou_id: children[i % 5].ou_id });
+    const a = await counted(() => ouUsers.listUsers(ALL, tenantId, top.id, true, { page: 1, per_page: 2 }));
+    const b = await counted(() => ouUsers.listUsers(ALL, tenantId, top.id, true, { page: 1, per_page: 25 }));
     expect(a.result.items).toHaveLength(2);
     expect(b.result.items).toHaveLength(25);
     expect(b.result.pagination.total_items).toBe(30);
@@ -183,10 +184,10 @@ describe('queries per request do not grow with the data', () => {
   });
 
   it('reads a page of the direct users of an OU with the same number of queries whatever the page size', async () => {
-    const ou = await ous.create(W, tenantId, { name: 'Direct' });
-    for (let i = 0; i < 30; i++) await users.create(W, tenantId, { email: `direct${i}@x.io`, ou_id: ou.id });
-    const a = await counted(() => ouUsers.listUsers(tenantId, ou.id, false, { page: 1, per_page: 2 }));
-    const b = await counted(() => ouUsers.listUsers(tenantId, ou.id, false, { page: 1, per_page: 25 }));
+    const ou = await ous.create(W, ALL, tenantId, { name: 'Direct' });
+    for (let i = 0; i < 30; i++) await users.create(W, ALL, tenantId, { email: `direct${i}@x.io`, ou_id: ou.id });
+    const a = await counted(() => ouUsers.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: 2 }));
+    const b = await counted(() => ouUsers.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: 25 }));
     expect(a.result.items).toHaveLength(2);
     expect(b.result.items).toHaveLength(25);
     expect(b.queries).toBe(a.queries);
@@ -195,21 +196,21 @@ describe('queries per request do not grow with the data', () => {
   it('moves a subtree of 20 OUs with as many queries as a subtree of 2', async () => {
     // Both subtrees hang under the same non-root OU and move under the same target, so every
     // conditional step (old parent's counter, new parent's counter, children of the result) runs in both.
-    const from = await ous.create(W, tenantId, { name: 'From' });
-    const to = await ous.create(W, tenantId, { name: 'To' });
+    const from = await ous.create(W, ALL, tenantId, { name: 'From' });
+    const to = await ous.create(W, ALL, tenantId, { name: 'To' });
     const pair = await ouWithChildren(tenantId, from.id, 'Pair', 1);
-    const twenty = await ous.create(W, tenantId, { name: 'Twenty', parent_id: from.id });
+    const twenty = await ous.create(W, ALL, tenantId, { name: 'Twenty', parent_id: from.id });
     for (let c = 0; c < 4; c++) {
-      const child = await ous.create(W, tenantId, { name: `T${c}`, parent_id: twenty.id });
-      for (let g = 0; g < (c < 3 ? 4 : 3); g++) await ous.create(W, tenantId, { name: `T${c}-${g}`, parent_id: child.id });
+      const child = await ous.create(W, ALL, tenantId, { name: `T${c}`, parent_id: twenty.id });
+      for (let g = 0; g < (c < 3 ? 4 : 3); g++) await ous.create(W, ALL, tenantId, { name: `T${c}-${g}`, parent_id: child.id });
     }
-    expect((await ous.list(tenantId, { search: 'T' }, { page: 1, per_page: 100 })).items.filter((o) => o.path.startsWith('/From/Twenty')).length).toBe(20);
+    expect((await ous.list(ALL, tenantId, { search: 'T' }, { page: 1, per_page: 100 })).items.filter((o) => o.path.startsWith('/From/Twenty')).length).toBe(20);
 
-    const a = await counted(() => ous.update(W, tenantId, pair.id, { parent_id: to.id }));
-    const b = await counted(() => ous.update(W, tenantId, twenty.id, { parent_id: to.id }));
+    const a = await counted(() => ous.update(W, ALL, tenantId, pair.id, { parent_id: to.id }));
+    const b = await counted(() => ous.update(W, ALL, tenantId, twenty.id, { parent_id: to.id }));
     expect(a.result.ou.path).toBe('/To/Pair');
     expect(b.result.ou.path).toBe('/To/Twenty');
-    const moved = await ous.list(tenantId, { search: 'T3-2' }, { page: 1, per_page: 10 });
+    const moved = await ous.list(ALL, tenantId, { search: 'T3-2' }, { page: 1, per_page: 10 });
     expect(moved.items.map((o) => o.path)).toEqual(['/To/Twenty/T3/T3-2']);
     expect(b.queries).toBe(a.queries);
   });

@@ -1,3 +1,4 @@
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import type { Kysely, KyselyPlugin, OperationNode, RootOperationNode } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/store.js';
@@ -174,7 +175,7 @@ describe('the fault injection itself', () => {
     const { b } = await tree();
     // CASCADE moves users with `UPDATE users ... WHERE ou_id IN (SELECT id FROM org_units ...)`.
     const fault = faultOn(isDeleteOf('org_units'));
-    await expect(fault.ous.delete(W, tenantId, b.id, 'CASCADE')).rejects.toThrow('injected');
+    await expect(fault.ous.delete(W, ALL, tenantId, b.id, 'CASCADE')).rejects.toThrow('injected');
     expect(fault.writesBefore).toEqual([{ kind: 'UpdateQueryNode', table: 'users', columns: ['ou_id', 'updated_at'] }]);
   });
 });
@@ -185,8 +186,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'id_path'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.update(W, tenantId, a.id, { name: 'Alpha' }),
-      () => ous.update(W, tenantId, a.id, { name: 'Alpha' }),
+      () => fault.ous.update(W, ALL, tenantId, a.id, { name: 'Alpha' }),
+      () => ous.update(W, ALL, tenantId, a.id, { name: 'Alpha' }),
     );
     // The name itself was written before the subtree rewrite failed.
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units', columns: expect.arrayContaining(['name']) }));
@@ -198,8 +199,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'), 2);
     await expectAllOrNothing(
       fault,
-      () => fault.ous.update(W, tenantId, c.id, { parent_id: z.id }),
-      () => ous.update(W, tenantId, c.id, { parent_id: z.id }),
+      () => fault.ous.update(W, ALL, tenantId, c.id, { parent_id: z.id }),
+      () => ous.update(W, ALL, tenantId, c.id, { parent_id: z.id }),
     );
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'id_path'))).toHaveLength(1);
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'child_ou_count'))).toHaveLength(1);
@@ -211,8 +212,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'child_ou_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.delete(W, tenantId, b.id, 'MOVE_UP'),
-      () => ous.delete(W, tenantId, b.id, 'MOVE_UP'),
+      () => fault.ous.delete(W, ALL, tenantId, b.id, 'MOVE_UP'),
+      () => ous.delete(W, ALL, tenantId, b.id, 'MOVE_UP'),
     );
     expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
       'UpdateQueryNode users',
@@ -227,8 +228,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isDeleteOf('org_units'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.delete(W, tenantId, b.id, 'CASCADE'),
-      () => ous.delete(W, tenantId, b.id, 'CASCADE'),
+      () => fault.ous.delete(W, ALL, tenantId, b.id, 'CASCADE'),
+      () => ous.delete(W, ALL, tenantId, b.id, 'CASCADE'),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'users' }));
   });
@@ -239,8 +240,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('tenants', 'ou_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
-      () => ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
+      () => fault.ous.create(W, ALL, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(W, ALL, tenantId, { name: 'New', parent_id: a.id }),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'UpdateQueryNode', table: 'org_units' }));
@@ -251,8 +252,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isInsertInto('events'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
-      () => ous.create(W, tenantId, { name: 'New', parent_id: a.id }),
+      () => fault.ous.create(W, ALL, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(W, ALL, tenantId, { name: 'New', parent_id: a.id }),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'org_units' }));
   });
@@ -272,8 +273,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('idempotency_keys', 'response_body'));
     await expectAllOrNothing(
       fault,
-      () => fault.ous.create(faultyCtx, tenantId, { name: 'New', parent_id: a.id }),
-      () => ous.create(healthyCtx, tenantId, { name: 'New', parent_id: a.id }),
+      () => fault.ous.create(faultyCtx, ALL, tenantId, { name: 'New', parent_id: a.id }),
+      () => ous.create(healthyCtx, ALL, tenantId, { name: 'New', parent_id: a.id }),
     );
     expect(fault.writesBefore).toContainEqual(expect.objectContaining({ kind: 'InsertQueryNode', table: 'events' }));
     expect(faultyCtx.idempotency?.stored).toBe(false);
@@ -285,8 +286,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.users.create(W, tenantId, { email: 'new@x.io', ou_id: b.id }),
-      () => users.create(W, tenantId, { email: 'new@x.io', ou_id: b.id }),
+      () => fault.users.create(W, ALL, tenantId, { email: 'new@x.io', ou_id: b.id }),
+      () => users.create(W, ALL, tenantId, { email: 'new@x.io', ou_id: b.id }),
     );
     expect(fault.writesBefore.filter(isInsertInto('users'))).toHaveLength(1);
   });
@@ -296,8 +297,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'), 2);
     await expectAllOrNothing(
       fault,
-      () => fault.users.update(W, tenantId, ub.id, { ou_id: z.id }),
-      () => users.update(W, tenantId, ub.id, { ou_id: z.id }),
+      () => fault.users.update(W, ALL, tenantId, ub.id, { ou_id: z.id }),
+      () => users.update(W, ALL, tenantId, ub.id, { ou_id: z.id }),
     );
     expect(fault.writesBefore.filter(isUpdateOf('org_units', 'user_count'))).toHaveLength(1);
   });
@@ -307,8 +308,8 @@ describe('multi-row writes are all or nothing', () => {
     const fault = faultOn(isUpdateOf('org_units', 'user_count'));
     await expectAllOrNothing(
       fault,
-      () => fault.users.delete(W, tenantId, ub.id),
-      () => users.delete(W, tenantId, ub.id),
+      () => fault.users.delete(W, ALL, tenantId, ub.id),
+      () => users.delete(W, ALL, tenantId, ub.id),
     );
     expect(fault.writesBefore.filter(isDeleteOf('users'))).toHaveLength(1);
   });
@@ -330,6 +331,7 @@ describe('multi-row writes are all or nothing', () => {
       () => createTenantService({ store }).delete(W, tenantId),
     );
     expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
+      'DeleteQueryNode role_assignments',
       'DeleteQueryNode users',
       'DeleteQueryNode api_clients',
       'DeleteQueryNode org_units',

@@ -1,4 +1,5 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
+import { inAnySubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { ApiClientTable } from '../schema.js';
 
@@ -6,7 +7,26 @@ export type ApiClientRow = Selectable<ApiClientTable>;
 
 /** OAuth clients. Lookups by id alone serve the token endpoint; the API's are tenant-scoped. */
 export function createApiClientRepository(db: Executor) {
+  // A scoped principal sees the clients it could have made: all of whose assignments lie in its
+  // subtrees. A client with a tenant-wide assignment, or one at an OU outside, is not its business.
+  const listQuery = (tenantId: string, within: readonly string[] | undefined) => {
+    const query = db.selectFrom('api_clients').where('tenant_id', '=', tenantId);
+    if (within === undefined) return query;
+    const assignmentsOfClient = sql`a.tenant_id = api_clients.tenant_id and a.principal_type = 'client' and a.principal_id = api_clients.id`;
+    return query
+      .where(sql<boolean>`exists (select 1 from role_assignments a where ${assignmentsOfClient})`)
+      .where(
+        sql<boolean>`not exists (select 1 from role_assignments a left join org_units o on o.tenant_id = a.tenant_id and o.id = a.ou_id
+          where ${assignmentsOfClient} and (o.id is null or not ${inAnySubtree('o.id_path', within)}))`,
+      );
+  };
+
   return {
+    /** The client if it is in `withinSubtrees` (see list); undefined: no restriction. */
+    async getWithin(tenantId: string, id: string, withinSubtrees?: readonly string[]): Promise<ApiClientRow | undefined> {
+      return listQuery(tenantId, withinSubtrees).selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
     /** For client authentication: the id is the credential, whatever its tenant. */
     async getForAuthentication(id: string): Promise<ApiClientRow | undefined> {
       return db.selectFrom('api_clients').selectAll().where('id', '=', id).executeTakeFirst();
@@ -16,16 +36,13 @@ export function createApiClientRepository(db: Executor) {
       return db.selectFrom('api_clients').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     },
 
-    async list(tenantId: string, limit: number, offset: number): Promise<ApiClientRow[]> {
-      return db.selectFrom('api_clients').selectAll().where('tenant_id', '=', tenantId).orderBy('id').limit(limit).offset(offset).execute();
+    /** `withinSubtrees`: only clients whose every role assignment (one at least) lies in these subtrees. */
+    async list(tenantId: string, limit: number, offset: number, withinSubtrees?: readonly string[]): Promise<ApiClientRow[]> {
+      return listQuery(tenantId, withinSubtrees).selectAll().orderBy('id').limit(limit).offset(offset).execute();
     },
 
-    async count(tenantId: string): Promise<number> {
-      const row = await db
-        .selectFrom('api_clients')
-        .select((eb) => eb.fn.countAll().as('n'))
-        .where('tenant_id', '=', tenantId)
-        .executeTakeFirstOrThrow();
+    async count(tenantId: string, withinSubtrees?: readonly string[]): Promise<number> {
+      const row = await listQuery(tenantId, withinSubtrees).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
       return Number(row.n);
     },
 

@@ -1,5 +1,5 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
-import { compiledOnce, dialectOf, seqBound } from '../sql.js';
+import { compiledOnce, dialectOf, escapeLike, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { Database, EventTable } from '../schema.js';
 import { createTenantRepository } from './tenant-repository.js';
@@ -11,6 +11,12 @@ export interface EventFilter {
   /** Exact types, or prefixes (`ou.`) for `ou.*`. */
   types?: { exact: string[]; prefixes: string[] };
   resourceId?: string;
+  /**
+   * Only events of resources in the subtrees of these OUs (a scoped reader): those whose
+   * `ou_paths` name one of them. An OU's id is on the id_path of everything below it, wherever
+   * the subtree has moved since, so the match needs no path of today.
+   */
+  withinOus?: readonly string[];
 }
 
 /** What is kept of a tenant's feed: its first and last seq. */
@@ -22,7 +28,7 @@ export interface FeedBounds {
 /** Rows per INSERT: 11 parameters each, well under SQLite's and PostgreSQL's limits. */
 const INSERT_BATCH = 500;
 
-const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data'] as const;
+const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data', 'ou_paths'] as const;
 
 /** The tenant's next seq, as a subquery of the INSERT that takes it. */
 const nextSeq = (eb: ExpressionBuilder<Database, 'events'>, tenantId: string) =>
@@ -125,6 +131,11 @@ export function createEventRepository(db: Executor) {
             ...types.prefixes.map((prefix) => eb.and([eb('type', '>=', prefix), eb('type', '<', `${prefix.slice(0, -1)}/`)])),
           ]),
         );
+      }
+      const within = filter.withinOus;
+      if (within) {
+        const matches = within.map((id) => sql<boolean>`ou_paths like ${`%/${escapeLike(id)}/%`} escape '\\'`);
+        query = query.where(matches.length > 0 ? sql<boolean>`(${sql.join(matches, sql` or `)})` : sql<boolean>`1 = 0`);
       }
       const rows = await query.orderBy('seq').limit(limit).execute();
       return rows.map((row) => ({ ...row, seq: Number(row.seq) }));

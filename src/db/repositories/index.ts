@@ -3,6 +3,7 @@ import { createApiClientRepository } from './api-client-repository.js';
 import { createEventRepository } from './event-repository.js';
 import { createIdempotencyRepository } from './idempotency-repository.js';
 import { createOrgUnitRepository } from './org-unit-repository.js';
+import { createRoleAssignmentRepository } from './role-assignment-repository.js';
 import { createSigningKeyRepository } from './signing-key-repository.js';
 import { createTenantRepository } from './tenant-repository.js';
 import { createUserRepository } from './user-repository.js';
@@ -15,6 +16,7 @@ const factories = {
   apiClients: createApiClientRepository,
   events: createEventRepository,
   idempotencyKeys: createIdempotencyRepository,
+  roleAssignments: createRoleAssignmentRepository,
 };
 
 export type Repositories = { [K in keyof typeof factories]: ReturnType<(typeof factories)[K]> };

@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { escapeLike, inSubtree } from '../sql.js';
+import { escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
@@ -11,6 +11,8 @@ export interface OrgUnitListFilter {
   search?: string;
   /** Direct children of this OU only. */
   parentId?: string;
+  /** Only OUs in the subtrees whose roots have these paths (a scoped principal's); undefined: all. */
+  withinPaths?: readonly string[];
 }
 
 export interface ChildSummary {
@@ -48,6 +50,8 @@ export function createOrgUnitRepository(db: Executor) {
   const listQuery = (tenantId: string, filter: OrgUnitListFilter) => {
     let query = db.selectFrom('org_units').where('tenant_id', '=', tenantId);
     if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+    // On path, the column the list is ordered by: the filter is a range of the same index.
+    if (filter.withinPaths !== undefined) query = query.where(inAnyPathSubtree('path', filter.withinPaths));
     if (filter.search !== undefined && filter.search !== '') {
       const pattern = `%${escapeLike(filter.search.normalize('NFC').toLowerCase())}%`;
       query = query.where(sql<boolean>`name_key LIKE ${pattern} ESCAPE '\\'`);
@@ -58,6 +62,12 @@ export function createOrgUnitRepository(db: Executor) {
   return {
     async getById(tenantId: string, id: string): Promise<OrgUnitRow | undefined> {
       return db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    },
+
+    /** The id_path and path of each of `ids` that exists (the roots of a scoped principal's subtrees). */
+    async getIdPaths(tenantId: string, ids: readonly string[]): Promise<{ id: string; id_path: string; path: string }[]> {
+      if (ids.length === 0) return [];
+      return db.selectFrom('org_units').select(['id', 'id_path', 'path']).where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
     },
 
     /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
@@ -86,9 +96,13 @@ export function createOrgUnitRepository(db: Executor) {
         .execute();
     },
 
-    /** Every OU of the tenant, in no particular order: one query for the whole tree (sorting is the caller's). */
-    async listForTree(tenantId: string): Promise<TreeRow[]> {
-      return db.selectFrom('org_units').select(['id', 'parent_id', 'name', 'name_key']).where('tenant_id', '=', tenantId).execute();
+    /**
+     * Every OU of the tenant (or of the subtrees at `withinIdPaths`), in no particular order: one
+     * query for the whole tree (sorting is the caller's).
+     */
+    async listForTree(tenantId: string, withinIdPaths?: readonly string[]): Promise<TreeRow[]> {
+      const query = db.selectFrom('org_units').select(['id', 'parent_id', 'name', 'name_key']).where('tenant_id', '=', tenantId);
+      return (withinIdPaths === undefined ? query : query.where(inAnySubtree('id_path', withinIdPaths))).execute();
     },
 
     /** Sibling of `parentId` (null: a root) whose name matches `nameKey`, other than `exceptId`. */

@@ -48,7 +48,7 @@ export function createTenantRepository(db: Executor) {
       await db.insertInto('tenants').values(row).execute();
     },
 
-    async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'updated_at'>>): Promise<void> {
+    async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'external_default' | 'updated_at'>>): Promise<void> {
       await db.updateTable('tenants').set(changes).where('id', '=', id).execute();
     },
 
@@ -63,6 +63,7 @@ export function createTenantRepository(db: Executor) {
 
     /** Deletes the tenant and everything in it; call inside a transaction. */
     async deleteWithContents(id: string): Promise<void> {
+      await db.deleteFrom('role_assignments').where('tenant_id', '=', id).execute();
       await db.deleteFrom('users').where('tenant_id', '=', id).execute();
       await db.deleteFrom('api_clients').where('tenant_id', '=', id).execute();
       // Children reference parents in the same table; that foreign key is checked at commit.

@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { escapeLike, inSubtree } from '../sql.js';
+import { escapeLike, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { UserTable } from '../schema.js';
@@ -10,6 +10,8 @@ export interface UserListFilter {
   search?: string;
   ouId?: string;
   status?: UserRow['status'];
+  /** Only users placed in the subtrees at these id_paths (a scoped principal's); undefined: all. */
+  withinSubtrees?: readonly string[];
 }
 
 /** All SQL on `users`. Every method is scoped by tenant first. */
@@ -18,6 +20,12 @@ export function createUserRepository(db: Executor) {
     let query = db.selectFrom('users').where('tenant_id', '=', tenantId);
     if (filter.ouId !== undefined) query = query.where('ou_id', '=', filter.ouId);
     if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    const within = filter.withinSubtrees;
+    if (within !== undefined) {
+      query = query.where('ou_id', 'in', (eb) =>
+        eb.selectFrom('org_units').select('id').where('tenant_id', '=', tenantId).where(inAnySubtree('id_path', within)),
+      );
+    }
     if (filter.search !== undefined && filter.search !== '') {
       const pattern = `%${escapeLike(filter.search.normalize('NFC').toLowerCase())}%`;
       query = query.where(sql<boolean>`(email_key LIKE ${pattern} ESCAPE '\\' OR display_name_key LIKE ${pattern} ESCAPE '\\')`);
@@ -137,8 +145,8 @@ export function createUserRepository(db: Executor) {
      * Each user of the subtree at `idPath` with its OU, in no particular order: an ORDER BY u.id
      * let SQLite's planner walk all the tenant's users in id order instead of the subtree's range.
      */
-    async listPlacementsInSubtree(tenantId: string, idPath: string): Promise<{ id: string; ou_id: string }[]> {
-      return usersOfSubtree(tenantId, idPath).select(['u.id', 'o.id as ou_id']).execute();
+    async listPlacementsInSubtree(tenantId: string, idPath: string): Promise<{ id: string; ou_id: string; id_path: string }[]> {
+      return usersOfSubtree(tenantId, idPath).select(['u.id', 'o.id as ou_id', 'o.id_path']).execute();
     },
 
     /** Direct user count per OU id, computed afresh (for the invariant check). */
