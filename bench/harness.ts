@@ -145,7 +145,45 @@ export async function tokenFor(base: string): Promise<string> {
   return ((await response.json()) as { access_token: string }).access_token;
 }
 
-export function headersFor(request: HttpRequest, token: string): Record<string, string> {
+/** The platform admin's token, or one per kind of principal a scenario may send as. */
+export type BenchTokens = string | { platform: string; 'tenant-wide': string; scoped: string };
+
+/**
+ * A tenant-wide tenant client and one with ou_admin at `scopeOuId`, made through the API, and
+ * tokens for both: the delegation scenarios' principals.
+ */
+export async function delegationTokens(base: string, platform: string, tenantId: string, scopeOuId: string): Promise<BenchTokens> {
+  const scopes = ['ous:read', 'ous:write', 'users:read', 'users:write', 'events:read', 'roles:read', 'roles:write'];
+  const tokenOf = async (body: object) => {
+    const created = await fetch(`${base}/api/v1/tenants/${tenantId}/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${platform}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes, ...body }),
+    });
+    if (created.status !== 201) throw new Error(`bench client: ${created.status} ${await created.text()}`);
+    const { id, client_secret } = ((await created.json()) as { data: { id: string; client_secret: string } }).data;
+    return clientToken(base, id, client_secret);
+  };
+  return {
+    platform,
+    'tenant-wide': await tokenOf({ name: 'bench tenant-wide' }),
+    scoped: await tokenOf({ name: 'bench scoped', ou_ids: [scopeOuId], role: 'ou_admin' }),
+  };
+}
+
+async function clientToken(base: string, id: string, secret: string): Promise<string> {
+  const response = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials',
+  });
+  if (!response.ok) throw new Error(`token request failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+export function headersFor(request: HttpRequest, tokens: BenchTokens): Record<string, string> {
+  const token = typeof tokens === 'string' ? tokens : tokens[request.as ?? 'platform'];
+  if (request.as && typeof tokens === 'string') throw new Error(`a request as ${request.as} needs delegationTokens()`);
   return {
     ...(request.anonymous ? {} : { authorization: `Bearer ${token}` }),
     ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -162,7 +200,7 @@ export const uniqueSuffix = () => `${process.pid}-${Date.now().toString(36)}-${+
  */
 export function autocannonRequests(
   requests: HttpRequest[],
-  token: string,
+  token: BenchTokens,
   onResponse?: (index: number, status: number, body: string, headers: Record<string, unknown>) => void,
 ): autocannon.Request[] {
   return requests.map((r, index) => {

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
-import { autocannonRequests, fail, freePort, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
+import { type BenchTokens, autocannonRequests, delegationTokens, fail, freePort, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type Scenario, scenarios } from './scenarios.js';
 import type { SeedManifest } from './seed-data.js';
 import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
@@ -50,7 +50,7 @@ interface Measurement {
   rssEvery10sMb?: number[];
 }
 
-async function runThroughput(base: string, token: string, pid: number, scenario: Extract<Scenario, { kind: 'throughput' }>, duration: number, connections: number): Promise<Measurement> {
+async function runThroughput(base: string, token: BenchTokens, pid: number, scenario: Extract<Scenario, { kind: 'throughput' }>, duration: number, connections: number): Promise<Measurement> {
   const rss = sampleRss(pid);
   const result = await autocannon({
     url: base,
@@ -72,7 +72,7 @@ async function runThroughput(base: string, token: string, pid: number, scenario:
   };
 }
 
-async function runTimed(base: string, token: string, pid: number, scenario: Extract<Scenario, { kind: 'timed' }>): Promise<Measurement> {
+async function runTimed(base: string, token: BenchTokens, pid: number, scenario: Extract<Scenario, { kind: 'timed' }>): Promise<Measurement> {
   const rss = sampleRss(pid);
   const latencies: number[] = [];
   let errors = 0;
@@ -143,7 +143,7 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
   const measurements: Measurement[] = [];
   let server: ChildProcess | undefined;
   let base = '';
-  let token = '';
+  let token: BenchTokens = '';
   let starts = 0;
   const logName = `server-${store}-run${run}${checkout === CURRENT ? '' : '-baseline'}`;
   const start = async () => {
@@ -151,7 +151,8 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `${logName}-${starts}.log`), { checkoutDir: checkout.dir });
-    token = await tokenFor(base);
+    const platform = await tokenFor(base);
+    token = chosen.some((s) => s.requests.some((r) => r.as)) ? await delegationTokens(base, platform, manifest.tenantId, manifest.ids.root) : platform;
   };
   try {
     await start();

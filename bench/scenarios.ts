@@ -11,6 +11,11 @@ export interface HttpRequest {
   body?: unknown;
   /** Sent without the bearer token. */
   anonymous?: boolean;
+  /**
+   * Who sends it (default: the platform admin): a tenant client with a tenant-wide tenant_admin,
+   * or one with ou_admin at the tree's one root, which sees the same OUs through the scope filters.
+   */
+  as?: 'tenant-wide' | 'scoped';
 }
 
 export type Scenario =
@@ -89,6 +94,18 @@ export function scenarios(m: SeedManifest): Scenario[] {
     },
     { name: 'delete-move-up-1000-children', kind: 'timed', writes: true, requests: [{ method: 'DELETE', path: `${ou(m.ids.moveUp)}?strategy=MOVE_UP` }] },
     { name: 'delete-cascade-10000-ous', kind: 'timed', writes: true, requests: [{ method: 'DELETE', path: `${ou(m.ids.cascade)}?strategy=CASCADE` }] },
+    // Delegated administration (docs/delegated-admin.md): the same reads by a tenant-wide client
+    // and by one scoped to the root's subtree. Same answers; the difference is what the scope
+    // filters cost. Target: scoped within 1.5x of tenant-wide, same run.
+    // Each pair back to back, so that both meet the same server state.
+    ...[
+      ['list-ous-page-1', `${t}/ous`],
+      ['list-ous-search', `${t}/ous?search=${m.searchTerm}`],
+      ['users-nested-mid-level-page-1', `${ou(m.ids.midLevel)}/users?include_nested=true`],
+    ].flatMap(([name, path]) => (['tenant-wide', 'scoped'] as const).map((as) => throughput(`${as}-${name}`, { method: 'GET', path, as }))),
+    ...(['tenant-wide', 'scoped'] as const).map(
+      (as): Scenario => ({ name: `${as}-tree`, kind: 'timed', freshServer: true, requests: Array(5).fill({ method: 'GET', path: `${t}/ous/tree`, as }) }),
+    ),
     {
       name: 'mixed',
       kind: 'throughput',

@@ -14,6 +14,7 @@ import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
 import { openStore } from '../dist/db/store.js';
 import { migrateToLatest } from '../dist/db/migrator.js';
+import { FULL_ACCESS } from '../dist/services/access.js';
 import { createOrgUnitService } from '../dist/services/org-unit-service.js';
 
 /** Starts the server; prints BENCH_SERVER_READY when it listens. */
@@ -23,7 +24,7 @@ async function main() {
   await migrateToLatest(store.db);
   const tenantId = process.env.BENCH_TENANT_ID ?? '';
   const ouId = process.env.BENCH_OU_ID ?? '';
-  const ou = await createOrgUnitService({ store, maxDepth: config.maxOuDepth }).get(tenantId, ouId);
+  const ou = await createOrgUnitService({ store, maxDepth: config.maxOuDepth }).get(FULL_ACCESS, tenantId, ouId);
   // The envelope the OU route sends, with a request id of the usual length.
   const body = JSON.stringify({ data: ou, meta: { request_id: '00000000-0000-4000-8000-000000000000', timestamp: new Date().toISOString() } });
 

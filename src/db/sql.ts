@@ -38,8 +38,10 @@ export function inAnySubtree(column: string, idPaths: readonly string[]): RawBui
  */
 export function inAnyPathSubtree(column: string, paths: readonly string[]): RawBuilder<boolean> {
   if (paths.length === 0) return sql<boolean>`1 = 0`;
+  // One index range [p, p0) and a residual test inside it: `p = x or p/ <= x` alone made SQLite
+  // scan the tenant's whole range of the index (the OR hides the range from the planner).
   const one = (p: string) =>
-    sql<boolean>`(${sql.ref(column)} = ${p} or (${sql.ref(column)} >= ${`${p}/`} and ${sql.ref(column)} < ${`${p}0`}))`;
+    sql<boolean>`(${sql.ref(column)} >= ${p} and ${sql.ref(column)} < ${`${p}0`} and (${sql.ref(column)} = ${p} or ${sql.ref(column)} >= ${`${p}/`}))`;
   return paths.length === 1 ? one(paths[0]) : sql<boolean>`(${sql.join(paths.map(one), sql` or `)})`;
 }
 
