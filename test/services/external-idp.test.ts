@@ -288,3 +288,31 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
     }
   });
 });
+
+describe('role assignments of external principals (docs/delegated-admin.md)', () => {
+  const post = async (url: string, payload: object) => {
+    const response = await app.app.inject({ method: 'POST', url, headers: platformHeaders, payload });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json().data as { id: string };
+  };
+
+  it("scopes an external user to its assignment's subtree, by the sub of its tokens", async () => {
+    const emea = await post(ousUrl(), { name: 'EMEA' });
+    const americas = await post(ousUrl(), { name: 'Americas' });
+    await post(`/api/v1/tenants/${tenantId}/role-assignments`, { principal: { type: 'external', id: 'idp-user-1' }, role: 'viewer', ou_id: emea.id });
+    const alice = { authorization: `Bearer ${await idpToken(key1)}` };
+    expect((await app.app.inject({ method: 'GET', url: `${ousUrl()}/${emea.id}`, headers: alice })).statusCode).toBe(200);
+    expect((await app.app.inject({ method: 'GET', url: `${ousUrl()}/${americas.id}`, headers: alice })).statusCode).toBe(404);
+    // Another user of the same IdP, without assignments: today's behaviour under external_default 'tenant'.
+    const bob = { authorization: `Bearer ${await idpToken(key1, { sub: 'idp-user-2' })}` };
+    expect((await app.app.inject({ method: 'GET', url: `${ousUrl()}/${americas.id}`, headers: bob })).statusCode).toBe(200);
+  });
+
+  it("refuses an external user without assignments once the tenant's external_default is none", async () => {
+    const patched = await app.app.inject({ method: 'PATCH', url: `/api/v1/tenants/${tenantId}`, headers: platformHeaders, payload: { external_default: 'none' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const response = await app.app.inject({ method: 'GET', url: ousUrl(), headers: { authorization: `Bearer ${await idpToken(key1)}` } });
+    expect(response.statusCode).toBe(403);
+    expect(response.json().code).toBe('auth.no_role');
+  });
+});
