@@ -6,7 +6,7 @@ import { newId } from '../lib/ids.js';
 import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { type Access, type Role, reachCovers, resolveSubtrees } from './access.js';
 import { ouNotFound } from './org-unit-rules.js';
-import { assertMayGrant, effectivePermissions, toRoleAssignmentData } from './role-assignment-service.js';
+import { assertMayGrant, assignmentChange, effectivePermissions, newAssignmentRow } from './role-assignment-service.js';
 import { generateSecret, hashSecret, verifySecret } from './secret-hash.js';
 import { requireTenant } from './tenant-guard.js';
 import { PLATFORM_SCOPE, type Principal, type Scope, TENANT_SCOPES, UMBRELLA_SCOPES, grants, parseScopes } from './token-service.js';
@@ -105,26 +105,9 @@ export function createClientService({ store, now = () => new Date().toISOString(
         await repos.apiClients.insert(row);
         scope.record({ type: 'client.created', resource: { type: 'client', id: row.id }, before: null, after: clientEventFields(row) });
         for (const ou of places) {
-          const assignment = {
-            tenant_id: tenantId,
-            id: newId('ra'),
-            principal_type: 'client' as const,
-            principal_id: row.id,
-            role,
-            ou_id: ou?.id ?? null,
-            expires_at: null,
-            created_at: timestamp,
-            created_by: JSON.stringify(ctx.actor),
-          };
+          const assignment = newAssignmentRow(ctx, tenantId, { principal: { type: 'client', id: row.id }, role, ou_id: ou?.id ?? null, expires_at: null }, timestamp);
           await repos.roleAssignments.insert(assignment);
-          const { principal: who, role: r, ou_id, expires_at } = toRoleAssignmentData(assignment);
-          scope.record({
-            type: 'role_assignment.created',
-            resource: { type: 'role_assignment', id: assignment.id },
-            before: null,
-            after: { principal: who, role: r, ou_id, expires_at },
-            ouPaths: [ou?.id_path],
-          });
+          scope.record(assignmentChange('role_assignment.created', assignment, ou?.id_path));
         }
         return { ...toClientData(row), client_secret: secret };
       });
@@ -166,17 +149,10 @@ export function createClientService({ store, now = () => new Date().toISOString(
         const assignments = await repos.roleAssignments.listForPrincipal(tenantId, 'client', id);
         await repos.roleAssignments.deleteByIds(tenantId, assignments.map((a) => a.id));
         await repos.apiClients.deleteById(tenantId, id);
-        for (const a of assignments) {
-          const { principal, role, ou_id, expires_at } = toRoleAssignmentData(a);
-          const ou = ou_id === null ? undefined : await repos.orgUnits.getById(tenantId, ou_id);
-          scope.record({
-            type: 'role_assignment.deleted',
-            resource: { type: 'role_assignment', id: a.id },
-            before: { principal, role, ou_id, expires_at },
-            after: null,
-            ouPaths: [ou?.id_path],
-          });
-        }
+        // Their OUs' id_paths (for a scoped reader's feed) in one read.
+        const ous = await repos.orgUnits.getIdPaths(tenantId, assignments.flatMap((a) => (a.ou_id === null ? [] : [a.ou_id])));
+        const idPathOf = new Map(ous.map((ou) => [ou.id, ou.id_path]));
+        for (const a of assignments) scope.record(assignmentChange('role_assignment.deleted', a, a.ou_id === null ? undefined : idPathOf.get(a.ou_id)));
         scope.record({ type: 'client.deleted', resource: { type: 'client', id }, before: clientEventFields(row), after: null });
       });
       onRolesChanged?.();

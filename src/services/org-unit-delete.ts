@@ -3,6 +3,7 @@ import { onUniqueViolation } from '../db/store-errors.js';
 import { ConflictError } from '../errors.js';
 import { OU_EVENT_FIELDS, nameConflict, ouEventFields, parentIdPathOf, parentPathOf } from './org-unit-rules.js';
 import type { DeleteStrategy, OrgUnitDeleteOutcome } from './org-unit-types.js';
+import { assignmentChange } from './role-assignment-service.js';
 import type { WriteScope } from './unit-of-work.js';
 
 type Scope = WriteScope<'orgUnits' | 'users' | 'tenants' | 'roleAssignments'>;
@@ -40,15 +41,7 @@ async function removeAssignments(scope: Scope, ou: OrgUnitRow, wholeSubtree: boo
   const rows = found.filter((row) => row.principal_type === 'client' && (wholeSubtree || row.ou_id === ou.id));
   if (rows.length === 0) return;
   await repos.roleAssignments.deleteByIds(ou.tenant_id, rows.map((r) => r.id));
-  for (const row of rows) {
-    scope.record({
-      type: 'role_assignment.deleted',
-      resource: { type: 'role_assignment', id: row.id },
-      before: { principal: { type: row.principal_type, id: row.principal_id }, role: row.role, ou_id: row.ou_id, expires_at: row.expires_at },
-      after: null,
-      ouPaths: [row.ou_id_path],
-    });
-  }
+  for (const { ou_id_path, ...row } of rows) scope.record(assignmentChange('role_assignment.deleted', row, ou_id_path));
 }
 
 const pickFields = (fields: ReturnType<typeof ouEventFields>) => Object.fromEntries(OU_EVENT_FIELDS.map((f) => [f, fields[f]]));

@@ -10,15 +10,14 @@ import {
   type PrincipalRef,
   ROLE_PERMISSIONS,
   type Role,
-  outsideScope,
+  assertReach,
   reachCovers,
   resolveSubtrees,
-  tenantWideOnly,
 } from './access.js';
 import { ouNotFound } from './org-unit-rules.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
 import { grants, parseScopes, type Scope } from './token-service.js';
-import { createUnitOfWork } from './unit-of-work.js';
+import { type Change, createUnitOfWork } from './unit-of-work.js';
 import type { Actor, WriteContext } from './write-context.js';
 
 export interface RoleAssignmentData {
@@ -50,13 +49,41 @@ export function toRoleAssignmentData(row: RoleAssignmentRow): RoleAssignmentData
   };
 }
 
-/** What an assignment's events carry. */
-const eventFields = (row: RoleAssignmentRow) => ({
-  principal: { type: row.principal_type, id: row.principal_id },
-  role: row.role,
-  ou_id: row.ou_id,
-  expires_at: row.expires_at,
-});
+/** A new assignment, made by the write's actor at `timestamp`. */
+export function newAssignmentRow(
+  ctx: WriteContext,
+  tenantId: string,
+  fields: { principal: PrincipalRef; role: Role; ou_id: string | null; expires_at: string | null },
+  timestamp: string,
+): RoleAssignmentRow {
+  return {
+    tenant_id: tenantId,
+    id: newId('ra'),
+    principal_type: fields.principal.type,
+    principal_id: fields.principal.id,
+    role: fields.role,
+    ou_id: fields.ou_id,
+    expires_at: fields.expires_at,
+    created_at: timestamp,
+    created_by: JSON.stringify(ctx.actor),
+  };
+}
+
+/**
+ * The event of an assignment given or taken away, wherever that happens (here, with a client,
+ * with a deleted OU). `ouIdPath`: its OU's id_path, which a scoped reader's feed filters on;
+ * undefined for a tenant-wide assignment or one whose OU is gone.
+ */
+export function assignmentChange(type: 'role_assignment.created' | 'role_assignment.deleted', row: RoleAssignmentRow, ouIdPath: string | undefined): Change {
+  const fields = { principal: { type: row.principal_type, id: row.principal_id }, role: row.role, ou_id: row.ou_id, expires_at: row.expires_at };
+  return {
+    type,
+    resource: { type: 'role_assignment', id: row.id },
+    before: type === 'role_assignment.deleted' ? fields : null,
+    after: type === 'role_assignment.created' ? fields : null,
+    ouPaths: [ouIdPath],
+  };
+}
 
 const assignmentNotFound = (id: string) => new NotFoundError('role_assignment.not_found', `Role assignment '${id}' does not exist in this tenant.`);
 
@@ -126,15 +153,9 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
       const result = await write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
         await requireTenant(repos, tenantId);
-        let ou: { id: string; id_path: string } | null = null;
-        if (ouId !== null) {
-          const found = await visibleOu(repos, access, 'roles:read', tenantId, ouId);
-          if (!found) throw ouNotFound(ouId);
-          if (!reachCovers(access.reach('roles:write'), found.id_path)) throw outsideScope(`Role assignments at OU '${found.path}' are outside this principal's scope.`);
-          ou = found;
-        } else if (access.reach('roles:write') !== 'tenant') {
-          throw tenantWideOnly('A tenant-wide role assignment (ou_id null)');
-        }
+        const ou = ouId === null ? null : ((await repos.orgUnits.getById(tenantId, ouId)) ?? null);
+        if (ouId !== null && ou === null) throw ouNotFound(ouId);
+        assertReach(access, 'roles:write', 'roles:read', ou, () => ouNotFound(ouId as string));
         let clientScopes: ReadonlySet<string> | null = null;
         if (input.principal.type === 'client') {
           const client = await repos.apiClients.getById(tenantId, input.principal.id);
@@ -146,27 +167,11 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
           clientScopes = new Set(parseScopes(client.scopes));
         }
         assertMayGrant(access, effectivePermissions(input.role, clientScopes), ou, `Assigning ${input.role}`);
-        const row: RoleAssignmentRow = {
-          tenant_id: tenantId,
-          id: newId('ra'),
-          principal_type: input.principal.type,
-          principal_id: input.principal.id,
-          role: input.role,
-          ou_id: ouId,
-          expires_at: expiresAt,
-          created_at: timestamp,
-          created_by: JSON.stringify(ctx.actor),
-        };
+        const row = newAssignmentRow(ctx, tenantId, { principal: input.principal, role: input.role, ou_id: ouId, expires_at: expiresAt }, timestamp);
         const same = await repos.roleAssignments.findSame(tenantId, row, timestamp);
         if (same) throw new ConflictError('role_assignment.exists', `This principal already holds ${row.role} ${ouId === null ? 'tenant-wide' : `at OU '${ouId}'`}: assignment '${same.id}'.`);
         await repos.roleAssignments.insert(row);
-        scope.record({
-          type: 'role_assignment.created',
-          resource: { type: 'role_assignment', id: row.id },
-          before: null,
-          after: eventFields(row),
-          ouPaths: [ou?.id_path],
-        });
+        scope.record(assignmentChange('role_assignment.created', row, ou?.id_path));
         return toRoleAssignmentData(row);
       });
       onRolesChanged?.();
@@ -181,20 +186,10 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
       await write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
         await requireTenant(repos, tenantId);
-        const row: RoleAssignmentRow = {
-          tenant_id: tenantId,
-          id: newId('ra'),
-          principal_type: 'client',
-          principal_id: subject,
-          role: 'tenant_admin',
-          ou_id: null,
-          expires_at: null,
-          created_at: timestamp,
-          created_by: JSON.stringify(ctx.actor),
-        };
-        if (await repos.roleAssignments.findSame(tenantId, row)) return;
+        const row = newAssignmentRow(ctx, tenantId, { principal: { type: 'client', id: subject }, role: 'tenant_admin', ou_id: null, expires_at: null }, timestamp);
+        if (await repos.roleAssignments.findSame(tenantId, row, timestamp)) return;
         await repos.roleAssignments.insert(row);
-        scope.record({ type: 'role_assignment.created', resource: { type: 'role_assignment', id: row.id }, before: null, after: eventFields(row) });
+        scope.record(assignmentChange('role_assignment.created', row, undefined));
       });
       onRolesChanged?.();
     },
@@ -235,9 +230,9 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
         const { repos } = scope;
         const row = await getVisible(repos, access, tenantId, id);
         await scope.precondition(() => toRoleAssignmentData(row));
+        // An assignment whose OU is gone is treated as tenant-wide: only a tenant-wide caller removes it.
         const ou = row.ou_id === null ? null : ((await repos.orgUnits.getById(tenantId, row.ou_id)) ?? null);
-        if (ou !== null && !reachCovers(access.reach('roles:write'), ou.id_path)) throw outsideScope(`Role assignments at OU '${ou.path}' are outside this principal's scope.`);
-        if (row.ou_id !== null && ou === null && access.reach('roles:write') !== 'tenant') throw tenantWideOnly('Removing an assignment at an OU that no longer exists');
+        assertReach(access, 'roles:write', 'roles:read', ou, () => assignmentNotFound(id));
         // Removing a role is bounded like giving it: only by someone who holds what it gives there.
         const client = row.principal_type === 'client' ? await repos.apiClients.getById(tenantId, row.principal_id) : undefined;
         const clientScopes = client ? new Set(parseScopes(client.scopes)) : null;
@@ -257,7 +252,7 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
           }
         }
         await repos.roleAssignments.deleteById(tenantId, id);
-        scope.record({ type: 'role_assignment.deleted', resource: { type: 'role_assignment', id }, before: eventFields(row), after: null, ouPaths: [ou?.id_path] });
+        scope.record(assignmentChange('role_assignment.deleted', row, ou?.id_path));
       });
       onRolesChanged?.();
     },
