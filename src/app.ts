@@ -12,6 +12,7 @@ import { registerRequestContext, requestIdOf, runInRequestScope } from './http/r
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
 import { registerIdempotency } from './http/idempotency.js';
+import { lazySerializers } from './http/lazy-serializers.js';
 import { clientRoutes } from './routes/clients.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,6 +48,8 @@ export interface BuildAppOptions {
   bootstrapAdminClient?: boolean;
   /** Registers more routes beside Arbor's own before the app is ready (the benchmark's ceiling routes). */
   extraRoutes?: (app: FastifyInstance) => void;
+  /** Compile every response serializer at start (a test proves they all compile); default: on first use. */
+  eagerSerializers?: boolean;
 }
 
 export interface App {
@@ -148,7 +151,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     // Bodies and query strings need different coercion: see http/validation.ts.
-    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never, ...(options.eagerSerializers ? {} : { buildSerializer: lazySerializers as never }) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   logBackgroundError = (error, meaning) => app.log.warn({ err: error }, meaning);
