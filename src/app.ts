@@ -36,6 +36,13 @@ import { StoreHealth } from './services/store-health.js';
 import { createTenantService } from './services/tenant-service.js';
 import { type TokenService, createTokenService } from './services/token-service.js';
 import { createUserService } from './services/user-service.js';
+import { type LookupAll, systemLookup } from './services/webhook-address-guard.js';
+import { type WebhookDispatcher, createWebhookDispatcher } from './services/webhook-dispatcher.js';
+import { createSecretBox, fallbackSecretsKey } from './services/webhook-secrets.js';
+import { createWebhookSender } from './services/webhook-sender.js';
+import { createWebhookService } from './services/webhook-service.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { isPostgresUrl, sqliteFile } from './config.js';
 
 export interface BuildAppOptions {
   /** A store to use instead of opening `config.databaseUrl` (the caller then closes it). */
@@ -48,6 +55,10 @@ export interface BuildAppOptions {
   bootstrapAdminClient?: boolean;
   /** Registers more routes beside Arbor's own before the app is ready (the benchmark's ceiling routes). */
   extraRoutes?: (app: FastifyInstance) => void;
+  /** How webhook hosts are resolved (tests map names to addresses of each class; default: the system resolver). */
+  webhookLookup?: LookupAll;
+  /** Told each address a webhook delivery connects to, after every check (tests: a loopback-only tripwire). */
+  webhookBeforeConnect?: (address: string) => void;
   /** Compile every response serializer at start (a test proves they all compile); default: on first use. */
   eagerSerializers?: boolean;
 }
@@ -60,6 +71,8 @@ export interface App {
   generatedAdminClient: { id: string; secret: string } | null;
   /** Every route the app registered, with the scope it declares (tests enumerate them). */
   routes: RegisteredRoute[];
+  /** This instance's webhook dispatcher (null with ARBOR_WEBHOOK_DISPATCH=false). */
+  webhookDispatcher: WebhookDispatcher | null;
 }
 
 export interface RegisteredRoute {
@@ -128,7 +141,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   });
   await tokens.ensureSigningKey();
   const changes = new ChangeSignal(store.db, FEED_POLL_MS[store.dialect]);
-  const onEventsCommitted = (tenantId: string) => changes.committed(tenantId);
+  // Set once the webhook dispatcher exists: a commit here is delivered without waiting for its poll.
+  let kickWebhooks = () => {};
+  const onEventsCommitted = (tenantId: string) => {
+    changes.committed(tenantId);
+    kickWebhooks();
+  };
   const access = createAccessService({ store });
   const onRolesChanged = () => access.invalidate();
   const clientService = createClientService({ store, onEventsCommitted, onRolesChanged });
@@ -160,9 +178,12 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const optimizer = setInterval(() => {
     store.optimize().catch((error: unknown) => app.log.warn({ err: error }, 'PRAGMA optimize failed'));
   }, OPTIMIZE_INTERVAL_MS).unref();
+  // Set once the webhook dispatcher exists: its deliveries in flight end before the store closes.
+  let stopWebhooks = async () => {};
   app.addHook('onClose', async () => {
     clearInterval(optimizer);
     changes.close();
+    await stopWebhooks();
     if (options.store) return;
     await store.optimize();
     await store.close();
@@ -219,8 +240,20 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   registerIdempotency(app, idempotency, config.idempotencyTtlHours);
   const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays, maxWaitSeconds: config.feedMaxWaitSeconds });
   // Retention: events past ARBOR_EVENT_RETENTION_DAYS, stored responses past their TTL.
+  const secretsKey = config.secretsKey ?? (isPostgresUrl(config.databaseUrl) ? null : fallbackSecretsKey(sqliteFile(config.databaseUrl)));
+  const secrets = secretsKey ? createSecretBox(secretsKey) : null;
+  const webhookPolicy = { allowInsecure: config.webhooks.allowInsecure, allowHosts: config.webhooks.allowHosts, lookup: options.webhookLookup ?? systemLookup };
+  const sender = createWebhookSender({ policy: webhookPolicy, timeoutMs: config.webhooks.timeoutMs, beforeConnect: options.webhookBeforeConnect });
+  const webhookDispatcher = config.webhooks.dispatch
+    ? createWebhookDispatcher({ store, secrets, send: sender.send, settings: config.webhooks, onEventsCommitted, log: app.log })
+    : null;
+  const webhooks = createWebhookService({ store, secrets, policy: webhookPolicy, onEventsCommitted, onDeliveryQueued: () => webhookDispatcher?.kick() });
+  stopWebhooks = async () => {
+    await webhookDispatcher?.stop();
+    sender.close();
+  };
   const prune = () =>
-    Promise.all([events.pruneExpired(), idempotency.pruneExpired()]).catch((error: unknown) => app.log.warn({ err: error }, 'pruning expired events or idempotency keys failed'));
+    Promise.all([events.pruneExpired(), idempotency.pruneExpired(), webhooks.pruneDeliveries(config.eventRetentionDays)]).catch((error: unknown) => app.log.warn({ err: error }, 'pruning expired events or idempotency keys failed'));
   const pruner = setInterval(prune, PRUNE_INTERVAL_MS).unref();
   app.addHook('onClose', async () => clearInterval(pruner));
   await app.register(healthRoutes, { storeHealth });
@@ -232,6 +265,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(userRoutes, { service: createUserService({ store, onEventsCommitted }) });
   await app.register(clientRoutes, { service: clientService });
   await app.register(eventRoutes, { service: events });
+  await app.register(webhookRoutes, { service: webhooks });
   await app.register(roleAssignmentRoutes, { service: createRoleAssignmentService({ store, onEventsCommitted, onRolesChanged }) });
   await app.register(oauthRoutes, {
     oauth: createOAuthService({ store, tokens, failedAuthLimit: config.tokenFailedAuthLimit }),
@@ -241,5 +275,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   });
   options.extraRoutes?.(app);
   await app.ready();
-  return { app, store, tokens, generatedAdminClient, routes };
+  if (webhookDispatcher) {
+    kickWebhooks = () => webhookDispatcher.kick();
+    webhookDispatcher.start();
+  }
+  return { app, store, tokens, generatedAdminClient, routes, webhookDispatcher };
 }

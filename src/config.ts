@@ -63,6 +63,31 @@ export interface Config {
   readonly adminClient: { id: string; secret: string } | null;
   /** Another issuer whose tokens Arbor accepts, when configured. */
   readonly externalIdp: ExternalIdpConfig | null;
+  /** ARBOR_SECRETS_KEY: the 32-byte key that encrypts stored webhook secrets; null: see webhook-secrets.ts. */
+  readonly secretsKey: Buffer | null;
+  readonly webhooks: WebhookConfig;
+}
+
+/** How this instance delivers webhooks (docs/webhooks.md). */
+export interface WebhookConfig {
+  /** ARBOR_WEBHOOK_DISPATCH: false leaves delivery to other instances (an API-only instance). */
+  readonly dispatch: boolean;
+  /** http:// URLs and loopback receivers allowed (tests, local development). */
+  readonly allowInsecure: boolean;
+  /** Exact host names whose addresses are not checked: trusted internal receivers. */
+  readonly allowHosts: readonly string[];
+  /** A delivery not answered with a 2xx within this failed. */
+  readonly timeoutMs: number;
+  /** Delay before each attempt, the first included (ARBOR_WEBHOOK_RETRY_SCHEDULE). */
+  readonly retryScheduleMs: readonly number[];
+  /** After this long with nothing but failures, a subscription is disabled. */
+  readonly disableAfterMs: number;
+  /** How long an instance holds a subscription it works on; longer than a delivery can take. */
+  readonly leaseMs: number;
+  /** Subscriptions one instance works on at once. */
+  readonly concurrency: number;
+  /** How often an instance looks for work other instances committed. */
+  readonly pollMs: number;
 }
 
 export interface ExternalIdpConfig {
@@ -133,6 +158,49 @@ function externalIdp(env: Env): Config['externalIdp'] {
   };
 }
 
+function secretsKey(env: Env): Buffer | null {
+  const raw = env.ARBOR_SECRETS_KEY;
+  if (raw === undefined || raw === '') return null;
+  const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('ARBOR_SECRETS_KEY must be 32 random bytes, as 64 hex digits or base64 (e.g. the output of `openssl rand -base64 32`)');
+  }
+  return key;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `0,5s,5m,30m,2h` -> milliseconds; a bare number is milliseconds. */
+export function parseSchedule(name: string, raw: string): number[] {
+  const delays = raw.split(',').map((part) => {
+    const match = /^\s*(\d+)(ms|s|m|h|d)?\s*$/.exec(part);
+    if (!match) throw new ConfigError(`${name} must be comma-separated durations such as 0,5s,5m,30m,2h (units ms, s, m, h, d), got "${raw}"`);
+    return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms'];
+  });
+  if (delays.length < 1 || delays.length > 50) throw new ConfigError(`${name} must list between 1 and 50 attempts, got ${delays.length}`);
+  return delays;
+}
+
+function webhookConfig(env: Env): WebhookConfig {
+  const timeoutMs = integer(env, 'ARBOR_WEBHOOK_TIMEOUT_MS', 15_000, 100, 120_000);
+  const leaseMs = integer(env, 'ARBOR_WEBHOOK_LEASE_SECONDS', 60, 1, 3600) * 1000;
+  if (leaseMs <= timeoutMs) {
+    // A lease that can run out during a delivery would let a second instance send the next event before it.
+    throw new ConfigError(`ARBOR_WEBHOOK_LEASE_SECONDS (${leaseMs / 1000}) must be longer than ARBOR_WEBHOOK_TIMEOUT_MS (${timeoutMs} ms)`);
+  }
+  return {
+    dispatch: flag(env, 'ARBOR_WEBHOOK_DISPATCH', true),
+    allowInsecure: flag(env, 'ARBOR_WEBHOOK_ALLOW_INSECURE', false),
+    allowHosts: (env.ARBOR_WEBHOOK_ALLOW_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
+    timeoutMs,
+    retryScheduleMs: parseSchedule('ARBOR_WEBHOOK_RETRY_SCHEDULE', env.ARBOR_WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
+    disableAfterMs: integer(env, 'ARBOR_WEBHOOK_DISABLE_AFTER_HOURS', 120, 1, 24 * 365) * 3_600_000,
+    leaseMs,
+    concurrency: integer(env, 'ARBOR_WEBHOOK_CONCURRENCY', 8, 1, 256),
+    pollMs: integer(env, 'ARBOR_WEBHOOK_POLL_MS', 500, 10, 60_000),
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
@@ -179,6 +247,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustProxy: trustProxy(env),
     adminClient: adminClient(env),
     externalIdp: externalIdp(env),
+    secretsKey: secretsKey(env),
+    webhooks: webhookConfig(env),
     ...overrides,
   };
   if (config.maxUrlBytes >= config.maxHeaderBytes) {

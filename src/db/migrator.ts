@@ -6,6 +6,7 @@ import * as listIndexes from './migrations/0004-list-indexes.js';
 import * as storeProbe from './migrations/0005-store-probe.js';
 import * as eventsAndIdempotency from './migrations/0006-events-and-idempotency.js';
 import * as roleAssignments from './migrations/0007-role-assignments.js';
+import * as webhooks from './migrations/0008-webhooks.js';
 import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '0005-store-probe': storeProbe,
   '0006-events-and-idempotency': eventsAndIdempotency,
   '0007-role-assignments': roleAssignments,
+  '0008-webhooks': webhooks,
 };
 
 /** Every migration this code knows, oldest first. */

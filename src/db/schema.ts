@@ -90,6 +90,8 @@ export interface Database {
   events: EventTable;
   idempotency_keys: IdempotencyKeyTable;
   role_assignments: RoleAssignmentTable;
+  webhooks: WebhookTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }
 
 /** A role a principal holds in a tenant, over the whole tenant or one OU's subtree (migration 0007). */
@@ -158,4 +160,58 @@ export interface IdempotencyKeyTable {
   response_body: string | null;
   created_at: string;
   expires_at: string;
+}
+
+/** A webhook subscription, and where its ordered delivery stands (migration 0008). */
+export interface WebhookTable {
+  tenant_id: string;
+  id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of patterns: exact types, `<resource>.*`, or `*`. */
+  event_types: string;
+  /** 1 or 0. */
+  enabled: number;
+  disabled_reason: 'manual' | 'gone' | 'failing' | null;
+  /** The signing secret, encrypted (services/webhook-secrets.ts). */
+  secret: string;
+  /** The secret before the last rotation, encrypted, signed with too until it expires. */
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  /** The last seq of the tenant's feed this subscription has handled. */
+  cursor_seq: number;
+  /** When the head event may be tried again; null: now. */
+  next_attempt_at: string | null;
+  /** The first failure since the last success. */
+  failing_since: string | null;
+  /** The instance working this subscription, until `lease_until`. */
+  lease_owner: string | null;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One message to one subscription, and how its attempts went (migration 0008). */
+export interface WebhookDeliveryTable {
+  tenant_id: string;
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  /** Null for a ping. */
+  event_seq: number | null;
+  event_type: string;
+  /** 1: the head of the ordered stream; 0: a ping or a manual re-send. */
+  in_sequence: number;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_response_status: number | null;
+  last_latency_ms: number | null;
+  last_error: string | null;
+  last_response_body: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+  created_at: string;
+  updated_at: string;
 }

@@ -140,6 +140,7 @@ export const errors = {
     headers: { etag: { type: 'string', description: 'The current ETag of the resource.' } },
   },
   422: { ...ref(HTTPValidationError), description: 'Validation Error' },
+  503: error('The server is not configured for this (webhook.secrets_key_missing: ARBOR_SECRETS_KEY is not set).'),
 } as const;
 
 /** 304 to a GET whose If-None-Match names the current ETag: no body. */

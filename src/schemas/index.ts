@@ -7,10 +7,11 @@ import { orgUnitSchemas } from './org-units.js';
 import { roleAssignmentSchemas } from './role-assignments.js';
 import { tenantSchemas } from './tenants.js';
 import { userSchemas } from './users.js';
+import { webhookSchemas } from './webhooks.js';
 
 /** Registers every named schema once; routes refer to them with ref(), and OpenAPI lists them as components. */
 export function registerSchemas(app: FastifyInstance): void {
-  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas, ...eventSchemas, ...roleAssignmentSchemas]) {
+  for (const schema of [...commonSchemas, ...orgUnitSchemas, ...userSchemas, ...tenantSchemas, ...clientSchemas, ...oauthSchemas, ...eventSchemas, ...roleAssignmentSchemas, ...webhookSchemas]) {
     app.addSchema(schema);
   }
 }

@@ -62,7 +62,8 @@ export function parseTypeFilter(text: string | undefined): EventFilter['types'] 
   return { exact, prefixes };
 }
 
-function toEventData(row: EventRow): EventData {
+/** An event row as the feed (and a webhook delivery's `data`) shows it. */
+export function toEventData(row: EventRow): EventData {
   return {
     id: row.id,
     seq: row.seq,

@@ -15,7 +15,11 @@ export const EVENT_TYPES = [
   'client.deleted',
   'role_assignment.created',
   'role_assignment.deleted',
+  'webhook.created',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.secret_rotated',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
-export type ResourceType = 'ou' | 'user' | 'tenant' | 'client' | 'role_assignment';
+export type ResourceType = 'ou' | 'user' | 'tenant' | 'client' | 'role_assignment' | 'webhook';

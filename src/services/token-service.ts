@@ -35,6 +35,8 @@ export const TENANT_SCOPES = [
   'events:read',
   'roles:read',
   'roles:write',
+  'webhooks:read',
+  'webhooks:write',
 ] as const;
 /** Umbrella scopes of the identity platform the OU contract comes from: every read / every write in the tenant. */
 export const UMBRELLA_SCOPES = ['admin:read', 'admin:write'] as const;

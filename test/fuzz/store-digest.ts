@@ -20,6 +20,8 @@ export const DIGESTED_TABLES: { readonly [T in keyof Database]: readonly (keyof 
   events: ['tenant_id', 'seq'],
   idempotency_keys: ['scope', 'key'],
   role_assignments: ['tenant_id', 'id'],
+  webhooks: ['tenant_id', 'id'],
+  webhook_deliveries: ['tenant_id', 'id'],
 };
 
 /**

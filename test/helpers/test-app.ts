@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { type App, buildApp } from '../../src/app.js';
+import { type App, type BuildAppOptions, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { repositories } from '../../src/db/repositories/index.js';
 import { newId } from '../../src/lib/ids.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import type { Store } from '../../src/db/store.js';
 import { closeTestStore, openTestStore } from './test-store.js';
+import { loopbackTripwire, testLookup, testWebhooks } from './webhooks.js';
 
 export interface TestContext extends App {
   config: Config;
@@ -27,13 +28,17 @@ export const ALL_TENANT_SCOPES = ['ous:read', 'ous:write', 'users:read', 'users:
 export const QUIET_ENV = { ARBOR_RATE_LIMIT_PER_MINUTE: '0', ARBOR_MAX_EVENT_LOOP_DELAY_MS: '0' } as const;
 
 /** A fully built app on a fresh store: in-memory SQLite, or a new PostgreSQL schema (test-store.ts). */
-export async function createTestContext(overrides: Partial<Config> = {}, options: { store?: Store } = {}): Promise<TestContext> {
+export async function createTestContext(
+  overrides: Partial<Config> = {},
+  options: { store?: Store } & Pick<BuildAppOptions, 'webhookLookup' | 'webhookBeforeConnect'> = {},
+): Promise<TestContext> {
   // Rate limiting and load shedding are off unless a test turns them on: a busy test machine
   // must not turn a test's requests into 429s or 503s.
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, { rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, ...overrides });
+  // Webhooks: no dispatcher unless a test turns it on, names from the test resolver, loopback only.
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }, { rateLimitPerMinute: 0, maxEventLoopDelayMs: 0, webhooks: testWebhooks(), ...overrides });
   // A store passed in is closed (and a PostgreSQL test schema dropped) with the context.
   const store = options.store ?? (await openTestStore());
-  const built = await buildApp(config, { store, logger: false, bootstrapAdminClient: false });
+  const built = await buildApp(config, { store, logger: false, bootstrapAdminClient: false, webhookLookup: options.webhookLookup ?? testLookup, webhookBeforeConnect: options.webhookBeforeConnect ?? loopbackTripwire });
   const platformToken = await built.tokens.sign({ subject: 'test-platform', scopes: ['platform:admin'] });
   return {
     ...built,

@@ -32,6 +32,9 @@ interface PlaceIds {
   user_id: string;
   client_id: string;
   assignment_id: string;
+  /** A webhook of the place's tenant and a delivery of it: tenant-level, refused to a scoped principal everywhere. */
+  webhook_id: string;
+  delivery_id: string;
   /** Text that identifies what is there, besides the ids a request names itself. */
   secrets: string[];
 }
@@ -58,11 +61,23 @@ async function placeAt(tenant: string, ou: { id: string; name: string; path: str
     payload: { principal: { type: 'client', id: client.id }, role: 'ou_admin', ou_id: ou.id },
   });
   expect(second.statusCode, second.body).toBe(201);
+  const webhook = await ctx.app.inject({
+    method: 'POST',
+    url: `/api/v1/tenants/${tenant}/webhooks`,
+    headers: ctx.platformHeaders,
+    payload: { url: `http://receiver.test/${label}` },
+  });
+  expect(webhook.statusCode, webhook.body).toBe(201);
+  const webhookId = webhook.json().data.id as string;
+  const ping = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant}/webhooks/${webhookId}/ping`, headers: ctx.platformHeaders });
+  expect(ping.statusCode, ping.body).toBe(202);
   return {
     ou_id: ou.id,
     user_id: user.id,
     client_id: client.id,
     assignment_id: second.json().data.id as string,
+    webhook_id: webhookId,
+    delivery_id: ping.json().data.id as string,
     secrets: [ou.name, ou.path, user.email],
   };
 }
@@ -126,6 +141,9 @@ function bodyFor(route: RegisteredRoute, ids: PlaceIds): object | undefined {
   if (/\/clients$/.test(url)) return { name: `M ${n}`, scopes: ['ous:read'], ou_ids: [ids.ou_id], role: 'viewer' };
   if (/\/role-assignments$/.test(url)) return { principal: { type: 'external', id: `matrix-${n}` }, role: 'viewer', ou_id: ids.ou_id };
   if (/\/tenants\/:tenant_id$/.test(url)) return { name: `M ${n}` };
+  if (/\/webhooks$/.test(url)) return { url: `http://receiver.test/m-${n}` };
+  if (/\/webhooks\/:webhook_id$/.test(url)) return { description: `M ${n}` };
+  if (/\/webhooks\/:webhook_id\/(rotate-secret|ping|deliveries\/:delivery_id\/retry)$/.test(url)) return undefined;
   throw new Error(`delegation matrix: no body for ${label(route)}; teach bodyFor() about it`);
 }
 
@@ -158,6 +176,7 @@ describe('delegation matrix', () => {
     const urls = routes.map(label);
     expect(urls).toContain('POST /api/v1/tenants/:tenant_id/role-assignments');
     expect(urls).toContain('GET /api/v1/tenants/:tenant_id/events');
+    expect(urls).toContain('POST /api/v1/tenants/:tenant_id/webhooks');
     expect(urls.length).toBeGreaterThanOrEqual(24);
   });
 

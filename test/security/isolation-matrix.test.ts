@@ -86,6 +86,19 @@ async function createFixture(ctx: TestContext, name: string): Promise<Fixture> {
     params.assignment_id = (assignments.json().data as { id: string }[])[0].id;
     secrets.push(params.assignment_id);
   }
+  // A webhook and one delivery of it (a ping): no dispatcher runs here, so the ping stays queued.
+  const webhook = await ctx.app.inject({
+    method: 'POST',
+    url: `/api/v1/tenants/${tenant.id}/webhooks`,
+    headers: ctx.platformHeaders,
+    payload: { url: `http://receiver.test/hook-${n}`, event_types: ['ou.*'], description: `Isolation webhook ${name} ${n}` },
+  });
+  if (webhook.statusCode !== 201) throw new Error(`fixture webhook -> ${webhook.statusCode} ${webhook.body}`);
+  params.webhook_id = webhook.json().data.id as string;
+  const ping = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant.id}/webhooks/${params.webhook_id}/ping`, headers: ctx.platformHeaders });
+  if (ping.statusCode !== 202) throw new Error(`fixture delivery -> ${ping.statusCode} ${ping.body}`);
+  params.delivery_id = ping.json().data.id as string;
+  secrets.push(params.webhook_id, params.delivery_id, webhook.json().data.secret as string, `hook-${n}`, `Isolation webhook ${name} ${n}`);
   return { tenantId: tenant.id, params, ouId: ou.id, secrets };
 }
 
@@ -110,6 +123,10 @@ function bodyFor(route: RegisteredRoute, foreignOuId?: string): object | undefin
   if (/\/ous(\/:ou_id)?$/.test(url)) return { name: `X ${n}`, ...(foreignOuId ? { parent_id: foreignOuId } : {}) };
   if (/\/clients$/.test(url)) return { name: `X ${n}`, scopes: ['ous:read'] };
   if (/\/role-assignments$/.test(url)) return { principal: { type: 'external', id: `matrix-external-${n}` }, role: 'viewer', ou_id: foreignOuId ?? null };
+  if (/\/webhooks$/.test(url)) return { url: `http://receiver.test/x-${n}`, event_types: ['*'] };
+  if (/\/webhooks\/:webhook_id$/.test(url)) return { description: `X ${n}` };
+  // Actions on a webhook take no body.
+  if (/\/webhooks\/:webhook_id\/(rotate-secret|ping|deliveries\/:delivery_id\/retry)$/.test(url)) return undefined;
   if (/\/tenants(\/:tenant_id)?$/.test(url)) return { name: `X ${n}` };
   throw new Error(`isolation matrix: no plausible body for ${label(route)}; teach bodyFor() about it`);
 }
@@ -127,7 +144,7 @@ function queryNaming(route: RegisteredRoute, ouId: string): Record<string, strin
 }
 
 // events and idempotency_keys too: a refused request records no event and claims no key.
-const TABLES = ['tenants', 'org_units', 'users', 'api_clients', 'events', 'idempotency_keys'] as const;
+const TABLES = ['tenants', 'org_units', 'users', 'api_clients', 'events', 'idempotency_keys', 'role_assignments', 'webhooks', 'webhook_deliveries'] as const;
 
 /** Every row of the data tables, order-independent. */
 async function snapshot(ctx: TestContext): Promise<Record<string, string[]>> {

@@ -38,8 +38,11 @@ describe('effective rights: token scopes ∩ role assignments', () => {
     expect(accessFrom(client, new Set(['ous:read']), [{ role: 'god', ou_id: null }]).reach('ous:read')).toEqual([]);
   });
 
-  it('holds the role table of the issue: tenant_admin everything, ou_admin OUs and users, user_manager users, viewer reads', () => {
-    expect(ROLE_PERMISSIONS.tenant_admin).toHaveLength(11);
+  it('holds the role table of the issue: tenant_admin everything, ou_admin OUs and users, user_manager users, viewer reads; webhooks tenant_admin only', () => {
+    expect(ROLE_PERMISSIONS.tenant_admin).toHaveLength(13);
+    for (const role of ['ou_admin', 'user_manager', 'viewer'] as const) {
+      expect(ROLE_PERMISSIONS[role].filter((p) => p.startsWith('webhooks:')), role).toEqual([]);
+    }
     expect([...ROLE_PERMISSIONS.user_manager].sort()).toEqual(['events:read', 'ous:read', 'users:read', 'users:write']);
     expect([...ROLE_PERMISSIONS.viewer].sort()).toEqual(['events:read', 'ous:read', 'users:read']);
     expect(ROLE_PERMISSIONS.ou_admin).not.toContain('clients:write');

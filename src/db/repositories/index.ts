@@ -7,6 +7,8 @@ import { createRoleAssignmentRepository } from './role-assignment-repository.js'
 import { createSigningKeyRepository } from './signing-key-repository.js';
 import { createTenantRepository } from './tenant-repository.js';
 import { createUserRepository } from './user-repository.js';
+import { createWebhookDeliveryRepository } from './webhook-delivery-repository.js';
+import { createWebhookRepository } from './webhook-repository.js';
 
 const factories = {
   tenants: createTenantRepository,
@@ -17,6 +19,8 @@ const factories = {
   events: createEventRepository,
   idempotencyKeys: createIdempotencyRepository,
   roleAssignments: createRoleAssignmentRepository,
+  webhooks: createWebhookRepository,
+  webhookDeliveries: createWebhookDeliveryRepository,
 };
 
 export type Repositories = { [K in keyof typeof factories]: ReturnType<(typeof factories)[K]> };

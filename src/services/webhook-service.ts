@@ -1,0 +1,261 @@
+import { pick } from '../db/repositories/index.js';
+import type { WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
+import type { WebhookRow } from '../db/repositories/webhook-repository.js';
+import type { Store } from '../db/store.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { type Page, type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { notFoundIn, requireTenant } from './tenant-guard.js';
+import { changedFields, createUnitOfWork } from './unit-of-work.js';
+import { type WebhookTargetPolicy, parseWebhookUrl, resolveWebhookTarget } from './webhook-address-guard.js';
+import {
+  type WebhookData,
+  type WebhookDeliveryData,
+  toWebhookData,
+  toWebhookDeliveryData,
+  validateEventTypes,
+  webhookFields,
+} from './webhook-rules.js';
+import { type SecretBox, generateWebhookSecret, secretsKeyMissing } from './webhook-secrets.js';
+import type { WriteContext } from './write-context.js';
+
+export interface WebhookInput {
+  url: string;
+  event_types?: string[];
+  enabled?: boolean;
+  description?: string | null;
+}
+
+export type WebhookUpdate = Partial<WebhookInput>;
+
+/** A subscription with its signing secret: only in the answer that created or rotated it. */
+export type WebhookWithSecret = WebhookData & { secret: string };
+
+/** How long deliveries are also signed with the secret before a rotation. */
+export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
+
+const webhookNotFound = (id: string) => new NotFoundError('webhook.not_found', `Webhook '${id}' does not exist in this tenant.`);
+const deliveryNotFound = (id: string) => new NotFoundError('webhook_delivery.not_found', `Delivery '${id}' does not exist for this webhook.`);
+
+export interface WebhookServiceDeps {
+  store: Pick<Store, 'db' | 'transaction' | 'snapshot'>;
+  /** Null: no ARBOR_SECRETS_KEY (PostgreSQL), and webhooks cannot be created. */
+  secrets: SecretBox | null;
+  policy: WebhookTargetPolicy;
+  now?: () => string;
+  onEventsCommitted?: (tenantId: string) => void;
+  /** Told when a delivery was queued here (a ping, a retry): the dispatcher looks at once. */
+  onDeliveryQueued?: () => void;
+}
+
+/** Webhook subscriptions and their delivery logs (docs/webhooks.md); tenant administrators only (routes). */
+export function createWebhookService({ store, secrets, policy, now = () => new Date().toISOString(), onEventsCommitted, onDeliveryQueued }: WebhookServiceDeps) {
+  const read = pick(store.db, ['tenants', 'webhooks', 'webhookDeliveries']);
+  const write = createUnitOfWork(['tenants', 'events', 'webhooks', 'webhookDeliveries'], { store, now, onEventsCommitted });
+
+  /** The URL's syntax and, before any lock is taken, where it resolves (checked again before every delivery). */
+  async function checkUrl(url: string): Promise<void> {
+    await resolveWebhookTarget(parseWebhookUrl(url, policy), policy);
+  }
+
+  function box(): SecretBox {
+    if (!secrets) throw secretsKeyMissing();
+    return secrets;
+  }
+
+  async function getRow(repos: Pick<typeof read, 'tenants' | 'webhooks'>, tenantId: string, id: string): Promise<WebhookRow> {
+    const row = await repos.webhooks.getById(tenantId, id);
+    if (!row) throw await notFoundIn(repos, tenantId, webhookNotFound(id));
+    return row;
+  }
+
+  return {
+    /** Creates a subscription: it is owed every event committed after it (its own webhook.created first). */
+    async create(ctx: WriteContext, tenantId: string, input: WebhookInput): Promise<WebhookWithSecret> {
+      const eventTypes = validateEventTypes(input.event_types ?? ['*']);
+      const sealer = box();
+      await checkUrl(input.url);
+      const secret = generateWebhookSecret();
+      return write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
+        await requireTenant(repos, tenantId);
+        const enabled = input.enabled ?? true;
+        const row: WebhookRow = {
+          tenant_id: tenantId,
+          id: newId('wh'),
+          url: input.url,
+          description: input.description ?? null,
+          event_types: JSON.stringify(eventTypes),
+          enabled: enabled ? 1 : 0,
+          disabled_reason: enabled ? null : 'manual',
+          secret: sealer.seal(secret),
+          previous_secret: null,
+          previous_secret_expires_at: null,
+          // Read under the tenant's lock: exactly the events committed before this one are not owed.
+          cursor_seq: await repos.events.lastSeq(tenantId),
+          next_attempt_at: null,
+          failing_since: null,
+          lease_owner: null,
+          lease_until: null,
+          created_at: timestamp,
+          updated_at: timestamp,
+        };
+        await repos.webhooks.insert(row);
+        scope.record({ type: 'webhook.created', resource: { type: 'webhook', id: row.id }, before: null, after: webhookFields(row) });
+        return { ...toWebhookData(row), secret };
+      });
+    },
+
+    async list(tenantId: string, pageRequest: PageRequest): Promise<Page<WebhookData>> {
+      return store.snapshot(async (db) => {
+        const repos = pick(db, ['tenants', 'webhooks']);
+        await requireTenant(repos, tenantId);
+        const [rows, total] = await Promise.all([repos.webhooks.list(tenantId, pageRequest.per_page, offsetOf(pageRequest)), repos.webhooks.count(tenantId)]);
+        return toPage(rows.map(toWebhookData), total, pageRequest);
+      });
+    },
+
+    async get(tenantId: string, id: string): Promise<WebhookData> {
+      return toWebhookData(await getRow(read, tenantId, id));
+    },
+
+    /**
+     * Changes a subscription. Enabling it clears why it was disabled and its failure streak, and
+     * tries the event at its head at once; disabling it by hand records `manual`.
+     */
+    async update(ctx: WriteContext, tenantId: string, id: string, input: WebhookUpdate): Promise<WebhookData> {
+      const eventTypes = input.event_types === undefined ? undefined : validateEventTypes(input.event_types);
+      if (input.url !== undefined) await checkUrl(input.url);
+      return write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
+        const row = await getRow(repos, tenantId, id);
+        await scope.precondition(() => toWebhookData(row));
+        const enabling = input.enabled === true && row.enabled === 0;
+        const disabling = input.enabled === false && row.enabled === 1;
+        const next: WebhookRow = {
+          ...row,
+          ...(input.url !== undefined ? { url: input.url } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(eventTypes !== undefined ? { event_types: JSON.stringify(eventTypes) } : {}),
+          ...(enabling ? { enabled: 1, disabled_reason: null, failing_since: null, next_attempt_at: null } : {}),
+          ...(disabling ? { enabled: 0, disabled_reason: 'manual' as const } : {}),
+          updated_at: timestamp,
+        };
+        const change = changedFields(webhookFields(row), webhookFields(next), ['url', 'description', 'event_types', 'enabled', 'disabled_reason']);
+        if (!change) return toWebhookData(row);
+        const { tenant_id: _t, id: _i, lease_owner: _o, lease_until: _u, ...patch } = next;
+        await repos.webhooks.update(tenantId, id, patch);
+        scope.record({ type: 'webhook.updated', resource: { type: 'webhook', id }, ...change });
+        return toWebhookData(next);
+      }).finally(() => onDeliveryQueued?.());
+    },
+
+    /** Deletes a subscription and its delivery log; nothing more is sent to it. */
+    async delete(ctx: WriteContext, tenantId: string, id: string): Promise<void> {
+      await write(ctx, tenantId, async (scope) => {
+        const { repos } = scope;
+        const row = await getRow(repos, tenantId, id);
+        await scope.precondition(() => toWebhookData(row));
+        await repos.webhookDeliveries.deleteForWebhook(tenantId, id);
+        await repos.webhooks.deleteById(tenantId, id);
+        scope.record({ type: 'webhook.deleted', resource: { type: 'webhook', id }, before: webhookFields(row), after: null });
+      });
+    },
+
+    /** A new secret; for ROTATION_OVERLAP_MS every delivery is signed with the old one too. */
+    async rotateSecret(ctx: WriteContext, tenantId: string, id: string): Promise<WebhookWithSecret> {
+      const sealer = box();
+      const secret = generateWebhookSecret();
+      return write(ctx, tenantId, async (scope) => {
+        const { repos, timestamp } = scope;
+        const row = await getRow(repos, tenantId, id);
+        await scope.precondition(() => toWebhookData(row));
+        const expires = new Date(Date.parse(timestamp) + ROTATION_OVERLAP_MS).toISOString();
+        const patch = { secret: sealer.seal(secret), previous_secret: row.secret, previous_secret_expires_at: expires, updated_at: timestamp };
+        await repos.webhooks.update(tenantId, id, patch);
+        scope.record({ type: 'webhook.secret_rotated', resource: { type: 'webhook', id }, before: null, after: { previous_secret_expires_at: expires } });
+        return { ...toWebhookData({ ...row, ...patch }), secret };
+      });
+    },
+
+    /** Queues a test message, sent on its own at once (even to a disabled subscription); see its delivery. */
+    async ping(tenantId: string, id: string): Promise<WebhookDeliveryData> {
+      const timestamp = now();
+      const row = await getRow(read, tenantId, id);
+      const delivery: WebhookDeliveryRow = {
+        tenant_id: tenantId,
+        id: newId('dlv'),
+        webhook_id: row.id,
+        event_id: newId('evt'),
+        event_seq: null,
+        event_type: 'webhook.ping',
+        in_sequence: 0,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: timestamp,
+        last_attempt_at: null,
+        last_response_status: null,
+        last_latency_ms: null,
+        last_error: null,
+        last_response_body: null,
+        lease_owner: null,
+        lease_until: null,
+        created_at: timestamp,
+        updated_at: timestamp,
+      };
+      await read.webhookDeliveries.insert(delivery);
+      onDeliveryQueued?.();
+      return toWebhookDeliveryData(delivery);
+    },
+
+    /** A subscription's deliveries, newest first. */
+    async listDeliveries(tenantId: string, id: string, status: WebhookDeliveryRow['status'] | undefined, pageRequest: PageRequest): Promise<Page<WebhookDeliveryData>> {
+      return store.snapshot(async (db) => {
+        const repos = pick(db, ['tenants', 'webhooks', 'webhookDeliveries']);
+        await getRow(repos, tenantId, id);
+        const [rows, total] = await Promise.all([
+          repos.webhookDeliveries.list(tenantId, id, status, pageRequest.per_page, offsetOf(pageRequest)),
+          repos.webhookDeliveries.count(tenantId, id, status),
+        ]);
+        return toPage(rows.map(toWebhookDeliveryData), total, pageRequest);
+      });
+    },
+
+    /** Deletes finished deliveries older than `retentionDays` (with the events they carried), in batches. */
+    async pruneDeliveries(retentionDays: number, batch = 10_000): Promise<number> {
+      const cutoff = new Date(Date.parse(now()) - retentionDays * 86_400_000).toISOString();
+      let total = 0;
+      for (;;) {
+        const deleted = await read.webhookDeliveries.pruneFinished(cutoff, batch);
+        total += deleted;
+        if (deleted < batch) return total;
+      }
+    },
+
+    /**
+     * Sends a delivery again now. The event at the head of the order is tried now instead of at
+     * its scheduled time; any other (given up, or delivered) is sent once more on its own.
+     */
+    async retryDelivery(tenantId: string, id: string, deliveryId: string): Promise<WebhookDeliveryData> {
+      const timestamp = now();
+      const result = await store.transaction(async (trx) => {
+        const repos = pick(trx, ['tenants', 'webhooks', 'webhookDeliveries']);
+        const webhook = await getRow(repos, tenantId, id);
+        const row = await repos.webhookDeliveries.getById(tenantId, deliveryId);
+        if (!row || row.webhook_id !== id) throw deliveryNotFound(deliveryId);
+        const isHead = row.in_sequence === 1 && row.status === 'pending';
+        if (isHead && webhook.enabled === 0) {
+          throw new ConflictError('webhook.disabled', `Webhook '${id}' is disabled (${webhook.disabled_reason}); enable it (PATCH enabled: true) and its head event is tried at once.`);
+        }
+        const patch = isHead ? { next_attempt_at: timestamp, updated_at: timestamp } : { status: 'pending' as const, in_sequence: 0, next_attempt_at: timestamp, updated_at: timestamp };
+        await repos.webhookDeliveries.update(tenantId, deliveryId, patch);
+        if (isHead) await repos.webhooks.update(tenantId, id, { next_attempt_at: timestamp });
+        return { ...row, ...patch };
+      });
+      onDeliveryQueued?.();
+      return toWebhookDeliveryData(result);
+    },
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;
