@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type Repositories, pick } from '../db/repositories/index.js';
 import type { EventRow } from '../db/repositories/event-repository.js';
 import type { WebhookDeliveryPatch, WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
@@ -54,7 +55,9 @@ class LeaseLost extends Error {}
  * transaction is open while a receiver is called: a slow receiver holds no connection.
  */
 export function createWebhookDispatcher({ store, secrets, send, settings, now = () => Date.now(), onEventsCommitted, log }: WebhookDispatcherDeps) {
-  const owner = `${randomUUID()}`;
+  // Names the process holding a lease (host:pid:random), for operators reading the table and for
+  // the test that kills the delivering instance.
+  const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const active = new Set<Promise<void>>();
   let running: Promise<void> | null = null;
   let again = false;

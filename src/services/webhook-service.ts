@@ -2,12 +2,12 @@ import { pick } from '../db/repositories/index.js';
 import type { WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
 import type { WebhookRow } from '../db/repositories/webhook-repository.js';
 import type { Store } from '../db/store.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type Page, type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
 import { changedFields, createUnitOfWork } from './unit-of-work.js';
-import { type WebhookTargetPolicy, parseWebhookUrl, resolveWebhookTarget } from './webhook-address-guard.js';
+import { type WebhookTargetPolicy, WebhookTargetError, parseWebhookUrl, resolveWebhookTarget } from './webhook-address-guard.js';
 import {
   type WebhookData,
   type WebhookDeliveryData,
@@ -53,9 +53,17 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
   const read = pick(store.db, ['tenants', 'webhooks', 'webhookDeliveries']);
   const write = createUnitOfWork(['tenants', 'events', 'webhooks', 'webhookDeliveries'], { store, now, onEventsCommitted });
 
-  /** The URL's syntax and, before any lock is taken, where it resolves (checked again before every delivery). */
+  /**
+   * The URL's syntax and, before any lock is taken, where it resolves (checked again before every
+   * delivery). A refusal is a 422 in the one shape every 422 has, its `type` the reason's code.
+   */
   async function checkUrl(url: string): Promise<void> {
-    await resolveWebhookTarget(parseWebhookUrl(url, policy), policy);
+    try {
+      await resolveWebhookTarget(parseWebhookUrl(url, policy), policy);
+    } catch (error) {
+      if (!(error instanceof WebhookTargetError)) throw error;
+      throw new RequestValidationError([{ loc: ['body', 'url'], msg: error.message, type: error.code }]);
+    }
   }
 
   function box(): SecretBox {

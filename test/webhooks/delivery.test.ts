@@ -279,6 +279,26 @@ describe('webhook delivery', () => {
   });
 });
 
+describe('webhook delivery beside the API', () => {
+  it('serves API writes and reads while every delivery slot hangs on a receiver: no request waits for a delivery', async () => {
+    const w = await world({ retryScheduleMs: [0], timeoutMs: 8000, concurrency: 2 });
+    const subscriptions = [];
+    for (let i = 0; i < 4; i++) subscriptions.push(await subscribe(w));
+    const hooks = subscriptions.map((s) => s.id);
+    w.receiver.setSecrets(subscriptions.map((s) => s.secret));
+    w.receiver.setMode({ kind: 'hang' });
+    await createOu(w.ctx, w.tenantId, { name: 'Starts the hang' });
+    await w.receiver.waitFor((r) => r.length >= 2);
+    for (let i = 0; i < 50; i++) {
+      await createOu(w.ctx, w.tenantId, { name: `Meanwhile ${i}` });
+      await api(w, 'GET', '/ous?per_page=5');
+    }
+    // Every attempt is still in flight (none recorded), and the requests above were all answered.
+    for (const id of hooks) expect(await deliveries(w, id)).toEqual([]);
+    expect(w.receiver.received.length).toBeLessThanOrEqual(4);
+  });
+});
+
 describe('webhook delivery refuses internal addresses at connect time', () => {
   it('refuses a host that resolved to a public address at creation and to a private one at delivery (DNS rebinding), sending nothing', async () => {
     const answers: Record<string, string> = { 'rebind.test': TEST_HOSTS['public.test'][0] };
