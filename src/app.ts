@@ -240,7 +240,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   registerIdempotency(app, idempotency, config.idempotencyTtlHours);
   const events = createEventService({ store, signal: changes, retentionDays: config.eventRetentionDays, maxWaitSeconds: config.feedMaxWaitSeconds });
   // Retention: events past ARBOR_EVENT_RETENTION_DAYS, stored responses past their TTL.
-  const secretsKey = config.secretsKey ?? (isPostgresUrl(config.databaseUrl) ? null : fallbackSecretsKey(sqliteFile(config.databaseUrl)));
+  const fallback = config.secretsKey ? null : fallbackSecretsKey(isPostgresUrl(config.databaseUrl) ? null : sqliteFile(config.databaseUrl));
+  if (fallback?.createdFile) app.log.warn({ file: fallback.createdFile }, 'generated the key that encrypts webhook secrets beside the database: back it up with it, or set ARBOR_SECRETS_KEY (docs/webhooks.md)');
+  const secretsKey = config.secretsKey ?? fallback?.key ?? null;
   const secrets = secretsKey ? createSecretBox(secretsKey) : null;
   const webhookPolicy = { allowInsecure: config.webhooks.allowInsecure, allowHosts: config.webhooks.allowHosts, lookup: options.webhookLookup ?? systemLookup };
   const sender = createWebhookSender({ policy: webhookPolicy, timeoutMs: config.webhooks.timeoutMs, beforeConnect: options.webhookBeforeConnect });

@@ -67,16 +67,18 @@ export function createSecretBox(key: Buffer): SecretBox {
  * On PostgreSQL there is none (null): several instances need the same key, which only the
  * operator can give them, and webhook creation says so.
  */
-export function fallbackSecretsKey(sqliteFile: string | null): Buffer | null {
+export function fallbackSecretsKey(sqliteFile: string | null): { key: Buffer; createdFile: string | null } | null {
   if (sqliteFile === null) return null;
-  if (sqliteFile === ':memory:') return randomBytes(32);
+  if (sqliteFile === ':memory:') return { key: randomBytes(32), createdFile: null };
   const path = `${sqliteFile}.key`;
+  let createdFile: string | null = null;
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
+    createdFile = path;
   }
   chmodSync(path, 0o600);
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
   if (key.length !== 32) throw new Error(`${path} does not hold a 32-byte base64 key; restore it from a backup, or set ARBOR_SECRETS_KEY`);
-  return key;
+  return { key, createdFile };
 }
