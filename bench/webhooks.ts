@@ -127,12 +127,22 @@ async function main(): Promise<void> {
       const fast = await startReceiver(false);
       const hanging = await startReceiver(true);
       receivers.push(fast, hanging);
-      const subscription = (await api('POST', '/webhooks', { url: fast.url, event_types: ['*'], enabled: false })) as { id: string };
-      const stuck = (await api('POST', '/webhooks', { url: hanging.url, event_types: ['*'], enabled: false })) as { id: string };
-      const setEnabled = (id: string, enabled: boolean) => api('PATCH', `/webhooks/${id}`, { enabled });
+      // Each phase subscribes afresh (a new subscription is owed only what commits after it), so
+      // that no phase inherits a backlog from the one before.
+      const subscribe = async (url: string, enabled = true) => ((await api('POST', '/webhooks', { url, event_types: ['*'], enabled })) as { id: string }).id;
+      const unsubscribe = (id: string) => api('DELETE', `/webhooks/${id}`);
+      /** Event-to-delivery of the events that occurred since `started`, once arrivals have stopped for 1 s (at most 120 s). */
+      const settle = async (started: number) => {
+        let count = -1;
+        for (let waited = 0; waited < 120_000 && count !== fast.arrivals.size; waited += 1000) {
+          count = fast.arrivals.size;
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        return [...fast.arrivals.values()].filter((a) => Date.parse(a.occurredAt) >= started).map((a) => a.at - Date.parse(a.occurredAt));
+      };
 
       // Idle: one create at a time, the delivery's arrival after the API's answer.
-      await setEnabled(subscription.id, true);
+      const idleSubscription = await subscribe(fast.url);
       const idle: number[] = [];
       for (let i = 0; i < samples; i++) {
         const created = await api('POST', '/ous', { name: `Webhook idle ${run} ${i}`, parent_id: manifest.ids.createParent });
@@ -141,41 +151,37 @@ async function main(): Promise<void> {
         await waitUntil(() => fast.arrivals.has(events[0].id), 10_000, 'idle delivery');
         idle.push((fast.arrivals.get(events[0].id)?.at ?? 0) - answeredAt);
       }
+      await unsubscribe(idleSubscription);
       results.idle.push(idle);
 
       // The mixed load three ways, in an order that turns each run.
       const ways = (['none', 'fast', 'hanging'] as const).map((_, i, all) => all[(i + run - 1) % all.length]);
       for (const way of ways) {
-        await setEnabled(subscription.id, way === 'fast');
-        await setEnabled(stuck.id, way === 'hanging');
-        const before = new Set(fast.arrivals.keys());
+        const id = way === 'none' ? null : await subscribe(way === 'fast' ? fast.url : hanging.url);
         const started = Date.now();
         const result = await autocannon({ url: base, connections: 16, duration: mixedSeconds, requests: autocannonRequests(mixed.requests, token) });
         if (result.non2xx + result.errors > 0) console.error(`  ${way}: ${result.non2xx} non-2xx, ${result.errors} errors`);
         results.mixed[way].push(result.requests.average);
         let line = `  run ${run}/${runs} mixed load, ${way === 'none' ? 'no subscription' : way === 'fast' ? 'a subscription to a fast receiver' : 'a subscription to a receiver that never answers'}: ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms`;
         if (way === 'fast') {
-          // Every event of the load, from its occurred_at to its arrival (the receiver may still be catching up).
-          await new Promise((resolve) => setTimeout(resolve, 2000));
-          const latencies = [...fast.arrivals.entries()].filter(([id, a]) => !before.has(id) && Date.parse(a.occurredAt) >= started).map(([, a]) => a.at - Date.parse(a.occurredAt));
+          const latencies = await settle(started);
           results.underLoad.push(latencies);
           const s = summary(latencies);
           line += `; ${s.n} events delivered, event-to-delivery p50 ${s.p50} ms, p99 ${s.p99} ms`;
         }
+        if (id) await unsubscribe(id);
         console.log(line);
       }
-      await setEnabled(stuck.id, false);
 
       // The same load at half the rate the server sustained without a subscription: a busy
       // server that is not saturated, as production runs.
       {
-        await setEnabled(subscription.id, true);
+        const id = await subscribe(fast.url);
         const rate = Math.round(results.mixed.none[results.mixed.none.length - 1] / 2);
-        const before = new Set(fast.arrivals.keys());
         const started = Date.now();
         await autocannon({ url: base, connections: 16, duration: mixedSeconds, overallRate: rate, requests: autocannonRequests(mixed.requests, token) });
-        await new Promise((resolve) => setTimeout(resolve, 2000));
-        const latencies = [...fast.arrivals.entries()].filter(([id, a]) => !before.has(id) && Date.parse(a.occurredAt) >= started).map(([, a]) => a.at - Date.parse(a.occurredAt));
+        const latencies = await settle(started);
+        await unsubscribe(id);
         results.halfLoad.push(latencies);
         results.halfRate.push(rate);
         const s = summary(latencies);
@@ -183,13 +189,13 @@ async function main(): Promise<void> {
       }
 
       // Throughput: a backlog built while paused, then drained.
-      await setEnabled(subscription.id, false);
+      const subscription = await subscribe(fast.url, false);
       const already = fast.arrivals.size;
       for (let i = 0; i < backlog; i += 16) {
         await Promise.all(Array.from({ length: Math.min(16, backlog - i) }, (_, j) => api('POST', '/ous', { name: `Webhook backlog ${run} ${i + j}`, parent_id: manifest.ids.createParent })));
       }
       const resumed = Date.now();
-      await setEnabled(subscription.id, true);
+      await api('PATCH', `/webhooks/${subscription}`, { enabled: true });
       await waitUntil(() => fast.arrivals.size >= already + backlog, 300_000, 'backlog drained');
       const rate = (backlog * 1000) / (Date.now() - resumed);
       results.throughput.push(rate);

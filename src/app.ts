@@ -120,15 +120,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // The store can fail outside a request (an idle PostgreSQL connection, a WAL checkpoint)
   // before the app and its logger exist.
   let logBackgroundError = (error: Error, meaning: string) => console.error(`${meaning}:`, error.message);
-  const store =
-    options.store ??
+  const open = (poolSize: number) =>
     openStore(config.databaseUrl, {
-      poolSize: config.dbPoolSize,
+      poolSize,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       queryTimeoutMs: config.dbQueryTimeoutMs,
       preparedStatements: config.dbPreparedStatements,
       onBackgroundError: (error, meaning) => logBackgroundError(error, meaning),
     });
+  const store = options.store ?? open(config.dbPoolSize);
   await migrateToLatest(store.db);
   await store.optimize();
   const tokens = createTokenService({
@@ -246,13 +246,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const secrets = secretsKey ? createSecretBox(secretsKey) : null;
   const webhookPolicy = { allowInsecure: config.webhooks.allowInsecure, allowHosts: config.webhooks.allowHosts, lookup: options.webhookLookup ?? systemLookup };
   const sender = createWebhookSender({ policy: webhookPolicy, timeoutMs: config.webhooks.timeoutMs, beforeConnect: options.webhookBeforeConnect });
+  // On PostgreSQL the dispatcher has connections of its own: it never waits for, nor takes, a
+  // slot of the pool requests use (SQLite has one connection for everything anyway).
+  const deliveryStore = config.webhooks.dispatch && store.dialect === 'postgres' && !options.store ? open(2) : store;
   const webhookDispatcher = config.webhooks.dispatch
-    ? createWebhookDispatcher({ store, secrets, send: sender.send, settings: config.webhooks, onEventsCommitted, log: app.log })
+    ? createWebhookDispatcher({ store: deliveryStore, secrets, send: sender.send, settings: config.webhooks, onEventsCommitted, log: app.log })
     : null;
   const webhooks = createWebhookService({ store, secrets, policy: webhookPolicy, onEventsCommitted, onDeliveryQueued: () => webhookDispatcher?.kick() });
   stopWebhooks = async () => {
     await webhookDispatcher?.stop();
     sender.close();
+    if (deliveryStore !== store) await deliveryStore.close();
   };
   const prune = () =>
     Promise.all([events.pruneExpired(), idempotency.pruneExpired(), webhooks.pruneDeliveries(config.eventRetentionDays)]).catch((error: unknown) => app.log.warn({ err: error }, 'pruning expired events or idempotency keys failed'));

@@ -78,13 +78,13 @@ export interface WebhookConfig {
   readonly allowHosts: readonly string[];
   /** A delivery not answered with a 2xx within this failed. */
   readonly timeoutMs: number;
-  /** Delay before each attempt, the first included (ARBOR_WEBHOOK_RETRY_SCHEDULE). */
+  /** Delay before each attempt, the first (always 0: an event is sent as soon as it commits) included (ARBOR_WEBHOOK_RETRY_SCHEDULE). */
   readonly retryScheduleMs: readonly number[];
   /** After this long with nothing but failures, a subscription is disabled. */
   readonly disableAfterMs: number;
   /** How long an instance holds a subscription it works on; longer than a delivery can take. */
   readonly leaseMs: number;
-  /** Subscriptions one instance works on at once. */
+  /** Subscriptions one instance works on at once (and as many pings and re-sends besides). */
   readonly concurrency: number;
   /** How often an instance looks for work other instances committed. */
   readonly pollMs: number;
@@ -181,6 +181,13 @@ export function parseSchedule(name: string, raw: string): number[] {
   return delays;
 }
 
+function retrySchedule(env: Env): number[] {
+  const raw = env.ARBOR_WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h';
+  const delays = parseSchedule('ARBOR_WEBHOOK_RETRY_SCHEDULE', raw);
+  if (delays[0] !== 0) throw new ConfigError(`ARBOR_WEBHOOK_RETRY_SCHEDULE must start with 0 (the first attempt is made as soon as the event commits), got "${raw}"`);
+  return delays;
+}
+
 function webhookConfig(env: Env): WebhookConfig {
   const timeoutMs = integer(env, 'ARBOR_WEBHOOK_TIMEOUT_MS', 15_000, 100, 120_000);
   const leaseMs = integer(env, 'ARBOR_WEBHOOK_LEASE_SECONDS', 60, 1, 3600) * 1000;
@@ -191,9 +198,10 @@ function webhookConfig(env: Env): WebhookConfig {
   return {
     dispatch: flag(env, 'ARBOR_WEBHOOK_DISPATCH', true),
     allowInsecure: flag(env, 'ARBOR_WEBHOOK_ALLOW_INSECURE', false),
-    allowHosts: (env.ARBOR_WEBHOOK_ALLOW_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
+    // Compared with the URL's host as the guard normalises it: lower case, no trailing dot.
+    allowHosts: (env.ARBOR_WEBHOOK_ALLOW_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase().replace(/\.$/, '')).filter((h) => h !== ''),
     timeoutMs,
-    retryScheduleMs: parseSchedule('ARBOR_WEBHOOK_RETRY_SCHEDULE', env.ARBOR_WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
+    retryScheduleMs: retrySchedule(env),
     disableAfterMs: integer(env, 'ARBOR_WEBHOOK_DISABLE_AFTER_HOURS', 120, 1, 24 * 365) * 3_600_000,
     leaseMs,
     concurrency: integer(env, 'ARBOR_WEBHOOK_CONCURRENCY', 8, 1, 256),

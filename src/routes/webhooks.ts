@@ -12,7 +12,7 @@ import {
   WebhookCreate,
   WebhookUpdate,
 } from '../schemas/webhooks.js';
-import type { WebhookData } from '../services/webhook-rules.js';
+import type { WebhookData, WebhookDeliveryData } from '../services/webhook-rules.js';
 import type { WebhookService, WebhookWithSecret } from '../services/webhook-service.js';
 
 const tags = ['Webhooks'];
@@ -157,7 +157,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ service: WebhookService 
         response: { 202: resource(ref(ApiResponseWebhookDeliveryResponse)), ...readErrors },
       },
     },
-    async (request, reply) => send(reply, resourceResponse(request, await service.ping(request.params.tenant_id, request.params.webhook_id), 202)),
+    async (request, reply) => {
+      const answer = (delivery: WebhookDeliveryData) => resourceResponse(request, delivery, 202);
+      return send(reply, answer(await service.ping(writeContextOf(request, answer), request.params.tenant_id, request.params.webhook_id)));
+    },
   );
 
   app.get(
@@ -195,7 +198,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ service: WebhookService 
         response: { 202: resource(ref(ApiResponseWebhookDeliveryResponse)), ...readErrors, 409: errors[409] },
       },
     },
-    async (request, reply) =>
-      send(reply, resourceResponse(request, await service.retryDelivery(request.params.tenant_id, request.params.webhook_id, request.params.delivery_id), 202)),
+    async (request, reply) => {
+      const answer = (delivery: WebhookDeliveryData) => resourceResponse(request, delivery, 202);
+      const { tenant_id, webhook_id, delivery_id } = request.params;
+      return send(reply, answer(await service.retryDelivery(writeContextOf(request, answer), tenant_id, webhook_id, delivery_id)));
+    },
   );
 };

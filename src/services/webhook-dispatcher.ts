@@ -5,10 +5,9 @@ import type { EventRow } from '../db/repositories/event-repository.js';
 import type { WebhookDeliveryPatch, WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
 import type { WebhookPatch, WebhookRow } from '../db/repositories/webhook-repository.js';
 import type { Store } from '../db/store.js';
-import { newId } from '../lib/ids.js';
 import { toEventData } from './event-service.js';
 import { createUnitOfWork } from './unit-of-work.js';
-import { matchesEventTypes, pingPayload, secretsOf, webhookStateChange } from './webhook-rules.js';
+import { matchesEventTypes, newDeliveryRow, pingPayload, secretsOf, webhookStateChange } from './webhook-rules.js';
 import type { SecretBox } from './webhook-secrets.js';
 import type { SendResult, WebhookMessage } from './webhook-sender.js';
 import { systemWrite } from './write-context.js';
@@ -59,6 +58,8 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
   // the test that kills the delivering instance.
   const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const active = new Set<Promise<void>>();
+  // Slots in use: subscriptions worked, and pings or re-sends sent, each up to settings.concurrency.
+  const busy = { subscriptions: 0, alone: 0 };
   let running: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
@@ -139,27 +140,8 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
         }
       }
       const at = now();
-      const delivery: WebhookDeliveryRow = head ?? {
-        tenant_id: webhook.tenant_id,
-        id: newId('dlv'),
-        webhook_id: webhook.id,
-        event_id: event?.id ?? '',
-        event_seq: event?.seq ?? null,
-        event_type: event?.type ?? '',
-        in_sequence: 1,
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: null,
-        last_attempt_at: null,
-        last_response_status: null,
-        last_latency_ms: null,
-        last_error: null,
-        last_response_body: null,
-        lease_owner: null,
-        lease_until: null,
-        created_at: iso(at),
-        updated_at: iso(at),
-      };
+      const delivery: WebhookDeliveryRow =
+        head ?? newDeliveryRow(webhook, { event_id: event?.id ?? '', event_seq: event?.seq ?? null, event_type: event?.type ?? '', in_sequence: 1 }, iso(at));
       const isNew = head === undefined;
       if (!event) {
         // The head event was pruned (retention) while it waited: it can no longer be sent.
@@ -223,12 +205,14 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
     });
   }
 
-  function track(task: Promise<void>, what: object): void {
+  function track(kind: keyof typeof busy, task: Promise<void>, what: object): void {
+    busy[kind]++;
     const tracked = task
       .catch((error: unknown) => {
         if (!(error instanceof LeaseLost)) log.warn({ err: error, ...what }, 'webhook delivery work failed; it is retried when its lease expires');
       })
       .finally(() => {
+        busy[kind]--;
         active.delete(tracked);
         kick();
       });
@@ -237,14 +221,19 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
 
   /** Claims what is due, up to the free slots, and starts it. */
   async function claim(): Promise<void> {
-    const free = settings.concurrency * 2 - active.size;
-    if (free <= 0) return;
     const repos = pick(store.db, ['webhooks', 'webhookDeliveries']);
     const at = now();
-    const due = await repos.webhooks.claimDue(owner, iso(at), iso(at + settings.leaseMs), Math.min(free, settings.concurrency));
-    for (const webhook of due) track(work(webhook), { tenant_id: webhook.tenant_id, webhook_id: webhook.id });
-    const alone = await repos.webhookDeliveries.claimDue(owner, iso(at), iso(at + settings.leaseMs), Math.max(0, free - due.length));
-    for (const delivery of alone) track(sendAlone(delivery), { tenant_id: delivery.tenant_id, delivery_id: delivery.id });
+    const until = iso(at + settings.leaseMs);
+    if (busy.subscriptions < settings.concurrency) {
+      for (const webhook of await repos.webhooks.claimDue(owner, iso(at), until, settings.concurrency - busy.subscriptions)) {
+        track('subscriptions', work(webhook), { tenant_id: webhook.tenant_id, webhook_id: webhook.id });
+      }
+    }
+    if (busy.alone < settings.concurrency) {
+      for (const delivery of await repos.webhookDeliveries.claimDue(owner, iso(at), until, settings.concurrency - busy.alone)) {
+        track('alone', sendAlone(delivery), { tenant_id: delivery.tenant_id, delivery_id: delivery.id });
+      }
+    }
   }
 
   /** Looks for work now; calls while one look runs make it look once more after. */

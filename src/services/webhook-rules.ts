@@ -1,6 +1,7 @@
 import type { WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
 import type { WebhookRow } from '../db/repositories/webhook-repository.js';
 import { RequestValidationError } from '../errors.js';
+import { newId } from '../lib/ids.js';
 import { EVENT_TYPES } from './event-types.js';
 import type { Change } from './unit-of-work.js';
 import type { SecretBox } from './webhook-secrets.js';
@@ -109,11 +110,48 @@ export function matchesEventTypes(webhook: WebhookRow, type: string): boolean {
   return patterns.some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
 }
 
-/** The secrets to sign with now: the current one, and the one before it until it expires. */
+/**
+ * The secrets to sign with now: the current one, and the one before it until it expires. A
+ * previous secret this key cannot open (sealed under a key since replaced, the case a rotation
+ * recovers from) is left out rather than holding every delivery for the overlap.
+ */
 export function secretsOf(webhook: WebhookRow, box: SecretBox | null, nowMs: number): string[] {
   if (!box) throw new Error('no ARBOR_SECRETS_KEY: webhook secrets cannot be opened');
-  const previous = webhook.previous_secret !== null && webhook.previous_secret_expires_at !== null && Date.parse(webhook.previous_secret_expires_at) > nowMs;
-  return [box.open(webhook.secret), ...(previous ? [box.open(webhook.previous_secret as string)] : [])];
+  const current = box.open(webhook.secret);
+  const overlapping = webhook.previous_secret !== null && webhook.previous_secret_expires_at !== null && Date.parse(webhook.previous_secret_expires_at) > nowMs;
+  if (!overlapping) return [current];
+  try {
+    return [current, box.open(webhook.previous_secret as string)];
+  } catch {
+    return [current];
+  }
+}
+
+/** A delivery not yet tried: the head event of a subscription's order, or a ping. */
+export function newDeliveryRow(
+  webhook: Pick<WebhookRow, 'tenant_id' | 'id'>,
+  message: Pick<WebhookDeliveryRow, 'event_id' | 'event_seq' | 'event_type' | 'in_sequence'>,
+  timestamp: string,
+): WebhookDeliveryRow {
+  return {
+    tenant_id: webhook.tenant_id,
+    id: newId('dlv'),
+    webhook_id: webhook.id,
+    ...message,
+    status: 'pending',
+    attempts: 0,
+    // A ping is due at once; the head's next attempt is scheduled when one fails.
+    next_attempt_at: message.in_sequence === 1 ? null : timestamp,
+    last_attempt_at: null,
+    last_response_status: null,
+    last_latency_ms: null,
+    last_error: null,
+    last_response_body: null,
+    lease_owner: null,
+    lease_until: null,
+    created_at: timestamp,
+    updated_at: timestamp,
+  };
 }
 
 /** The body of a ping: a test message that no event stands behind. */

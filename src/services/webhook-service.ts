@@ -12,6 +12,7 @@ import {
   type WebhookData,
   type WebhookDeliveryData,
   toWebhookData,
+  newDeliveryRow,
   toWebhookDeliveryData,
   validateEventTypes,
   webhookFields,
@@ -187,33 +188,16 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
     },
 
     /** Queues a test message, sent on its own at once (even to a disabled subscription); see its delivery. */
-    async ping(tenantId: string, id: string): Promise<WebhookDeliveryData> {
-      const timestamp = now();
-      const row = await getRow(read, tenantId, id);
-      const delivery: WebhookDeliveryRow = {
-        tenant_id: tenantId,
-        id: newId('dlv'),
-        webhook_id: row.id,
-        event_id: newId('evt'),
-        event_seq: null,
-        event_type: 'webhook.ping',
-        in_sequence: 0,
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: timestamp,
-        last_attempt_at: null,
-        last_response_status: null,
-        last_latency_ms: null,
-        last_error: null,
-        last_response_body: null,
-        lease_owner: null,
-        lease_until: null,
-        created_at: timestamp,
-        updated_at: timestamp,
-      };
-      await read.webhookDeliveries.insert(delivery);
+    async ping(ctx: WriteContext, tenantId: string, id: string): Promise<WebhookDeliveryData> {
+      // Through the unit of work, so that an Idempotency-Key answers a retried ping with the first one.
+      const queued = await write(ctx, tenantId, async ({ repos, timestamp }) => {
+        const row = await getRow(repos, tenantId, id);
+        const delivery = newDeliveryRow(row, { event_id: newId('evt'), event_seq: null, event_type: 'webhook.ping', in_sequence: 0 }, timestamp);
+        await repos.webhookDeliveries.insert(delivery);
+        return toWebhookDeliveryData(delivery);
+      });
       onDeliveryQueued?.();
-      return toWebhookDeliveryData(delivery);
+      return queued;
     },
 
     /** A subscription's deliveries, newest first. */
@@ -229,7 +213,7 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
       });
     },
 
-    /** Deletes finished deliveries older than `retentionDays` (with the events they carried), in batches. */
+    /** Deletes finished deliveries last touched more than `retentionDays` ago (the events' retention), in batches. */
     async pruneDeliveries(retentionDays: number, batch = 10_000): Promise<number> {
       const cutoff = new Date(Date.parse(now()) - retentionDays * 86_400_000).toISOString();
       let total = 0;
@@ -244,10 +228,8 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
      * Sends a delivery again now. The event at the head of the order is tried now instead of at
      * its scheduled time; any other (given up, or delivered) is sent once more on its own.
      */
-    async retryDelivery(tenantId: string, id: string, deliveryId: string): Promise<WebhookDeliveryData> {
-      const timestamp = now();
-      const result = await store.transaction(async (trx) => {
-        const repos = pick(trx, ['tenants', 'webhooks', 'webhookDeliveries']);
+    async retryDelivery(ctx: WriteContext, tenantId: string, id: string, deliveryId: string): Promise<WebhookDeliveryData> {
+      const result = await write(ctx, tenantId, async ({ repos, timestamp }) => {
         const webhook = await getRow(repos, tenantId, id);
         const row = await repos.webhookDeliveries.getById(tenantId, deliveryId);
         if (!row || row.webhook_id !== id) throw deliveryNotFound(deliveryId);

@@ -512,6 +512,19 @@ describe('rotating the secret', () => {
 });
 
 describe('pings and deliveries', () => {
+  it('answers a ping retried with the same Idempotency-Key with the first answer, and queues one message', async () => {
+    const { tenantId, headers } = await tenantWithAdmin(t.ctx);
+    const created = await createWebhook(t.ctx, tenantId, headers);
+    const keyed = { ...headers, 'idempotency-key': `ping-${created.id}` };
+    const first = await send(t.ctx, 'POST', `${hook(tenantId, created.id)}/ping`, keyed);
+    const again = await send(t.ctx, 'POST', `${hook(tenantId, created.id)}/ping`, keyed);
+    expect(first.statusCode).toBe(202);
+    expect(again.statusCode).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json().data).toEqual(first.json().data);
+    expect(await deliveryRows(t.ctx, tenantId, created.id)).toHaveLength(1);
+  });
+
   it('queues a ping as a pending delivery outside the sequence, shown in the deliveries', async () => {
     const { tenantId, headers } = await tenantWithAdmin(t.ctx);
     const created = await createWebhook(t.ctx, tenantId, headers);

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import type { WebhookRow } from '../../src/db/repositories/webhook-repository.js';
+import { secretsOf } from '../../src/services/webhook-rules.js';
 import { createSecretBox, fallbackSecretsKey, generateWebhookSecret, signatureHeader } from '../../src/services/webhook-secrets.js';
 
 describe('webhook secrets', () => {
@@ -40,6 +42,16 @@ describe('webhook secrets', () => {
     expect(() => createSecretBox(key).open(parts.join('.'))).toThrow();
   });
 
+  it('signs with the previous secret during the overlap, and leaves out one the key cannot open instead of failing', () => {
+    const box = createSecretBox(Buffer.alloc(32, 1));
+    const [current, previous] = [generateWebhookSecret(), generateWebhookSecret()];
+    const row = { secret: box.seal(current), previous_secret: box.seal(previous), previous_secret_expires_at: new Date(Date.now() + 60_000).toISOString() } as WebhookRow;
+    expect(secretsOf(row, box, Date.now())).toEqual([current, previous]);
+    expect(secretsOf(row, box, Date.now() + 120_000)).toEqual([current]);
+    const sealedElsewhere = { ...row, previous_secret: createSecretBox(Buffer.alloc(32, 2)).seal(previous) };
+    expect(secretsOf(sealedElsewhere, box, Date.now())).toEqual([current]);
+  });
+
   it('without ARBOR_SECRETS_KEY, keeps a key file beside a SQLite database (mode 0600) and reuses it; none on PostgreSQL', () => {
     const dir = mkdtempSync(join(tmpdir(), 'arbor-key-'));
     try {
@@ -72,6 +84,8 @@ describe('webhook settings', () => {
     expect(load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '0, 250ms,2s,1m,1h,1d,7' }).webhooks.retryScheduleMs).toEqual([0, 250, 2000, 60_000, 3_600_000, 86_400_000, 7]);
     expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '0,5 minutes' })).toThrow(ConfigError);
     expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '0,-5s' })).toThrow(/0,5s,5m,30m,2h/);
+    // The first attempt is made as soon as the event commits.
+    expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '5s,5m' })).toThrow(/must start with 0/);
   });
 
   it('refuses a lease that could run out during a delivery', () => {
@@ -87,6 +101,6 @@ describe('webhook settings', () => {
   });
 
   it('compares ARBOR_WEBHOOK_ALLOW_HOSTS without case, as a list of exact hosts', () => {
-    expect(load({ ARBOR_WEBHOOK_ALLOW_HOSTS: 'Hooks.Internal, receiver.corp ,' }).webhooks.allowHosts).toEqual(['hooks.internal', 'receiver.corp']);
+    expect(load({ ARBOR_WEBHOOK_ALLOW_HOSTS: 'Hooks.Internal, receiver.corp. ,' }).webhooks.allowHosts).toEqual(['hooks.internal', 'receiver.corp']);
   });
 });

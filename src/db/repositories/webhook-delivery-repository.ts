@@ -50,10 +50,6 @@ export function createWebhookDeliveryRepository(db: Executor) {
       await db.deleteFrom('webhook_deliveries').where('tenant_id', '=', tenantId).where('webhook_id', '=', webhookId).execute();
     },
 
-    async deleteForTenant(tenantId: string): Promise<void> {
-      await db.deleteFrom('webhook_deliveries').where('tenant_id', '=', tenantId).execute();
-    },
-
     /**
      * Leases up to `limit` pings and manual re-sends that are due (they go on their own, outside
      * any subscription's order) to `owner` until `until`, as claimDue does for subscriptions.

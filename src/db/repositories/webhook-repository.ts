@@ -41,10 +41,6 @@ export function createWebhookRepository(db: Executor) {
       await db.deleteFrom('webhooks').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
     },
 
-    async deleteForTenant(tenantId: string): Promise<void> {
-      await db.deleteFrom('webhooks').where('tenant_id', '=', tenantId).execute();
-    },
-
     /**
      * Leases up to `limit` enabled subscriptions that owe an event now (the feed has one after
      * their cursor and no retry is scheduled later) and that nobody else holds, to `owner` until
@@ -61,7 +57,8 @@ export function createWebhookRepository(db: Executor) {
             and (w.next_attempt_at is null or w.next_attempt_at <= ${now})
             and (w.lease_until is null or w.lease_until < ${now})
             and exists (select 1 from events e where e.tenant_id = w.tenant_id and e.seq > w.cursor_seq)
-          order by w.next_attempt_at
+          -- Retries that have waited longest first; null (never failed) sorts first on both stores.
+          order by coalesce(w.next_attempt_at, '')
           limit ${limit}
           ${skipLocked})
         returning *`.execute(db);
