@@ -248,8 +248,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const sender = createWebhookSender({ policy: webhookPolicy, timeoutMs: config.webhooks.timeoutMs, beforeConnect: options.webhookBeforeConnect });
   // On PostgreSQL the dispatcher has connections of its own: it never waits for, nor takes, a
   // slot of the pool requests use (SQLite has one connection for everything anyway).
-  const deliveryStore = config.webhooks.dispatch && store.dialect === 'postgres' && !options.store ? open(2) : store;
-  const webhookDispatcher = config.webhooks.dispatch
+  const deliveryStore = config.webhooks.dispatch && secrets && store.dialect === 'postgres' && !options.store ? open(2) : store;
+  // Without a key the secrets cannot be opened, so nothing could be signed: this instance leaves delivery to others.
+  if (config.webhooks.dispatch && !secrets) app.log.warn('webhook delivery is off on this instance: ARBOR_SECRETS_KEY is not set (docs/webhooks.md)');
+  const webhookDispatcher =
+    config.webhooks.dispatch && secrets
     ? createWebhookDispatcher({ store: deliveryStore, secrets, send: sender.send, settings: config.webhooks, onEventsCommitted, log: app.log })
     : null;
   const webhooks = createWebhookService({ store, secrets, policy: webhookPolicy, onEventsCommitted, onDeliveryQueued: () => webhookDispatcher?.kick() });

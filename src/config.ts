@@ -175,7 +175,9 @@ export function parseSchedule(name: string, raw: string): number[] {
   const delays = raw.split(',').map((part) => {
     const match = /^\s*(\d+)(ms|s|m|h|d)?\s*$/.exec(part);
     if (!match) throw new ConfigError(`${name} must be comma-separated durations such as 0,5s,5m,30m,2h (units ms, s, m, h, d), got "${raw}"`);
-    return Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms'];
+    const ms = Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms'];
+    if (ms > 7 * DURATION_UNITS.d) throw new ConfigError(`${name}: each delay must be at most 7d, got "${part.trim()}"`);
+    return ms;
   });
   if (delays.length < 1 || delays.length > 50) throw new ConfigError(`${name} must list between 1 and 50 attempts, got ${delays.length}`);
   return delays;

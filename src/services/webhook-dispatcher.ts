@@ -92,18 +92,23 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
    */
   async function record(webhook: WebhookRow, delivery: WebhookDeliveryRow, isNew: boolean, subscription: WebhookPatch, keepLease: boolean, disableReason: 'gone' | 'failing' | null): Promise<WebhookRow> {
     const until = keepLease ? iso(now() + settings.leaseMs) : null;
-    const apply = async (repos: Pick<Repositories, 'webhooks' | 'webhookDeliveries'>) => {
-      const patch: WebhookPatch = disableReason ? { ...subscription, enabled: 0, disabled_reason: disableReason, updated_at: iso(now()) } : subscription;
+    const apply = async (repos: Pick<Repositories, 'webhooks' | 'webhookDeliveries'>, patch: WebhookPatch) => {
+      // The subscription's row first (it holds the lease), then its delivery: every writer locks them in this order.
       const row = await repos.webhooks.updateLeased(webhook.tenant_id, webhook.id, owner, patch, until);
       if (!row) throw new LeaseLost();
       if (isNew) await repos.webhookDeliveries.insert(delivery);
       else await repos.webhookDeliveries.update(delivery.tenant_id, delivery.id, delivery);
       return row;
     };
-    if (disableReason === null) return store.transaction((trx) => apply(pick(trx, ['webhooks', 'webhookDeliveries'])));
+    if (disableReason === null) return store.transaction((trx) => apply(pick(trx, ['webhooks', 'webhookDeliveries']), subscription));
     const row = await disable(systemWrite({ actor: ACTOR }), webhook.tenant_id, async (scope) => {
-      const updated = await apply(scope.repos);
-      scope.record(webhookStateChange(webhook, { enabled: false, disabled_reason: disableReason }));
+      // As it is now, under the tenant's lock: paused by hand meanwhile, it stays paused as it
+      // was (reason manual), and no second event says it was disabled.
+      const current = await scope.repos.webhooks.getById(webhook.tenant_id, webhook.id);
+      if (!current) throw new LeaseLost();
+      if (current.enabled === 0) return apply(scope.repos, subscription);
+      const updated = await apply(scope.repos, { ...subscription, enabled: 0, disabled_reason: disableReason, updated_at: iso(now()) });
+      scope.record(webhookStateChange(current, { enabled: false, disabled_reason: disableReason }));
       return updated;
     });
     log.warn({ tenant_id: webhook.tenant_id, webhook_id: webhook.id, reason: disableReason }, `webhook disabled: ${disableReason === 'gone' ? 'the receiver answered 410 Gone' : 'nothing but failures for too long'}`);

@@ -159,10 +159,24 @@ export function pingPayload(delivery: WebhookDeliveryRow): { type: string; times
   return { type: 'webhook.ping', timestamp: delivery.created_at, data: { webhook_id: delivery.webhook_id, delivery_id: delivery.id, message: 'A test message from Arbor: this endpoint is reachable and verifies signatures.' } };
 }
 
-/** What a subscription's events record of it (never a secret). */
+/**
+ * A URL as events record it: its origin, and `/…` for a path or query, which often carry the
+ * receiver's own token (https://hooks.example.com/services/T0/B0/XXXX). Readers of the feed who
+ * may not read subscriptions see where events go, not how to post to it.
+ */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname === '/' && parsed.search === '' ? parsed.origin : `${parsed.origin}/…`;
+  } catch {
+    return '…';
+  }
+}
+
+/** What a subscription's events record of it: never a secret, and its URL redacted. */
 export function webhookFields(row: WebhookRow): Record<string, unknown> {
   const data = toWebhookData(row);
-  return { url: data.url, description: data.description, event_types: data.event_types, enabled: data.enabled, disabled_reason: data.disabled_reason };
+  return { url: redactedUrl(data.url), description: data.description, event_types: data.event_types, enabled: data.enabled, disabled_reason: data.disabled_reason };
 }
 
 /** The event of a state change the dispatcher makes (a subscription disabled). */

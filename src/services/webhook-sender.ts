@@ -58,7 +58,10 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
  */
 export function createWebhookSender({ policy, timeoutMs, now = () => Date.now(), beforeConnect }: WebhookSenderDeps) {
   // Keep-alive connections per receiver: a burst to one endpoint reuses them.
-  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 16 }), https: new https.Agent({ keepAlive: true, maxSockets: 16 }) };
+  // Idle ones close after 30 s, and there are never more than 256 in all: receivers on many
+  // names cannot pile up sockets.
+  const agentOptions = { keepAlive: true, maxSockets: 16, maxTotalSockets: 256, timeout: 30_000 };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
 
   async function send(message: WebhookMessage): Promise<SendResult> {
     const started = now();
@@ -72,12 +75,21 @@ export function createWebhookSender({ policy, timeoutMs, now = () => Date.now(),
     });
     let url: URL;
     let address: string;
+    // The name's lookup counts towards the deadline: a resolver that never answers fails the attempt in time.
+    let lookupTimer: NodeJS.Timeout | undefined;
+    const lookupDeadline = new Promise<never>((_, reject) => {
+      lookupTimer = setTimeout(() => reject(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+    });
     try {
       url = parseWebhookUrl(message.url, policy);
-      ({ address } = await resolveWebhookTarget(url, policy));
+      ({ address } = await Promise.race([resolveWebhookTarget(url, policy), lookupDeadline]));
     } catch (error) {
+      if (error instanceof Error && error.message.startsWith('timeout')) return failed(`${error.message} (resolving the host)`);
       return failed(error instanceof WebhookTargetError ? `refused: ${error.reason}` : `refused: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(lookupTimer);
     }
+    const remainingMs = Math.max(1, timeoutMs - (now() - started));
     try {
       beforeConnect?.(address);
     } catch (error) {
@@ -108,7 +120,7 @@ export function createWebhookSender({ policy, timeoutMs, now = () => Date.now(),
       const deadline = setTimeout(() => {
         timedOut = true;
         request.destroy(new Error(`timeout after ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, remainingMs);
       let settled = false;
       const finish = (result: SendResult) => {
         if (settled) return;
@@ -130,7 +142,8 @@ export function createWebhookSender({ policy, timeoutMs, now = () => Date.now(),
         response.on('error', () => {});
         response.on('end', () => {
           const status = response.statusCode ?? 0;
-          const body = kept > 0 ? Buffer.concat(chunks).toString('utf8') : null;
+          // As text a store takes: PostgreSQL refuses NUL in text, and a receiver may answer binary.
+          const body = kept > 0 ? Buffer.concat(chunks).toString('utf8').replace(/\0/g, '\uFFFD') : null;
           if (status >= 200 && status < 300) return finish({ ok: true, status, latencyMs: now() - started, error: null, body, retryAfterMs: null });
           const retryAfter = status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], now()) : null;
           // Redirects are not followed: a 3xx is a failure like any other non-2xx.

@@ -1,6 +1,6 @@
 import { pick } from '../db/repositories/index.js';
 import type { WebhookDeliveryRow } from '../db/repositories/webhook-delivery-repository.js';
-import type { WebhookRow } from '../db/repositories/webhook-repository.js';
+import type { WebhookPatch, WebhookRow } from '../db/repositories/webhook-repository.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
@@ -13,6 +13,7 @@ import {
   type WebhookDeliveryData,
   toWebhookData,
   newDeliveryRow,
+  redactedUrl,
   toWebhookDeliveryData,
   validateEventTypes,
   webhookFields,
@@ -31,6 +32,9 @@ export type WebhookUpdate = Partial<WebhookInput>;
 
 /** A subscription with its signing secret: only in the answer that created or rotated it. */
 export type WebhookWithSecret = WebhookData & { secret: string };
+
+/** What a webhook.updated event compares and records. */
+const FIELDS = ['url', 'description', 'event_types', 'enabled', 'disabled_reason'] as const;
 
 /** How long deliveries are also signed with the secret before a rotation. */
 export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
@@ -141,21 +145,24 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
         await scope.precondition(() => toWebhookData(row));
         const enabling = input.enabled === true && row.enabled === 0;
         const disabling = input.enabled === false && row.enabled === 1;
-        const next: WebhookRow = {
-          ...row,
+        // Only the fields the API owns: the dispatcher may record a delivery meanwhile (it does
+        // not take the tenant's lock), and writing back its cursor or retry time as read here
+        // would undo that.
+        const patch: WebhookPatch = {
           ...(input.url !== undefined ? { url: input.url } : {}),
           ...(input.description !== undefined ? { description: input.description } : {}),
           ...(eventTypes !== undefined ? { event_types: JSON.stringify(eventTypes) } : {}),
           ...(enabling ? { enabled: 1, disabled_reason: null, failing_since: null, next_attempt_at: null } : {}),
           ...(disabling ? { enabled: 0, disabled_reason: 'manual' as const } : {}),
-          updated_at: timestamp,
         };
-        const change = changedFields(webhookFields(row), webhookFields(next), ['url', 'description', 'event_types', 'enabled', 'disabled_reason']);
+        // Compared as they are (a new path is a change), recorded with the URLs redacted.
+        const compared = (r: WebhookRow): Record<(typeof FIELDS)[number], unknown> => ({ ...(webhookFields(r) as Record<(typeof FIELDS)[number], unknown>), url: r.url });
+        const change = changedFields(compared(row), compared({ ...row, ...patch } as WebhookRow), FIELDS);
         if (!change) return toWebhookData(row);
-        const { tenant_id: _t, id: _i, lease_owner: _o, lease_until: _u, ...patch } = next;
-        await repos.webhooks.update(tenantId, id, patch);
-        scope.record({ type: 'webhook.updated', resource: { type: 'webhook', id }, ...change });
-        return toWebhookData(next);
+        const updated = await repos.webhooks.update(tenantId, id, { ...patch, updated_at: timestamp });
+        const redacted = (half: Record<string, unknown>) => ('url' in half ? { ...half, url: redactedUrl(String(half.url)) } : half);
+        scope.record({ type: 'webhook.updated', resource: { type: 'webhook', id }, before: redacted(change.before), after: redacted(change.after) });
+        return toWebhookData(updated);
       }).finally(() => onDeliveryQueued?.());
     },
 
@@ -165,8 +172,9 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
         const { repos } = scope;
         const row = await getRow(repos, tenantId, id);
         await scope.precondition(() => toWebhookData(row));
-        await repos.webhookDeliveries.deleteForWebhook(tenantId, id);
+        // The subscription's row first, its log after: the order the dispatcher locks them in.
         await repos.webhooks.deleteById(tenantId, id);
+        await repos.webhookDeliveries.deleteForWebhook(tenantId, id);
         scope.record({ type: 'webhook.deleted', resource: { type: 'webhook', id }, before: webhookFields(row), after: null });
       });
     },
@@ -180,10 +188,9 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
         const row = await getRow(repos, tenantId, id);
         await scope.precondition(() => toWebhookData(row));
         const expires = new Date(Date.parse(timestamp) + ROTATION_OVERLAP_MS).toISOString();
-        const patch = { secret: sealer.seal(secret), previous_secret: row.secret, previous_secret_expires_at: expires, updated_at: timestamp };
-        await repos.webhooks.update(tenantId, id, patch);
+        const updated = await repos.webhooks.update(tenantId, id, { secret: sealer.seal(secret), previous_secret: row.secret, previous_secret_expires_at: expires, updated_at: timestamp });
         scope.record({ type: 'webhook.secret_rotated', resource: { type: 'webhook', id }, before: null, after: { previous_secret_expires_at: expires } });
-        return { ...toWebhookData({ ...row, ...patch }), secret };
+        return { ...toWebhookData(updated), secret };
       });
     },
 
@@ -237,9 +244,16 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
         if (isHead && webhook.enabled === 0) {
           throw new ConflictError('webhook.disabled', `Webhook '${id}' is disabled (${webhook.disabled_reason}); enable it (PATCH enabled: true) and its head event is tried at once.`);
         }
+        // Being sent right now (its lease is held): its outcome is about to be recorded, and a
+        // retry now would be overwritten by it.
+        const heldUntil = isHead ? webhook.lease_until : row.lease_until;
+        if (heldUntil !== null && heldUntil > timestamp) {
+          throw new ConflictError('webhook_delivery.in_flight', `Delivery '${deliveryId}' is being sent right now; see its outcome in the deliveries, then retry if it failed.`);
+        }
         const patch = isHead ? { next_attempt_at: timestamp, updated_at: timestamp } : { status: 'pending' as const, in_sequence: 0, next_attempt_at: timestamp, updated_at: timestamp };
-        await repos.webhookDeliveries.update(tenantId, deliveryId, patch);
+        // The subscription's row before the delivery's: the order the dispatcher locks them in.
         if (isHead) await repos.webhooks.update(tenantId, id, { next_attempt_at: timestamp });
+        await repos.webhookDeliveries.update(tenantId, deliveryId, patch);
         return { ...row, ...patch };
       });
       onDeliveryQueued?.();

@@ -16,9 +16,10 @@ const BURST = 300;
 const WEBHOOK_ENV = {
   ARBOR_SECRETS_KEY: randomBytes(32).toString('hex'),
   ARBOR_WEBHOOK_ALLOW_INSECURE: 'true',
-  // A dead instance's lease expires within 2 s; attempts time out before it does.
-  ARBOR_WEBHOOK_LEASE_SECONDS: '2',
-  ARBOR_WEBHOOK_TIMEOUT_MS: '1000',
+  // A dead instance's lease expires within 6 s; an attempt times out after 5 s, long enough for
+  // the test to find and kill the instance while the hanging one is in flight.
+  ARBOR_WEBHOOK_LEASE_SECONDS: '6',
+  ARBOR_WEBHOOK_TIMEOUT_MS: '5000',
   ARBOR_WEBHOOK_POLL_MS: '100',
   ARBOR_WEBHOOK_RETRY_SCHEDULE: '0,100,200,400,800,800,800,800,800,800',
 };

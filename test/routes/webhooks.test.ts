@@ -5,6 +5,7 @@ import { RFC3339_UTC, expectData, expectError, expectNoContent, expectPage, expe
 import { EVERY_TENANT_SCOPE, delegatedClient, regionalTenant } from '../helpers/delegation.js';
 import { createOu, createTenant } from '../helpers/factories.js';
 import { type TestContext, createTestContext, grantRole, useSharedApp } from '../helpers/test-app.js';
+import { isPostgresPass } from '../helpers/test-store.js';
 import { testWebhooks } from '../helpers/webhooks.js';
 
 /*
@@ -200,8 +201,28 @@ describe('creating a webhook', () => {
     expect(event).toMatchObject({ seq: before + 1, type: 'webhook.created', resource: { type: 'webhook', id: created.id } });
     expect(event.data).toEqual({
       before: null,
-      after: { url: 'http://receiver.test/defaults', description: null, event_types: ['*'], enabled: true, disabled_reason: null },
+      // The path (often the receiver's own token) is not in the feed: its origin is.
+      after: { url: 'http://receiver.test/…', description: null, event_types: ['*'], enabled: true, disabled_reason: null },
     });
+  });
+
+  it('records a URL in events by its origin only, while the subscription itself shows it whole', async () => {
+    const { tenantId, headers } = await tenantWithAdmin(t.ctx);
+    const seq = await lastSeq(t.ctx, tenantId);
+    const token = 'T0001/B0002/XXXXSECRETXXXX';
+    const created = await createWebhook(t.ctx, tenantId, headers, { url: `http://receiver.test/services/${token}?key=abc` });
+    expect(created.url).toBe(`http://receiver.test/services/${token}?key=abc`);
+    const bare = await createWebhook(t.ctx, tenantId, headers, { url: 'http://receiver.test' });
+    await send(t.ctx, 'PATCH', hook(tenantId, created.id), headers, { url: 'http://receiver.test/services/other' });
+    const recorded = await events(t.ctx, tenantId, seq);
+    expect(recorded.map((e) => e.data)).toEqual([
+      { before: null, after: expect.objectContaining({ url: 'http://receiver.test/…' }) },
+      { before: null, after: expect.objectContaining({ url: 'http://receiver.test' }) },
+      // A new path of the same origin is still a change, recorded as one.
+      { before: { url: 'http://receiver.test/…' }, after: { url: 'http://receiver.test/…' } },
+    ]);
+    expect(bare.url).toBe('http://receiver.test');
+    expect(JSON.stringify(await eventRows(t.ctx, tenantId))).not.toContain('SECRET');
   });
 
   it('creates a paused subscription (disabled_reason manual) when enabled is false', async () => {
@@ -365,7 +386,7 @@ describe('updating a webhook', () => {
       ['webhook.updated', created.id],
     ]);
     expect(updates.map((e) => e.data)).toEqual([
-      { before: { url: 'http://receiver.test/a', description: 'first' }, after: { url: 'http://receiver.test/b', description: null } },
+      { before: { url: 'http://receiver.test/…', description: 'first' }, after: { url: 'http://receiver.test/…', description: null } },
       { before: { event_types: ['ou.*'] }, after: { event_types: ['user.*', 'ou.moved'] } },
       { before: { description: null }, after: { description: 'second' } },
     ]);
@@ -468,7 +489,7 @@ describe('deleting a webhook', () => {
     expect(rest).toEqual([]);
     expect(deleted).toMatchObject({ type: 'webhook.deleted', resource: { type: 'webhook', id: doomed.id } });
     expect(deleted.data).toEqual({
-      before: { url: 'http://receiver.test/doomed', description: 'doomed', event_types: ['ou.*'], enabled: true, disabled_reason: null },
+      before: { url: 'http://receiver.test/…', description: 'doomed', event_types: ['ou.*'], enabled: true, disabled_reason: null },
       after: null,
     });
   });
@@ -607,6 +628,19 @@ describe('pings and deliveries', () => {
     expect(row.status).toBe('failed');
   });
 
+  it('answers 409 webhook_delivery.in_flight to a retry of a delivery being sent right now (its lease held)', async () => {
+    const { tenantId, headers } = await tenantWithAdmin(t.ctx);
+    const created = await createWebhook(t.ctx, tenantId, headers);
+    const delivery = await ping(t.ctx, tenantId, created.id, headers);
+    const leased = new Date(Date.now() + 60_000).toISOString();
+    await t.ctx.store.db.updateTable('webhook_deliveries').set({ lease_owner: 'elsewhere', lease_until: leased }).where('id', '=', delivery.id).execute();
+    const retried = await send(t.ctx, 'POST', `${hook(tenantId, created.id)}/deliveries/${delivery.id}/retry`, headers);
+    expectError(retried, 409, 'webhook_delivery.in_flight');
+    // Once the lease has run out, the same retry is taken.
+    await t.ctx.store.db.updateTable('webhook_deliveries').set({ lease_until: new Date(Date.now() - 1000).toISOString() }).where('id', '=', delivery.id).execute();
+    expect((await send(t.ctx, 'POST', `${hook(tenantId, created.id)}/deliveries/${delivery.id}/retry`, headers)).statusCode).toBe(202);
+  });
+
   it('answers 409 webhook.disabled to a retry of the pending head of a disabled webhook, and tries it at once when enabled', async () => {
     const { tenantId, headers } = await tenantWithAdmin(t.ctx);
     const created = await createWebhook(t.ctx, tenantId, headers);
@@ -740,5 +774,24 @@ describe('deleting the tenant', () => {
     expect(await deliveryRows(t.ctx, doomed.tenantId)).toEqual([]);
     expect(await webhookRows(t.ctx, kept.tenantId)).toHaveLength(1);
     expect(await deliveryRows(t.ctx, kept.tenantId)).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!isPostgresPass)('a PATCH beside the dispatcher (PostgreSQL: they write concurrently)', () => {
+  it('writes only the fields it changes: a delivery recorded between its read and its write is kept', async () => {
+    const { tenantId, headers } = await tenantWithAdmin(t.ctx);
+    const created = await createWebhook(t.ctx, tenantId, headers);
+    const recordedAt = new Date().toISOString();
+    let patched: Promise<LightMyRequestResponse> | undefined;
+    // The dispatcher's write holds the row while the PATCH reads it (the old values) and then waits to write.
+    await t.ctx.store.db.transaction().execute(async (trx) => {
+      await trx.updateTable('webhooks').set({ cursor_seq: 4242, failing_since: recordedAt, next_attempt_at: recordedAt }).where('id', '=', created.id).execute();
+      patched = send(t.ctx, 'PATCH', hook(tenantId, created.id), headers, { description: 'edited meanwhile' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    expect((await patched)?.statusCode).toBe(200);
+    const row = await webhookRow(t.ctx, tenantId, created.id);
+    expect(row).toMatchObject({ description: 'edited meanwhile', failing_since: recordedAt, next_attempt_at: recordedAt });
+    expect(Number(row.cursor_seq)).toBe(4242);
   });
 });

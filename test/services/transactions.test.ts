@@ -332,6 +332,8 @@ describe('multi-row writes are all or nothing', () => {
     );
     expect(fault.writesBefore.map((w) => `${w.kind} ${w.table}`)).toEqual([
       'DeleteQueryNode role_assignments',
+      'DeleteQueryNode webhooks',
+      'DeleteQueryNode webhook_deliveries',
       'DeleteQueryNode users',
       'DeleteQueryNode api_clients',
       'DeleteQueryNode org_units',

@@ -86,6 +86,8 @@ describe('webhook settings', () => {
     expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '0,-5s' })).toThrow(/0,5s,5m,30m,2h/);
     // The first attempt is made as soon as the event commits.
     expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '5s,5m' })).toThrow(/must start with 0/);
+    // A delay too long to be a date is refused at start, not when a retry is scheduled.
+    expect(() => load({ ARBOR_WEBHOOK_RETRY_SCHEDULE: '0,999999999d' })).toThrow(/at most 7d/);
   });
 
   it('refuses a lease that could run out during a delivery', () => {

@@ -242,6 +242,18 @@ describe('webhook delivery', () => {
     expect(events.some((row) => row.data.includes('éééé'))).toBe(false);
   });
 
+  it('keeps an answer with NUL bytes as text any store takes, and the subscription moves on', async () => {
+    const w = await world({ retryScheduleMs: [0] });
+    const { id } = await subscribe(w);
+    w.receiver.nextRequests(1, { kind: 'fail', status: 500, body: 'binary\u0000answer' });
+    await createOu(w.ctx, w.tenantId, { name: 'Binary answer' });
+    await createOu(w.ctx, w.tenantId, { name: 'After it' });
+    const list = await eventually(() => deliveries(w, id), (l) => l.length === 2 && l.every((d) => d.status !== 'pending'));
+    const failed = list.find((d) => d.status === 'failed');
+    expect(failed?.last_response_body).toBe('binary\uFFFDanswer');
+    expect(list.filter((d) => d.status === 'delivered')).toHaveLength(1);
+  });
+
   it('signs under both secrets for the overlap after a rotation, then under the new one only', async () => {
     const w = await world();
     const { id, secret: old } = await subscribe(w);

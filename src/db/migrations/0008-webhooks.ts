@@ -63,8 +63,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'text', (col) => col.notNull())
     .addPrimaryKeyConstraint('webhook_deliveries_pk', ['tenant_id', 'id'])
     .execute();
-  // A subscription's log, newest first (ids are ULIDs), and its pending head.
+  // A subscription's log, newest first (ids are ULIDs).
   await db.schema.createIndex('webhook_deliveries_webhook_ix').on('webhook_deliveries').columns(['tenant_id', 'webhook_id', 'id']).execute();
+  // Its pending head (read at every turn of the dispatcher), and the log filtered by status.
+  await db.schema
+    .createIndex('webhook_deliveries_status_ix')
+    .on('webhook_deliveries')
+    .columns(['tenant_id', 'webhook_id', 'status', 'in_sequence', 'id'])
+    .execute();
+  // Retention: finished deliveries by age.
+  await db.schema.createIndex('webhook_deliveries_updated_ix').on('webhook_deliveries').columns(['updated_at']).execute();
   // Pings and re-sends due: few rows are pending at any time.
   await db.schema.createIndex('webhook_deliveries_due_ix').on('webhook_deliveries').columns(['status', 'in_sequence', 'next_attempt_at']).execute();
 }

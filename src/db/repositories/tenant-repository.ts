@@ -65,8 +65,9 @@ export function createTenantRepository(db: Executor) {
     async deleteWithContents(id: string): Promise<void> {
       await db.deleteFrom('role_assignments').where('tenant_id', '=', id).execute();
       // Its webhooks go with it: nothing is delivered for a tenant that no longer exists.
-      await db.deleteFrom('webhook_deliveries').where('tenant_id', '=', id).execute();
+      // Subscriptions before their logs: the order the dispatcher locks them in.
       await db.deleteFrom('webhooks').where('tenant_id', '=', id).execute();
+      await db.deleteFrom('webhook_deliveries').where('tenant_id', '=', id).execute();
       await db.deleteFrom('users').where('tenant_id', '=', id).execute();
       await db.deleteFrom('api_clients').where('tenant_id', '=', id).execute();
       // Children reference parents in the same table; that foreign key is checked at commit.

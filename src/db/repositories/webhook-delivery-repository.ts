@@ -38,7 +38,7 @@ export function createWebhookDeliveryRepository(db: Executor) {
 
     /** The event at the head of the subscription's ordered stream, when it has been tried and is waiting for another attempt. */
     async pendingHead(tenantId: string, webhookId: string): Promise<WebhookDeliveryRow | undefined> {
-      const row = await listQuery(tenantId, webhookId, 'pending').selectAll().where('in_sequence', '=', 1).orderBy('id').executeTakeFirst();
+      const row = await listQuery(tenantId, webhookId, 'pending').selectAll().where('in_sequence', '=', 1).orderBy('id').limit(1).executeTakeFirst();
       return row && withNumbers(row);
     },
 

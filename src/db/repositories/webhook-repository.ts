@@ -33,8 +33,10 @@ export function createWebhookRepository(db: Executor) {
       return Number(row.n);
     },
 
-    async update(tenantId: string, id: string, patch: WebhookPatch): Promise<void> {
-      await db.updateTable('webhooks').set(patch).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    /** Sets only the fields in `patch` (the dispatcher's own may change meanwhile) and returns the row as it now is. */
+    async update(tenantId: string, id: string, patch: WebhookPatch): Promise<WebhookRow> {
+      const row = await db.updateTable('webhooks').set(patch).where('tenant_id', '=', tenantId).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+      return withNumbers(row);
     },
 
     async deleteById(tenantId: string, id: string): Promise<void> {
