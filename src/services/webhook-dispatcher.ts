@@ -122,10 +122,10 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
     let head = await repos.webhookDeliveries.pendingHead(webhook.tenant_id, webhook.id);
     // A turn ends before half the lease is used, so a busy subscription cannot starve the others.
     const turnEnds = now() + settings.leaseMs / 2;
-    // Paused or deleted through the API meanwhile: the turn ends (a deletion as a lost lease).
     // Events after the cursor, read BATCH at a time and used up in order (one read per batch,
     // not per delivery: under load, re-reading them for every delivery halved the rate).
     let batch: EventRow[] = [];
+    // Paused through the API meanwhile (the row each record returns says so): the turn ends. Deleted: a lost lease.
     while (!stopped && now() < turnEnds && webhook.enabled === 1) {
       let event: EventRow | undefined;
       if (head) {
