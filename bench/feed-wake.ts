@@ -8,12 +8,10 @@
  * sample. The same with the write on A, for comparison (woken by the commit itself).
  */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fail, freePort, median, percentile, startServer, stopServer, tokenFor } from './harness.js';
-import type { SeedManifest } from './seed-data.js';
-import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
+import { fail, freePort, loadManifest, median, percentile, startServer, stopServer, tokenFor } from './harness.js';
+import { type BenchStore, RESULTS_DIR, freshRunStore } from './stores.js';
 
 const { values } = parseArgs({ options: { store: { type: 'string', default: 'sqlite' }, samples: { type: 'string', default: '40' } } });
 
@@ -22,12 +20,7 @@ async function main(): Promise<void> {
   if (store !== 'sqlite' && store !== 'postgres') fail(`--store must be sqlite or postgres, got '${values.store}'.`);
   const samples = Number(values.samples);
   if (!Number.isInteger(samples) || samples < 1) fail('--samples must be a positive integer.');
-  let manifest: SeedManifest;
-  try {
-    manifest = JSON.parse(readFileSync(manifestFile(store), 'utf8')) as SeedManifest;
-  } catch {
-    fail(`No seeded ${store} store: run \`npm run bench:seed -- --store ${store}\` first.`);
-  }
+  const manifest = loadManifest(store);
   const databaseUrl = await freshRunStore(store);
   // Both instances must accept each other's tokens: one issuer, as behind a load balancer.
   process.env.ARBOR_ISSUER = 'http://arbor.bench';

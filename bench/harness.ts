@@ -9,7 +9,16 @@ import { createServer } from 'node:net';
 import type autocannon from 'autocannon';
 import type { HttpRequest } from './scenarios.js';
 import type { SeedManifest } from './seed-data.js';
-import { RESULTS_DIR } from './stores.js';
+import { type BenchStore, RESULTS_DIR, manifestFile } from './stores.js';
+
+/** The manifest `bench:seed` wrote for `store`; stops with what to run when there is none. */
+export function loadManifest(store: BenchStore): SeedManifest {
+  try {
+    return JSON.parse(readFileSync(manifestFile(store), 'utf8')) as SeedManifest;
+  } catch {
+    return fail(`No seeded ${store} store: run \`npm run bench:seed -- --store ${store}\` first.`);
+  }
+}
 
 /** The platform client the bench server ensures at start-up (ARBOR_ADMIN_CLIENT_ID/SECRET). */
 export const ADMIN = { id: 'bench-admin', secret: 'bench-admin-secret-0123456789abcdef' };

@@ -8,16 +8,16 @@
  * bench/results/.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
-import { type BenchTokens, autocannonRequests, delegationTokens, fail, freePort, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
+import { type BenchTokens, autocannonRequests, delegationTokens, fail, freePort, loadManifest, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type Scenario, scenarios } from './scenarios.js';
 import type { SeedManifest } from './seed-data.js';
-import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
+import { type BenchStore, RESULTS_DIR, freshRunStore } from './stores.js';
 import { CURRENT, type Checkout, fitStoreTo, prepareBaseline } from './baseline.js';
 
 const { values } = parseArgs({
@@ -205,12 +205,7 @@ async function main(): Promise<void> {
   const duration = Number(values.duration);
   const connections = Number(values.connections);
   if (![runs, duration, connections].every((n) => Number.isInteger(n) && n > 0)) fail('--runs, --duration and --connections must be positive integers.');
-  let manifest: SeedManifest;
-  try {
-    manifest = JSON.parse(readFileSync(manifestFile(store), 'utf8')) as SeedManifest;
-  } catch {
-    fail(`No seeded ${store} store: run \`npm run bench:seed -- --store ${store}\` first.`);
-  }
+  const manifest = loadManifest(store);
   const wanted = values.scenario?.split(',').map((s) => s.trim());
   const all = scenarios(manifest);
   const unknown = wanted?.filter((w) => !all.some((s) => s.name === w)) ?? [];

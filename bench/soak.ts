@@ -20,7 +20,7 @@ import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
 import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
-import { autocannonRequests, fail, freePort, headersFor, median, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
+import { autocannonRequests, fail, freePort, headersFor, loadManifest, median, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type HttpRequest, scenarios } from './scenarios.js';
 import {
   FLAT_TOLERANCE_PERCENT,
@@ -38,7 +38,7 @@ import {
   verdictsOf,
 } from './soak-report.js';
 import type { SeedManifest } from './seed-data.js';
-import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
+import { type BenchStore, RESULTS_DIR, freshRunStore } from './stores.js';
 
 const { values } = parseArgs({
   options: {
@@ -281,12 +281,7 @@ async function main(): Promise<void> {
     ARBOR_RATE_LIMIT_PER_MINUTE: process.env.ARBOR_RATE_LIMIT_PER_MINUTE ?? '0',
   });
   if (settings.maxEventLoopDelayMs === 0) fail('The soak measures load shedding: unset ARBOR_MAX_EVENT_LOOP_DELAY_MS=0.');
-  let manifest: SeedManifest;
-  try {
-    manifest = JSON.parse(readFileSync(manifestFile(store), 'utf8')) as SeedManifest;
-  } catch {
-    fail(`No seeded ${store} store: run \`npm run bench:seed -- --store ${store}\` first.`);
-  }
+  const manifest = loadManifest(store);
   const mixed = scenarios(manifest).find((s) => s.name === 'mixed');
   if (!mixed) throw new Error('bench/scenarios.ts has no `mixed` scenario');
   mkdirSync(RESULTS_DIR, { recursive: true });

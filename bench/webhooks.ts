@@ -18,14 +18,13 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { autocannonRequests, fail, freePort, median, percentile, startServer, stopServer, tokenFor } from './harness.js';
+import { autocannonRequests, fail, freePort, loadManifest, median, percentile, startServer, stopServer, tokenFor } from './harness.js';
 import { scenarios } from './scenarios.js';
-import type { SeedManifest } from './seed-data.js';
-import { type BenchStore, RESULTS_DIR, freshRunStore, manifestFile } from './stores.js';
+import { type BenchStore, RESULTS_DIR, freshRunStore } from './stores.js';
 
 const { values } = parseArgs({
   options: {
@@ -85,12 +84,7 @@ async function main(): Promise<void> {
   const store = values.store as BenchStore;
   if (store !== 'sqlite' && store !== 'postgres') fail(`--store must be sqlite or postgres, got '${values.store}'.`);
   const [runs, mixedSeconds, samples, backlog] = [values.runs, values['mixed-seconds'], values.samples, values.backlog].map(Number);
-  let manifest: SeedManifest;
-  try {
-    manifest = JSON.parse(readFileSync(manifestFile(store), 'utf8')) as SeedManifest;
-  } catch {
-    fail(`No seeded ${store} store: run \`npm run bench:seed -- --store ${store}\` first.`);
-  }
+  const manifest = loadManifest(store);
   const mixed = scenarios(manifest).find((s) => s.name === 'mixed');
   if (!mixed) fail('bench/scenarios.ts has no `mixed` scenario');
   mkdirSync(RESULTS_DIR, { recursive: true });
