@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import type { Config } from './config.js';
+import { type Config, isPostgresUrl, sqliteFile } from './config.js';
 import { type Store, openStore } from './db/store.js';
 import { migrateToLatest } from './db/migrator.js';
 import { registerAuth } from './http/auth.js';
@@ -37,12 +37,11 @@ import { createTenantService } from './services/tenant-service.js';
 import { type TokenService, createTokenService } from './services/token-service.js';
 import { createUserService } from './services/user-service.js';
 import { type LookupAll, systemLookup } from './services/webhook-address-guard.js';
-import { type WebhookDispatcher, createWebhookDispatcher } from './services/webhook-dispatcher.js';
+import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
 import { createSecretBox, fallbackSecretsKey } from './services/webhook-secrets.js';
 import { createWebhookSender } from './services/webhook-sender.js';
 import { createWebhookService } from './services/webhook-service.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { isPostgresUrl, sqliteFile } from './config.js';
 
 export interface BuildAppOptions {
   /** A store to use instead of opening `config.databaseUrl` (the caller then closes it). */
@@ -71,8 +70,6 @@ export interface App {
   generatedAdminClient: { id: string; secret: string } | null;
   /** Every route the app registered, with the scope it declares (tests enumerate them). */
   routes: RegisteredRoute[];
-  /** This instance's webhook dispatcher (null with ARBOR_WEBHOOK_DISPATCH=false). */
-  webhookDispatcher: WebhookDispatcher | null;
 }
 
 export interface RegisteredRoute {
@@ -288,5 +285,5 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     kickWebhooks = () => webhookDispatcher.kick();
     webhookDispatcher.start();
   }
-  return { app, store, tokens, generatedAdminClient, routes, webhookDispatcher };
+  return { app, store, tokens, generatedAdminClient, routes };
 }

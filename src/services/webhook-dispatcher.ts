@@ -274,14 +274,6 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
       await running;
       while (active.size > 0) await Promise.allSettled([...active]);
     },
-    /** Tests: resolves once nothing is in flight and a look found nothing to start. */
-    async idle(): Promise<void> {
-      for (;;) {
-        await claim();
-        if (active.size === 0) return;
-        await Promise.allSettled([...active]);
-      }
-    },
   };
 }
 

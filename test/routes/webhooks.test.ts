@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import type { EventData } from '../../src/services/event-service.js';
+import type { WebhookData, WebhookDeliveryData } from '../../src/services/webhook-rules.js';
 import { RFC3339_UTC, expectData, expectError, expectNoContent, expectPage, expectPageData, expectValidation } from '../helpers/assertions.js';
 import { EVERY_TENANT_SCOPE, delegatedClient, regionalTenant } from '../helpers/delegation.js';
 import { createOu, createTenant } from '../helpers/factories.js';
@@ -27,31 +28,9 @@ const DAY_MS = 24 * 3_600_000;
 
 type Headers = Record<string, string>;
 
-interface Webhook {
-  id: string;
-  url: string;
-  description: string | null;
-  event_types: string[];
-  enabled: boolean;
-  disabled_reason: 'manual' | 'gone' | 'failing' | null;
-  last_event_seq: number;
-  next_attempt_at: string | null;
-  failing_since: string | null;
-  previous_secret_expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-interface Delivery {
-  id: string;
-  webhook_id: string;
-  event_id: string;
-  event_seq: number | null;
-  event_type: string;
-  status: 'pending' | 'delivered' | 'failed';
-  in_sequence: boolean;
-  attempts: number;
-}
+// The shapes the API answers with, as the service declares them.
+type Webhook = WebhookData;
+type Delivery = WebhookDeliveryData;
 
 const get = (ctx: TestContext, url: string, headers: Headers, query: Record<string, string> = {}) => ctx.app.inject({ method: 'GET', url, headers, query });
 const send = (ctx: TestContext, method: 'POST' | 'PATCH' | 'DELETE', url: string, headers: Headers, payload?: object) =>

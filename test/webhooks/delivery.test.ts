@@ -271,6 +271,16 @@ describe('webhook delivery', () => {
     expect(w.receiver.received[1].signatures).toHaveLength(1);
   });
 
+  it('sends a ping to a paused subscription too, and none of the events it holds', async () => {
+    const w = await world();
+    const { id } = await subscribe(w, { enabled: false });
+    await createOu(w.ctx, w.tenantId, { name: 'Held while paused' });
+    const ping = await api(w, 'POST', `/webhooks/${id}/ping`);
+    await w.receiver.waitFor((r) => r.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(w.receiver.received.map((r) => r.id)).toEqual([ping.event_id]);
+  });
+
   it('sends a ping at once on its own, and re-sends a given-up delivery on request', async () => {
     const w = await world({ retryScheduleMs: [0] });
     const { id } = await subscribe(w);
