@@ -10,7 +10,7 @@ runCli(async () => {
   const { config, store } = await openMigratedStore();
   try {
     const repos = repositories(store.db);
-    const tenantIds = values.tenant !== undefined ? [values.tenant] : (await repos.tenants.list(Number.MAX_SAFE_INTEGER, 0)).map((t) => t.id);
+    const tenantIds = values.tenant !== undefined ? [values.tenant] : (await repos.tenants.list({ limit: Number.MAX_SAFE_INTEGER, offset: 0, descending: false })).map((t) => t.id);
     let total = 0;
     for (const tenantId of tenantIds) {
       const violations = await findInvariantViolations(store.db, tenantId, config.maxOuDepth);

@@ -60,5 +60,5 @@ export function ok<T>(request: FastifyRequest, data: T) {
 /** `PaginatedResponse`: `{data, pagination, meta}`. */
 export function paginated<T>(request: FastifyRequest, page: Page<T>) {
   const pageMeta = page.eventSeq === undefined ? meta(request) : { ...meta(request), event_seq: page.eventSeq };
-  return { data: page.items, pagination: page.pagination, meta: pageMeta };
+  return { data: page.items, pagination: page.pagination, next_cursor: page.nextCursor, meta: pageMeta };
 }

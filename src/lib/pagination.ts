@@ -1,6 +1,11 @@
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { type RankIndexes, seekFor } from './rank-index.js';
+
 export interface PageRequest {
   page: number;
   per_page: number;
+  /** A `next_cursor` of the listing: resume after its last row (then `page` is ignored). */
+  cursor?: string | null;
 }
 
 export interface Page<T> {
@@ -8,17 +13,20 @@ export interface Page<T> {
   pagination: { page: number; per_page: number; total_items: number; total_pages: number };
   /** The tenant's last event seq the page reflects (read in the same snapshot), where a listing says. */
   eventSeq?: number;
+  /** Resumes after this page's last row; null on the last page. */
+  nextCursor: string | null;
 }
 
 export function offsetOf(request: PageRequest): number {
   return (request.page - 1) * request.per_page;
 }
 
-export function toPage<T>(items: T[], total: number, request: PageRequest): Page<T> {
+export function toPage<T>(items: T[], total: number, request: PageRequest, at: { page: number; nextCursor: string | null } = { page: request.page, nextCursor: null }): Page<T> {
   return {
     items,
+    nextCursor: at.nextCursor,
     pagination: {
-      page: request.page,
+      page: at.page,
       per_page: request.per_page,
       total_items: total,
       total_pages: Math.ceil(total / request.per_page),
@@ -32,6 +40,8 @@ export interface PageWindow {
   offset: number;
   /** Read in reverse order (the caller reverses the rows back). */
   descending: boolean;
+  /** Only rows whose sort key is greater than this (never with `descending`). */
+  after?: string;
 }
 
 /**
@@ -71,4 +81,56 @@ export async function readPage<T>(request: PageRequest, total: number, read: (wi
 /** The number of rows a page holds when `total` is exact. */
 export function expectedRows(request: PageRequest, total: number): number {
   return Math.max(0, Math.min(request.per_page, total - offsetOf(request)));
+}
+
+/** A listing as readListing pages it: rows ordered by a unique string key. */
+export interface Listing<R> {
+  /** What the listing is (kind, tenant, filters): a cursor is bound to it, a rank index kept per it. */
+  id: readonly unknown[];
+  /** Its length (a maintained count or one counted in the page's snapshot). */
+  total: number;
+  keyOf(row: R): string;
+  /** Rows in key order; must honour every field of the window, `after` included. */
+  read(window: PageWindow): Promise<R[]>;
+  /**
+   * For long listings: a rank index for deep page numbers, valid at `version` (a counter that
+   * every write to the listing's rows raises, read in the same snapshot), and how to build it:
+   * the keys of rows `step`, 2 × `step`, … (1-based), in order.
+   */
+  ranks?: { cache: RankIndexes; version: number; build(step: number): Promise<string[]> };
+  /** Its query reads forwards only (short listings): a page number is then always an OFFSET. */
+  forwardOnly?: boolean;
+}
+
+/**
+ * One page of a listing, by page number or by cursor, with the cursor of the next page.
+ * A cursor is a keyset seek (`key > last`): walking a whole listing costs its length. A page
+ * number deep in a long listing seeks through the rank index; near either end it is an OFFSET.
+ */
+export async function readListing<R>(request: PageRequest, listing: Listing<R>): Promise<Page<R>> {
+  const { per_page } = request;
+  const next = (rows: R[], offset: number, more: boolean) =>
+    more && rows.length > 0 ? encodeCursor(listing.id, { after: listing.keyOf(rows[rows.length - 1]), offset: offset + rows.length }) : null;
+  if (request.cursor) {
+    const position = decodeCursor(listing.id, request.cursor);
+    const rows = await listing.read({ limit: per_page + 1, offset: 0, descending: false, after: position.after });
+    const more = rows.length > per_page;
+    if (more) rows.length = per_page;
+    const page = Math.floor(position.offset / per_page) + 1;
+    return toPage(rows, listing.total, request, { page, nextCursor: next(rows, position.offset, more) });
+  }
+  const offset = offsetOf(request);
+  const window = pageWindow(request, listing.total);
+  let rows: R[];
+  if (window !== null && listing.ranks && window.offset > listing.ranks.cache.minOffset) {
+    const { cache, version, build } = listing.ranks;
+    const anchors = await cache.anchors(JSON.stringify(listing.id), version, () => build(cache.step));
+    const seek = seekFor(anchors, offset, cache.step);
+    rows = await listing.read({ limit: per_page, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
+  } else if (listing.forwardOnly) {
+    rows = await listing.read({ limit: per_page, offset, descending: false });
+  } else {
+    rows = await readPage(request, listing.total, listing.read);
+  }
+  return toPage(rows, listing.total, request, { page: request.page, nextCursor: next(rows, offset, rows.length === per_page && offset + per_page < listing.total) });
 }

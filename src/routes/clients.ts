@@ -53,8 +53,8 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       },
     },
     async (request) => {
-      const { page, per_page } = request.query;
-      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { page, per_page }));
+      const { page, per_page, cursor } = request.query;
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { page, per_page, cursor }));
     },
   );
 

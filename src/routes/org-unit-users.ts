@@ -25,9 +25,9 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitUser
       },
     },
     async (request) => {
-      const { page, per_page, include_nested } = request.query;
+      const { page, per_page, cursor, include_nested } = request.query;
       const { tenant_id, ou_id } = request.params;
-      return paginated(request, await service.listUsers(accessOf(request), tenant_id, ou_id, include_nested, { page, per_page }));
+      return paginated(request, await service.listUsers(accessOf(request), tenant_id, ou_id, include_nested, { page, per_page, cursor }));
     },
   );
 };

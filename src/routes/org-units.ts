@@ -41,8 +41,8 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
       },
     },
     async (request) => {
-      const { page, per_page, search, parent_id } = request.query;
-      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { search, parent_id }, { page, per_page }));
+      const { page, per_page, cursor, search, parent_id } = request.query;
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { search, parent_id }, { page, per_page, cursor }));
     },
   );
 

@@ -58,8 +58,8 @@ export const roleAssignmentRoutes: FastifyPluginAsyncTypebox<{ service: RoleAssi
       },
     },
     async (request) => {
-      const { page, per_page, ...filter } = request.query;
-      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, filter, { page, per_page }));
+      const { page, per_page, cursor, ...filter } = request.query;
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, filter, { page, per_page, cursor }));
     },
   );
 

@@ -27,8 +27,8 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
       },
     },
     async (request) => {
-      const { page, per_page } = request.query;
-      return paginated(request, await service.list(principalOf(request), { page, per_page }));
+      const { page, per_page, cursor } = request.query;
+      return paginated(request, await service.list(principalOf(request), { page, per_page, cursor }));
     },
   );
 

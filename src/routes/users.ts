@@ -34,8 +34,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ service: UserService }> = a
       },
     },
     async (request) => {
-      const { page, per_page, ...filter } = request.query;
-      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, filter, { page, per_page }));
+      const { page, per_page, cursor, ...filter } = request.query;
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, filter, { page, per_page, cursor }));
     },
   );
 

@@ -61,10 +61,15 @@ export const PaginationMeta = Type.Object(
   { $id: 'PaginationMeta', description: 'Pagination metadata.' },
 );
 
+const NextCursor = Nullable(
+  Type.String({ description: 'Pass as `cursor` to read the next page (same `per_page` and filters); null on the last page. Walking a listing by cursor costs its length, whatever its size.' }),
+);
+
 export const PaginatedResponse = Type.Object(
   {
     data: Type.Array(Type.Any()),
     pagination: ref(PaginationMeta),
+    next_cursor: Type.Optional(NextCursor),
     meta: Type.Optional(ref(MetaResponse)),
   },
   { $id: 'PaginatedResponse', description: 'Paginated API response wrapper.' },
@@ -78,7 +83,7 @@ export function apiResponse<T extends TSchema>(id: string, data: T) {
 /** `PaginatedResponse[T]` of the spec: `{data, pagination, meta}`. */
 export function paginatedResponse<T extends TSchema>(id: string, item: T) {
   return Type.Object(
-    { data: Type.Array(item), pagination: ref(PaginationMeta), meta: Type.Optional(ref(MetaResponse)) },
+    { data: Type.Array(item), pagination: ref(PaginationMeta), next_cursor: Type.Optional(NextCursor), meta: Type.Optional(ref(MetaResponse)) },
     { $id: id },
   );
 }
@@ -109,6 +114,9 @@ export const PageQuery = {
   // The upper bound keeps the offset an exact 64-bit integer for the database.
   page: Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 1 }),
   per_page: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  cursor: Type.Optional(
+    Nullable(Type.String({ maxLength: 1024, description: "The previous page's `next_cursor`: the page after it (`page` is then ignored)." })),
+  ),
 };
 
 /**

@@ -3,7 +3,7 @@ import type { Store } from '../db/store.js';
 import type { ApiClientRow } from '../db/repositories/api-client-repository.js';
 import { ForbiddenError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type PageRequest, type PageWindow, readListing } from '../lib/pagination.js';
 import { type Access, type Role, reachCovers, resolveSubtrees } from './access.js';
 import { ouNotFound } from './org-unit-rules.js';
 import { assertMayGrant, assignmentChange, effectivePermissions, newAssignmentRow } from './role-assignment-service.js';
@@ -128,12 +128,14 @@ export function createClientService({ store, now = () => new Date().toISOString(
         const repos = pick(db, ['tenants', 'orgUnits', 'apiClients', 'events']);
         await requireTenant(repos, tenantId);
         const within = (await subtreesFor(repos, access, tenantId, 'clients:read'))?.idPaths;
-        const [rows, total, eventSeq] = await Promise.all([
-          repos.apiClients.list(tenantId, pageRequest.per_page, offsetOf(pageRequest), within),
-          repos.apiClients.count(tenantId, within),
-          repos.events.lastSeq(tenantId),
-        ]);
-        return { ...toPage(rows.map(toClientData), total, pageRequest), eventSeq };
+        const page = await readListing(pageRequest, {
+          id: ['clients', tenantId, within ?? null],
+          total: await repos.apiClients.count(tenantId, within),
+          keyOf: (row) => row.id,
+          read: (window: PageWindow) => repos.apiClients.list(tenantId, window, within),
+          forwardOnly: true,
+        });
+        return { ...page, items: page.items.map(toClientData), eventSeq: await repos.events.lastSeq(tenantId) };
       });
     },
 

@@ -5,7 +5,8 @@ import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
-import { type Page, type PageRequest, readPage, toPage } from '../lib/pagination.js';
+import { type Page, type PageRequest, readListing } from '../lib/pagination.js';
+import { RankIndexes } from '../lib/rank-index.js';
 import { encodeAttributes, sameAttributes } from './json-attributes.js';
 import { DELETE_STRATEGIES } from './org-unit-delete.js';
 import { normalizeOuName, ouNameKey } from './org-unit-names.js';
@@ -49,6 +50,8 @@ export interface OrgUnitServiceDeps {
   onEventsCommitted?: (tenantId: string) => void;
   /** Told after a delete, which takes the role assignments at the deleted OUs with it. */
   onRolesChanged?: () => void;
+  /** The rank indexes of deep list pages (tests pass a small step). */
+  rankIndexes?: RankIndexes;
 }
 
 /** Search counts kept per instance (a few dozen bytes each). */
@@ -59,7 +62,15 @@ type Reads = Pick<import('../db/repositories/index.js').Repositories, (typeof RE
 type Scope = WriteScope<'orgUnits' | 'users' | 'tenants' | 'roleAssignments'>;
 
 /** The hierarchy rules: names, paths, depth, cycles, counts; deletes in org-unit-delete.ts. */
-export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSITIVE_INFINITY, now, onEventsCommitted, onRolesChanged }: OrgUnitServiceDeps) {
+export function createOrgUnitService({
+  store,
+  maxDepth,
+  treeMaxOus = Number.POSITIVE_INFINITY,
+  now,
+  onEventsCommitted,
+  onRolesChanged,
+  rankIndexes = new RankIndexes(),
+}: OrgUnitServiceDeps) {
   const read = pick(store.db, READS);
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
@@ -168,9 +179,16 @@ export function createOrgUnitService({ store, maxDepth, treeMaxOus = Number.POSI
           total = kept ?? (await repos.orgUnits.count(tenantId, repoFilter));
           if (kept === undefined) searchCounts.set(key, total);
         }
-        const rows = await readPage(pageRequest, total, (window) => repos.orgUnits.list(tenantId, repoFilter, window));
-        const items: OrgUnitListItem[] = rows.map((r) => ({ id: r.id, name: r.name, path: r.path, parent_id: r.parent_id, user_count: r.user_count }));
-        return { ...toPage(items, total, pageRequest), eventSeq: tenant.event_seq };
+        const page = await readListing<OrgUnitRow>(pageRequest, {
+          id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null],
+          total,
+          keyOf: (row) => row.path,
+          read: (window) => repos.orgUnits.list(tenantId, repoFilter, window),
+          // The OU version orders the rank index too: only OU writes change which OUs a list holds.
+          ranks: { cache: rankIndexes, version: tenant.ou_version, build: (step) => repos.orgUnits.rankKeys(tenantId, repoFilter, step) },
+        });
+        const items: OrgUnitListItem[] = page.items.map((r) => ({ id: r.id, name: r.name, path: r.path, parent_id: r.parent_id, user_count: r.user_count }));
+        return { ...page, items, eventSeq: tenant.event_seq };
       });
     },
 

@@ -1,17 +1,73 @@
+import { LRUCache } from 'lru-cache';
 import { pick } from '../db/repositories/index.js';
+import type { UserRow } from '../db/repositories/user-repository.js';
 import { type Access, reachCovers } from './access.js';
 import type { Store } from '../db/store.js';
-import { type Page, type PageRequest, expectedRows, readPage, toPage } from '../lib/pagination.js';
+import { type Page, type PageRequest, type PageWindow, expectedRows, readListing } from '../lib/pagination.js';
+import { RankIndexes } from '../lib/rank-index.js';
 import { ouNotFound } from './org-unit-rules.js';
 import { notFoundIn } from './tenant-guard.js';
 import { type UserResponseData, toUserResponse } from './user-service.js';
 
 export interface OrgUnitUserServiceDeps {
   store: Pick<Store, 'snapshot'>;
+  /** Largest subtree (in users) whose sorted ids are kept per instance; default SUBTREE_IDS_MAX. */
+  subtreeIdsMax?: number;
+  /** The rank indexes of deep pages (tests pass a small step). */
+  rankIndexes?: RankIndexes;
+}
+
+/**
+ * A subtree with at most this many users keeps its sorted user ids per instance (about 40 bytes
+ * each): any page, or a cursor, is then a slice and one read by primary key. Larger subtrees
+ * (the whole tenant, typically) page through a rank index instead.
+ */
+export const SUBTREE_IDS_MAX = 50_000;
+
+interface SubtreeIds {
+  version: number;
+  ids: string[];
+}
+
+/** The first index in sorted `ids` whose id is greater than `after`. */
+function indexAfter(ids: readonly string[], after: string): number {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (ids[middle] <= after) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** The users of an OU (the seventh endpoint of the OU contract): direct, or its whole subtree. */
-export function createOrgUnitUserService({ store }: OrgUnitUserServiceDeps) {
+export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MAX, rankIndexes = new RankIndexes() }: OrgUnitUserServiceDeps) {
+  // One entry per OU, replaced by a newer version: at most 8 × SUBTREE_IDS_MAX ids (~16 MB) in all.
+  const subtreeIds = new LRUCache<string, SubtreeIds>({ max: 1_000, maxSize: 8 * SUBTREE_IDS_MAX, sizeCalculation: (entry) => Math.max(1, entry.ids.length) });
+  const building = new Map<string, Promise<string[]>>();
+
+  /**
+   * The subtree's user ids in id order at `version` (the tenant's last event seq, which every
+   * write raises): kept, or gathered from the subtree's OUs (in the caller's snapshot) and sorted.
+   */
+  async function idsOfSubtree(key: string, version: number, gather: () => Promise<string[]>): Promise<string[]> {
+    const kept = subtreeIds.get(key);
+    if (kept?.version === version) return kept.ids;
+    const flight = `${version}\u0000${key}`;
+    const pending = building.get(flight);
+    if (pending) return pending;
+    const build = gather()
+      // Ids are ASCII: code-unit order is the database's order.
+      .then((ids) => ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
+      .finally(() => building.delete(flight));
+    building.set(flight, build);
+    const ids = await build;
+    const current = subtreeIds.get(key);
+    if (!current || current.version < version) subtreeIds.set(key, { version, ids });
+    return ids;
+  }
+
   return {
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */
     async listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
@@ -21,23 +77,65 @@ export function createOrgUnitUserService({ store }: OrgUnitUserServiceDeps) {
         if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
         // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
         if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(id);
+        // Every write raises it: the version of the rank indexes and id lists read below.
         const eventSeq = await repos.events.lastSeq(tenantId);
+        const listingId = ['ou_users', tenantId, id, includeNested];
+        const finish = (page: Page<UserRow>): Page<UserResponseData> => ({ ...page, items: page.items.map(toUserResponse), eventSeq });
         // Both totals are maintained on the OU row: no count query.
-        const total = includeNested ? ou.subtree_user_count : ou.user_count;
         if (!includeNested) {
-          const rows = await readPage(pageRequest, total, (w) => repos.users.listInOu(tenantId, id, w));
-          return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq };
+          return finish(
+            await readListing(pageRequest, {
+              id: listingId,
+              total: ou.user_count,
+              keyOf: (row) => row.id,
+              read: (window: PageWindow) => repos.users.listInOu(tenantId, id, window),
+              ranks: { cache: rankIndexes, version: eventSeq, build: (step) => repos.users.rankKeysInOu(tenantId, id, step) },
+            }),
+          );
         }
+        const total = ou.subtree_user_count;
         // A subtree holding every placed user (a single root, typically) is read in id order from
         // an index of all the tenant's users, rather than gathered from its OUs and sorted. That
         // read keeps only rows of the subtree: if a concurrent write placed a user elsewhere in
         // between, it comes up short, and the page is read again the exact way.
-        const fast = total > 0 && total === (await repos.orgUnits.placedUserCount(tenantId));
-        let rows = await readPage(pageRequest, total, (w) => repos.users.listInSubtree(tenantId, ou.id_path, w, fast));
-        if (fast && rows.length < expectedRows(pageRequest, total)) {
-          rows = await readPage(pageRequest, total, (w) => repos.users.listInSubtree(tenantId, ou.id_path, w, false));
+        const holdsAll = total > 0 && total === (await repos.orgUnits.placedUserCount(tenantId));
+        if (holdsAll) {
+          const listing = (fast: boolean) => ({
+            id: listingId,
+            total,
+            keyOf: (row: UserRow) => row.id,
+            read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, fast),
+            ranks: { cache: rankIndexes, version: eventSeq, build: (step: number) => repos.users.rankKeysPlaced(tenantId, step) },
+          });
+          const page = await readListing(pageRequest, listing(true));
+          const short = pageRequest.cursor ? page.items.length < pageRequest.per_page && page.nextCursor === null : page.items.length < expectedRows(pageRequest, total);
+          return finish(short ? await readListing(pageRequest, listing(false)) : page);
         }
-        return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq };
+        if (total <= subtreeIdsMax) {
+          // Sorted ids of the subtree at this version: a page is a slice of them, whatever its number.
+          const ids = await idsOfSubtree(JSON.stringify([tenantId, id]), eventSeq, () => repos.users.idsInSubtree(tenantId, ou.id_path));
+          return finish(
+            await readListing(pageRequest, {
+              id: listingId,
+              total: ids.length,
+              keyOf: (row) => row.id,
+              read: (window: PageWindow) => {
+                const start = (window.after === undefined ? 0 : indexAfter(ids, window.after)) + window.offset;
+                return repos.users.listByIds(tenantId, ids.slice(start, start + window.limit));
+              },
+              forwardOnly: true,
+            }),
+          );
+        }
+        return finish(
+          await readListing(pageRequest, {
+            id: listingId,
+            total,
+            keyOf: (row) => row.id,
+            read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, false),
+            ranks: { cache: rankIndexes, version: eventSeq, build: (step) => repos.users.rankKeysInSubtree(tenantId, ou.id_path, step) },
+          }),
+        );
       });
     },
   };

@@ -3,7 +3,7 @@ import type { RoleAssignmentRow } from '../db/repositories/role-assignment-repos
 import type { Store } from '../db/store.js';
 import { ConflictError, ForbiddenError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type Page, type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type Page, type PageRequest, type PageWindow, readListing } from '../lib/pagination.js';
 import {
   type Access,
   type Permission,
@@ -216,12 +216,14 @@ export function createRoleAssignmentService({ store, now = () => new Date().toIS
           ouId: filter.ou_id,
           ...(subtrees ? { withinSubtrees: subtrees.idPaths } : {}),
         };
-        const [rows, total, eventSeq] = await Promise.all([
-          repos.roleAssignments.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
-          repos.roleAssignments.count(tenantId, repoFilter),
-          repos.events.lastSeq(tenantId),
-        ]);
-        return { ...toPage(rows.map(toRoleAssignmentData), total, pageRequest), eventSeq };
+        const page = await readListing(pageRequest, {
+          id: ['role_assignments', tenantId, repoFilter],
+          total: await repos.roleAssignments.count(tenantId, repoFilter),
+          keyOf: (row) => row.id,
+          read: (window: PageWindow) => repos.roleAssignments.list(tenantId, repoFilter, window),
+          forwardOnly: true,
+        });
+        return { ...page, items: page.items.map(toRoleAssignmentData), eventSeq: await repos.events.lastSeq(tenantId) };
       });
     },
 

@@ -4,7 +4,7 @@ import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type PageRequest, type PageWindow, readListing } from '../lib/pagination.js';
 import { tenantNotFound } from './tenant-guard.js';
 import type { Principal } from './token-service.js';
 import { changedFields, createUnitOfWork } from './unit-of-work.js';
@@ -94,11 +94,14 @@ export function createTenantService({ store, now = () => new Date().toISOString(
     /** All tenants for a platform principal; a tenant's principal sees its own only. */
     async list(principal: Principal, pageRequest: PageRequest) {
       const onlyId = principal.kind === 'tenant' ? principal.tenantId : undefined;
-      const [rows, total] = await Promise.all([
-        read.tenants.list(pageRequest.per_page, offsetOf(pageRequest), onlyId),
-        read.tenants.count(onlyId),
-      ]);
-      return toPage(rows.map(toTenantData), total, pageRequest);
+      const page = await readListing(pageRequest, {
+        id: ['tenants', onlyId ?? null],
+        total: await read.tenants.count(onlyId),
+        keyOf: (row) => row.id,
+        read: (window: PageWindow) => read.tenants.list(window, onlyId),
+        forwardOnly: true,
+      });
+      return { ...page, items: page.items.map(toTenantData) };
     },
 
     async create(ctx: WriteContext, input: TenantCreateInput): Promise<TenantData> {

@@ -6,7 +6,7 @@ import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { decodeAttributes, encodeAttributes, sameAttributes } from './json-attributes.js';
-import { type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type PageRequest, type PageWindow, readListing } from '../lib/pagination.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
 import { changedFields, createUnitOfWork } from './unit-of-work.js';
 import type { WriteContext } from './write-context.js';
@@ -151,12 +151,14 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         // Filtered in the query, before paging: totals and pages count only what the principal sees.
         const subtrees = filter.ou_id === undefined ? await resolveSubtrees(repos.orgUnits, tenantId, reach) : null;
         const repoFilter = { search: filter.search, ouId: filter.ou_id, status: filter.status, ...(subtrees ? { withinSubtrees: subtrees.idPaths } : {}) };
-        const [rows, total, eventSeq] = await Promise.all([
-          repos.users.list(tenantId, repoFilter, pageRequest.per_page, offsetOf(pageRequest)),
-          repos.users.count(tenantId, repoFilter),
-          repos.events.lastSeq(tenantId),
-        ]);
-        return { ...toPage(rows.map(toUserResponse), total, pageRequest), eventSeq };
+        const page = await readListing(pageRequest, {
+          id: ['users', tenantId, repoFilter],
+          total: await repos.users.count(tenantId, repoFilter),
+          keyOf: (row) => row.id,
+          read: (window: PageWindow) => repos.users.list(tenantId, repoFilter, window),
+          forwardOnly: true,
+        });
+        return { ...page, items: page.items.map(toUserResponse), eventSeq: await repos.events.lastSeq(tenantId) };
       });
     },
 

@@ -4,7 +4,7 @@ import type { WebhookPatch, WebhookRow } from '../db/repositories/webhook-reposi
 import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError, RequestValidationError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { type Page, type PageRequest, offsetOf, toPage } from '../lib/pagination.js';
+import { type Page, type PageRequest, type PageWindow, readListing } from '../lib/pagination.js';
 import { notFoundIn, requireTenant } from './tenant-guard.js';
 import { changedFields, createUnitOfWork } from './unit-of-work.js';
 import { type WebhookTargetPolicy, WebhookTargetError, parseWebhookUrl, resolveWebhookTarget } from './webhook-address-guard.js';
@@ -123,8 +123,14 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
       return store.snapshot(async (db) => {
         const repos = pick(db, ['tenants', 'webhooks']);
         await requireTenant(repos, tenantId);
-        const [rows, total] = await Promise.all([repos.webhooks.list(tenantId, pageRequest.per_page, offsetOf(pageRequest)), repos.webhooks.count(tenantId)]);
-        return toPage(rows.map(toWebhookData), total, pageRequest);
+        const page = await readListing(pageRequest, {
+          id: ['webhooks', tenantId],
+          total: await repos.webhooks.count(tenantId),
+          keyOf: (row) => row.id,
+          read: (window: PageWindow) => repos.webhooks.list(tenantId, window),
+          forwardOnly: true,
+        });
+        return { ...page, items: page.items.map(toWebhookData) };
       });
     },
 
@@ -212,11 +218,14 @@ export function createWebhookService({ store, secrets, policy, now = () => new D
       return store.snapshot(async (db) => {
         const repos = pick(db, ['tenants', 'webhooks', 'webhookDeliveries']);
         await getRow(repos, tenantId, id);
-        const [rows, total] = await Promise.all([
-          repos.webhookDeliveries.list(tenantId, id, status, pageRequest.per_page, offsetOf(pageRequest)),
-          repos.webhookDeliveries.count(tenantId, id, status),
-        ]);
-        return toPage(rows.map(toWebhookDeliveryData), total, pageRequest);
+        const page = await readListing(pageRequest, {
+          id: ['webhook_deliveries', tenantId, id, status ?? null],
+          total: await repos.webhookDeliveries.count(tenantId, id, status),
+          keyOf: (row) => row.id,
+          read: (window: PageWindow) => repos.webhookDeliveries.list(tenantId, id, status, window),
+          forwardOnly: true,
+        });
+        return { ...page, items: page.items.map(toWebhookDeliveryData) };
       });
     },
 

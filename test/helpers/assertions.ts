@@ -35,12 +35,16 @@ export function expectData(response: LightMyRequestResponse, status = 200) {
   return body.data;
 }
 
-/** Contract: 200 and exactly `{data: [...], pagination: {page, per_page, total_items, total_pages}, meta}`; returns the whole body. */
+/**
+ * Contract: 200 and exactly `{data: [...], pagination: {page, per_page, total_items, total_pages},
+ * next_cursor, meta}` (next_cursor, Arbor's addition, a string or null on the last page); returns the whole body.
+ */
 export function expectPage(response: LightMyRequestResponse) {
   expect(response.statusCode, response.body).toBe(200);
   const body = response.json();
-  expect(Object.keys(body).sort()).toEqual(['data', 'meta', 'pagination']);
+  expect(Object.keys(body).sort()).toEqual(['data', 'meta', 'next_cursor', 'pagination']);
   expect(Array.isArray(body.data)).toBe(true);
+  expect(body.next_cursor === null || (typeof body.next_cursor === 'string' && body.next_cursor.length > 0)).toBe(true);
   expectMeta(body.meta);
   expect(body.pagination).toEqual({
     page: expect.any(Number),

@@ -87,7 +87,7 @@ export async function grantRole(
 
 /** Fails the test if any tenant's hierarchy disagrees with a fresh computation. */
 export async function expectInvariants(ctx: TestContext): Promise<void> {
-  const tenants = await repositories(ctx.store.db).tenants.list(1_000_000, 0);
+  const tenants = await repositories(ctx.store.db).tenants.list({ limit: 1_000_000, offset: 0, descending: false });
   for (const tenant of tenants) {
     expect(await findInvariantViolations(ctx.store.db, tenant.id, ctx.config.maxOuDepth), `invariants of ${tenant.id}`).toEqual([]);
   }

@@ -38,6 +38,16 @@ vi.mock('../../src/db/repositories/user-repository.js', async (importOriginal) =
   };
 });
 
+// The reads above are the paths for subtrees too large for the kept id lists; these tests
+// exercise them on small ones. The id lists have their own tests (test/routes/cursor-paging.test.ts).
+vi.mock('../../src/services/org-unit-user-service.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/services/org-unit-user-service.js')>();
+  return {
+    ...original,
+    createOrgUnitUserService: (deps: Parameters<typeof original.createOrgUnitUserService>[0]) => original.createOrgUnitUserService({ ...deps, subtreeIdsMax: 0 }),
+  };
+});
+
 const tenantUrl = (tenantId: string) => `/api/v1/tenants/${tenantId}`;
 const ousUrl = (tenantId: string) => `${tenantUrl(tenantId)}/ous`;
 const usersOfUrl = (tenantId: string, ouId: string) => `${ousUrl(tenantId)}/${ouId}/users`;

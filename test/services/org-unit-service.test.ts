@@ -36,7 +36,7 @@ async function snapshot() {
   const repos = repositories(store.db);
   return {
     ous: await repos.orgUnits.listAllForCheck(tenantId),
-    users: (await repos.users.list(tenantId, {}, 1000, 0)).map((u) => [u.id, u.ou_id]),
+    users: (await repos.users.list(tenantId, {}, { limit: 1000, offset: 0, descending: false })).map((u) => [u.id, u.ou_id]),
   };
 }
 

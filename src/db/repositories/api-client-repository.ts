@@ -1,3 +1,4 @@
+import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, sql } from 'kysely';
 import { inAnySubtree } from '../sql.js';
 import type { Executor } from '../store.js';
@@ -37,8 +38,10 @@ export function createApiClientRepository(db: Executor) {
     },
 
     /** `withinSubtrees`: only clients whose every role assignment (one at least) lies in these subtrees. */
-    async list(tenantId: string, limit: number, offset: number, withinSubtrees?: readonly string[]): Promise<ApiClientRow[]> {
-      return listQuery(tenantId, withinSubtrees).selectAll().orderBy('id').limit(limit).offset(offset).execute();
+    /** By id (forward windows only). */
+    async list(tenantId: string, window: PageWindow, withinSubtrees?: readonly string[]): Promise<ApiClientRow[]> {
+      const query = listQuery(tenantId, withinSubtrees);
+      return (window.after === undefined ? query : query.where('id', '>', window.after)).selectAll().orderBy('id').limit(window.limit).offset(window.offset).execute();
     },
 
     async count(tenantId: string, withinSubtrees?: readonly string[]): Promise<number> {

@@ -72,12 +72,20 @@ export function createOrgUnitRepository(db: Executor) {
 
     /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
     async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitRow[]> {
-      return listQuery(tenantId, filter)
+      const query = listQuery(tenantId, filter);
+      return (window.after === undefined ? query : query.where('path', '>', window.after))
         .selectAll()
         .orderBy('path', window.descending ? 'desc' : 'asc')
         .limit(window.limit)
         .offset(window.offset)
         .execute();
+    },
+
+    /** The paths of the listing's rows `step`, 2 × `step`, … (1-based, in path order): its rank index. */
+    async rankKeys(tenantId: string, filter: OrgUnitListFilter, step: number): Promise<string[]> {
+      const numbered = listQuery(tenantId, filter).select(['path', sql<number>`row_number() over (order by path)`.as('rn')]);
+      const rows = await db.selectFrom(numbered.as('n')).select('path').where(sql<number>`rn % ${step}`, '=', 0).orderBy('path').execute();
+      return rows.map((row) => row.path);
     },
 
     async count(tenantId: string, filter: OrgUnitListFilter): Promise<number> {

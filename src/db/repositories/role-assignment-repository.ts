@@ -1,3 +1,4 @@
+import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, sql } from 'kysely';
 import { inAnySubtree } from '../sql.js';
 import type { Executor } from '../store.js';
@@ -61,8 +62,10 @@ export function createRoleAssignmentRepository(db: Executor) {
       return (liveAt === undefined ? query : query.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', liveAt)]))).executeTakeFirst();
     },
 
-    async list(tenantId: string, filter: RoleAssignmentFilter, limit: number, offset: number): Promise<RoleAssignmentRow[]> {
-      return listQuery(tenantId, filter).selectAll().orderBy('id').limit(limit).offset(offset).execute();
+    /** By id (forward windows only). */
+    async list(tenantId: string, filter: RoleAssignmentFilter, window: PageWindow): Promise<RoleAssignmentRow[]> {
+      const query = listQuery(tenantId, filter);
+      return (window.after === undefined ? query : query.where('id', '>', window.after)).selectAll().orderBy('id').limit(window.limit).offset(window.offset).execute();
     },
 
     async count(tenantId: string, filter: RoleAssignmentFilter): Promise<number> {

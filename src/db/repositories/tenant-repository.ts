@@ -1,3 +1,4 @@
+import type { PageWindow } from '../../lib/pagination.js';
 import { type Insertable, type Selectable, sql } from 'kysely';
 import { seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
@@ -31,10 +32,11 @@ export function createTenantRepository(db: Executor) {
     },
 
     /** `onlyId` restricts the list to one tenant (a tenant principal sees only its own). */
-    async list(limit: number, offset: number, onlyId?: string): Promise<TenantRow[]> {
+    async list(window: PageWindow, onlyId?: string): Promise<TenantRow[]> {
       let query = db.selectFrom('tenants').selectAll();
       if (onlyId !== undefined) query = query.where('id', '=', onlyId);
-      return query.orderBy('id').limit(limit).offset(offset).execute();
+      if (window.after !== undefined) query = query.where('id', '>', window.after);
+      return query.orderBy('id').limit(window.limit).offset(window.offset).execute();
     },
 
     async count(onlyId?: string): Promise<number> {

@@ -1,8 +1,8 @@
-import { type Selectable, sql } from 'kysely';
+import { type SelectQueryBuilder, type Selectable, sql } from 'kysely';
 import { escapeLike, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
-import type { UserTable } from '../schema.js';
+import type { Database, UserTable } from '../schema.js';
 
 export type UserRow = Selectable<UserTable>;
 
@@ -41,14 +41,28 @@ export function createUserRepository(db: Executor) {
       .where('o.tenant_id', '=', tenantId)
       .where(inSubtree('o.id_path', idPath));
   const direction = (window: PageWindow) => (window.descending ? 'desc' : 'asc');
+  /** Keys `step`, 2 × `step`, … (1-based) of the ids `ids` selects, in id order: a rank index. */
+  const everyNth = async (ids: SelectQueryBuilder<Database, any, { id: string }>, idColumn: 'id' | 'u.id', step: number): Promise<string[]> => {
+    const numbered = ids.select(sql<number>`row_number() over (order by ${sql.ref(idColumn)})`.as('rn'));
+    const rows = await db.selectFrom(numbered.as('n')).select('n.id').where(sql<number>`rn % ${step}`, '=', 0).orderBy('n.id').execute();
+    return rows.map((row) => row.id);
+  };
 
   return {
     async getById(tenantId: string, id: string): Promise<UserRow | undefined> {
       return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     },
 
-    async list(tenantId: string, filter: UserListFilter, limit: number, offset: number): Promise<UserRow[]> {
-      return listQuery(tenantId, filter).selectAll().orderBy('id').limit(limit).offset(offset).execute();
+    /** Users by id (forward windows only). */
+    async list(tenantId: string, filter: UserListFilter, window: PageWindow): Promise<UserRow[]> {
+      const query = listQuery(tenantId, filter);
+      return (window.after === undefined ? query : query.where('id', '>', window.after)).selectAll().orderBy('id').limit(window.limit).offset(window.offset).execute();
+    },
+
+    /** The users with these ids, by id. */
+    async listByIds(tenantId: string, ids: readonly string[]): Promise<UserRow[]> {
+      if (ids.length === 0) return [];
+      return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).orderBy('id').execute();
     },
 
     async count(tenantId: string, filter: UserListFilter): Promise<number> {
@@ -58,11 +72,8 @@ export function createUserRepository(db: Executor) {
 
     /** Direct users of an OU, by id: one range of `users_ou_ix`. */
     async listInOu(tenantId: string, ouId: string, window: PageWindow): Promise<UserRow[]> {
-      return db
-        .selectFrom('users')
-        .selectAll()
-        .where('tenant_id', '=', tenantId)
-        .where('ou_id', '=', ouId)
+      const query = db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('ou_id', '=', ouId);
+      return (window.after === undefined ? query : query.where('id', '>', window.after))
         .orderBy('id', direction(window))
         .limit(window.limit)
         .offset(window.offset)
@@ -78,18 +89,42 @@ export function createUserRepository(db: Executor) {
       if (holdsEveryPlacedUser) {
         // The page's ids from the covering index first (skipped rows never touch the table),
         // then those rows.
-        const pageIds = db
-          .selectFrom('users')
-          .select('id')
-          .where('tenant_id', '=', tenantId)
-          .where('ou_id', 'is not', null)
+        const placed = db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null);
+        const pageIds = (window.after === undefined ? placed : placed.where('id', '>', window.after))
           .orderBy('id', direction(window))
           .limit(window.limit)
           .offset(window.offset);
         // Joined back to the subtree's range: a user placed outside it meanwhile is never listed.
         return usersOfSubtree(tenantId, idPath).selectAll('u').where('u.id', 'in', pageIds).orderBy('u.id', direction(window)).execute();
       }
-      return usersOfSubtree(tenantId, idPath).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset).execute();
+      const query = usersOfSubtree(tenantId, idPath);
+      return (window.after === undefined ? query : query.where('u.id', '>', window.after))
+        .selectAll('u')
+        .orderBy('u.id', direction(window))
+        .limit(window.limit)
+        .offset(window.offset)
+        .execute();
+    },
+
+    /** Rank index keys (every `step`-th id) of an OU's direct users. */
+    async rankKeysInOu(tenantId: string, ouId: string, step: number): Promise<string[]> {
+      return everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', '=', ouId), 'id', step);
+    },
+
+    /** Rank index keys of every placed user of the tenant (a subtree that holds them all). */
+    async rankKeysPlaced(tenantId: string, step: number): Promise<string[]> {
+      return everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null), 'id', step);
+    },
+
+    /** Rank index keys of the users of the subtree at `idPath`. */
+    async rankKeysInSubtree(tenantId: string, idPath: string, step: number): Promise<string[]> {
+      return everyNth(usersOfSubtree(tenantId, idPath).select('u.id as id'), 'u.id', step);
+    },
+
+    /** Every id of the users of the subtree at `idPath`, in no particular order. */
+    async idsInSubtree(tenantId: string, idPath: string): Promise<string[]> {
+      const rows = await usersOfSubtree(tenantId, idPath).select('u.id').execute();
+      return rows.map((row) => row.id);
     },
 
     async insert(row: UserRow): Promise<void> {

@@ -1,3 +1,4 @@
+import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, type Updateable, sql } from 'kysely';
 import { dialectOf } from '../sql.js';
 import type { Executor } from '../store.js';
@@ -26,8 +27,10 @@ export function createWebhookDeliveryRepository(db: Executor) {
     },
 
     /** A subscription's deliveries, newest first. */
-    async list(tenantId: string, webhookId: string, status: WebhookDeliveryRow['status'] | undefined, limit: number, offset: number): Promise<WebhookDeliveryRow[]> {
-      const rows = await listQuery(tenantId, webhookId, status).selectAll().orderBy('id', 'desc').limit(limit).offset(offset).execute();
+    /** Newest first: `window.after` is the last id of the page before, so the rows come below it (forward windows only). */
+    async list(tenantId: string, webhookId: string, status: WebhookDeliveryRow['status'] | undefined, window: PageWindow): Promise<WebhookDeliveryRow[]> {
+      const query = listQuery(tenantId, webhookId, status);
+      const rows = await (window.after === undefined ? query : query.where('id', '<', window.after)).selectAll().orderBy('id', 'desc').limit(window.limit).offset(window.offset).execute();
       return rows.map(withNumbers);
     },
 

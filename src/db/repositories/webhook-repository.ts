@@ -1,3 +1,4 @@
+import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, type Updateable, sql } from 'kysely';
 import { dialectOf } from '../sql.js';
 import type { Executor } from '../store.js';
@@ -23,8 +24,10 @@ export function createWebhookRepository(db: Executor) {
       return row && withNumbers(row);
     },
 
-    async list(tenantId: string, limit: number, offset: number): Promise<WebhookRow[]> {
-      const rows = await db.selectFrom('webhooks').selectAll().where('tenant_id', '=', tenantId).orderBy('id').limit(limit).offset(offset).execute();
+    /** By id (forward windows only). */
+    async list(tenantId: string, window: PageWindow): Promise<WebhookRow[]> {
+      const query = db.selectFrom('webhooks').selectAll().where('tenant_id', '=', tenantId);
+      const rows = await (window.after === undefined ? query : query.where('id', '>', window.after)).orderBy('id').limit(window.limit).offset(window.offset).execute();
       return rows.map(withNumbers);
     },
 
