@@ -119,6 +119,7 @@ class TreeBuilder {
       child_ou_count: 0,
       user_count: 0,
       subtree_user_count: 0,
+      children_version: 0,
       created_at: this.timestamp,
       updated_at: this.timestamp,
     };

@@ -38,6 +38,12 @@ export interface OrgUnitTable {
   user_count: Generated<number>;
   /** Users of this OU and all its descendants, maintained on every write. */
   subtree_user_count: Generated<number>;
+  /**
+   * Raised by every write that changes this OU's children as GET shows them (one added, removed,
+   * renamed or moved; a child's user count): migration 0010. A new path above them changes the
+   * OU's own path too, which a kept answer is also compared on.
+   */
+  children_version: Generated<number>;
   created_at: string;
   updated_at: string;
 }

@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import { accessOf } from '../http/principal.js';
 import { meta, ok, paginated } from '../http/request-context.js';
-import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
+import { resourceResponse, send, writeContextOf } from '../http/write-context.js';
+import { sendRendered } from '../http/rendered-resource.js';
 import { treeResponseChunks } from '../http/tree-json.js';
 import { ConditionalWriteHeaders, DryRunQuery, IdParam, NotModified, Nullable, PageQuery, ReadHeaders, errors, ref, resource, success, Query } from '../schemas/common.js';
 import {
@@ -141,7 +142,7 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
         response: { 200: resource(ref(ApiResponseOUResponse)), 304: NotModified, 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
-    async (request, reply) => sendResource(request, reply, await service.get(accessOf(request), request.params.tenant_id, request.params.ou_id)),
+    async (request, reply) => sendRendered(request, reply, await service.getRendered(accessOf(request), request.params.tenant_id, request.params.ou_id)),
   );
 
   app.patch(

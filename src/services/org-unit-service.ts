@@ -23,6 +23,7 @@ import {
   toDetail,
 } from './org-unit-rules.js';
 import { assembleTree, treeTooLarge } from './org-unit-tree.js';
+import { OrgUnitDetailCache, type RenderedDetail, renderDetail } from './org-unit-detail-cache.js';
 import type {
   DeleteStrategy,
   OrgUnitCreateInput,
@@ -52,6 +53,8 @@ export interface OrgUnitServiceDeps {
   onRolesChanged?: () => void;
   /** The rank indexes of deep list pages (tests pass a small step). */
   rankIndexes?: RankIndexes;
+  /** Rendered answers of OUs with children (tests pass their own to inspect it). */
+  detailCache?: OrgUnitDetailCache;
 }
 
 /** Search counts kept per instance (a few dozen bytes each). */
@@ -70,6 +73,7 @@ export function createOrgUnitService({
   onEventsCommitted,
   onRolesChanged,
   rankIndexes = new RankIndexes(),
+  detailCache = new OrgUnitDetailCache(),
 }: OrgUnitServiceDeps) {
   const read = pick(store.db, READS);
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
@@ -124,8 +128,11 @@ export function createOrgUnitService({
     return rewritten - 1;
   }
 
-  function rename(scope: Scope, ou: OrgUnitRow, name: string): Promise<number> {
-    return relocate(scope, ou, name, { id: ou.parent_id, path: parentPathOf(ou), idPath: parentIdPathOf(ou), depth: ou.depth - 1 });
+  async function rename(scope: Scope, ou: OrgUnitRow, name: string): Promise<number> {
+    const descendants = await relocate(scope, ou, name, { id: ou.parent_id, path: parentPathOf(ou), idPath: parentIdPathOf(ou), depth: ou.depth - 1 });
+    // A move changes both parents' counts, which records it; a rename in place must say so.
+    await scope.repos.orgUnits.childrenChanged(ou.tenant_id, ou.parent_id);
+    return descendants;
   }
 
   /** Moves `ou` (maybe renamed) under `parentId` (null: to the root), refusing cycles and excess depth. */
@@ -149,9 +156,31 @@ export function createOrgUnitService({
     return descendants;
   }
 
+  /**
+   * The OU's answer: kept (detailCache) while its row says its children are unchanged, else its
+   * row and children read again in one snapshot and rendered.
+   */
+  async function rendered(row: OrgUnitRow): Promise<RenderedDetail> {
+    if (row.child_ou_count === 0) return renderDetail(row, []);
+    const kept = detailCache.get(row);
+    if (kept) return kept;
+    return store.snapshot(async (db) => {
+      const repos = pick(db, READS);
+      const current = await getOrThrow(repos, row.tenant_id, row.id);
+      const answer = renderDetail(current, current.child_ou_count > 0 ? await repos.orgUnits.listChildren(current.tenant_id, current.id) : []);
+      detailCache.set(current, answer);
+      return answer;
+    });
+  }
+
   return {
     async get(access: Access, tenantId: string, id: string): Promise<OrgUnitDetail> {
       return detail(read, tenantId, await getVisible(read, access, tenantId, id));
+    },
+
+    /** GET's answer, rendered: one primary-key read when the OU's answer is kept. */
+    async getRendered(access: Access, tenantId: string, id: string): Promise<RenderedDetail> {
+      return rendered(await getVisible(read, access, tenantId, id));
     },
 
     async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
@@ -243,7 +272,7 @@ export function createOrgUnitService({
         };
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         scope.record({ type: 'ou.created', resource: { type: 'ou', id }, before: null, after: ouEventFields(row), ouPaths: [row.id_path] });
-        return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0 }, []);
+        return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0, children_version: 0 }, []);
       });
     },
 

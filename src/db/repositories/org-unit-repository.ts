@@ -5,7 +5,7 @@ import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
-export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count' | 'subtree_user_count'>;
+export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count' | 'subtree_user_count' | 'children_version'>;
 
 export interface OrgUnitListFilter {
   search?: string;
@@ -182,22 +182,47 @@ export function createOrgUnitRepository(db: Executor) {
     async addChildTo(tenantId: string, parentId: string): Promise<OrgUnitRow | undefined> {
       return db
         .updateTable('org_units')
-        .set((eb) => ({ child_ou_count: eb('child_ou_count', '+', 1) }))
+        .set((eb) => ({ child_ou_count: eb('child_ou_count', '+', 1), children_version: eb('children_version', '+', 1) }))
         .where('tenant_id', '=', tenantId)
         .where('id', '=', parentId)
         .returningAll()
         .executeTakeFirst();
     },
 
-    /** Adds to the maintained direct counts of one OU (no-op for `id` null: the tenant root). */
+    /**
+     * Adds to the maintained direct counts of one OU (no-op for `id` null: the tenant root), and
+     * records that its children changed (the callers add, remove or replace children, or move
+     * users in or out); with a user delta, also that its parent's children changed (they show
+     * its user count).
+     */
     async adjustCounts(tenantId: string, id: string | null, delta: { childOus?: number; users?: number }): Promise<void> {
-      if (id === null || (!delta.childOus && !delta.users)) return;
+      if (id === null) return;
       await db
         .updateTable('org_units')
         .set((eb) => ({
           child_ou_count: eb('child_ou_count', '+', delta.childOus ?? 0),
           user_count: eb('user_count', '+', delta.users ?? 0),
+          children_version: eb('children_version', '+', 1),
         }))
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .execute();
+      if (delta.users) {
+        await db
+          .updateTable('org_units')
+          .set((eb) => ({ children_version: eb('children_version', '+', 1) }))
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', (eb) => eb.selectFrom('org_units as child').select('child.parent_id').where('child.tenant_id', '=', tenantId).where('child.id', '=', id))
+          .execute();
+      }
+    },
+
+    /** Records that the children of `id` changed as GET shows them (one renamed); no-op for null. */
+    async childrenChanged(tenantId: string, id: string | null): Promise<void> {
+      if (id === null) return;
+      await db
+        .updateTable('org_units')
+        .set((eb) => ({ children_version: eb('children_version', '+', 1) }))
         .where('tenant_id', '=', tenantId)
         .where('id', '=', id)
         .execute();
@@ -238,6 +263,8 @@ export function createOrgUnitRepository(db: Executor) {
           id_path: sql`${to.idPath} || substr(id_path, ${characterCount(from.idPath) + 1})`,
           path: sql`${to.path} || substr(path, ${characterCount(from.path) + 1})`,
           depth: sql`depth + ${depthDelta}`,
+          // children_version stays: every OU here has a new path of its own, which its kept
+          // answer is compared on too (org-unit-detail-cache.ts), so none is served stale.
           updated_at: updatedAt,
         })
         .where('tenant_id', '=', tenantId)
