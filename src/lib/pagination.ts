@@ -1,5 +1,5 @@
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { type RankIndexes, seekFor } from './rank-index.js';
+import { type RankIndexes, rankStep, seekFor } from './rank-index.js';
 
 export interface PageRequest {
   page: number;
@@ -97,7 +97,13 @@ export interface Listing<R> {
    * every write to the listing's rows raises, read in the same snapshot), and how to build it:
    * the keys of rows `step`, 2 × `step`, … (1-based), in order.
    */
-  ranks?: { cache: RankIndexes; version: number; build(step: number): Promise<string[]> };
+  ranks?: {
+    cache: RankIndexes;
+    version: number;
+    build(step: number): Promise<string[]>;
+    /** A filtered listing (a search) uses its index from page 2 on: 0. Default: the cache's. */
+    minOffset?: number;
+  };
   /** Its query reads forwards only (short listings): a page number is then always an OFFSET. */
   forwardOnly?: boolean;
 }
@@ -122,10 +128,11 @@ export async function readListing<R>(request: PageRequest, listing: Listing<R>):
   const offset = offsetOf(request);
   const window = pageWindow(request, listing.total);
   let rows: R[];
-  if (window !== null && listing.ranks && window.offset > listing.ranks.cache.minOffset) {
+  if (window !== null && listing.ranks && window.offset > (listing.ranks.minOffset ?? listing.ranks.cache.minOffset)) {
     const { cache, version, build } = listing.ranks;
-    const anchors = await cache.anchors(JSON.stringify(listing.id), version, () => build(cache.step));
-    const seek = seekFor(anchors, offset, cache.step);
+    const step = rankStep(listing.total, cache.maxKeys);
+    const anchors = await cache.anchors(JSON.stringify(listing.id), version, step, () => build(step));
+    const seek = seekFor(anchors, offset, step);
     rows = await listing.read({ limit: per_page, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
   } else if (listing.forwardOnly) {
     rows = await listing.read({ limit: per_page, offset, descending: false });

@@ -1,16 +1,24 @@
 import { LRUCache } from 'lru-cache';
 
-/** A rank index keeps the sort key of every RANK_STEP-th row of a listing. */
-export const RANK_STEP = 256;
+/** Most keys one rank index holds: its step is the listing's length / RANK_KEYS, rounded up. */
+export const RANK_KEYS = 2048;
 
 /**
- * Pages that start this far in or less are read with OFFSET (and pages past the middle from the
- * end): skipping a few thousand index entries costs less than building an index would.
+ * Pages of an unfiltered listing that start this far in or less are read with OFFSET (and pages
+ * past the middle from the end): skipping a thousand index entries costs less than building an
+ * index would. A filtered listing (a search) steps over many non-matching rows per row it skips,
+ * so it uses its index from page 2 on.
  */
-export const RANK_MIN_OFFSET = 4 * RANK_STEP;
+export const RANK_MIN_OFFSET = 1024;
+
+/** The step of a rank index of a listing of `total` rows: at most `maxKeys` keys. */
+export function rankStep(total: number, maxKeys = RANK_KEYS): number {
+  return Math.max(1, Math.ceil(total / maxKeys));
+}
 
 interface Entry {
   version: number;
+  step: number;
   anchors: string[];
 }
 
@@ -22,9 +30,9 @@ export interface RankSeek {
 
 /**
  * The row at `offset`, found in a rank index: the anchor that closes the block before it, then
- * fewer than RANK_STEP rows skipped. `anchors[i]` is the key of row (i + 1) × RANK_STEP (1-based).
+ * fewer than `step` rows skipped. `anchors[i]` is the key of row (i + 1) × step (1-based).
  */
-export function seekFor(anchors: readonly string[], offset: number, step = RANK_STEP): RankSeek {
+export function seekFor(anchors: readonly string[], offset: number, step: number): RankSeek {
   const blocks = Math.min(Math.floor(offset / step), anchors.length);
   if (blocks === 0) return { skip: offset };
   return { after: anchors[blocks - 1], skip: offset - blocks * step };
@@ -32,48 +40,46 @@ export function seekFor(anchors: readonly string[], offset: number, step = RANK_
 
 /**
  * Sparse rank indexes of long listings, kept per instance. B-trees have no ranks, so page N of a
- * listing is an OFFSET that steps over (N - 1) × per_page index entries; with every RANK_STEP-th
- * key at hand it is a seek and fewer than RANK_STEP steps. An index is valid for one version of
- * the listing's rows (a counter every write to them raises, read in the same snapshot as the
- * page): a page read through it is the page OFFSET would read at that version. One entry per
- * listing, replaced by a newer version; building is shared by concurrent requests.
+ * listing is an OFFSET that steps over (N - 1) × per_page index entries; with every step-th key
+ * at hand it is a seek and fewer than `step` steps. An index is valid for one version of the
+ * listing's rows (a counter every write to them raises, read in the same snapshot as the page):
+ * a page read through it is the page OFFSET would read at that version. One entry per listing,
+ * replaced by a newer version; building is shared by concurrent requests.
  */
 export class RankIndexes {
   private readonly kept: LRUCache<string, Entry>;
   private readonly building = new Map<string, Promise<string[]>>();
 
   /**
-   * `step`: keys kept per index (every step-th); `minOffset`: a page starting this far in or less
-   * is read without one. Tests use small values to exercise the index on short listings.
+   * `maxKeys`: keys per index (its step follows); `minOffset`: an unfiltered listing's pages up
+   * to this offset are read without one. Tests pass small values to use them on short listings.
    */
   constructor(
-    readonly step = RANK_STEP,
+    readonly maxKeys = RANK_KEYS,
     readonly minOffset = RANK_MIN_OFFSET,
-    maxKeys = 2_000_000,
+    keptChars = 4_000_000,
   ) {
-    // Sized by key characters (~2 bytes each): the default keeps about 4 MB of anchors.
+    // Sized by key characters (~2 bytes each): the default keeps about 8 MB of anchors.
     this.kept = new LRUCache<string, Entry>({
       max: 10_000,
-      maxSize: maxKeys,
+      maxSize: keptChars,
       sizeCalculation: (entry) => entry.anchors.reduce((sum, key) => sum + key.length + 8, 16),
     });
   }
 
-  /** The anchors of `listing` at `version`, built with `build` (in the caller's snapshot) when not kept. */
-  async anchors(listing: string, version: number, build: () => Promise<string[]>): Promise<string[]> {
+  /** The anchors of `listing` at `version` and `step`, built with `build` (in the caller's snapshot) when not kept. */
+  async anchors(listing: string, version: number, step: number, build: () => Promise<string[]>): Promise<string[]> {
     const entry = this.kept.get(listing);
-    if (entry?.version === version) return entry.anchors;
-    const flight = `${version}\u0000${listing}`;
-    let pending = this.building.get(flight);
-    if (!pending) {
-      pending = build().finally(() => this.building.delete(flight));
-      this.building.set(flight, pending);
-      const anchors = await pending;
-      // An older snapshot finishing late never replaces a newer version's index.
-      const current = this.kept.get(listing);
-      if (!current || current.version < version) this.kept.set(listing, { version, anchors });
-      return anchors;
-    }
-    return pending;
+    if (entry?.version === version && entry.step === step) return entry.anchors;
+    const flight = `${version}\u0000${step}\u0000${listing}`;
+    const pending = this.building.get(flight);
+    if (pending) return pending;
+    const built = build().finally(() => this.building.delete(flight));
+    this.building.set(flight, built);
+    const anchors = await built;
+    // An older snapshot finishing late never replaces a newer version's index.
+    const current = this.kept.get(listing);
+    if (!current || current.version <= version) this.kept.set(listing, { version, step, anchors });
+    return anchors;
   }
 }

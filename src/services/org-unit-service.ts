@@ -214,7 +214,13 @@ export function createOrgUnitService({
           keyOf: (row) => row.path,
           read: (window) => repos.orgUnits.list(tenantId, repoFilter, window),
           // The OU version orders the rank index too: only OU writes change which OUs a list holds.
-          ranks: { cache: rankIndexes, version: tenant.ou_version, build: (step) => repos.orgUnits.rankKeys(tenantId, repoFilter, step) },
+          ranks: {
+            cache: rankIndexes,
+            version: tenant.ou_version,
+            build: (step) => repos.orgUnits.rankKeys(tenantId, repoFilter, step),
+            // A search steps over every OU that does not match: its index pays from page 2 on.
+            ...(repoFilter.search !== undefined ? { minOffset: 0 } : {}),
+          },
         });
         const items: OrgUnitListItem[] = page.items.map((r) => ({ id: r.id, name: r.name, path: r.path, parent_id: r.parent_id, user_count: r.user_count }));
         return { ...page, items, eventSeq: tenant.event_seq };

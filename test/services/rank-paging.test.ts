@@ -12,8 +12,8 @@ import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '..
  * Deep page numbers are read through a rank index (every step-th key of a listing, kept per
  * version) and small subtrees' users through a kept, sorted id list. Both must give exactly the
  * page an OFFSET gives at the same version, on random listings, and after writes (a kept index
- * of an older version is never used). Here the step is 3 and every page past the first uses the
- * index, so short listings exercise it; the reference services never use one.
+ * of an older version is never used). Here an index holds at most 8 keys and every page past the
+ * first uses one, so short listings exercise it; the reference services never use one.
  */
 
 const W = systemWrite();
@@ -29,8 +29,9 @@ afterEach(() => closeServiceFixture(fixture, MAX_DEPTH));
 
 function services() {
   const { store } = fixture;
-  const ranked = () => new RankIndexes(3, 0);
-  const never = () => new RankIndexes(3, Number.POSITIVE_INFINITY);
+  // At most 8 keys per index: steps of 1 to 7 on these listings.
+  const ranked = () => new RankIndexes(8, 0);
+  const never = () => new RankIndexes(8, Number.POSITIVE_INFINITY);
   return {
     ous: { ranked: createOrgUnitService({ store, maxDepth: MAX_DEPTH, rankIndexes: ranked() }), offset: createOrgUnitService({ store, maxDepth: MAX_DEPTH, rankIndexes: never() }) },
     users: {
