@@ -111,6 +111,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     optimize: async () => {},
     healthDb,
     probeWrite: () => probeWrite((fn) => healthDb.transaction().execute(fn)),
+    poolStats: () => ({ size: pool.totalCount, max, inUse: pool.totalCount - pool.idleCount, waiting: pool.waitingCount }),
     close: async () => {
       await healthDb.destroy();
       await db.destroy();

@@ -33,10 +33,15 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
   const checkpointer = file === ':memory:' ? null : startBackgroundCheckpoints(sqlite, file, options);
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  // Transactions and snapshots waiting for the one connection (metrics); single statements queued
+  // behind an open transaction wait inside Kysely, where they cannot be counted.
+  let waiting = 0;
   // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
   // both read, then both try to upgrade to writing (which SQLite can only resolve by failing one).
-  const transaction: Store['transaction'] = (fn) =>
-    db.connection().execute(async (connection) => {
+  const transaction: Store['transaction'] = (fn) => {
+    waiting++;
+    return db.connection().execute(async (connection) => {
+      waiting--;
       await sql`begin immediate`.execute(connection);
       try {
         const result = await fn(connection);
@@ -49,10 +54,13 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         throw error;
       }
     });
+  };
   // A deferred BEGIN reads one WAL snapshot and holds this process's one connection, so no
   // write of this process can come between the snapshot's statements either.
-  const snapshot: Store['snapshot'] = (fn) =>
-    db.connection().execute(async (connection) => {
+  const snapshot: Store['snapshot'] = (fn) => {
+    waiting++;
+    return db.connection().execute(async (connection) => {
+      waiting--;
       await sql`begin`.execute(connection);
       try {
         return await fn(connection);
@@ -60,6 +68,7 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         if (sqlite.inTransaction) await sql`commit`.execute(connection);
       }
     });
+  };
   return {
     db,
     dialect: 'sqlite',
@@ -73,6 +82,7 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
     },
     healthDb: db,
     probeWrite: () => probeWrite(transaction),
+    poolStats: () => ({ size: 1, max: 1, inUse: sqlite.inTransaction ? 1 : 0, waiting }),
     close: async () => {
       await checkpointer?.stop();
       await db.destroy();

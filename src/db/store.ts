@@ -40,7 +40,21 @@ export interface Store {
   readonly healthDb: Kysely<Database>;
   /** Writes the probe row in a transaction (through healthDb): throws when the store cannot take a write. */
   probeWrite(): Promise<void>;
+  /** The connections of `db` right now, for metrics (cheap: no I/O). */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+/** A store's connections at one moment. */
+export interface PoolStats {
+  /** Connections open (PostgreSQL: connecting ones included; SQLite: its one). */
+  size: number;
+  /** The most there may be (ARBOR_DB_POOL_SIZE; SQLite: 1). */
+  max: number;
+  /** Checked out (PostgreSQL); SQLite: 1 while a transaction or snapshot holds the connection. */
+  inUse: number;
+  /** Waiting for a connection (PostgreSQL: any query; SQLite: transactions and snapshots queued behind the one holding it). */
+  waiting: number;
 }
 
 export interface StoreOptions {
