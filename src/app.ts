@@ -9,6 +9,7 @@ import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShedding, registerParameterChecks, registerRateLimit, registerRequestLimits } from './http/protection.js';
 import { registerRequestContext, requestIdOf, runInRequestScope } from './http/request-context.js';
+import { childLoggerWithTraceId, registerTraceContext } from './http/request-trace.js';
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -165,6 +166,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     genReqId: requestIdOf,
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // Every log line of a request carries its W3C trace id too (http/request-trace.ts).
+    childLoggerFactory: childLoggerWithTraceId,
     // Bodies and query strings need different coercion: see http/validation.ts.
     schemaController: { compilersFactory: { buildValidator: buildValidator as never, ...(options.eagerSerializers ? {} : { buildSerializer: lazySerializers as never }) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -186,6 +189,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await store.close();
   });
   registerRequestContext(app);
+  registerTraceContext(app);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     runInRequestScope(request.id, done);

@@ -7,6 +7,7 @@ import * as storeProbe from './migrations/0005-store-probe.js';
 import * as eventsAndIdempotency from './migrations/0006-events-and-idempotency.js';
 import * as roleAssignments from './migrations/0007-role-assignments.js';
 import * as webhooks from './migrations/0008-webhooks.js';
+import * as eventTraceId from './migrations/0009-event-trace-id.js';
 import * as ouChildrenVersion from './migrations/0010-ou-children-version.js';
 import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0006-events-and-idempotency': eventsAndIdempotency,
   '0007-role-assignments': roleAssignments,
   '0008-webhooks': webhooks,
+  '0009-event-trace-id': eventTraceId,
   '0010-ou-children-version': ouChildrenVersion,
 };
 

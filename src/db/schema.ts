@@ -146,6 +146,8 @@ export interface EventTable {
    * tenant or a client): a reader scoped to OU X sees the events whose paths contain `/X/`.
    */
   ou_paths: string | null;
+  /** The W3C trace id of the request that wrote the event (32 hex digits); null outside a request (migration 0009). */
+  trace_id: string | null;
 }
 
 /** A request made with an Idempotency-Key: claimed while it runs, then its stored response. */

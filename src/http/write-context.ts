@@ -19,7 +19,7 @@ export function actorOf(request: FastifyRequest): Actor {
 
 /**
  * The context a route hands to a service's write: actor, request id (also the correlation id
- * of all the events the request causes), If-Match, dry_run, and the Idempotency-Key claim with
+ * of all the events the request causes), trace id, If-Match, dry_run, and the Idempotency-Key claim with
  * `respond`, which renders the service's result as the response to store for replays.
  */
 export function writeContextOf<T>(request: FastifyRequest, respond: (result: T) => StoredResponse = (result) => resourceResponse(request, result)): WriteContext {
@@ -30,6 +30,7 @@ export function writeContextOf<T>(request: FastifyRequest, respond: (result: T) 
     actor: actorOf(request),
     requestId: request.id,
     correlationId: request.id,
+    traceId: request.traceId,
     ...(typeof ifMatch === 'string' ? { ifMatch } : {}),
     ...(dryRun ? { dryRun } : {}),
     ...(claim ? { idempotency: Object.assign(claim, { respond: respond as (result: unknown) => StoredResponse }) } : {}),

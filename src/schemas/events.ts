@@ -17,6 +17,12 @@ export const EventResponse = Type.Object(
     }),
     request_id: Nullable(Type.String()),
     correlation_id: Nullable(Type.String({ description: 'The same for every event of one operation (a request, an import).' })),
+    trace_id: Nullable(
+      Type.String({
+        description:
+          "The W3C trace id (32 lowercase hex digits) of the request that made the change: its `traceparent` header's, or one Arbor started. It is in the request's log lines and in the `traceparent` of the event's webhook deliveries. Null for changes made outside a request.",
+      }),
+    ),
     resource: Type.Object({ type: Type.String({ description: '`ou`, `user`, `tenant` or `client`.' }), id: Type.String() }),
     data: Type.Object(
       { before: Fields, after: Fields },

@@ -17,6 +17,7 @@ export interface EventData {
   actor: { type: string; id: string; client_id: string | null };
   request_id: string | null;
   correlation_id: string | null;
+  trace_id: string | null;
   resource: { type: string; id: string };
   data: { before: Record<string, unknown> | null; after: Record<string, unknown> | null };
 }
@@ -73,6 +74,7 @@ export function toEventData(row: EventRow): EventData {
     actor: JSON.parse(row.actor),
     request_id: row.request_id,
     correlation_id: row.correlation_id,
+    trace_id: row.trace_id,
     resource: { type: row.resource_type, id: row.resource_id },
     data: JSON.parse(row.data),
   };

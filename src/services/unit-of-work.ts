@@ -136,6 +136,7 @@ function toEventRow(ctx: WriteContext, actor: string, tenantId: string, timestam
     resource_id: change.resource.id,
     data: JSON.stringify({ before: change.before, after: change.after }),
     ou_paths: [...new Set(change.ouPaths?.filter((p): p is string => typeof p === 'string'))].join(' ') || null,
+    trace_id: ctx.traceId ?? null,
   };
 }
 

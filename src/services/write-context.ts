@@ -31,6 +31,8 @@ export interface WriteContext {
   requestId: string | null;
   /** Ties together the events of one operation (a request, an import job). */
   correlationId: string | null;
+  /** The W3C trace id of the request (its `traceparent`'s, or one Arbor started), stored on its events; null outside a request. */
+  traceId: string | null;
   /** The If-Match header: the write fails with 412 unless the resource's current ETag matches. */
   ifMatch?: string;
   /** Run every check and compute the result, then roll back: nothing changes, no event is written. */
@@ -40,5 +42,5 @@ export interface WriteContext {
 
 /** A write made by Arbor itself or by code that has no request (tests, seeders). */
 export function systemWrite(overrides: Partial<WriteContext> = {}): WriteContext {
-  return { actor: { type: 'system', id: 'arbor', client_id: null }, requestId: null, correlationId: null, ...overrides };
+  return { actor: { type: 'system', id: 'arbor', client_id: null }, requestId: null, correlationId: null, traceId: null, ...overrides };
 }

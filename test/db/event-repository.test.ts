@@ -34,6 +34,7 @@ const event = (tenantId: string, n: number, occurredAt = '2026-01-01T00:00:00.00
   resource_id: `ou_${n}`,
   data: '{"before":null,"after":{}}',
   ou_paths: null,
+  trace_id: null,
 });
 
 /** Appends as the unit of work does: in a transaction holding the tenant's lock. */

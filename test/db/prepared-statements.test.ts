@@ -38,6 +38,7 @@ describe.skipIf(!isPostgresPass)('named prepared statements on PostgreSQL', () =
           resource_id: 'ou_prepared',
           data: '{}',
           ou_paths: null,
+          trace_id: null,
         },
       ]);
       const { rows } = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(trx);
