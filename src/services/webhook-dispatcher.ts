@@ -69,7 +69,7 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
 
   function message(webhook: WebhookRow, event: EventRow): WebhookMessage {
     const body = JSON.stringify({ type: event.type, timestamp: event.occurred_at, data: toEventData(event) });
-    return { url: webhook.url, id: event.id, body, secrets: secretsOf(webhook, secrets, now()) };
+    return { url: webhook.url, id: event.id, body, secrets: secretsOf(webhook, secrets, now()), traceId: event.trace_id };
   }
 
   /** What an attempt leaves on its delivery row. */

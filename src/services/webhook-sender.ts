@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { type WebhookTargetPolicy, WebhookTargetError, parseWebhookUrl, resolveWebhookTarget } from './webhook-address-guard.js';
+import { formatTraceparent } from '../lib/trace-context.js';
 import { signatureHeader } from './webhook-secrets.js';
 
 /** One HTTP call of a delivery: what to send, signed under every secret given. */
@@ -11,6 +12,8 @@ export interface WebhookMessage {
   id: string;
   body: string;
   secrets: readonly string[];
+  /** The W3C trace id of the request that wrote the event: sent as `traceparent` with a new span id. */
+  traceId?: string | null;
 }
 
 /** How one attempt went: only `ok` counts as delivered. */
@@ -114,6 +117,8 @@ export function createWebhookSender({ policy, timeoutMs, now = () => Date.now(),
           'webhook-id': message.id,
           'webhook-timestamp': String(timestamp),
           'webhook-signature': signatureHeader(message.secrets, message.id, timestamp, message.body),
+          // The receiver's trace continues the one of the request that made the change.
+          ...(message.traceId ? { traceparent: formatTraceparent(message.traceId) } : {}),
         },
       });
       let timedOut = false;

@@ -24,6 +24,8 @@ export interface ReceivedDelivery {
   verifiedBy: number[];
   /** Date.now() when the body had arrived. */
   receivedAt: number;
+  /** The W3C `traceparent` header, if one came. */
+  traceparent: string | undefined;
 }
 
 export type ReceiverMode =
@@ -228,6 +230,7 @@ export async function startReceiver(
         raw,
         verifiedBy,
         receivedAt: Date.now(),
+        traceparent: headerString(req.headers.traceparent),
       });
       const current = queued.length > 0 ? queued.shift()! : mode;
       answer(req, res, current);

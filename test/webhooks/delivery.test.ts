@@ -85,6 +85,35 @@ describe('webhook delivery', () => {
     expect(w.receiver.rejected).toEqual([]);
   });
 
+  it("sends a traceparent that continues the trace of the request that made the change: the event's trace id, a new span id", async () => {
+    const w = await world();
+    await subscribe(w);
+    const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '00f067aa0ba902b7';
+    const traced = await w.ctx.app.inject({
+      method: 'POST',
+      url: `/api/v1/tenants/${w.tenantId}/ous`,
+      headers: { ...w.headers, traceparent: `00-${callerTrace}-${callerSpan}-01` },
+      payload: { name: 'Traced' },
+    });
+    expect(traced.statusCode, traced.body).toBe(201);
+    await createOu(w.ctx, w.tenantId, { name: 'Untraced' });
+    await w.receiver.waitFor((r) => r.length >= 2);
+    const events = (await api(w, 'GET', '/events?type=ou.created')) as Record<string, any>[];
+    expect(events.map((e) => e.trace_id)).toEqual([callerTrace, expect.stringMatching(/^[0-9a-f]{32}$/)]);
+    const spans = new Set<string>();
+    for (const [i, delivery] of w.receiver.received.entries()) {
+      const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(delivery.traceparent ?? '');
+      expect(match, `traceparent of delivery ${i}: ${delivery.traceparent}`).not.toBeNull();
+      expect(match![1]).toBe(events[i].trace_id);
+      expect(delivery.body.data.trace_id).toBe(events[i].trace_id);
+      expect(match![2]).not.toBe(callerSpan);
+      expect(match![2]).not.toBe('0'.repeat(16));
+      spans.add(match![2]);
+    }
+    expect(spans.size).toBe(2);
+  });
+
   it('delivers a burst of 1,000 changes complete, in seq order, each once', async () => {
     const w = await world();
     await subscribe(w);
