@@ -5,11 +5,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import { type Config, isPostgresUrl, sqliteFile } from './config.js';
 import { type Store, openStore } from './db/store.js';
 import { migrateToLatest } from './db/migrator.js';
+import { pick } from './db/repositories/index.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShedding, registerParameterChecks, registerRateLimit, registerRequestLimits } from './http/protection.js';
 import { registerRequestContext, requestIdOf, runInRequestScope } from './http/request-context.js';
+import { registerRequestMetrics } from './http/request-metrics.js';
 import { childLoggerWithTraceId, registerTraceContext } from './http/request-trace.js';
+import { type Metrics, createMetrics } from './metrics/metrics.js';
 import { buildValidator, inspectBody } from './http/validation.js';
 import { RequestValidationError } from './errors.js';
 import { registerIdempotency } from './http/idempotency.js';
@@ -71,6 +74,8 @@ export interface App {
   generatedAdminClient: { id: string; secret: string } | null;
   /** Every route the app registered, with the scope it declares (tests enumerate them). */
   routes: RegisteredRoute[];
+  /** What `/metrics` serves (server.ts starts its listener: metrics/metrics-server.ts); null when ARBOR_METRICS_PORT is 0. */
+  metrics: Metrics | null;
 }
 
 export interface RegisteredRoute {
@@ -172,7 +177,20 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     schemaController: { compilersFactory: { buildValidator: buildValidator as never, ...(options.eagerSerializers ? {} : { buildSerializer: lazySerializers as never }) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  logBackgroundError = (error, meaning) => app.log.warn({ err: error }, meaning);
+  // Off with ARBOR_METRICS_PORT=0: then not even the hooks run.
+  const metrics =
+    config.metricsPort === 0
+      ? null
+      : createMetrics({
+          tokenCache: () => tokens.cacheStats(),
+          monitoring: pick(store.db, ['monitoring']).monitoring,
+          onStoreReadError: (error) => app.log.warn({ err: error }, 'metrics: reading the change feed and webhook backlog failed'),
+        });
+  metrics?.watchPool('main', () => store.poolStats());
+  logBackgroundError = (error, meaning) => {
+    metrics?.storeError(error);
+    app.log.warn({ err: error }, meaning);
+  };
   // Planner statistics go stale as a store fills up; PRAGMA optimize only re-analyzes where
   // they have, so running it every few minutes costs nothing when little changed.
   const optimizer = setInterval(() => {
@@ -190,6 +208,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   });
   registerRequestContext(app);
   registerTraceContext(app);
+  if (metrics) registerRequestMetrics(app, metrics);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     runInRequestScope(request.id, done);
@@ -250,6 +269,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // On PostgreSQL the dispatcher has connections of its own: it never waits for, nor takes, a
   // slot of the pool requests use (SQLite has one connection for everything anyway).
   const deliveryStore = config.webhooks.dispatch && secrets && store.dialect === 'postgres' && !options.store ? open(2) : store;
+  if (deliveryStore !== store) metrics?.watchPool('webhooks', () => deliveryStore.poolStats());
   // Without a key the secrets cannot be opened, so nothing could be signed: this instance leaves delivery to others.
   if (config.webhooks.dispatch && !secrets) app.log.warn('webhook delivery is off on this instance: ARBOR_SECRETS_KEY is not set (docs/webhooks.md)');
   const webhookDispatcher =
@@ -289,5 +309,5 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     kickWebhooks = () => webhookDispatcher.kick();
     webhookDispatcher.start();
   }
-  return { app, store, tokens, generatedAdminClient, routes };
+  return { app, store, tokens, generatedAdminClient, routes, metrics };
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 
 /** `postgres://` or `postgresql://` (kept here so config needs nothing from db/). */
@@ -66,6 +67,10 @@ export interface Config {
   /** ARBOR_SECRETS_KEY: the 32-byte key that encrypts stored webhook secrets; null: see webhook-secrets.ts. */
   readonly secretsKey: Buffer | null;
   readonly webhooks: WebhookConfig;
+  /** ARBOR_METRICS_PORT: where Prometheus scrapes `/metrics` (a listener of its own); 0: no listener and nothing collected. */
+  readonly metricsPort: number;
+  /** ARBOR_METRICS_HOST: the address that listener binds to (loopback by default: the API's clients never see it). */
+  readonly metricsHost: string;
 }
 
 /** How this instance delivers webhooks (docs/webhooks.md). */
@@ -211,6 +216,17 @@ function webhookConfig(env: Env): WebhookConfig {
   };
 }
 
+/** An IP address or a host name: what a listener can bind to. */
+function listenHost(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const hostName = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+  if (isIP(raw) === 0 && !hostName.test(raw)) {
+    throw new ConfigError(`${name} must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name, got "${raw}"`);
+  }
+  return raw;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
@@ -259,6 +275,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     externalIdp: externalIdp(env),
     secretsKey: secretsKey(env),
     webhooks: webhookConfig(env),
+    metricsPort: integer(env, 'ARBOR_METRICS_PORT', 9464, 0, 65535),
+    metricsHost: listenHost(env, 'ARBOR_METRICS_HOST', '127.0.0.1'),
     ...overrides,
   };
   if (config.maxUrlBytes >= config.maxHeaderBytes) {
@@ -267,6 +285,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     throw new ConfigError(`ARBOR_HEADERS_TIMEOUT_MS (${config.headersTimeoutMs}) must not exceed ARBOR_REQUEST_TIMEOUT_MS (${config.requestTimeoutMs})`);
+  }
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    // Two listeners cannot share a port; on the API's port the metrics would reach its clients too.
+    throw new ConfigError(`ARBOR_METRICS_PORT (${config.metricsPort}) must differ from PORT (${config.port}); 0 turns the metrics listener off`);
   }
   return Object.freeze(config);
 }

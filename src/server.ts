@@ -1,15 +1,26 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { storeUnavailableReason } from './db/store-errors.js';
+import { type MetricsServer, startMetricsServer } from './metrics/metrics-server.js';
 import { installProcessGuards } from './process-guards.js';
 
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const { app, store, generatedAdminClient } = await buildApp(config);
+  const { app, store, generatedAdminClient, metrics } = await buildApp(config);
   installProcessGuards(app.log, () => app.server.listening);
   // Printed before listening: if listening fails, the secret has still been shown.
   if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
+  // Before the API listens: a metrics port already taken fails the start, not the first scrape.
+  let metricsServer: MetricsServer | null = null;
+  if (metrics) {
+    metricsServer = await startMetricsServer(metrics, { host: config.metricsHost, port: config.metricsPort }).catch((error: unknown) => {
+      throw new Error(`the metrics listener cannot listen on ${config.metricsHost}:${config.metricsPort} (ARBOR_METRICS_HOST, ARBOR_METRICS_PORT; 0 turns it off): ${(error as Error).message}`);
+    });
+    app.log.info(`Prometheus metrics at ${metricsServer.url}`);
+  } else {
+    app.log.info('metrics off (ARBOR_METRICS_PORT=0)');
+  }
   // One line that says where Arbor listens, what it stores into, and where the docs are.
   await app.listen({
     host: config.host,
@@ -26,16 +37,20 @@ async function main(): Promise<void> {
       // close() drops the connections idle at this moment; one that finishes its request later
       // would otherwise stay open until its keep-alive timeout (72 s) and hold the exit back.
       const reaper = setInterval(() => app.server.closeIdleConnections(), 100);
-      app.close().then(
-        () => {
-          clearInterval(reaper);
-          process.exit(0);
-        },
-        (error: unknown) => {
-          app.log.error({ err: error }, 'error while closing');
-          process.exit(1);
-        },
-      );
+      // The metrics listener last: the drain shows in its figures until the end.
+      app
+        .close()
+        .then(() => metricsServer?.close())
+        .then(
+          () => {
+            clearInterval(reaper);
+            process.exit(0);
+          },
+          (error: unknown) => {
+            app.log.error({ err: error }, 'error while closing');
+            process.exit(1);
+          },
+        );
     });
   }
 }

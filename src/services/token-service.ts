@@ -131,6 +131,8 @@ export function createTokenService(deps: TokenServiceDeps) {
   const repos = repositories(store.db);
   // Keyed by the exact token string: a hit is a token whose signature and claims were checked.
   const cache = deps.cacheSize ? new LRUCache<string, { principal: Principal; acceptedUntil: number }>({ max: deps.cacheSize }) : null;
+  // Plain numbers on the hot path; metrics read them when scraped.
+  const cacheCounts = { hits: 0, misses: 0 };
   const externalKeys: JWTVerifyGetKey | null = externalIdp
     ? createRemoteJWKSet(new URL(externalIdp.jwksUrl), { cooldownDuration: 60_000, cacheMaxAge: 10 * 60_000 })
     : null;
@@ -291,11 +293,23 @@ export function createTokenService(deps: TokenServiceDeps) {
 
     ttlSeconds,
 
+    /**
+     * Verifications answered from the cache (hits) and verified in full (misses: not cached,
+     * expired from it, or the cache is off), since start.
+     */
+    cacheStats(): { hits: number; misses: number } {
+      return { ...cacheCounts };
+    },
+
     /** The principal a token stands for; 401 `auth.invalid_token` for anything not valid. */
     async verify(token: string): Promise<Principal> {
       const cached = cache?.get(token);
       // Expiry is checked on every hit, against the same clock as a full verification.
-      if (cached && now() < cached.acceptedUntil) return cached.principal;
+      if (cached && now() < cached.acceptedUntil) {
+        cacheCounts.hits++;
+        return cached.principal;
+      }
+      cacheCounts.misses++;
       try {
         const { principal, exp } = await verifyUncached(token);
         cache?.set(token, { principal, acceptedUntil: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });

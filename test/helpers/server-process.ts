@@ -51,6 +51,8 @@ export function arborEnv(databaseUrl: string, extra: Record<string, string> = {}
     // Off unless a test turns them on, as in createTestContext.
     ARBOR_RATE_LIMIT_PER_MINUTE: '0',
     ARBOR_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // No metrics listener unless a test asks for one: several instances would all want port 9464.
+    ARBOR_METRICS_PORT: '0',
     ...extra,
   };
 }
