@@ -10,8 +10,8 @@ export function etagOf(representation: unknown): string {
   return etagOfJson(JSON.stringify(representation));
 }
 
-/** The ETag of a representation already rendered with JSON.stringify: the same as etagOf's. */
-export function etagOfJson(json: string): string {
+/** The ETag of a representation already rendered with JSON.stringify (or its UTF-8 bytes): the same as etagOf's. */
+export function etagOfJson(json: string | Buffer): string {
   return `"${hash('sha256', json, 'base64url').slice(0, 27)}"`;
 }
 

@@ -128,7 +128,10 @@ export async function readListing<R>(request: PageRequest, listing: Listing<R>):
   const offset = offsetOf(request);
   const window = pageWindow(request, listing.total);
   let rows: R[];
-  if (window !== null && listing.ranks && window.offset > (listing.ranks.minOffset ?? listing.ranks.cache.minOffset)) {
+  // A filtered listing (minOffset 0) seeks for any page past the first, its last page included:
+  // read backwards, the last page of a search also steps over every OU that does not match.
+  const minOffset = listing.ranks?.minOffset ?? listing.ranks?.cache.minOffset ?? 0;
+  if (window !== null && listing.ranks && (minOffset === 0 ? offset > 0 : window.offset > minOffset)) {
     const { cache, version, build } = listing.ranks;
     const step = rankStep(listing.total, cache.maxKeys);
     const anchors = await cache.anchors(JSON.stringify(listing.id), version, step, () => build(step));

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 
 /** Most keys one rank index holds: its step is the listing's length / RANK_KEYS, rounded up. */
-export const RANK_KEYS = 2048;
+export const RANK_KEYS = 8192;
 
 /**
  * Pages of an unfiltered listing that start this far in or less are read with OFFSET (and pages
@@ -59,7 +59,8 @@ export class RankIndexes {
     readonly minOffset = RANK_MIN_OFFSET,
     keptChars = 4_000_000,
   ) {
-    // Sized by key characters (~2 bytes each): the default keeps about 8 MB of anchors.
+    // Sized by key characters (~2 bytes each): the default keeps about 8 MB of anchors, a dozen
+    // indexes of listings of a million rows.
     this.kept = new LRUCache<string, Entry>({
       max: 10_000,
       maxSize: keptChars,

@@ -3,9 +3,13 @@ import type { ChildSummary, OrgUnitRow } from '../db/repositories/org-unit-repos
 import { etagOfJson } from '../lib/etag.js';
 import { toDetail } from './org-unit-rules.js';
 
-/** An OU as GET answers it: the JSON of `data`, and its ETag. */
+/**
+ * An OU as GET answers it: the JSON of `data` as UTF-8 bytes, and its ETag. Bytes, because a
+ * kept answer is sent many times: encoding a 1.1 MB string for every send took a quarter of the
+ * server's time for the 10,000-children OU.
+ */
 export interface RenderedDetail {
-  json: string;
+  json: Buffer;
   etag: string;
 }
 
@@ -17,7 +21,7 @@ interface Entry extends RenderedDetail {
 
 /** The answer of an OU whose row and children are these. */
 export function renderDetail(row: OrgUnitRow, children: ChildSummary[]): RenderedDetail {
-  const json = JSON.stringify(toDetail(row, children));
+  const json = Buffer.from(JSON.stringify(toDetail(row, children)));
   return { json, etag: etagOfJson(json) };
 }
 
@@ -31,9 +35,9 @@ export function renderDetail(row: OrgUnitRow, children: ChildSummary[]): Rendere
 export class OrgUnitDetailCache {
   private readonly kept: LRUCache<string, Entry>;
 
-  /** `maxChars`: the most JSON kept (about two bytes a character); default 16 M characters. */
-  constructor(maxChars = 16_000_000) {
-    this.kept = new LRUCache<string, Entry>({ max: 50_000, maxSize: maxChars, sizeCalculation: (entry) => entry.json.length + entry.own.length + 64 });
+  /** `maxBytes`: the most JSON kept; default 16 MB. */
+  constructor(maxBytes = 16_000_000) {
+    this.kept = new LRUCache<string, Entry>({ max: 50_000, maxSize: maxBytes, sizeCalculation: (entry) => entry.json.length + entry.own.length + 64 });
   }
 
   /** The kept answer for `row`, if it is still the answer. */
