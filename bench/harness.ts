@@ -112,6 +112,7 @@ export async function startServer(databaseUrl: string, manifest: SeedManifest, p
       ARBOR_ADMIN_CLIENT_SECRET: ADMIN.secret,
       BENCH_TENANT_ID: manifest.tenantId,
       BENCH_OU_ID: manifest.ids.single,
+      BENCH_WIDE_OU_ID: manifest.ids.wide,
     },
     stdio: options.onMessage ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });

@@ -8,7 +8,7 @@
  * bench/results/.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -16,6 +16,7 @@ import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
 import { type BenchTokens, autocannonRequests, delegationTokens, fail, freePort, loadManifest, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type Scenario, scenarios } from './scenarios.js';
+import { type TargetRow, targetRows, targetsTable } from './targets.js';
 import type { SeedManifest } from './seed-data.js';
 import { type BenchStore, RESULTS_DIR, freshRunStore } from './stores.js';
 import { CURRENT, type Checkout, fitStoreTo, prepareBaseline } from './baseline.js';
@@ -104,6 +105,80 @@ async function runTimed(base: string, token: BenchTokens, pid: number, scenario:
   };
 }
 
+/** Walks of a whole listing, one request at a time: by next_cursor, or page after page. */
+async function runWalk(base: string, token: BenchTokens, pid: number, scenario: Extract<Scenario, { kind: 'walk' }>): Promise<Measurement> {
+  const rss = sampleRss(pid);
+  const [first] = scenario.requests;
+  const headers = headersFor(first, token);
+  const walks: number[] = [];
+  let requests = 0;
+  let errors = 0;
+  let items = 0;
+  for (let walk = 0; walk < scenario.walks; walk++) {
+    const started = performance.now();
+    let url: string | null = `${base}${first.path}`;
+    let page = 1;
+    items = 0;
+    while (url !== null) {
+      const response = await fetch(url, { headers });
+      requests++;
+      if (!response.ok) {
+        errors++;
+        console.error(`  ${scenario.name}: GET ${url} -> ${response.status}`);
+        break;
+      }
+      const body = (await response.json()) as { data: unknown[]; next_cursor: string | null; pagination: { total_pages: number } };
+      items += body.data.length;
+      page++;
+      if (scenario.by === 'cursor') url = body.next_cursor === null ? null : `${base}${first.path}&cursor=${encodeURIComponent(body.next_cursor)}`;
+      else url = page > body.pagination.total_pages ? null : `${base}${first.path}&page=${page}`;
+    }
+    walks.push(performance.now() - started);
+  }
+  const memory = rss.stop();
+  const sorted = [...walks].sort((a, b) => a - b);
+  process.stdout.write(`${items} items in ${requests / scenario.walks} pages per walk, `);
+  return { scenario: scenario.name, requestsPerSecond: null, p50: median(sorted), p99: sorted.at(-1) ?? 0, max: sorted.at(-1) ?? 0, requests, errors, peakRssMb: memory.peak };
+}
+
+/**
+ * The scenarios with their placeholders filled in (scenarios.ts): `{busiest}` from the run's
+ * store, then `{middle}` / `{last}` from the first page of each listing, asked of the server.
+ */
+async function resolvePlaceholders(chosen: Scenario[], base: string, token: BenchTokens, busiest: string): Promise<Scenario[]> {
+  const pagesOf = new Map<string, number>();
+  const resolve = async (path: string): Promise<string> => {
+    let resolved = path.replaceAll('{busiest}', busiest);
+    if (!/\{(middle|last)\}/.test(resolved)) return resolved;
+    const firstPage = resolved.replace(/([?&])page=\{(middle|last)\}/, '$1page=1');
+    if (!pagesOf.has(firstPage)) {
+      const response = await fetch(`${base}${firstPage}`, { headers: headersFor({ method: 'GET', path: firstPage }, token) });
+      if (!response.ok) throw new Error(`GET ${firstPage} -> ${response.status}: cannot size the listing`);
+      pagesOf.set(firstPage, ((await response.json()) as { pagination: { total_pages: number } }).pagination.total_pages);
+    }
+    const pages = pagesOf.get(firstPage) as number;
+    resolved = resolved.replace('{middle}', String(Math.max(1, Math.ceil(pages / 2)))).replace('{last}', String(Math.max(1, pages)));
+    return resolved;
+  };
+  const out: Scenario[] = [];
+  for (const scenario of chosen) {
+    const requests = await Promise.all(scenario.requests.map(async (r) => ({ ...r, path: await resolve(r.path) })));
+    out.push({ ...scenario, requests } as Scenario);
+  }
+  return out;
+}
+
+/** The OU of the big tenant with the most direct users (a few hold thousands). */
+async function busiestOu(databaseUrl: string, tenantId: string): Promise<string> {
+  const store = openStore(databaseUrl, { poolSize: 1 });
+  try {
+    const row = await store.db.selectFrom('org_units').select('id').where('tenant_id', '=', tenantId).orderBy('user_count', 'desc').limit(1).executeTakeFirstOrThrow();
+    return row.id;
+  } finally {
+    await store.close();
+  }
+}
+
 function summarize(store: BenchStore, runs: Measurement[][]): { rows: Record<string, string | number>[]; table: string } {
   const names = [...new Set(runs.flat().map((m) => m.scenario))];
   const byName = (name: string) => runs.flatMap((run) => run.filter((m) => m.scenario === name));
@@ -140,6 +215,7 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
   const connections = Number(values.connections);
   const databaseUrl = await freshRunStore(store);
   await fitStoreTo(checkout, databaseUrl);
+  const busiest = await busiestOu(databaseUrl, manifest.tenantId);
   const measurements: Measurement[] = [];
   let server: ChildProcess | undefined;
   let base = '';
@@ -156,7 +232,8 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
   };
   try {
     await start();
-    for (const scenario of chosen) {
+    const resolved = await resolvePlaceholders(chosen, base, token, busiest);
+    for (const scenario of resolved) {
       if (scenario.freshServer && measurements.length > 0) {
         await stopServer(server as ChildProcess);
         await start();
@@ -166,7 +243,9 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
       const m =
         scenario.kind === 'throughput'
           ? await runThroughput(base, token, pid, scenario, duration, connections)
-          : await runTimed(base, token, pid, scenario);
+          : scenario.kind === 'walk'
+            ? await runWalk(base, token, pid, scenario)
+            : await runTimed(base, token, pid, scenario);
       measurements.push(m);
       console.log(
         `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
@@ -247,7 +326,15 @@ async function main(): Promise<void> {
     ...(baseline ? { baseline: { medians: summaries.get(baseline)?.rows, runs: allRuns.get(baseline) } } : {}),
   };
   writeFileSync(join(RESULTS_DIR, `${store}-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(RESULTS_DIR, `${store}-latest.md`), `${current?.table}\n${compared ? `\n${compared}\n` : ''}`);
+  const targets = targetRows(store, current?.rows ?? [], allRuns.get(CURRENT) ?? []);
+  writeFileSync(join(RESULTS_DIR, `targets-${store}.json`), `${JSON.stringify({ meta, targets }, null, 2)}\n`);
+  const otherStore = store === 'sqlite' ? 'postgres' : 'sqlite';
+  const otherFile = join(RESULTS_DIR, `targets-${otherStore}.json`);
+  const other = existsSync(otherFile) ? (JSON.parse(readFileSync(otherFile, 'utf8')) as { meta: { at: string }; targets: TargetRow[] }) : undefined;
+  const byStore = store === 'sqlite' ? { sqlite: targets, postgres: other?.targets } : { sqlite: other?.targets, postgres: targets };
+  const targetTable = targetsTable(byStore);
+  console.log(`\nTargets (issue 14; ${other ? `${otherStore} from its last run, ${other.meta.at}` : `no ${otherStore} run on record yet`}):\n${targetTable}`);
+  writeFileSync(join(RESULTS_DIR, `${store}-latest.md`), `${current?.table}\n${compared ? `\n${compared}\n` : ''}\n${targetTable}\n`);
   console.log(`\nWritten to bench/results/${store}-${stamp}.json and bench/results/${store}-latest.md`);
 }
 

@@ -31,6 +31,19 @@ export type Scenario =
     }
   | {
       name: string;
+      /**
+       * One client walks a whole listing, page after page (by `next_cursor`, or by page number),
+       * as a provisioning job does; each walk is a sample, its time from the first request to
+       * the last answer. `requests` holds the first page's request.
+       */
+      kind: 'walk';
+      requests: [HttpRequest];
+      by: 'cursor' | 'page';
+      walks: number;
+      freshServer?: boolean;
+    }
+  | {
+      name: string;
       kind: 'timed';
       /** The requests, sent one at a time; each one's latency is a sample. */
       requests: HttpRequest[];
@@ -39,6 +52,13 @@ export type Scenario =
       /** Measured on a freshly started server: its memory figures are then its own. */
       freshServer?: boolean;
     };
+
+/**
+ * Placeholders a path may hold, resolved by run.ts once the run's server is up: `{busiest}`, the
+ * OU with the most direct users; `{middle}` / `{last}` in `page=`, the middle and last page of
+ * the same listing (from its first page's total_pages).
+ */
+export const PLACEHOLDERS = ['{busiest}', '{middle}', '{last}'] as const;
 
 export function scenarios(m: SeedManifest): Scenario[] {
   const t = `/api/v1/tenants/${m.tenantId}`;
@@ -54,17 +74,34 @@ export function scenarios(m: SeedManifest): Scenario[] {
     // Latency of one request at a time: 10,000 children in one answer.
     { name: 'get-ou-wide', kind: 'timed', requests: Array(20).fill(get(ou(m.ids.wide))) },
     throughput('get-ou-wide-16-connections', get(ou(m.ids.wide))),
+    // The same size of answer as a constant from a bare route: what moving 1.1 MB answers costs here.
+    throughput('ceiling-wide-16-connections', { method: 'GET', path: '/bench/ceiling-wide', anonymous: true }),
     throughput('list-ous-page-1', get(`${t}/ous`)),
     throughput('list-ous-deep-page', get(`${t}/ous?page=${lastPage(m.options.ous, 100) - 10}&per_page=100`)),
-    // The costliest page: deep pages past the middle are read backwards from the end.
+    // The costliest page without a rank index: deep pages past the middle are read backwards from the end.
     throughput('list-ous-middle-page', get(`${t}/ous?page=${Math.ceil(lastPage(m.options.ous, 100) / 2)}&per_page=100`)),
+    throughput('list-ous-last-page', get(`${t}/ous?page=${lastPage(m.options.ous, 100)}&per_page=100`)),
     throughput('list-ous-search', get(`${t}/ous?search=${m.searchTerm}`)),
     throughput('list-ous-search-deep-page', get(`${t}/ous?search=${m.searchTerm}&page=20`)),
+    throughput('list-ous-search-middle-page', get(`${t}/ous?search=${m.searchTerm}&page={middle}`)),
+    throughput('list-ous-search-last-page', get(`${t}/ous?search=${m.searchTerm}&page={last}`)),
     throughput('list-ous-children-of-wide', get(`${t}/ous?parent_id=${m.ids.wide}`)),
     throughput('list-ous-children-of-wide-deep-page', get(`${t}/ous?parent_id=${m.ids.wide}&page=${lastPage(m.shape.wideChildren, 20)}`)),
     throughput('users-direct', get(`${ou(m.ids.single)}/users`)),
+    throughput('users-direct-busiest-page-1', get(`${ou('{busiest}')}/users?per_page=100`)),
+    throughput('users-direct-busiest-middle-page', get(`${ou('{busiest}')}/users?per_page=100&page={middle}`)),
+    throughput('users-direct-busiest-last-page', get(`${ou('{busiest}')}/users?per_page=100&page={last}`)),
     throughput('users-nested-root-page-1', get(`${ou(m.ids.root)}/users?include_nested=true`)),
+    throughput('users-nested-root-middle-page-16-connections', get(`${ou(m.ids.root)}/users?include_nested=true&per_page=100&page={middle}`)),
+    throughput('users-nested-root-last-page-16-connections', get(`${ou(m.ids.root)}/users?include_nested=true&per_page=100&page={last}`)),
     throughput('users-nested-mid-level-page-1', get(`${ou(m.ids.midLevel)}/users?include_nested=true`)),
+    throughput('users-nested-mid-level-middle-page', get(`${ou(m.ids.midLevel)}/users?include_nested=true&page={middle}`)),
+    throughput('users-nested-mid-level-last-page', get(`${ou(m.ids.midLevel)}/users?include_nested=true&page={last}`)),
+    // A provisioning job reading every user of a branch (the 10,000-OU subtree the CASCADE
+    // scenario deletes, about 20,000 users), 100 per page, one page after another.
+    ...(['cursor', 'page'] as const).map(
+      (by): Scenario => ({ name: `walk-branch-nested-users-by-${by}`, kind: 'walk', by, walks: 3, requests: [get(`${ou(m.ids.cascade)}/users?include_nested=true&per_page=100`)] }),
+    ),
     { name: 'users-nested-root-deep-page', kind: 'timed', requests: Array(15).fill(get(`${ou(m.ids.root)}/users?include_nested=true&page=${lastPage(m.options.users, 100)}&per_page=100`)) },
     { name: 'users-nested-root-middle-page', kind: 'timed', requests: Array(15).fill(get(`${ou(m.ids.root)}/users?include_nested=true&page=${Math.ceil(lastPage(m.options.users, 100) / 2)}&per_page=100`)) },
     // A fresh server: V8 keeps the heap a 15 MB answer grew (docs/benchmarks.md), which would

@@ -1,10 +1,13 @@
 /**
  * The server the benchmark drives: Arbor exactly as `npm start` builds it, plus two ceiling
  * routes measured in the same process and run. Environment as for Arbor, and:
- *   BENCH_TENANT_ID, BENCH_OU_ID  the OU whose response size the ceiling body copies.
+ *   BENCH_TENANT_ID, BENCH_OU_ID  the OU whose response size the ceiling body copies;
+ *   BENCH_WIDE_OU_ID              the OU with 10,000 children, for the wide ceiling.
  *
  *   GET /bench/ceiling       a bare route: a constant body of that size, no auth, no store
  *   GET /bench/ceiling-auth  the same, behind Arbor's bearer-token check (scope ous:read)
+ *   GET /bench/ceiling-wide  a bare route with a constant body the size of the wide OU's answer
+ *                            (1.1 MB): what the machine can move of such answers at all
  */
 // Plain JavaScript on the compiled dist/ (what `npm start` runs): no TypeScript loader in the
 // measured process. `npm run bench` builds first.
@@ -27,6 +30,8 @@ async function main() {
   const ou = await createOrgUnitService({ store, maxDepth: config.maxOuDepth }).get(FULL_ACCESS, tenantId, ouId);
   // The envelope the OU route sends, with a request id of the usual length.
   const body = JSON.stringify({ data: ou, meta: { request_id: '00000000-0000-4000-8000-000000000000', timestamp: new Date().toISOString() } });
+  const wideOu = process.env.BENCH_WIDE_OU_ID ? await createOrgUnitService({ store, maxDepth: config.maxOuDepth }).get(FULL_ACCESS, tenantId, process.env.BENCH_WIDE_OU_ID) : null;
+  const wideBody = Buffer.from(JSON.stringify({ data: wideOu, meta: { request_id: '00000000-0000-4000-8000-000000000000', timestamp: new Date().toISOString() } }));
 
   const { app } = await buildApp(config, {
     store,
@@ -35,6 +40,7 @@ async function main() {
       instance.get('/bench/ceiling-auth', { schema: { hide: true }, config: { scope: 'ous:read' } }, async (_request, reply) =>
         reply.type('application/json').send(body),
       );
+      instance.get('/bench/ceiling-wide', { schema: { hide: true } }, async (_request, reply) => reply.type('application/json').send(wideBody));
     },
   });
   await app.listen({ host: config.host, port: config.port });
