@@ -23,6 +23,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ service: EventService }> =
         params: Type.Object({ tenant_id: IdParam }),
         querystring: Query({
           after: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Events with a seq greater than this (0: from the start).' }),
+          cursor: Type.Optional(Type.String({ maxLength: 1024, description: "The previous answer's `next_cursor`: read on from it (in place of `after`)." })),
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           type: Type.Optional(Type.String({ maxLength: 1000, description: 'Comma-separated types, `<resource>.*` or `*`, e.g. `ou.*,user.moved`.' })),
           resource_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The events of one resource only.' })),
@@ -43,7 +44,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ service: EventService }> =
       const gone = new AbortController();
       reply.raw.once('close', () => gone.abort());
       const page = await service.list(accessOf(request), request.params.tenant_id, request.query, gone.signal);
-      return { data: page.items, next: page.next, meta: meta(request) };
+      return { data: page.items, next: page.next, next_cursor: page.nextCursor, meta: meta(request) };
     },
   );
 };

@@ -36,6 +36,9 @@ export const EventPageResponse = Type.Object(
   {
     data: Type.Array(ref(EventResponse)),
     next: Type.Integer({ description: 'Pass as `after` to read on: the last seq this answer covers.' }),
+    next_cursor: Type.String({
+      description: 'The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). The feed has no end: there is always a next cursor.',
+    }),
     meta: Type.Optional(ref(MetaResponse)),
   },
   { $id: 'EventPageResponse', description: 'Events in seq order, and the cursor to continue from.' },

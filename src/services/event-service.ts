@@ -3,6 +3,7 @@ import type { Access } from './access.js';
 import type { EventFilter, EventRow } from '../db/repositories/event-repository.js';
 import type { Store } from '../db/store.js';
 import { AppError, RequestValidationError } from '../errors.js';
+import { decodeCursor, encodeCursor } from '../lib/cursor.js';
 import type { ChangeSignal } from './change-signal.js';
 import { EVENT_TYPES } from './event-types.js';
 import { tenantNotFound } from './tenant-guard.js';
@@ -24,6 +25,8 @@ export interface EventData {
 
 export interface EventQuery {
   after: number;
+  /** A `next_cursor` of the same feed (type and resource_id filters): read on from it, in place of `after`. */
+  cursor?: string;
   limit: number;
   /** Comma-separated exact types, `<resource>.*` or `*`. */
   type?: string;
@@ -36,6 +39,21 @@ export interface EventPage {
   items: EventData[];
   /** The cursor to pass as `after` next. */
   next: number;
+  /** The same position, opaque and bound to this feed's filters: pass as `cursor` next. */
+  nextCursor: string;
+}
+
+/** What a feed's cursor is bound to: the tenant and the filters. */
+const feedListing = (tenantId: string, query: EventQuery) => ['events', tenantId, query.type ?? null, query.resource_id ?? null];
+
+/** The `after` a feed's cursor stands for (422 for one of another feed, or none of Arbor's). */
+function afterOf(tenantId: string, query: EventQuery): number {
+  if (!query.cursor) return query.after;
+  const seq = Number(decodeCursor(feedListing(tenantId, query), query.cursor).after);
+  if (!Number.isSafeInteger(seq) || seq < 0) {
+    throw new RequestValidationError([{ loc: ['query', 'cursor'], type: 'value_error.cursor', msg: 'This is not a cursor of the change feed. Pass the next_cursor of the previous answer unchanged.' }]);
+  }
+  return seq;
 }
 
 const RESOURCES = [...new Set(EVENT_TYPES.map((t) => t.split('.')[0]))];
@@ -116,7 +134,7 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       const rows = await repos.events.list(tenantId, query.after, query.limit, filter);
       // A short page has read everything up to the head (filtered or not): the cursor moves past it.
       const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, bounds?.lastSeq ?? 0);
-      return { items: rows.map(toEventData), next };
+      return { items: rows.map(toEventData), next, nextCursor: encodeCursor(feedListing(tenantId, query), { after: String(next), offset: next + 1 }) };
     });
   }
 
@@ -131,6 +149,7 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       const reach = access.reach('events:read');
       const within = reach === 'tenant' ? null : reach;
       const deadline = now() + Math.min(query.wait, maxWaitSeconds) * 1000;
+      query = { ...query, after: afterOf(tenantId, query) };
       for (;;) {
         const page = await readOnce(tenantId, query, types, within);
         const remaining = deadline - now();
