@@ -74,14 +74,15 @@ describe('X-Request-ID and meta', () => {
     expect(stamped).toBeLessThanOrEqual(Date.now() + 1000);
   });
 
-  it('wraps single resources as exactly {data, meta} and lists as exactly {data, pagination, meta}', async () => {
+  it('wraps single resources as exactly {data, meta} and lists as exactly {data, pagination, next_cursor, meta}', async () => {
     const tenant = await createTenant(t.ctx);
     const ou = await createOu(t.ctx, tenant.id);
     const single = await t.ctx.app.inject({ method: 'GET', url: `${ousUrl(tenant.id)}/${ou.id}`, headers: t.ctx.platformHeaders });
     expect(Object.keys(single.json()).sort()).toEqual(['data', 'meta']);
     expect(Object.keys(single.json().meta).sort()).toEqual(['request_id', 'timestamp']);
     const list = await t.ctx.app.inject({ method: 'GET', url: ousUrl(tenant.id), headers: t.ctx.platformHeaders });
-    expect(Object.keys(list.json()).sort()).toEqual(['data', 'meta', 'pagination']);
+    expect(Object.keys(list.json()).sort()).toEqual(['data', 'meta', 'next_cursor', 'pagination']);
+    expect(list.json().next_cursor).toBeNull();
   });
 });
 

@@ -67,6 +67,9 @@ const OPERATIONS: Operation[] = [
  */
 const header = (name: string): Param => ({ name, in: 'header', required: false });
 const EXTENSION_PARAMETERS: Record<string, Param[]> = {
+  // Every list also pages by cursor (docs/org-units.md).
+  [`get ${OUS}`]: [query('cursor')],
+  [`get ${OU}/users`]: [query('cursor')],
   [`post ${OUS}`]: [header('idempotency-key')],
   [`get ${OU}`]: [header('if-none-match')],
   [`patch ${OU}`]: [header('if-match'), header('idempotency-key'), query('dry_run')],
@@ -76,8 +79,15 @@ const EXTENSION_PARAMETERS: Record<string, Param[]> = {
 const EXTENSION_SUCCESS: Record<string, [status: string, schema: string]> = {
   [`delete ${OU}`]: ['200', 'ApiResponse_OUDeleteOutcome_'],
 };
-/** Optional fields added to a spec schema (lists and the tree say which event seq they reflect; a dry run says what it would change). */
-const EXTENSION_FIELDS: Record<string, string[]> = { MetaResponse: ['event_seq', 'dry_run'] };
+/**
+ * Optional fields added to a spec schema (lists and the tree say which event seq they reflect; a
+ * dry run says what it would change; a list's cursor to the next page).
+ */
+const EXTENSION_FIELDS: Record<string, string[]> = {
+  MetaResponse: ['event_seq', 'dry_run'],
+  PaginatedResponse: ['next_cursor'],
+  PaginatedResponse_OUListItem_: ['next_cursor'],
+};
 const key = (op: Pick<Operation, 'method' | 'path'>) => `${op.method} ${op.path}`;
 
 interface Field {
