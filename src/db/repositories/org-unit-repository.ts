@@ -1,5 +1,5 @@
 import { type Selectable, sql } from 'kysely';
-import { escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree } from '../sql.js';
+import { compiledOnce, escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
@@ -29,6 +29,34 @@ export interface TreeRow {
   name: string;
   name_key: string;
 }
+
+/** Every column of `org_units`, named (a prepared statement must not select `*`: db/sql.ts). */
+const ORG_UNIT_COLUMNS = [
+  'tenant_id',
+  'id',
+  'parent_id',
+  'name',
+  'name_key',
+  'description',
+  'custom_attributes',
+  'path',
+  'id_path',
+  'depth',
+  'child_ou_count',
+  'user_count',
+  'subtree_user_count',
+  'children_version',
+  'created_at',
+  'updated_at',
+] as const satisfies readonly (keyof OrgUnitRow)[];
+
+/**
+ * An OU by primary key, compiled once: every OU request reads one, and building and compiling
+ * the query through Kysely took most of its 21 µs on SQLite (the read itself: about 2 µs).
+ */
+const selectById = compiledOnce(['tenant_id', 'id'], (db, values) =>
+  db.selectFrom('org_units').select(ORG_UNIT_COLUMNS).where('tenant_id', '=', values.tenant_id).where('id', '=', values.id),
+);
 
 function characterCount(text: string): number {
   return [...text].length;
@@ -61,7 +89,8 @@ export function createOrgUnitRepository(db: Executor) {
 
   return {
     async getById(tenantId: string, id: string): Promise<OrgUnitRow | undefined> {
-      return db.selectFrom('org_units').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+      const [row] = await selectById(db, { tenant_id: tenantId, id });
+      return row as OrgUnitRow | undefined;
     },
 
     /** The id_path and path of each of `ids` that exists (the roots of a scoped principal's subtrees). */
