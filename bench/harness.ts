@@ -92,12 +92,16 @@ export interface ServerOptions {
   onMessage?: (message: unknown) => void;
   /** The checkout whose bench/server.mjs (and so whose dist/) runs: default this one (`--baseline` runs another). */
   checkoutDir?: string;
+  /** Settings of this server beyond the benchmark's (e.g. ARBOR_METRICS_PORT=0 for the metrics A/B). */
+  env?: Record<string, string>;
 }
 
 /** Starts bench/server.mjs on `databaseUrl`; resolves once it listens. Its log goes to `logFile` when it exits. */
 export async function startServer(databaseUrl: string, manifest: SeedManifest, port: number, logFile: string, options: ServerOptions = {}): Promise<ChildProcess> {
   // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
+  // Metrics on, as deployed, on a port of their own (a fixed 9464 could be taken).
+  const metricsPort = String(await freePort());
   const child = spawn(process.execPath, [...profile, 'bench/server.mjs'], {
     ...(options.checkoutDir ? { cwd: options.checkoutDir } : {}),
     env: {
@@ -113,6 +117,8 @@ export async function startServer(databaseUrl: string, manifest: SeedManifest, p
       BENCH_TENANT_ID: manifest.tenantId,
       BENCH_OU_ID: manifest.ids.single,
       BENCH_WIDE_OU_ID: manifest.ids.wide,
+      ARBOR_METRICS_PORT: metricsPort,
+      ...options.env,
     },
     stdio: options.onMessage ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });

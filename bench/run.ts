@@ -222,11 +222,13 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
   let token: BenchTokens = '';
   let starts = 0;
   const logName = `server-${store}-run${run}${checkout === CURRENT ? '' : '-baseline'}`;
-  const start = async () => {
+  let serverEnv: Record<string, string> | undefined;
+  const start = async (env?: Record<string, string>) => {
     starts++;
+    serverEnv = env;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `${logName}-${starts}.log`), { checkoutDir: checkout.dir });
+    server = await startServer(databaseUrl, manifest, port, join(RESULTS_DIR, `${logName}-${starts}.log`), { checkoutDir: checkout.dir, ...(env ? { env } : {}) });
     const platform = await tokenFor(base);
     token = chosen.some((s) => s.requests.some((r) => r.as)) ? await delegationTokens(base, platform, manifest.tenantId, manifest.ids.root) : platform;
   };
@@ -234,9 +236,10 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
     await start();
     const resolved = await resolvePlaceholders(chosen, base, token, busiest);
     for (const scenario of resolved) {
-      if (scenario.freshServer && measurements.length > 0) {
+      const env = 'env' in scenario ? scenario.env : undefined;
+      if (((scenario.freshServer || env) && measurements.length > 0) || env !== serverEnv) {
         await stopServer(server as ChildProcess);
-        await start();
+        await start(env);
       }
       const pid = (server as ChildProcess).pid as number;
       process.stdout.write(`  ${label} ${scenario.name} … `);

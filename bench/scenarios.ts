@@ -28,6 +28,8 @@ export type Scenario =
       durationSeconds?: number;
       /** Measured on a freshly started server: its memory figures are then its own. */
       freshServer?: boolean;
+      /** Settings of the fresh server it runs on (implies freshServer). */
+      env?: Record<string, string>;
     }
   | {
       name: string;
@@ -71,6 +73,10 @@ export function scenarios(m: SeedManifest): Scenario[] {
     throughput('ceiling', { method: 'GET', path: '/bench/ceiling', anonymous: true }),
     throughput('ceiling-auth', get('/bench/ceiling-auth')),
     throughput('get-ou', get(ou(m.ids.single))),
+    // What metrics cost (target: at most 5 %): the same read on two fresh servers, with the
+    // metrics listener (and so every collector) off, then on, as deployed.
+    { name: 'get-ou-metrics-off', kind: 'throughput', requests: [get(ou(m.ids.single))], env: { ARBOR_METRICS_PORT: '0' } },
+    { name: 'get-ou-metrics-on', kind: 'throughput', requests: [get(ou(m.ids.single))], freshServer: true },
     // Latency of one request at a time: 10,000 children in one answer.
     { name: 'get-ou-wide', kind: 'timed', requests: Array(20).fill(get(ou(m.ids.wide))) },
     throughput('get-ou-wide-16-connections', get(ou(m.ids.wide))),

@@ -44,6 +44,14 @@ export function targetRows(store: BenchStore, rows: Row[], runs: RunMeasurement[
     ceiling && getOu ? (100 * getOu) / ceiling >= share : null,
   );
 
+  const metricsOff = num(row('get-ou-metrics-off'), 'req/s');
+  const metricsOn = num(row('get-ou-metrics-on'), 'req/s');
+  add(
+    'the cost of metrics on GET one OU (A/B in one run): ≤ 5 %',
+    metricsOff && metricsOn ? `${(100 * (1 - metricsOn / metricsOff)).toFixed(1)} % (${metricsOn} req/s with metrics, ${metricsOff} without)` : null,
+    metricsOff && metricsOn ? 1 - metricsOn / metricsOff <= 0.05 : null,
+  );
+
   const lists = worstP99(rows, ['list-ous-page-1', 'list-ous-middle-page', 'list-ous-last-page', 'list-ous-search', 'list-ous-search-middle-page', 'list-ous-search-last-page']);
   add('any page of the OU list (first, middle, last), with or without search: p99 ≤ 50 ms at 16 connections', lists && `worst p99 ${lists.p99} ms (${lists.scenario})`, lists && lists.p99 <= 50);
 
