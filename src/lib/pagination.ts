@@ -136,7 +136,11 @@ export async function readListing<R>(request: PageRequest, listing: Listing<R>):
     const step = rankStep(listing.total, cache.maxKeys);
     const anchors = await cache.anchors(JSON.stringify(listing.id), version, step, () => build(step));
     const seek = seekFor(anchors, offset, step);
-    rows = await listing.read({ limit: per_page, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
+    // No more than the rows left: at the version the index was built for the total is exact, and
+    // a filtered read that asked for more would scan the rest of the index for matches that are
+    // not there (a search's last page: p99 64 ms at 16 clients).
+    const limit = Math.min(per_page, listing.total - offset);
+    rows = limit <= 0 ? [] : await listing.read({ limit, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
   } else if (listing.forwardOnly) {
     rows = await listing.read({ limit: per_page, offset, descending: false });
   } else {
