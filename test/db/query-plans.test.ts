@@ -124,7 +124,7 @@ describe('users-first read of a subtree', () => {
     const subtree = (await page(1000, false)).map((r) => r.id);
     expect(subtree.length).toBeGreaterThan(0);
     // The first 100 placed users of the tenant lie elsewhere: none of them is listed (a short
-    // page; the service reads this way only in the snapshot that found the subtree holds them all) ...
+    // page, on which the service reads again the exact way) ...
     const first = await page(100, true);
     expect(first.every((r) => subtree.includes(r.id))).toBe(true);
     expect(first.length).toBeLessThan(100);
