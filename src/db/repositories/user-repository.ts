@@ -82,9 +82,8 @@ export function createUserRepository(db: Executor) {
 
     /**
      * Users of the subtree at `idPath`, by id. `holdsEveryPlacedUser`: the subtree holds every
-     * user of the tenant that has an OU (as read in the caller's snapshot, which this read must
-     * share), so the page is found in `users_id_ou_ix` alone, in id order (an offset of 10^6
-     * costs 0.1 s; joining from the OU range sorts 10^6 rows instead).
+     * user of the tenant that has an OU, so the page is found in `users_id_ou_ix` alone, in id
+     * order (an offset of 10^6 costs 0.1 s; joining from the OU range sorts 10^6 rows instead).
      */
     async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean): Promise<UserRow[]> {
       if (holdsEveryPlacedUser) {
@@ -95,10 +94,8 @@ export function createUserRepository(db: Executor) {
           .orderBy('id', direction(window))
           .limit(window.limit)
           .offset(window.offset);
-        // By primary key, not joined back to the subtree's range: the caller found in the same
-        // snapshot that the subtree holds every placed user, so every placed user is in it. The
-        // join cost PostgreSQL a plan over the range's OUs (root's middle page: p99 110 ms).
-        return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)).execute();
+        // Joined back to the subtree's range: a user placed outside it meanwhile is never listed.
+        return usersOfSubtree(tenantId, idPath).selectAll('u').where('u.id', 'in', pageIds).orderBy('u.id', direction(window)).execute();
       }
       const query = usersOfSubtree(tenantId, idPath);
       return (window.after === undefined ? query : query.where('u.id', '>', window.after))
