@@ -51,7 +51,7 @@ export interface OrgUnitServiceDeps {
   onEventsCommitted?: (tenantId: string) => void;
   /** Told after a delete, which takes the role assignments at the deleted OUs with it. */
   onRolesChanged?: () => void;
-  /** The rank indexes of deep list pages (tests pass a small step). */
+  /** The rank indexes of deep list pages (tests pass one with few keys, so short lists use it). */
   rankIndexes?: RankIndexes;
   /** Rendered answers of OUs with children (tests pass their own to inspect it). */
   detailCache?: OrgUnitDetailCache;

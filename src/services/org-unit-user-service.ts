@@ -13,7 +13,7 @@ export interface OrgUnitUserServiceDeps {
   store: Pick<Store, 'snapshot'>;
   /** Largest subtree (in users) whose sorted ids are kept per instance; default SUBTREE_IDS_MAX. */
   subtreeIdsMax?: number;
-  /** The rank indexes of deep pages (tests pass a small step). */
+  /** The rank indexes of deep pages (tests pass one with few keys, so short lists use it). */
   rankIndexes?: RankIndexes;
 }
 
