@@ -47,6 +47,19 @@ export function rssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * CPU seconds the process has used so far, user and system, all its threads (Linux: /proc, in
+ * clock ticks of 10 ms). Per request, the cost of a change that the throughput hides on a machine
+ * whose requests/s swing by a third between two 5-s runs (docs/benchmarks.md).
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [utime, stime] = [Number(fields[11]), Number(fields[12])];
+  return (utime + stime) / 100;
+}
+
 export interface RssSample {
   /** ms since the sampler started */
   at: number;

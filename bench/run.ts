@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { openStore } from '../src/db/store.js';
 import { findInvariantViolations } from '../src/services/invariant-service.js';
-import { type BenchTokens, autocannonRequests, delegationTokens, fail, freePort, loadManifest, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
+import { type BenchTokens, autocannonRequests, cpuSeconds, delegationTokens, fail, freePort, loadManifest, headersFor, median, percentile, sampleRss, startServer, stopServer, tokenFor } from './harness.js';
 import { type Scenario, scenarios } from './scenarios.js';
 import { type TargetRow, targetRows, targetsTable } from './targets.js';
 import type { SeedManifest } from './seed-data.js';
@@ -44,6 +44,8 @@ interface Measurement {
   requests: number;
   errors: number;
   peakRssMb: number;
+  /** Throughput scenarios: the server's CPU time per answered request, in µs. */
+  cpuUsPerRequest?: number;
   /** Mean RSS of the first and of the last 10 s (long scenarios): is memory flat? */
   rssFirstMb?: number;
   rssLastMb?: number;
@@ -53,6 +55,7 @@ interface Measurement {
 
 async function runThroughput(base: string, token: BenchTokens, pid: number, scenario: Extract<Scenario, { kind: 'throughput' }>, duration: number, connections: number): Promise<Measurement> {
   const rss = sampleRss(pid);
+  const cpuBefore = cpuSeconds(pid);
   const result = await autocannon({
     url: base,
     connections,
@@ -60,9 +63,11 @@ async function runThroughput(base: string, token: BenchTokens, pid: number, scen
     requests: autocannonRequests(scenario.requests, token),
   });
   const memory = rss.stop();
+  const cpuUsPerRequest = result.requests.total > 0 ? ((cpuSeconds(pid) - cpuBefore) * 1e6) / result.requests.total : 0;
   return {
     scenario: scenario.name,
     requestsPerSecond: result.requests.average,
+    cpuUsPerRequest,
     p50: result.latency.p50,
     p99: result.latency.p99,
     max: result.latency.max,
@@ -196,6 +201,7 @@ function summarize(store: BenchStore, runs: Measurement[][]): { rows: Record<str
       'p99 ms': Number(median(ms.map((m) => m.p99)).toFixed(1)),
       errors: ms.reduce((a, m) => a + m.errors, 0),
       'peak RSS MB': Math.round(median(ms.map((m) => m.peakRssMb))),
+      'server CPU µs/req': ms[0].cpuUsPerRequest === undefined ? '-' : Math.round(median(ms.map((m) => m.cpuUsPerRequest ?? 0))),
     };
     if (ms[0].rssFirstMb !== undefined) {
       row['RSS first/last 10 s MB'] = `${Math.round(median(ms.map((m) => m.rssFirstMb ?? 0)))} / ${Math.round(median(ms.map((m) => m.rssLastMb ?? 0)))}`;
@@ -207,6 +213,21 @@ function summarize(store: BenchStore, runs: Measurement[][]): { rows: Record<str
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
   const table = [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => String(r[c] ?? ''))))].join('\n');
   return { rows, table };
+}
+
+/** On even runs, the scenarios of each A/B pair in reverse order, each taking the other's places. */
+function swapPairs(list: Scenario[], run: number): Scenario[] {
+  if (run % 2 === 1) return list;
+  const pairOf = (s: Scenario) => (s.kind === 'throughput' ? s.pair : undefined);
+  const reversed = new Map<string, Scenario[]>();
+  for (const s of list) {
+    const pair = pairOf(s);
+    if (pair !== undefined) reversed.set(pair, [s, ...(reversed.get(pair) ?? [])]);
+  }
+  return list.map((s) => {
+    const pair = pairOf(s);
+    return pair === undefined ? s : (reversed.get(pair)?.shift() as Scenario);
+  });
 }
 
 /** One run of the chosen scenarios on a fresh copy of the seed, served by `checkout`. */
@@ -234,7 +255,7 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
   };
   try {
     await start();
-    const resolved = await resolvePlaceholders(chosen, base, token, busiest);
+    const resolved = swapPairs(await resolvePlaceholders(chosen, base, token, busiest), run);
     for (const scenario of resolved) {
       const env = 'env' in scenario ? scenario.env : undefined;
       if (((scenario.freshServer || env) && measurements.length > 0) || env !== serverEnv) {
@@ -251,7 +272,7 @@ async function runOnce(store: BenchStore, manifest: SeedManifest, chosen: Scenar
             : await runTimed(base, token, pid, scenario);
       measurements.push(m);
       console.log(
-        `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
+        `${m.requestsPerSecond === null ? '' : `${Math.round(m.requestsPerSecond)} req/s, ${Math.round(m.cpuUsPerRequest ?? 0)} µs CPU/req, `}p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, ${m.errors} errors, peak RSS ${Math.round(m.peakRssMb)} MB${m.rssEvery10sMb ? ` (each 10 s: ${m.rssEvery10sMb.join(', ')} MB)` : ''}`,
       );
     }
   } finally {

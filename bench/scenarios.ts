@@ -30,6 +30,11 @@ export type Scenario =
       freshServer?: boolean;
       /** Settings of the fresh server it runs on (implies freshServer). */
       env?: Record<string, string>;
+      /**
+       * One side of an A/B pair: the scenarios naming the same pair swap places from one run to
+       * the next, so that neither side always runs first (on a fresh server, in a cooler machine).
+       */
+      pair?: string;
     }
   | {
       name: string;
@@ -75,8 +80,8 @@ export function scenarios(m: SeedManifest): Scenario[] {
     throughput('get-ou', get(ou(m.ids.single))),
     // What metrics cost (target: at most 5 %): the same read on two fresh servers, with the
     // metrics listener (and so every collector) off, then on, as deployed.
-    { name: 'get-ou-metrics-off', kind: 'throughput', requests: [get(ou(m.ids.single))], env: { ARBOR_METRICS_PORT: '0' } },
-    { name: 'get-ou-metrics-on', kind: 'throughput', requests: [get(ou(m.ids.single))], freshServer: true },
+    { name: 'get-ou-metrics-off', kind: 'throughput', requests: [get(ou(m.ids.single))], env: { ARBOR_METRICS_PORT: '0' }, pair: 'metrics' },
+    { name: 'get-ou-metrics-on', kind: 'throughput', requests: [get(ou(m.ids.single))], freshServer: true, pair: 'metrics' },
     // Latency of one request at a time: 10,000 children in one answer.
     { name: 'get-ou-wide', kind: 'timed', requests: Array(20).fill(get(ou(m.ids.wide))) },
     throughput('get-ou-wide-16-connections', get(ou(m.ids.wide))),
