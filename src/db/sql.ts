@@ -65,6 +65,19 @@ export function seqBound(tenantId: string | RawBuilder<unknown>, bound: 'min' | 
 export const preparedStatementNames = new Map<string, string>();
 
 /**
+ * Runs a read of compiledOnce's (its SQL text and parameters) outside Kysely's executor, as a
+ * store chooses: sqlite-store.ts reads those asked for in one event-loop turn together, in one
+ * read transaction on its connection (sqlite-store.ts, `batchedReads`).
+ */
+export type DirectRead = (sqlText: string, parameters: readonly unknown[]) => Promise<unknown[]>;
+const directReads = new WeakMap<object, DirectRead>();
+
+/** Lets compiledOnce's reads marked `batched` on the handle `db` (not on its transactions) go through `read`. */
+export function readDirectlyThrough(db: Kysely<Database>, read: DirectRead): void {
+  directReads.set(db, read);
+}
+
+/**
  * A query Kysely builds and compiles once per dialect, then runs with each call's values.
  * Kysely builds and compiles every query anew, which on SQLite costs more than running a
  * one-row insert; for the statements every write runs, compiling once pays (docs/benchmarks.md).
@@ -72,7 +85,18 @@ export const preparedStatementNames = new Map<string, string>();
  * `build` receives a stand-in for each named value and must use each where the value goes;
  * any other parameter of the query is a constant of it.
  */
-export function compiledOnce<N extends string, R>(names: readonly N[], build: (db: Kysely<Database>, values: Record<N, string>) => Compilable<R>) {
+export function compiledOnce<N extends string, R>(
+  names: readonly N[],
+  build: (db: Kysely<Database>, values: Record<N, string>) => Compilable<R>,
+  options: {
+    /**
+     * A read that a store may run with others of the same moment, outside Kysely's executor
+     * (readDirectlyThrough): never a write, and nothing a caller needs to run before its next
+     * statement within one transaction (a transaction's handle never takes that path).
+     */
+    batched?: boolean;
+  } = {},
+) {
   // Per parameter of the compiled query: the name of the value that goes there, or the
   // constant the query itself holds (a `+ 1`).
   type Slot = { name: N } | { constant: unknown };
@@ -95,6 +119,8 @@ export function compiledOnce<N extends string, R>(names: readonly N[], build: (d
       if (dialect === 'postgres') preparedStatementNames.set(query.sql, `arbor_${hash('sha1', query.sql, 'hex').slice(0, 16)}`);
     }
     const parameters = compiled.slots.map((slot) => ('name' in slot ? values[slot.name] : slot.constant));
+    const direct = options.batched ? directReads.get(db) : undefined;
+    if (direct !== undefined) return (await direct(compiled.sql, parameters)) as R[];
     const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, parameters));
     return result.rows;
   };

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDialectConfig, sql } from 'kysely';
+import { CompiledQuery, Kysely, type QueryResult, SqliteDialect, type SqliteDialectConfig, sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
+import { type DirectRead, readDirectlyThrough } from './sql.js';
 import { type Checkpointer, startCheckpointer } from './sqlite-checkpointer.js';
 import { type Store, type StoreOptions, probeWrite } from './store.js';
 
@@ -32,7 +33,17 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
   // only past 10,000 WAL pages (~40 MB), as the backstop that lets the WAL restart.
   const checkpointer = file === ':memory:' ? null : startBackgroundCheckpoints(sqlite, file, options);
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) });
+  const statements = reusingStatements(sqlite);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+  readDirectlyThrough(
+    db,
+    batchedReads(
+      sqlite,
+      statements.prepare,
+      (text, parameters) => db.executeQuery<unknown>(CompiledQuery.raw(text, [...parameters])),
+      (error) => options.onBackgroundError?.(error, 'ending a batch of reads failed'),
+    ),
+  );
   // Transactions and snapshots waiting for the one connection (metrics); single statements queued
   // behind an open transaction wait inside Kysely, where they cannot be counted.
   let waiting = 0;
@@ -109,12 +120,80 @@ function startBackgroundCheckpoints(sqlite: SqliteDatabase.Database, file: strin
 const STATEMENT_CACHE_SIZE = 500;
 
 /**
+ * compiledOnce's batched reads (the OU by primary key that every OU request reads): those asked
+ * for in one event-loop turn run together at its end, synchronously, in one read transaction.
+ * Each statement outside a transaction is a transaction of its own, and beginning and ending one
+ * costs three system calls (the WAL's read lock taken and released, the file's size): 7 of a
+ * primary-key read's 11.5 µs on the benchmark machine, where it is 4 µs inside a transaction.
+ *
+ * Safe on the one connection Kysely also uses: the batch runs only while no transaction is open
+ * on it (a transaction or snapshot of Kysely's holds it across awaits, and its uncommitted rows
+ * must never be read outside it); otherwise the reads queue behind it through Kysely like any
+ * query. Nothing can interleave with the batch, which does not await. A read never runs before it
+ * was asked for, so it sees every commit that preceded the call.
+ */
+function batchedReads(
+  sqlite: SqliteDatabase.Database,
+  prepare: (text: string) => SqliteDatabase.Statement,
+  throughKysely: (text: string, parameters: readonly unknown[]) => Promise<QueryResult<unknown>>,
+  onError: (error: Error) => void,
+): DirectRead {
+  type Pending = { text: string; parameters: readonly unknown[]; resolve: (rows: unknown[]) => void; reject: (error: unknown) => void };
+  let pending: Pending[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    if (sqlite.inTransaction || !sqlite.open) {
+      for (const read of batch) throughKysely(read.text, read.parameters).then((result) => read.resolve(result.rows), read.reject);
+      return;
+    }
+    const together = batch.length > 1;
+    try {
+      if (together) prepare('begin').run();
+    } catch (error) {
+      for (const read of batch) read.reject(error);
+      return;
+    }
+    try {
+      for (const read of batch) {
+        try {
+          read.resolve(prepare(read.text).all(read.parameters));
+        } catch (error) {
+          read.reject(error);
+        }
+      }
+    } finally {
+      if (together && sqlite.inTransaction) endReadTransaction();
+    }
+  };
+  // Ending a read transaction changes nothing, but one left open would make the next write's
+  // BEGIN fail: roll back if the commit fails, and tell (this runs outside any request).
+  const endReadTransaction = () => {
+    try {
+      prepare('commit').run();
+    } catch (error) {
+      onError(error as Error);
+      try {
+        if (sqlite.inTransaction) prepare('rollback').run();
+      } catch (rollbackError) {
+        onError(rollbackError as Error);
+      }
+    }
+  };
+  return (text, parameters) =>
+    new Promise((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ text, parameters, resolve, reject });
+    });
+}
+
+/**
  * The database as Kysely's SQLite driver sees it, with prepared statements reused by SQL text:
  * the driver prepares every query anew, which cost more than running it (a profile of the
  * single-OU read: 13 % of the server's time in prepare). Safe because the driver runs one
  * query at a time on its one connection; SQLite re-prepares a statement after a schema change.
  */
-function reusingStatements(sqlite: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+function reusingStatements(sqlite: SqliteDatabase.Database): SqliteDialectConfig['database'] & { prepare(text: string): SqliteDatabase.Statement } {
   const statements = new LRUCache<string, SqliteDatabase.Statement>({ max: STATEMENT_CACHE_SIZE });
   return {
     close: () => sqlite.close(),
