@@ -1,6 +1,6 @@
 import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, type Updateable, sql } from 'kysely';
-import { dialectOf } from '../sql.js';
+import { anyRow, dialectOf } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { WebhookDeliveryTable } from '../schema.js';
 
@@ -58,13 +58,15 @@ export function createWebhookDeliveryRepository(db: Executor) {
      * any subscription's order) to `owner` until `until`, as claimDue does for subscriptions.
      */
     async claimDue(owner: string, now: string, until: string, limit: number): Promise<WebhookDeliveryRow[]> {
+      const due = sql`status = 'pending' and in_sequence = 0 and next_attempt_at <= ${now}
+            and (lease_until is null or lease_until < ${now})`;
+      if (dialectOf(db) === 'sqlite' && !(await anyRow(db, sql`select 1 from webhook_deliveries where ${due}`))) return [];
       const skipLocked = dialectOf(db) === 'postgres' ? sql`for update skip locked` : sql``;
       const { rows } = await sql<WebhookDeliveryRow>`
         update webhook_deliveries set lease_owner = ${owner}, lease_until = ${until}
         where (tenant_id, id) in (
           select tenant_id, id from webhook_deliveries
-          where status = 'pending' and in_sequence = 0 and next_attempt_at <= ${now}
-            and (lease_until is null or lease_until < ${now})
+          where ${due}
           order by next_attempt_at
           limit ${limit}
           ${skipLocked})

@@ -1,6 +1,6 @@
 import type { PageWindow } from '../../lib/pagination.js';
 import { type Selectable, type Updateable, sql } from 'kysely';
-import { dialectOf } from '../sql.js';
+import { anyRow, dialectOf } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { WebhookTable } from '../schema.js';
 
@@ -53,15 +53,17 @@ export function createWebhookRepository(db: Executor) {
      * instances claiming at once take different subscriptions and neither waits for the other.
      */
     async claimDue(owner: string, now: string, until: string, limit: number): Promise<WebhookRow[]> {
+      const due = sql`w.enabled = 1
+            and (w.next_attempt_at is null or w.next_attempt_at <= ${now})
+            and (w.lease_until is null or w.lease_until < ${now})
+            and exists (select 1 from events e where e.tenant_id = w.tenant_id and e.seq > w.cursor_seq)`;
+      if (dialectOf(db) === 'sqlite' && !(await anyRow(db, sql`select 1 from webhooks w where ${due}`))) return [];
       const skipLocked = dialectOf(db) === 'postgres' ? sql`for update of w skip locked` : sql``;
       const { rows } = await sql<WebhookRow>`
         update webhooks set lease_owner = ${owner}, lease_until = ${until}
         where (tenant_id, id) in (
           select w.tenant_id, w.id from webhooks w
-          where w.enabled = 1
-            and (w.next_attempt_at is null or w.next_attempt_at <= ${now})
-            and (w.lease_until is null or w.lease_until < ${now})
-            and exists (select 1 from events e where e.tenant_id = w.tenant_id and e.seq > w.cursor_seq)
+          where ${due}
           -- Retries that have waited longest first; null (never failed) sorts first on both stores.
           order by coalesce(w.next_attempt_at, '')
           limit ${limit}
