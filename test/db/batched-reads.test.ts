@@ -1,9 +1,9 @@
-import SqliteDatabase from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pick } from '../../src/db/repositories/index.js';
 import { compiledOnce } from '../../src/db/sql.js';
 import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { systemWrite } from '../../src/services/write-context.js';
+import { sqliteStatementPrototype, statementSources } from '../helpers/sqlite-statements.js';
 import { isPostgresPass } from '../helpers/test-store.js';
 import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 
@@ -15,14 +15,6 @@ import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '..
 
 const MAX_DEPTH = 8;
 const W = systemWrite();
-
-/** better-sqlite3's Statement prototype, whose `run` every BEGIN goes through. */
-const statementPrototype = (() => {
-  const probe = new SqliteDatabase(':memory:');
-  const prototype = Object.getPrototypeOf(probe.prepare('select 1')) as { run: (...args: unknown[]) => unknown };
-  probe.close();
-  return prototype;
-})();
 
 describe.skipIf(isPostgresPass)('batched reads on SQLite', () => {
   let fixture: ServiceFixture;
@@ -51,8 +43,8 @@ describe.skipIf(isPostgresPass)('batched reads on SQLite', () => {
 
   it('runs the reads of one turn in one read transaction', async () => {
     const ou = await fixture.ous.create(W, ALL, fixture.tenantId, { name: 'Read' });
-    const run = vi.spyOn(statementPrototype, 'run');
-    const begins = () => run.mock.contexts.filter((statement) => (statement as { source: string }).source === 'begin').length;
+    const run = vi.spyOn(sqliteStatementPrototype, 'run');
+    const begins = () => statementSources(run).filter((source) => source === 'begin').length;
 
     await Promise.all(Array.from({ length: 10 }, () => repository().getById(fixture.tenantId, ou.id)));
     expect(begins()).toBe(1);

@@ -1,8 +1,8 @@
-import SqliteDatabase from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { pick } from '../../src/db/repositories/index.js';
 import type { Store } from '../../src/db/store.js';
+import { sqliteStatementPrototype, statementSources } from '../helpers/sqlite-statements.js';
 import { closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
 /*
@@ -10,14 +10,6 @@ import { closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-s
  * UPDATE is a write transaction of its own even when it changes nothing, so the claims look with
  * a SELECT first (db/sql.ts anyRow). That they lease what is due is the dispatcher's tests' part.
  */
-
-/** better-sqlite3's Statement prototype: every statement the store runs goes through its methods. */
-const statementPrototype = (() => {
-  const probe = new SqliteDatabase(':memory:');
-  const prototype = Object.getPrototypeOf(probe.prepare('select 1')) as { run: (...args: unknown[]) => unknown; all: (...args: unknown[]) => unknown };
-  probe.close();
-  return prototype;
-})();
 
 describe.skipIf(isPostgresPass)('webhook claims on SQLite', () => {
   let store: Store;
@@ -33,15 +25,15 @@ describe.skipIf(isPostgresPass)('webhook claims on SQLite', () => {
   });
 
   it('write nothing when no subscription and no delivery is due', async () => {
-    const run = vi.spyOn(statementPrototype, 'run');
-    const all = vi.spyOn(statementPrototype, 'all');
+    const run = vi.spyOn(sqliteStatementPrototype, 'run');
+    const all = vi.spyOn(sqliteStatementPrototype, 'all');
     const repos = pick(store.db, ['webhooks', 'webhookDeliveries']);
     const now = new Date().toISOString();
 
     expect(await repos.webhooks.claimDue('instance-1', now, now, 8)).toEqual([]);
     expect(await repos.webhookDeliveries.claimDue('instance-1', now, now, 8)).toEqual([]);
 
-    const sources = [...run.mock.contexts, ...all.mock.contexts].map((statement) => (statement as { source: string }).source);
+    const sources = statementSources(run, all);
     expect(sources.filter((source) => /^\s*update/i.test(source))).toEqual([]);
     expect(sources.filter((source) => /^select exists/i.test(source))).toHaveLength(2);
   });
