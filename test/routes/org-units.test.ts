@@ -352,6 +352,32 @@ describe('GET /api/v1/tenants/{tenant_id}/ous/{ou_id}', () => {
     expect(db).toMatchObject({ child_ou_count: 0, user_count: 1, children: [] });
   });
 
+  it('answers an OU of more than 64 KB whole, as a small one: body, content-length, ETag, 304 and HEAD', async () => {
+    const tenant = await createTenant(t.ctx);
+    const wide = await createOu(t.ctx, tenant.id, { name: 'Wide' });
+    const names = Array.from({ length: 140 }, (_, i) => `${String(i).padStart(3, '0')}${'x'.repeat(237)}`);
+    for (const name of names) await createOu(t.ctx, tenant.id, { name, parent_id: wide.id });
+
+    const response = await t.ctx.app.inject({ method: 'GET', url: ouUrl(tenant.id, wide.id), headers: t.ctx.platformHeaders });
+    expect(response.statusCode).toBe(200);
+    expect(response.rawPayload.length).toBeGreaterThan(64 * 1024);
+    expect(Number(response.headers['content-length'])).toBe(response.rawPayload.length);
+    expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    const body = response.json();
+    expectOuResponse(body.data);
+    expect(body.data.children.map((child: { name: string }) => child.name)).toEqual(names);
+    expect(body.meta.request_id).toBe(response.headers['x-request-id']);
+
+    const etag = response.headers.etag as string;
+    const again = await t.ctx.app.inject({ method: 'GET', url: ouUrl(tenant.id, wide.id), headers: { ...t.ctx.platformHeaders, 'if-none-match': etag } });
+    expect(again.statusCode).toBe(304);
+    expect(again.rawPayload.length).toBe(0);
+    const head = await t.ctx.app.inject({ method: 'HEAD', url: ouUrl(tenant.id, wide.id), headers: t.ctx.platformHeaders });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers.etag).toBe(etag);
+    expect(head.rawPayload.length).toBe(0);
+  });
+
   it("returns 404 'ou.not_found' for an unknown OU", async () => {
     const tenant = await createTenant(t.ctx);
     expectError(await send(t.ctx, 'GET', ouUrl(tenant.id, 'ou_doesnotexist')), 404, 'ou.not_found');
