@@ -77,8 +77,8 @@ export const preparedStatementNames = new Map<string, string>();
 
 /**
  * Runs a read of compiledOnce's (its SQL text and parameters) outside Kysely's executor, as a
- * store chooses: sqlite-store.ts reads those asked for in one event-loop turn together, in one
- * read transaction on its connection (sqlite-store.ts, `batchedReads`).
+ * store chooses: sqlite-store.ts's `batchedReads` runs those asked for in one event-loop turn
+ * together, in one read transaction on its connection.
  */
 export type DirectRead = (sqlText: string, parameters: readonly unknown[]) => Promise<unknown[]>;
 const directReads = new WeakMap<object, DirectRead>();

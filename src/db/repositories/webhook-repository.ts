@@ -51,6 +51,8 @@ export function createWebhookRepository(db: Executor) {
      * their cursor and no retry is scheduled later) and that nobody else holds, to `owner` until
      * `until`. One statement: on PostgreSQL the candidates are locked with SKIP LOCKED, so two
      * instances claiming at once take different subscriptions and neither waits for the other.
+     * On SQLite a SELECT looks first, and the UPDATE runs only when it finds one (`anyRow`: there
+     * an UPDATE that matches nothing still takes the write lock and commits).
      */
     async claimDue(owner: string, now: string, until: string, limit: number): Promise<WebhookRow[]> {
       const due = sql`w.enabled = 1
