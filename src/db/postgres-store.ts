@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PoolExhaustedError } from '../errors.js';
@@ -21,6 +21,30 @@ function preparingNamedStatements(client: pg.PoolClient): void {
     const name = typeof text === 'string' ? preparedStatementNames.get(text) : undefined;
     return name === undefined ? query(text, values, callback) : query({ name, text, values }, callback);
   };
+}
+
+/** `value` as a PostgreSQL literal, for a message in the simple query protocol (which takes no parameters). */
+export function pgLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return pg.escapeLiteral(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value))) {
+    // In parentheses: `x - -1` written without its space would start a comment.
+    return value < 0 ? `(${value})` : String(value);
+  }
+  throw new TypeError(`no PostgreSQL literal for a ${typeof value} parameter`);
+}
+
+/**
+ * The statement's text with each `$n` replaced by its parameter as a literal. Kysely writes
+ * values only as `$n` (never into the text), so every `$` followed by digits is a parameter.
+ */
+export function inlineParameters(query: CompiledQuery): string {
+  return query.sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const index = Number(n) - 1;
+    if (index >= query.parameters.length) throw new RangeError(`$${n} has no parameter`);
+    return pgLiteral(query.parameters[index]);
+  });
 }
 
 export function openPostgres(databaseUrl: string, options: StoreOptions): Store {
@@ -106,6 +130,23 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
         if (lock !== undefined) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
         return fn(trx);
       }),
+    async lockedStatement<R>(lock: string, query: CompiledQuery<R>): Promise<R[]> {
+      const client = await telling.connect();
+      let broken: Error | undefined;
+      try {
+        const message = `begin; select pg_advisory_xact_lock(hashtextextended(${pgLiteral(lock)}, 0)); ${inlineParameters(query)}; commit`;
+        const results = (await client.query(message)) as unknown as pg.QueryResult[];
+        return results[2].rows as R[];
+      } catch (error) {
+        // The message stopped at the failing statement, inside its open transaction.
+        await client.query('rollback').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
     snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},

@@ -1,5 +1,5 @@
 import { isPostgresUrl } from '../config.js';
-import type { Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import { openPostgres } from './postgres-store.js';
 import type { Database } from './schema.js';
 import { openSqlite } from './sqlite-store.js';
@@ -25,6 +25,15 @@ export interface Store {
   readonly description: string;
   /** Runs `fn` in one transaction: everything or nothing. */
   transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * PostgreSQL only (undefined on SQLite): runs one statement in a transaction holding `lock`,
+   * sent with its BEGIN, the lock and the COMMIT as one message, and returns its rows. The lock is
+   * then held for the statement and the commit only, not across round trips to this process (a
+   * create under the lock took four of them). Its parameters are written into the text as
+   * escaped literals: a message of several statements takes none. A failure rolls it back and
+   * is thrown.
+   */
+  readonly lockedStatement?: <R>(lock: string, query: CompiledQuery<R>) => Promise<R[]>;
   /**
    * Runs the reads of `fn` in one consistent snapshot: a listing and the event seq it reflects
    * agree, whatever commits meanwhile (PostgreSQL: REPEATABLE READ; SQLite: a read transaction).

@@ -35,14 +35,14 @@ import type {
   OrgUnitUpdateResult,
 } from './org-unit-types.js';
 import { notFoundIn, requireTenant, tenantNotFound } from './tenant-guard.js';
-import { type WriteScope, changedFields, createUnitOfWork } from './unit-of-work.js';
+import { type Change, type WriteScope, changedFields, createOneStatementWrite, createUnitOfWork } from './unit-of-work.js';
 import type { WriteContext } from './write-context.js';
 
 export type * from './org-unit-types.js';
 export { compareCodePoints } from './org-unit-tree.js';
 
 export interface OrgUnitServiceDeps {
-  store: Pick<Store, 'db' | 'transaction' | 'snapshot'>;
+  store: Pick<Store, 'db' | 'transaction' | 'snapshot' | 'lockedStatement'>;
   maxDepth: number;
   /** Most OUs the whole-tenant tree returns at once (ARBOR_TREE_MAX_OUS); default: no cap. */
   treeMaxOus?: number;
@@ -77,6 +77,7 @@ export function createOrgUnitService({
 }: OrgUnitServiceDeps) {
   const read = pick(store.db, READS);
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
+  const oneStatement = createOneStatementWrite({ store, now, onEventsCommitted });
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
 
   async function getOrThrow(repos: Pick<Reads, 'orgUnits' | 'tenants'>, tenantId: string, id: string): Promise<OrgUnitRow> {
@@ -97,6 +98,61 @@ export function createOrgUnitService({
     const row = await getOrThrow(repos, tenantId, id);
     assertReach(access, 'ous:write', 'ous:read', row, () => ouNotFound(id));
     return row;
+  }
+
+  function newOuRow(tenantId: string, parent: OrgUnitRow | undefined, name: string, input: OrgUnitCreateInput, timestamp: string) {
+    const id = newId('ou');
+    return {
+      tenant_id: tenantId,
+      id,
+      parent_id: parent?.id ?? null,
+      name,
+      name_key: ouNameKey(name),
+      description: input.description ?? null,
+      custom_attributes: encodeAttributes(input.custom_attributes),
+      path: `${parent?.path ?? ''}/${name}`,
+      id_path: `${parent?.id_path ?? '/'}${id}/`,
+      depth: (parent?.depth ?? 0) + 1,
+      created_at: timestamp,
+      updated_at: timestamp,
+    };
+  }
+
+  function created(row: ReturnType<typeof newOuRow>): Change {
+    return { type: 'ou.created', resource: { type: 'ou', id: row.id }, before: null, after: ouEventFields(row), ouPaths: [row.id_path] };
+  }
+
+  function createdDetail(row: ReturnType<typeof newOuRow>): OrgUnitDetail {
+    return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0, children_version: 0 }, []);
+  }
+
+  /**
+   * A create as one statement under the tenant's lock (createOneStatementWrite; PostgreSQL): the
+   * parent is read first, without the lock, and the statement lands only if the parent's
+   * id_path and path are still those read. Undefined when the request is not one for it, or when
+   * the parent is missing, out of the principal's reach, too deep, changed since it was read, or
+   * the name is taken: `create` then takes the unit of work, which answers each of those.
+   */
+  async function createInOneStatement(
+    ctx: WriteContext,
+    access: Access,
+    tenantId: string,
+    input: OrgUnitCreateInput,
+    name: string,
+  ): Promise<OrgUnitDetail | undefined> {
+    if (!oneStatement.applies(ctx)) return undefined;
+    const parent = input.parent_id != null ? await read.orgUnits.getById(tenantId, input.parent_id) : undefined;
+    const reach = access.reach('ous:write');
+    if (input.parent_id != null ? !parent || !reachCovers(reach, parent.id_path) : reach !== 'tenant') return undefined;
+    if ((parent?.depth ?? 0) + 1 > maxDepth) return undefined;
+    return oneStatement.write(ctx, tenantId, (timestamp) => {
+      const row = newOuRow(tenantId, parent, name, input, timestamp);
+      return {
+        change: created(row),
+        statement: (event) => read.orgUnits.insertWithEvent(row, parent ?? null, event),
+        result: createdDetail(row),
+      };
+    });
   }
 
   async function detail(repos: Pick<Reads, 'orgUnits'>, tenantId: string, row: OrgUnitRow): Promise<OrgUnitDetail> {
@@ -244,6 +300,8 @@ export function createOrgUnitService({
 
     async create(ctx: WriteContext, access: Access, tenantId: string, input: OrgUnitCreateInput): Promise<OrgUnitDetail> {
       const name = normalizeOuName(input.name);
+      const fast = await createInOneStatement(ctx, access, tenantId, input, name);
+      if (fast) return fast;
       return write(ctx, tenantId, async (scope) => {
         const { repos, timestamp } = scope;
         // The parent is found and its child count raised in one statement (a failure later rolls
@@ -259,26 +317,11 @@ export function createOrgUnitService({
           await requireTenant(repos, tenantId);
           assertReach(access, 'ous:write', 'ous:read', null, () => parentNotFound(''));
         }
-        const depth = (parent?.depth ?? 0) + 1;
-        if (depth > maxDepth) throw depthExceeded(maxDepth);
-        const id = newId('ou');
-        const row = {
-          tenant_id: tenantId,
-          id,
-          parent_id: parent?.id ?? null,
-          name,
-          name_key: ouNameKey(name),
-          description: input.description ?? null,
-          custom_attributes: encodeAttributes(input.custom_attributes),
-          path: `${parent?.path ?? ''}/${name}`,
-          id_path: `${parent?.id_path ?? '/'}${id}/`,
-          depth,
-          created_at: timestamp,
-          updated_at: timestamp,
-        };
+        if ((parent?.depth ?? 0) + 1 > maxDepth) throw depthExceeded(maxDepth);
+        const row = newOuRow(tenantId, parent, name, input, timestamp);
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
-        scope.record({ type: 'ou.created', resource: { type: 'ou', id }, before: null, after: ouEventFields(row), ouPaths: [row.id_path] });
-        return toDetail({ ...row, child_ou_count: 0, user_count: 0, subtree_user_count: 0, children_version: 0 }, []);
+        scope.record(created(row));
+        return createdDetail(row);
       });
     },
 

@@ -1,4 +1,6 @@
+import type { CompiledQuery } from 'kysely';
 import type { NewEventRow } from '../db/repositories/event-repository.js';
+import { isUniqueViolation } from '../db/store-errors.js';
 import { type RepositoryName, type Repositories, pick } from '../db/repositories/index.js';
 import type { Store } from '../db/store.js';
 import { PreconditionFailedError } from '../errors.js';
@@ -122,6 +124,58 @@ function ouCountDelta(changes: readonly Change[]): number | null {
 }
 
 export type UnitOfWork<K extends RepositoryName> = ReturnType<typeof createUnitOfWork<K>>;
+
+/** A write planned as one statement, given the event it records (createOneStatementWrite). */
+export interface OneStatementPlan<T> {
+  change: Change;
+  /** The write and the event's insert; returns a row when it wrote, none when its guard found what was read has changed. */
+  statement: (event: NewEventRow) => CompiledQuery<unknown>;
+  /** What the write returns when it lands. */
+  result: T;
+}
+
+/**
+ * The fast path of a write that is one statement once its event is known, on a store that sends
+ * such a statement with its BEGIN, lock and COMMIT as one message (Store.lockedStatement:
+ * PostgreSQL; docs/architecture.md). The caller reads what the write depends on first, without
+ * the lock, and plans a statement guarded by what it read. `write` (createUnitOfWork) stays the
+ * one that decides: this returns undefined, having written nothing, when the store has no such
+ * path, when the request needs what only `write` does (a dry run, an Idempotency-Key, If-Match),
+ * when `plan` declines (it saw a refusal coming), when the statement wrote nothing (its guard
+ * found the rows changed since they were read), or when it hit a unique index; the caller then
+ * runs the write through `write`, which gives each refusal its answer.
+ */
+export function createOneStatementWrite({
+  store,
+  now = () => new Date().toISOString(),
+  onEventsCommitted,
+}: Omit<UnitOfWorkDeps, 'store'> & { store: Pick<Store, 'lockedStatement'> }) {
+  const lockedStatement = store.lockedStatement;
+  const applies = (ctx: WriteContext): boolean =>
+    lockedStatement !== undefined && !ctx.dryRun && ctx.idempotency === undefined && ctx.ifMatch === undefined;
+  return {
+    /** Whether this request may take the fast path at all (so a caller skips its reads when not). */
+    applies,
+
+    async write<T>(ctx: WriteContext, tenantId: string, plan: (timestamp: string) => OneStatementPlan<T> | undefined): Promise<T | undefined> {
+      if (lockedStatement === undefined || !applies(ctx)) return undefined;
+      const timestamp = now();
+      const planned = plan(timestamp);
+      if (planned === undefined) return undefined;
+      const event = toEventRow(ctx, JSON.stringify(ctx.actor), tenantId, timestamp, planned.change);
+      let rows: unknown[];
+      try {
+        rows = await lockedStatement(`tenant:${tenantId}`, planned.statement(event));
+      } catch (error) {
+        if (isUniqueViolation(error)) return undefined;
+        throw error;
+      }
+      if (rows.length === 0) return undefined;
+      onEventsCommitted?.(tenantId);
+      return planned.result;
+    },
+  };
+}
 
 function toEventRow(ctx: WriteContext, actor: string, tenantId: string, timestamp: string, change: Change): NewEventRow {
   return {

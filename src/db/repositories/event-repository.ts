@@ -28,7 +28,7 @@ export interface FeedBounds {
 /** Rows per INSERT: 12 parameters each, well under SQLite's and PostgreSQL's limits. */
 const INSERT_BATCH = 500;
 
-const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data', 'ou_paths', 'trace_id'] as const;
+export const EVENT_COLUMNS = ['tenant_id', 'id', 'type', 'occurred_at', 'actor', 'request_id', 'correlation_id', 'resource_type', 'resource_id', 'data', 'ou_paths', 'trace_id'] as const;
 
 /** The tenant's next seq, as a subquery of the INSERT that takes it. */
 const nextSeq = (eb: ExpressionBuilder<Database, 'events'>, tenantId: string) =>

@@ -1,8 +1,9 @@
-import { type Selectable, sql } from 'kysely';
+import { type CompiledQuery, type Selectable, sql } from 'kysely';
 import { compiledOnce, escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
+import { EVENT_COLUMNS, type NewEventRow } from './event-repository.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
 export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count' | 'subtree_user_count' | 'children_version'>;
@@ -219,6 +220,31 @@ export function createOrgUnitRepository(db: Executor) {
         .where('id', '=', parentId)
         .returningAll()
         .executeTakeFirst();
+    },
+
+    /**
+     * PostgreSQL: the whole of a create as one statement, for Store.lockedStatement, which runs it
+     * under the tenant's lock: the parent's child count raised, the OU inserted, the tenant's OU
+     * bookkeeping and the OU's event appended after the tenant's last. Each part happens only if
+     * the parent still has the id_path and path the caller read (the OU's path, id_path and depth,
+     * and the caller's scope check, follow from them), or, for an OU at the top, if the tenant
+     * exists. Returns the event's seq; no row: nothing was written.
+     */
+    insertWithEvent(row: NewOrgUnitRow, parent: Pick<OrgUnitRow, 'id' | 'id_path' | 'path'> | null, event: NewEventRow): CompiledQuery<{ seq: string }> {
+      const tenantId = row.tenant_id;
+      const guard = parent
+        ? sql`update org_units set child_ou_count = child_ou_count + 1, children_version = children_version + 1
+            where tenant_id = ${tenantId} and id = ${parent.id} and id_path = ${parent.id_path} and path = ${parent.path} returning id`
+        : sql`select id from tenants where id = ${tenantId}`;
+      const ouColumns = Object.keys(row) as (keyof NewOrgUnitRow)[];
+      const list = (columns: readonly string[]) => sql.join(columns.map((column) => sql.ref(column)));
+      const values = <R extends object>(source: R, columns: readonly (keyof R)[]) => sql.join(columns.map((column) => sql`${source[column]}`));
+      return sql<{ seq: string }>`with guard as (${guard}),
+        inserted as (insert into org_units (${list(ouColumns)}) select ${values(row, ouColumns)} from guard returning id),
+        counted as (update tenants set ou_count = ou_count + 1, ou_version = ou_version + 1 where id = ${tenantId} and exists (select from inserted))
+        insert into events (${list([...EVENT_COLUMNS, 'seq'])})
+        select ${values(event, EVENT_COLUMNS)}, (select coalesce(max(seq), 0) + 1 from events where tenant_id = ${tenantId}) from inserted
+        returning seq`.compile(db);
     },
 
     /**
