@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { type Access, assertReach, isScopeRoot, reachCovers, resolveSubtrees, scopeRootRefused } from './access.js';
 import { pick } from '../db/repositories/index.js';
-import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
+import type { OrgUnitListRow, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
@@ -264,7 +264,7 @@ export function createOrgUnitService({
           total = kept ?? (await repos.orgUnits.count(tenantId, repoFilter));
           if (kept === undefined) searchCounts.set(key, total);
         }
-        const page = await readListing<OrgUnitRow>(pageRequest, {
+        const page = await readListing<OrgUnitListRow>(pageRequest, {
           id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null],
           total,
           keyOf: (row) => row.path,

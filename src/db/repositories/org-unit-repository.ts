@@ -16,6 +16,10 @@ export interface OrgUnitListFilter {
   withinPaths?: readonly string[];
 }
 
+/** What a page of the OU list reads of each OU. */
+const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count'] as const satisfies readonly (keyof OrgUnitRow)[];
+export type OrgUnitListRow = Pick<OrgUnitRow, (typeof ORG_UNIT_LIST_COLUMNS)[number]>;
+
 export interface ChildSummary {
   id: string;
   name: string;
@@ -104,10 +108,11 @@ export function createOrgUnitRepository(db: Executor) {
     },
 
     /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
-    async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitRow[]> {
+    /** A page of the listing: the columns a list item shows (a whole row is three times the bytes to send and parse). */
+    async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitListRow[]> {
       const query = listQuery(tenantId, filter);
       return (window.after === undefined ? query : query.where('path', '>', window.after))
-        .selectAll()
+        .select(ORG_UNIT_LIST_COLUMNS)
         .orderBy('path', window.descending ? 'desc' : 'asc')
         .limit(window.limit)
         .offset(window.offset)
