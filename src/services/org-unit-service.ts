@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { type Access, assertReach, isScopeRoot, reachCovers, resolveSubtrees, scopeRootRefused } from './access.js';
 import { pick } from '../db/repositories/index.js';
-import type { OrgUnitListRow, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
+import type { OrgUnitListFilter, OrgUnitListRow, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
@@ -57,6 +57,16 @@ export interface OrgUnitServiceDeps {
   detailCache?: OrgUnitDetailCache;
 }
 
+/** Thrown through readListing when a page needs a rank index that is not kept. */
+const NEEDS_SNAPSHOT = Symbol('the page needs a snapshot');
+
+/** Tenants whose OU count and version an instance keeps, to plan a list page before reading it. */
+const TENANTS_PAGED = 10_000;
+
+function toListItem(row: OrgUnitListRow): OrgUnitListItem {
+  return { id: row.id, name: row.name, path: row.path, parent_id: row.parent_id, user_count: row.user_count };
+}
+
 /** Search counts kept per instance (a few dozen bytes each). */
 const SEARCH_COUNTS_KEPT = 10_000;
 
@@ -79,6 +89,8 @@ export function createOrgUnitService({
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
   const oneStatement = createOneStatementWrite({ store, now, onEventsCommitted });
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
+  // The tenant's OU count and version as this instance last read them in a list's snapshot.
+  const tenantPaging = new LRUCache<string, { ouCount: number; ouVersion: number }>({ max: TENANTS_PAGED });
 
   async function getOrThrow(repos: Pick<Reads, 'orgUnits' | 'tenants'>, tenantId: string, id: string): Promise<OrgUnitRow> {
     const row = await repos.orgUnits.getById(tenantId, id);
@@ -153,6 +165,56 @@ export function createOrgUnitService({
         result: createdDetail(row),
       };
     });
+  }
+
+  /** What an OU listing is besides its total and its read: its id, key, and rank index at `version`. */
+  function ouListing(tenantId: string, repoFilter: OrgUnitListFilter, idPaths: readonly string[] | null, version: number, build: (step: number) => Promise<string[]>) {
+    return {
+      id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, idPaths],
+      keyOf: (row: OrgUnitListRow) => row.path,
+      // The OU version orders the rank index too: only OU writes change which OUs a list holds.
+      ranks: {
+        cache: rankIndexes,
+        version,
+        build,
+        // A search steps over every OU that does not match: its index pays from page 2 on.
+        ...(repoFilter.search !== undefined ? { minOffset: 0 } : {}),
+      },
+    };
+  }
+
+  /**
+   * A page of the whole tenant's list (no search, no parent, a tenant-wide reader) in one
+   * statement, with no transaction: its window is planned from the tenant's OU count and version
+   * as this instance last saw them, and the statement returns the tenant's, from the same
+   * snapshot as the page. Undefined, for `list` to read it in a snapshot, when they differ (an OU
+   * write came between), when none was seen yet, when the tenant is missing, or when the page
+   * needs a rank index not kept for that version (building one takes the snapshot too).
+   */
+  async function listWholeInOneStatement(tenantId: string, pageRequest: PageRequest): Promise<Page<OrgUnitListItem> | undefined> {
+    const seen = tenantPaging.get(tenantId);
+    if (!seen) return undefined;
+    // Each read must find the tenant as seen: the window was planned from it.
+    let event_seq: number | undefined;
+    let consistent = true;
+    let page: Page<OrgUnitListRow>;
+    try {
+      page = await readListing<OrgUnitListRow>(pageRequest, {
+        ...ouListing(tenantId, {}, null, seen.ouVersion, () => Promise.reject(NEEDS_SNAPSHOT)),
+        total: seen.ouCount,
+        read: async (window) => {
+          const listed = await read.orgUnits.listWithTenant(tenantId, {}, window);
+          consistent &&= listed?.tenant.ou_version === seen.ouVersion && listed.tenant.ou_count === seen.ouCount;
+          event_seq = listed?.tenant.event_seq;
+          return listed?.rows ?? [];
+        },
+      });
+    } catch (error) {
+      if (error === NEEDS_SNAPSHOT) return undefined;
+      throw error;
+    }
+    if (!consistent || event_seq === undefined) return undefined;
+    return { ...page, items: page.items.map(toListItem), eventSeq: event_seq };
   }
 
   async function detail(repos: Pick<Reads, 'orgUnits'>, tenantId: string, row: OrgUnitRow): Promise<OrgUnitDetail> {
@@ -240,10 +302,14 @@ export function createOrgUnitService({
     },
 
     async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
+      const whole = !filter.search && filter.parent_id == null && access.reach('ous:read') === 'tenant';
+      const fast = whole ? await listWholeInOneStatement(tenantId, pageRequest) : undefined;
+      if (fast) return fast;
       return store.snapshot(async (db) => {
         const repos = pick(db, READS);
         const tenant = await repos.tenants.getWithEventSeq(tenantId);
         if (!tenant) throw tenantNotFound(tenantId);
+        tenantPaging.set(tenantId, { ouCount: tenant.ou_count, ouVersion: tenant.ou_version });
         const reach = access.reach('ous:read');
         const parentId = filter.parent_id ?? undefined;
         // The total comes from a maintained count where there is one: the tenant's OUs, or the
@@ -265,21 +331,11 @@ export function createOrgUnitService({
           if (kept === undefined) searchCounts.set(key, total);
         }
         const page = await readListing<OrgUnitListRow>(pageRequest, {
-          id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null],
+          ...ouListing(tenantId, repoFilter, subtrees?.idPaths ?? null, tenant.ou_version, (step) => repos.orgUnits.rankKeys(tenantId, repoFilter, step)),
           total,
-          keyOf: (row) => row.path,
           read: (window) => repos.orgUnits.list(tenantId, repoFilter, window),
-          // The OU version orders the rank index too: only OU writes change which OUs a list holds.
-          ranks: {
-            cache: rankIndexes,
-            version: tenant.ou_version,
-            build: (step) => repos.orgUnits.rankKeys(tenantId, repoFilter, step),
-            // A search steps over every OU that does not match: its index pays from page 2 on.
-            ...(repoFilter.search !== undefined ? { minOffset: 0 } : {}),
-          },
         });
-        const items: OrgUnitListItem[] = page.items.map((r) => ({ id: r.id, name: r.name, path: r.path, parent_id: r.parent_id, user_count: r.user_count }));
-        return { ...page, items, eventSeq: tenant.event_seq };
+        return { ...page, items: page.items.map(toListItem), eventSeq: tenant.event_seq };
       });
     },
 

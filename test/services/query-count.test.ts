@@ -142,11 +142,37 @@ describe('queries per request do not grow with the data', () => {
   });
 
   it('reads a page of the OU list with the same number of queries whatever the page size', async () => {
-    const a = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 2 }));
-    const b = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 25 }));
-    expect(a.result.items).toHaveLength(2);
-    expect(b.result.items).toHaveLength(25);
-    expect(b.queries).toBe(a.queries);
+    await ous.list(ALL, bigTree, {}, { page: 1, per_page: 2 });
+    for (const stale of [true, false]) {
+      // Stale: the one statement finds an OU write came after the tenant was last seen, and the
+      // snapshot reads the page again. Otherwise the page and the tenant are one statement.
+      if (stale) await ous.create(W, ALL, bigTree, { name: `Stale ${Date.now()}` });
+      const a = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 2 }));
+      if (stale) await ous.create(W, ALL, bigTree, { name: `Stale again ${Date.now()}` });
+      const b = await counted(() => ous.list(ALL, bigTree, {}, { page: 1, per_page: 25 }));
+      expect(a.result.items).toHaveLength(2);
+      expect(b.result.items).toHaveLength(25);
+      expect(b.queries).toBe(a.queries);
+    }
+  });
+
+  it('reads a page of the whole list as one statement once the tenant was seen, and in a snapshot again after an OU write', async () => {
+    const tenantId = (await tenants.create(W, { name: `One statement ${Date.now()}` })).id;
+    await threeLevels(tenantId, 2, 3, 2);
+    const first = await counted(() => ous.list(ALL, tenantId, {}, { page: 1, per_page: 5 }));
+    const second = await counted(() => ous.list(ALL, tenantId, {}, { page: 1, per_page: 5 }));
+    expect(first.queries).toBe(2);
+    expect(second.queries).toBe(1);
+    expect(second.result).toEqual(first.result);
+
+    await ous.create(W, ALL, tenantId, { name: 'A0' });
+    // The one statement finds the tenant's OU version moved on: its page is thrown away, and the
+    // snapshot reads it again.
+    const afterWrite = await counted(() => ous.list(ALL, tenantId, {}, { page: 1, per_page: 5 }));
+    expect(afterWrite.queries).toBe(1 + first.queries);
+    expect(afterWrite.result.pagination.total_items).toBe(first.result.pagination.total_items + 1);
+    expect(afterWrite.result.items[0].name).toBe('A0');
+    expect((await counted(() => ous.list(ALL, tenantId, {}, { page: 1, per_page: 5 }))).queries).toBe(1);
   });
 
   it('counts a repeated search once: the same search again sends one statement fewer, until an OU write', async () => {

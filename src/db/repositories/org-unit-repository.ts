@@ -1,5 +1,5 @@
 import { type CompiledQuery, type Selectable, sql } from 'kysely';
-import { compiledOnce, escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree } from '../sql.js';
+import { compiledOnce, escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
@@ -19,6 +19,12 @@ export interface OrgUnitListFilter {
 /** What a page of the OU list reads of each OU. */
 const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count'] as const satisfies readonly (keyof OrgUnitRow)[];
 export type OrgUnitListRow = Pick<OrgUnitRow, (typeof ORG_UNIT_LIST_COLUMNS)[number]>;
+
+/** A page of the OU list, and the tenant's bookkeeping in the same snapshot. */
+export interface ListedWithTenant {
+  tenant: { ou_count: number; ou_version: number; event_seq: number };
+  rows: OrgUnitListRow[];
+}
 
 export interface ChildSummary {
   id: string;
@@ -95,6 +101,15 @@ export function createOrgUnitRepository(db: Executor) {
     return query;
   };
 
+  const pageQuery = (tenantId: string, filter: OrgUnitListFilter, window: PageWindow) => {
+    const query = listQuery(tenantId, filter);
+    return (window.after === undefined ? query : query.where('path', '>', window.after))
+      .select(ORG_UNIT_LIST_COLUMNS)
+      .orderBy('path', window.descending ? 'desc' : 'asc')
+      .limit(window.limit)
+      .offset(window.offset);
+  };
+
   return {
     async getById(tenantId: string, id: string): Promise<OrgUnitRow | undefined> {
       const [row] = await selectById(db, { tenant_id: tenantId, id });
@@ -110,13 +125,28 @@ export function createOrgUnitRepository(db: Executor) {
     /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
     /** A page of the listing: the columns a list item shows (a whole row is three times the bytes to send and parse). */
     async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitListRow[]> {
-      const query = listQuery(tenantId, filter);
-      return (window.after === undefined ? query : query.where('path', '>', window.after))
-        .select(ORG_UNIT_LIST_COLUMNS)
-        .orderBy('path', window.descending ? 'desc' : 'asc')
-        .limit(window.limit)
-        .offset(window.offset)
+      return pageQuery(tenantId, filter, window).execute();
+    },
+
+    /**
+     * A page of the list with what pages it, the tenant's OU count and OU version and its last
+     * event seq, in one statement, so in one snapshot with no transaction around it (one round
+     * trip instead of four on PostgreSQL). Undefined when the tenant does not exist.
+     */
+    async listWithTenant(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<ListedWithTenant | undefined> {
+      const rows = await db
+        .selectFrom('tenants as t')
+        .leftJoin(pageQuery(tenantId, filter, window).as('p'), (join) => join.onTrue())
+        .select(['t.ou_count', 't.ou_version', seqBound(sql.ref('t.id'), 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count'])
+        .where('t.id', '=', tenantId)
+        .orderBy('p.path', window.descending ? 'desc' : 'asc')
         .execute();
+      if (rows.length === 0) return undefined;
+      const { ou_count, ou_version, last_seq } = rows[0];
+      const tenant = { ou_count, ou_version, event_seq: Number(last_seq ?? 0) };
+      // A tenant with no OU on the page is one row of nulls (the left join).
+      if (rows[0].id === null) return { tenant, rows: [] };
+      return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count! })) };
     },
 
     /** The paths of the listing's rows `step`, 2 × `step`, … (1-based, in path order): its rank index. */
