@@ -72,13 +72,14 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */
     async listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
       return store.snapshot(async (db) => {
-        const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
-        const ou = await repos.orgUnits.getById(tenantId, id);
+        const repos = pick(db, ['tenants', 'orgUnits', 'users']);
+        // The OU with the tenant's last event seq, which every write raises: the version of the
+        // rank indexes and id lists read below.
+        const ou = await repos.orgUnits.getForUserListing(tenantId, id, includeNested);
         if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
         // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
         if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(id);
-        // Every write raises it: the version of the rank indexes and id lists read below.
-        const eventSeq = await repos.events.lastSeq(tenantId);
+        const eventSeq = ou.event_seq;
         const listingId = ['ou_users', tenantId, id, includeNested];
         const finish = (page: Page<UserRow>): Page<UserResponseData> => ({ ...page, items: page.items.map(toUserResponse), eventSeq });
         // Both totals are maintained on the OU row: no count query.
@@ -98,7 +99,7 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
         // an index of all the tenant's users, rather than gathered from its OUs and sorted. That
         // read keeps only rows of the subtree: if a concurrent write placed a user elsewhere in
         // between, it comes up short, and the page is read again the exact way.
-        const holdsAll = total > 0 && total === (await repos.orgUnits.placedUserCount(tenantId));
+        const holdsAll = total > 0 && total === ou.placed_user_count;
         if (holdsAll) {
           const listing = (fast: boolean) => ({
             id: listingId,
