@@ -3,6 +3,7 @@ import { type Access, assertReach, isScopeRoot, reachCovers, resolveSubtrees, sc
 import { pick } from '../db/repositories/index.js';
 import type { OrgUnitListFilter, OrgUnitListRow, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
+import { dialectOf } from '../db/sql.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
 import { type Page, type PageRequest, readListing } from '../lib/pagination.js';
@@ -55,6 +56,13 @@ export interface OrgUnitServiceDeps {
   rankIndexes?: RankIndexes;
   /** Rendered answers of OUs with children (tests pass their own to inspect it). */
   detailCache?: OrgUnitDetailCache;
+  /**
+   * Whether a page of the whole OU list is read as one statement once the tenant was seen
+   * (listWholeInOneStatement). Default: on PostgreSQL, where it saves three round trips; not on
+   * SQLite, where the snapshot's two reads cost less than the one joined statement (A/B: 739
+   * against 898 µs of server CPU a middle page). Tests turn it on for both stores.
+   */
+  listInOneStatement?: boolean;
 }
 
 /** Thrown through readListing when a page needs a rank index that is not kept. */
@@ -84,6 +92,7 @@ export function createOrgUnitService({
   onRolesChanged,
   rankIndexes = new RankIndexes(),
   detailCache = new OrgUnitDetailCache(),
+  listInOneStatement = dialectOf(store.db) === 'postgres',
 }: OrgUnitServiceDeps) {
   const read = pick(store.db, READS);
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
@@ -302,7 +311,7 @@ export function createOrgUnitService({
     },
 
     async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
-      const whole = !filter.search && filter.parent_id == null && access.reach('ous:read') === 'tenant';
+      const whole = listInOneStatement && !filter.search && filter.parent_id == null && access.reach('ous:read') === 'tenant';
       const fast = whole ? await listWholeInOneStatement(tenantId, pageRequest) : undefined;
       if (fast) return fast;
       return store.snapshot(async (db) => {

@@ -23,7 +23,8 @@ let warm: OrgUnitService;
 
 beforeEach(async () => {
   fixture = await openServiceFixture(MAX_DEPTH, 'List in one statement');
-  warm = createOrgUnitService({ store: fixture.store, maxDepth: MAX_DEPTH, rankIndexes: new RankIndexes(2, 0) });
+  // On for both stores here; by default PostgreSQL's only.
+  warm = createOrgUnitService({ store: fixture.store, maxDepth: MAX_DEPTH, rankIndexes: new RankIndexes(2, 0), listInOneStatement: true });
 });
 
 afterEach(async () => {
@@ -81,5 +82,17 @@ describe('pages of the whole OU list read as one statement', () => {
     expect(pages.map((p) => p.items.map((item) => item.name))).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
     const lastSeq = (await fixture.store.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow()).seq;
     expect(pages.every((p) => p.eventSeq === Number(lastSeq))).toBe(true);
+  });
+
+  it('is on by default on PostgreSQL only: SQLite reads every page in its snapshot', async () => {
+    const { ous, tenantId, store } = fixture;
+    await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    const byDefault = createOrgUnitService({ store, maxDepth: MAX_DEPTH });
+    await byDefault.list(ALL, tenantId, {}, { page: 1, per_page: PER_PAGE });
+    const snapshot = vi.spyOn(store, 'snapshot');
+
+    await byDefault.list(ALL, tenantId, {}, { page: 1, per_page: PER_PAGE });
+
+    expect(snapshot).toHaveBeenCalledTimes(store.dialect === 'postgres' ? 0 : 1);
   });
 });

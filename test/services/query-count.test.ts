@@ -90,7 +90,8 @@ beforeAll(async () => {
     snapshot: (fn) => store.snapshot((trx) => fn(trx.withPlugin(counter))),
   };
   tenants = createTenantService({ store: counting });
-  ous = createOrgUnitService({ store: counting, maxDepth: MAX_DEPTH });
+  // The one-statement list page on both stores (by default PostgreSQL's only).
+  ous = createOrgUnitService({ store: counting, maxDepth: MAX_DEPTH, listInOneStatement: true });
   users = createUserService({ store: counting });
   ouUsers = createOrgUnitUserService({ store: counting });
   smallTree = (await tenants.create(W, { name: 'Small tree' })).id;
