@@ -47,6 +47,11 @@ export class OrgUnitDetailCache {
     return entry;
   }
 
+  /** What names `row`'s answer: the same for two rows exactly when one's kept answer is the other's. */
+  answerKey(row: OrgUnitRow): string {
+    return `${row.tenant_id}\u0000${row.id}\u0000${row.children_version}\u0000${ownFields(row)}`;
+  }
+
   /** Keeps the answer rendered from `row` and the children read in the same snapshot. */
   set(row: OrgUnitRow, rendered: RenderedDetail): void {
     this.kept.set(`${row.tenant_id}\u0000${row.id}`, { ...rendered, childrenVersion: row.children_version, own: ownFields(row) });

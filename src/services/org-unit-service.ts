@@ -98,6 +98,8 @@ export function createOrgUnitService({
   const write = createUnitOfWork(['orgUnits', 'users', 'tenants', 'roleAssignments'], { store, now, onEventsCommitted });
   const oneStatement = createOneStatementWrite({ store, now, onEventsCommitted });
   const searchCounts = new LRUCache<string, number>({ max: SEARCH_COUNTS_KEPT });
+  // Answers being read and rendered, by OrgUnitDetailCache.answerKey.
+  const renderings = new Map<string, Promise<RenderedDetail>>();
   // The tenant's OU count and version as this instance last read them in a list's snapshot.
   const tenantPaging = new LRUCache<string, { ouCount: number; ouVersion: number }>({ max: TENANTS_PAGED });
 
@@ -291,13 +293,23 @@ export function createOrgUnitService({
     if (row.child_ou_count === 0) return renderDetail(row, []);
     const kept = detailCache.get(row);
     if (kept) return kept;
-    return store.snapshot(async (db) => {
-      const repos = pick(db, READS);
-      const current = await getOrThrow(repos, row.tenant_id, row.id);
-      const answer = renderDetail(current, current.child_ou_count > 0 ? await repos.orgUnits.listChildren(current.tenant_id, current.id) : []);
-      detailCache.set(current, answer);
-      return answer;
-    });
+    // Requests that miss the same answer at once share one read and render of it: after a write
+    // to the OU with 10,000 children, 16 clients each read and rendered them (p99 1.3 s on
+    // PostgreSQL). A request joins only a build for the row it read, never an older one.
+    const flight = detailCache.answerKey(row);
+    const pending = renderings.get(flight);
+    if (pending) return pending;
+    const rendering = store
+      .snapshot(async (db) => {
+        const repos = pick(db, READS);
+        const current = await getOrThrow(repos, row.tenant_id, row.id);
+        const answer = renderDetail(current, current.child_ou_count > 0 ? await repos.orgUnits.listChildren(current.tenant_id, current.id) : []);
+        detailCache.set(current, answer);
+        return answer;
+      })
+      .finally(() => renderings.delete(flight));
+    renderings.set(flight, rendering);
+    return rendering;
   }
 
   return {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { repositories } from '../../src/db/repositories/index.js';
 import { etagOf } from '../../src/lib/etag.js';
 import { FULL_ACCESS as ALL } from '../../src/services/access.js';
@@ -68,5 +68,32 @@ describe('kept OU answers', () => {
     expect((await cached.getRendered(ALL, tenantId, parent.id)).json.toString()).toBe(first.json.toString());
     // Put it back so the invariant check after the test sees consistent paths.
     await repositories(fixture.store.db).orgUnits.update(tenantId, child.id, { name: child.name, name_key: child.name.toLowerCase() });
+  });
+
+  it('are read and rendered once for requests that miss them at once, and a request joins only a rendering of the row it read', async () => {
+    const { ous, tenantId, store } = fixture;
+    const parent = await ous.create(W, ALL, tenantId, { name: 'Wide' });
+    for (let i = 0; i < 5; i++) await ous.create(W, ALL, tenantId, { name: `c${i}`, parent_id: parent.id });
+    const cold = createOrgUnitService({ store, maxDepth: MAX_DEPTH, detailCache: new OrgUnitDetailCache() });
+    const snapshot = vi.spyOn(store, 'snapshot');
+
+    const answers = await Promise.all(Array.from({ length: 8 }, () => cold.getRendered(ALL, tenantId, parent.id)));
+
+    expect(snapshot).toHaveBeenCalledTimes(1);
+    expect(new Set(answers.map((answer) => answer.json.toString())).size).toBe(1);
+    expect(JSON.parse(answers[0].json.toString())).toEqual(await ous.get(ALL, tenantId, parent.id));
+
+    // A request joins a rendering only under the key of the row it read: a write to the OU's
+    // children, or to its own fields, gives the row another key.
+    const cache = new OrgUnitDetailCache();
+    const row = async () => (await repositories(store.db).orgUnits.getById(tenantId, parent.id))!;
+    const first = await row();
+    expect(cache.answerKey(await row())).toBe(cache.answerKey(first));
+    await ous.create(W, ALL, tenantId, { name: 'c5', parent_id: parent.id });
+    const afterChild = await row();
+    expect(cache.answerKey(afterChild)).not.toBe(cache.answerKey(first));
+    await ous.update(W, ALL, tenantId, parent.id, { description: 'edited' });
+    expect(cache.answerKey(await row())).not.toBe(cache.answerKey(afterChild));
+    vi.restoreAllMocks();
   });
 });
