@@ -50,6 +50,9 @@ export interface UnitOfWorkDeps {
   onEventsCommitted?: (tenantId: string) => void;
 }
 
+/** The default clock of a write's timestamp. */
+const isoNow = () => new Date().toISOString();
+
 /** Thrown through the transaction to roll a dry run back; carries its result out. */
 class DryRunRollback {
   constructor(readonly result: unknown) {}
@@ -62,7 +65,7 @@ class DryRunRollback {
  * response of an Idempotency-Key. Anything thrown rolls all of it back; a dry run rolls back
  * on purpose and returns the result it computed.
  */
-export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], { store, now = () => new Date().toISOString(), onEventsCommitted }: UnitOfWorkDeps) {
+export function createUnitOfWork<K extends RepositoryName>(uses: readonly K[], { store, now = isoNow, onEventsCommitted }: UnitOfWorkDeps) {
   return async function write<T>(ctx: WriteContext, tenantId: string, work: (scope: WriteScope<K>) => Promise<T>): Promise<T> {
     let eventCount = 0;
     let result: T;
@@ -141,13 +144,13 @@ export interface OneStatementPlan<T> {
  * the lock, and plans a statement guarded by what it read. `write` (createUnitOfWork) stays the
  * one that decides: this returns undefined, having written nothing, when the store has no such
  * path, when the request needs what only `write` does (a dry run, an Idempotency-Key, If-Match),
- * when `plan` declines (it saw a refusal coming), when the statement wrote nothing (its guard
+ * when the statement wrote nothing (its guard
  * found the rows changed since they were read), or when it hit a unique index; the caller then
  * runs the write through `write`, which gives each refusal its answer.
  */
 export function createOneStatementWrite({
   store,
-  now = () => new Date().toISOString(),
+  now = isoNow,
   onEventsCommitted,
 }: Omit<UnitOfWorkDeps, 'store'> & { store: Pick<Store, 'lockedStatement'> }) {
   const lockedStatement = store.lockedStatement;
@@ -157,11 +160,10 @@ export function createOneStatementWrite({
     /** Whether this request may take the fast path at all (so a caller skips its reads when not). */
     applies,
 
-    async write<T>(ctx: WriteContext, tenantId: string, plan: (timestamp: string) => OneStatementPlan<T> | undefined): Promise<T | undefined> {
+    async write<T>(ctx: WriteContext, tenantId: string, plan: (timestamp: string) => OneStatementPlan<T>): Promise<T | undefined> {
       if (lockedStatement === undefined || !applies(ctx)) return undefined;
       const timestamp = now();
       const planned = plan(timestamp);
-      if (planned === undefined) return undefined;
       const event = toEventRow(ctx, JSON.stringify(ctx.actor), tenantId, timestamp, planned.change);
       let rows: unknown[];
       try {

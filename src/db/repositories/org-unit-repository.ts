@@ -3,7 +3,7 @@ import { compiledOnce, dialectOf, escapeLike, inAnyPathSubtree, inAnySubtree, in
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
-import { EVENT_COLUMNS, type NewEventRow } from './event-repository.js';
+import { EVENT_COLUMNS, type NewEventRow, createEventRepository } from './event-repository.js';
 
 export type OrgUnitRow = Selectable<OrgUnitTable>;
 export type NewOrgUnitRow = Omit<OrgUnitRow, 'child_ou_count' | 'user_count' | 'subtree_user_count' | 'children_version'>;
@@ -164,8 +164,8 @@ export function createOrgUnitRepository(db: Executor) {
       if (dialectOf(db) === 'sqlite') {
         const [ou] = (await selectById(db, { tenant_id: tenantId, id })) as OrgUnitRow[];
         if (ou === undefined) return undefined;
-        const last = await db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).executeTakeFirstOrThrow();
-        return { ...ou, event_seq: Number(last.seq ?? 0), placed_user_count: placed ? await placedUserCount(tenantId) : null };
+        const eventSeq = await createEventRepository(db).lastSeq(tenantId);
+        return { ...ou, event_seq: eventSeq, placed_user_count: placed ? await placedUserCount(tenantId) : null };
       }
       const [row] = await (placed ? selectForUserListingPlaced : selectForUserListingDirect)(db, { tenant_id: tenantId, id });
       if (row === undefined) return undefined;
@@ -179,8 +179,11 @@ export function createOrgUnitRepository(db: Executor) {
       return db.selectFrom('org_units').select(['id', 'id_path', 'path']).where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
     },
 
-    /** Ordered by path, which is unique within a tenant (sibling names are): an index order, no sort. */
-    /** A page of the listing: the columns a list item shows (a whole row is three times the bytes to send and parse). */
+    /**
+     * A page of the listing, ordered by path, which is unique within a tenant (sibling names are):
+     * an index order, no sort. Only the columns a list item shows (a whole row is three times the
+     * bytes to send and parse).
+     */
     async list(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<OrgUnitListRow[]> {
       return pageQuery(tenantId, filter, window).execute();
     },
@@ -267,7 +270,6 @@ export function createOrgUnitRepository(db: Executor) {
         .then((rows) => rows.map((r) => r.name));
     },
 
-
     async maxDepthInSubtree(tenantId: string, idPath: string): Promise<number> {
       const row = await subtreeRows(tenantId, idPath).select((eb) => eb.fn.max('depth').as('d')).executeTakeFirstOrThrow();
       return Number(row.d);
@@ -325,7 +327,7 @@ export function createOrgUnitRepository(db: Executor) {
         inserted as (insert into org_units (${list(ouColumns)}) select ${values(row, ouColumns)} from guard returning id),
         counted as (update tenants set ou_count = ou_count + 1, ou_version = ou_version + 1 where id = ${tenantId} and exists (select from inserted))
         insert into events (${list([...EVENT_COLUMNS, 'seq'])})
-        select ${values(event, EVENT_COLUMNS)}, (select coalesce(max(seq), 0) + 1 from events where tenant_id = ${tenantId}) from inserted
+        select ${values(event, EVENT_COLUMNS)}, coalesce(${seqBound(tenantId, 'max')}, 0) + 1 from inserted
         returning seq`.compile(db);
     },
 
