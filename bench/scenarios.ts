@@ -118,6 +118,15 @@ export function scenarios(m: SeedManifest): Scenario[] {
     throughput('users-direct-busiest-last-page', get(`${ou('{busiest}')}/users?per_page=100&page={last}`)),
     throughput('users-nested-root-page-1', get(`${ou(m.ids.root)}/users?include_nested=true`)),
     throughput('users-nested-root-middle-page-16-connections', get(`${ou(m.ids.root)}/users?include_nested=true&per_page=100&page={middle}`)),
+    // A deep page number of the root's 1,000,000 users after every write, among reads of one OU:
+    // each write leaves the users' rank index of an older version, and the next deep page needs
+    // a new one (0.5–1.3 s of reading on SQLite: stopping the event loop, or on a reader aside).
+    throughput(
+      'deep-pages-after-writes',
+      { method: 'PATCH', path: ou(m.ids.single), body: { description: 'Edited [<id>]' } },
+      get(`${ou(m.ids.root)}/users?include_nested=true&per_page=100&page={middle}`),
+      ...Array<HttpRequest>(8).fill(get(ou(m.ids.single))),
+    ),
     throughput('users-nested-root-last-page-16-connections', get(`${ou(m.ids.root)}/users?include_nested=true&per_page=100&page={last}`)),
     throughput('users-nested-mid-level-page-1', get(`${ou(m.ids.midLevel)}/users?include_nested=true`)),
     throughput('users-nested-mid-level-middle-page', get(`${ou(m.ids.midLevel)}/users?include_nested=true&page={middle}`)),

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import { sqliteFile } from '../config.js';
 import type { Database } from './schema.js';
 import { type DirectRead, readDirectlyThrough } from './sql.js';
+import { type AsideReader, startAsideReader } from './sqlite-aside-reader.js';
 import { type Checkpointer, startCheckpointer } from './sqlite-checkpointer.js';
 import { type Store, type StoreOptions, probeWrite } from './store.js';
 
@@ -80,12 +81,15 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
       }
     });
   };
+  // Started at the first read aside: most processes never need the thread.
+  let asideReader: AsideReader | undefined;
   return {
     db,
     dialect: 'sqlite',
     description: databaseUrl,
     transaction,
     snapshot,
+    ...(file === ':memory:' ? {} : { readAside: (queries: readonly CompiledQuery[]) => (asideReader ??= startAsideReader(file)).read(queries) }),
     // Without statistics SQLite's planner can put the wrong table outside a range or join
     // (measured 800x slower on subtree reads); `PRAGMA optimize` runs ANALYZE where it pays.
     optimize: async () => {
@@ -95,6 +99,7 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
     probeWrite: () => probeWrite(transaction),
     poolStats: () => ({ size: 1, max: 1, inUse: sqlite.inTransaction ? 1 : 0, waiting }),
     close: async () => {
+      await asideReader?.stop();
       await checkpointer?.stop();
       await db.destroy();
     },

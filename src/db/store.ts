@@ -39,6 +39,13 @@ export interface Store {
    * agree, whatever commits meanwhile (PostgreSQL: REPEATABLE READ; SQLite: a read transaction).
    */
   snapshot<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * A SQLite file only (undefined elsewhere): runs read statements in one read transaction on a
+   * second connection in a worker thread, so that a long read never stops the event loop
+   * (sqlite-aside-reader.ts). Its snapshot is its own, not a caller's: whoever uses the rows
+   * checks the version they were read at.
+   */
+  readonly readAside?: (queries: readonly CompiledQuery[]) => Promise<unknown[][]>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   /**

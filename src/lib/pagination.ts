@@ -101,6 +101,18 @@ export interface Listing<R> {
     cache: RankIndexes;
     version: number;
     build(step: number): Promise<string[]>;
+    /**
+     * Where the store can read off the event loop (a SQLite file): the same keys read in a
+     * snapshot of their own, with the version they are of. A page that finds no index then never
+     * waits for one: it is read without, while the index is built aside for the pages after it.
+     */
+    buildAside?(step: number): Promise<{ version: number; anchors: string[] }>;
+    /**
+     * With `buildAside`, when no index is kept at `version`: false (default), readListing throws
+     * RankIndexBuilding, so that the caller waits for the build outside its snapshot (which, on
+     * SQLite, holds the process's one connection) and reads again; true, the page is read without.
+     */
+    offsetWhileBuilding?: boolean;
     /** A filtered listing (a search) uses its index from page 2 on: 0. Default: the cache's. */
     minOffset?: number;
   };
@@ -132,19 +144,47 @@ export async function readListing<R>(request: PageRequest, listing: Listing<R>):
   // read backwards, the last page of a search also steps over every OU that does not match.
   const minOffset = listing.ranks?.minOffset ?? listing.ranks?.cache.minOffset ?? 0;
   if (window !== null && listing.ranks && (minOffset === 0 ? offset > 0 : window.offset > minOffset)) {
-    const { cache, version, build } = listing.ranks;
-    const step = rankStep(listing.total, cache.maxKeys);
-    const anchors = await cache.anchors(JSON.stringify(listing.id), version, step, () => build(step));
-    const seek = seekFor(anchors, offset, step);
-    // No more than the rows left: at the version the index was built for the total is exact, and
-    // a filtered read that asked for more would scan the rest of the index for matches that are
-    // not there (a search's last page: p99 64 ms at 16 clients).
-    const limit = Math.min(per_page, listing.total - offset);
-    rows = limit <= 0 ? [] : await listing.read({ limit, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
+    rows = await readRanked(request, listing, listing.ranks);
   } else if (listing.forwardOnly) {
     rows = await listing.read({ limit: per_page, offset, descending: false });
   } else {
     rows = await readPage(request, listing.total, listing.read);
   }
   return toPage(rows, listing.total, request, { page: request.page, nextCursor: next(rows, offset, rows.length === per_page && offset + per_page < listing.total) });
+}
+
+/**
+ * Thrown by readListing when the listing's rank index is being built aside: wait for `built`
+ * (it never rejects) outside the snapshot, then read again, with `offsetWhileBuilding` in case a
+ * write came in between and the index is of another version.
+ */
+export class RankIndexBuilding extends Error {
+  constructor(readonly built: Promise<void>) {
+    super('a rank index is being built aside');
+  }
+}
+
+/** The page at `offset` through the listing's rank index; without one when it is being built aside. */
+async function readRanked<R>(request: PageRequest, listing: Listing<R>, ranks: NonNullable<Listing<R>['ranks']>): Promise<R[]> {
+  const { cache, version, build, buildAside } = ranks;
+  const offset = offsetOf(request);
+  const step = rankStep(listing.total, cache.maxKeys);
+  const id = JSON.stringify(listing.id);
+  let anchors: string[] | undefined;
+  if (buildAside) {
+    anchors = cache.keptAt(id, version, step);
+    if (!anchors) {
+      const built = cache.buildAside(id, step, () => buildAside(step));
+      if (!ranks.offsetWhileBuilding) throw new RankIndexBuilding(built);
+    }
+  } else {
+    anchors = await cache.anchors(id, version, step, () => build(step));
+  }
+  if (!anchors) return readPage(request, listing.total, listing.read);
+  const seek = seekFor(anchors, offset, step);
+  // No more than the rows left: at the version the index was built for the total is exact, and
+  // a filtered read that asked for more would scan the rest of the index for matches that are
+  // not there (a search's last page: p99 64 ms at 16 clients).
+  const limit = Math.min(request.per_page, listing.total - offset);
+  return limit <= 0 ? [] : listing.read({ limit, offset: seek.skip, descending: false, ...(seek.after === undefined ? {} : { after: seek.after }) });
 }

@@ -1,5 +1,7 @@
 import { LRUCache } from 'lru-cache';
 
+const noop = () => {};
+
 /** Most keys one rank index holds: its step is the listing's length / RANK_KEYS, rounded up. */
 export const RANK_KEYS = 8192;
 
@@ -66,6 +68,39 @@ export class RankIndexes {
       maxSize: keptChars,
       sizeCalculation: (entry) => entry.anchors.reduce((sum, key) => sum + key.length + 8, 16),
     });
+  }
+
+  /** The anchors kept for `listing` at `version` and `step`, if any: never waits for a build. */
+  keptAt(listing: string, version: number, step: number): string[] | undefined {
+    const entry = this.kept.get(listing);
+    return entry?.version === version && entry.step === step ? entry.anchors : undefined;
+  }
+
+  /**
+   * Starts `build` unless one of `listing` is running already; returns when that build ends,
+   * never rejecting. The build reads in a snapshot of its own (a read aside, Store.readAside) and
+   * says which version it read; its anchors are kept under that version, so a request at any
+   * other version never uses them (`keptAt`). A build that fails leaves nothing: the next request
+   * that misses starts another.
+   */
+  buildAside(listing: string, step: number, build: () => Promise<{ version: number; anchors: string[] }>): Promise<void> {
+    const flight = `aside\u0000${listing}`;
+    const running = this.building.get(flight);
+    if (running) return running.then(noop, noop);
+    const built = build()
+      .then(({ version, anchors }) => {
+        const current = this.kept.get(listing);
+        if (!current || current.version <= version) this.kept.set(listing, { version, step, anchors });
+        return anchors;
+      })
+      .finally(() => this.building.delete(flight));
+    this.building.set(flight, built);
+    return built.then(noop, noop);
+  }
+
+  /** Settles when no build is running (tests). */
+  async settled(): Promise<void> {
+    while (this.building.size > 0) await Promise.allSettled([...this.building.values()]);
   }
 
   /** The anchors of `listing` at `version` and `step`, built with `build` (in the caller's snapshot) when not kept. */

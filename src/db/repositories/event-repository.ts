@@ -63,6 +63,7 @@ const appendOneCountingOus = compiledOnce([...EVENT_COLUMNS, 'ou_delta'], (db, {
 
 /** All SQL on `events`. Every method is scoped by tenant first. */
 export function createEventRepository(db: Executor) {
+  const lastSeqQuery = (tenantId: string) => db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).compile();
   return {
     /**
      * Appends `rows` after the tenant's last event and returns the first seq given. Call under
@@ -92,9 +93,12 @@ export function createEventRepository(db: Executor) {
 
     /** The tenant's last seq (0 before its first event): what a snapshot read with it reflects. */
     async lastSeq(tenantId: string): Promise<number> {
-      const row = await db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).executeTakeFirst();
+      const row = (await db.executeQuery(lastSeqQuery(tenantId))).rows[0];
       return Number(row?.seq ?? 0);
     },
+
+    /** The statement of `lastSeq`, compiled (for a read aside, Store.readAside). */
+    lastSeqQuery,
 
     /** The first and last seq the tenant's feed still holds; undefined before its first event. */
     async bounds(tenantId: string): Promise<FeedBounds | undefined> {

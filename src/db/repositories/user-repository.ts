@@ -1,4 +1,4 @@
-import { type SelectQueryBuilder, type Selectable, sql } from 'kysely';
+import { type CompiledQuery, type SelectQueryBuilder, type Selectable, sql } from 'kysely';
 import { escapeLike, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
@@ -42,10 +42,18 @@ export function createUserRepository(db: Executor) {
       .where(inSubtree('o.id_path', idPath));
   const direction = (window: PageWindow) => (window.descending ? 'desc' : 'asc');
   /** Keys `step`, 2 × `step`, … (1-based) of the ids `ids` selects, in id order: a rank index. */
-  const everyNth = async (ids: SelectQueryBuilder<Database, any, { id: string }>, idColumn: 'id' | 'u.id', step: number): Promise<string[]> => {
+  const everyNth = (ids: SelectQueryBuilder<Database, any, { id: string }>, idColumn: 'id' | 'u.id', step: number): CompiledQuery<{ id: string }> => {
     const numbered = ids.select(sql<number>`row_number() over (order by ${sql.ref(idColumn)})`.as('rn'));
-    const rows = await db.selectFrom(numbered.as('n')).select('n.id').where(sql<number>`rn % ${step}`, '=', 0).orderBy('n.id').execute();
-    return rows.map((row) => row.id);
+    return db.selectFrom(numbered.as('n')).select('n.id').where(sql<number>`rn % ${step}`, '=', 0).orderBy('n.id').compile();
+  };
+  const ids = async (query: CompiledQuery<{ id: string }>) => (await db.executeQuery(query)).rows.map((row) => row.id);
+  /** The statements of the rank index keys below, compiled: run here, or read aside (Store.readAside). */
+  const rankKeyQueries = {
+    inOu: (tenantId: string, ouId: string, step: number) =>
+      everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', '=', ouId), 'id', step),
+    placed: (tenantId: string, step: number) =>
+      everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null), 'id', step),
+    inSubtree: (tenantId: string, idPath: string, step: number) => everyNth(usersOfSubtree(tenantId, idPath).select('u.id as id'), 'u.id', step),
   };
 
   return {
@@ -106,19 +114,21 @@ export function createUserRepository(db: Executor) {
         .execute();
     },
 
+    rankKeyQueries,
+
     /** Rank index keys (every `step`-th id) of an OU's direct users. */
     async rankKeysInOu(tenantId: string, ouId: string, step: number): Promise<string[]> {
-      return everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', '=', ouId), 'id', step);
+      return ids(rankKeyQueries.inOu(tenantId, ouId, step));
     },
 
     /** Rank index keys of every placed user of the tenant (a subtree that holds them all). */
     async rankKeysPlaced(tenantId: string, step: number): Promise<string[]> {
-      return everyNth(db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null), 'id', step);
+      return ids(rankKeyQueries.placed(tenantId, step));
     },
 
     /** Rank index keys of the users of the subtree at `idPath`. */
     async rankKeysInSubtree(tenantId: string, idPath: string, step: number): Promise<string[]> {
-      return everyNth(usersOfSubtree(tenantId, idPath).select('u.id as id'), 'u.id', step);
+      return ids(rankKeyQueries.inSubtree(tenantId, idPath, step));
     },
 
     /** Every id of the users of the subtree at `idPath`, in no particular order. */
