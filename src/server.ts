@@ -7,26 +7,32 @@ import { installProcessGuards } from './process-guards.js';
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const { app, store, generatedAdminClient, metrics } = await buildApp(config);
+  // The admin client is ensured once the API listens: a start that cannot bind (the port is
+  // taken) must not create a secret that nobody saw, which the next start would not show again.
+  const { app, store, ensureAdminClient, metrics } = await buildApp(config, { bootstrapAdminClient: false });
   installProcessGuards(app.log, () => app.server.listening);
-  // Printed before listening: if listening fails, the secret has still been shown.
-  if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
   // Before the API listens: a metrics port already taken fails the start, not the first scrape.
   let metricsServer: MetricsServer | null = null;
   if (metrics) {
     metricsServer = await startMetricsServer(metrics, { host: config.metricsHost, port: config.metricsPort }).catch((error: unknown) => {
-      throw new Error(`the metrics listener cannot listen on ${config.metricsHost}:${config.metricsPort} (ARBOR_METRICS_HOST, ARBOR_METRICS_PORT; 0 turns it off): ${(error as Error).message}`);
+      throw listenError(error, config.metricsHost, config.metricsPort, 'the metrics listener', 'set ARBOR_METRICS_PORT (0 turns it off) or ARBOR_METRICS_HOST');
     });
     app.log.info(`Prometheus metrics at ${metricsServer.url}`);
   } else {
     app.log.info('metrics off (ARBOR_METRICS_PORT=0)');
   }
   // One line that says where Arbor listens, what it stores into, and where the docs are.
-  await app.listen({
-    host: config.host,
-    port: config.port,
-    listenTextResolver: (address) => `Arbor listening on ${address} | store ${store.description} | API docs ${address}/docs | OpenAPI ${address}/openapi.json`,
-  });
+  await app
+    .listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) => `Arbor listening on ${address} | store ${store.description} | API docs ${address}/docs | OpenAPI ${address}/openapi.json`,
+    })
+    .catch((error: unknown) => {
+      throw listenError(error, config.host, config.port, 'the API', 'set PORT (or HOST)');
+    });
+  const generatedAdminClient = await ensureAdminClient();
+  if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
 
   let closing = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -55,6 +61,17 @@ async function main(): Promise<void> {
   }
 }
 
+/** A start that cannot listen, said without a stack: what is wrong and which setting changes it. */
+class ListenError extends Error {}
+
+function listenError(error: unknown, host: string, port: number, what: string, remedy: string): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE') return new ListenError(`port ${port} on ${host} is in use by another process, so ${what} cannot listen there: stop that process, or ${remedy}.`);
+  if (code === 'EACCES') return new ListenError(`this user may not listen on port ${port} (ports below 1024 need privileges): ${remedy}.`);
+  if (code === 'EADDRNOTAVAIL') return new ListenError(`${host} is not an address of this machine: ${remedy}.`);
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 /** Shown once, on stdout and never in a log record: the secret exists nowhere else. */
 function printAdminClient({ id, secret }: { id: string; secret: string }, issuer: string, ttlSeconds: number): void {
   process.stdout.write(
@@ -76,6 +93,8 @@ main().catch((error: unknown) => {
   const outage = storeUnavailableReason(error);
   if (error instanceof ConfigError) {
     console.error(`Configuration error: ${error.message}`);
+  } else if (error instanceof ListenError) {
+    console.error(`Arbor cannot start: ${error.message}`);
   } else if (outage) {
     // The store is the usual reason a start fails: say which, and what to check.
     console.error(`Arbor failed to start: ${outage} (${(error as Error).message}). Check DATABASE_URL, and that the store is up and, for SQLite, that its folder is writable.`);

@@ -202,6 +202,35 @@ export function createClientService({ store, now = () => new Date().toISOString(
         return { id, secret };
       }, { lock: 'bootstrap-client' });
     },
+
+    /**
+     * A new secret for a platform client (`id`, or the only one there is), or a new platform
+     * client when there is none: the way back in when the secret printed at first start is lost.
+     * Run on the server's machine, against its store; the old secret stops working at once, and
+     * tokens issued with it keep working until they expire.
+     */
+    async resetPlatformSecret(id?: string): Promise<{ id: string; secret: string; created: boolean }> {
+      return store.transaction(async (trx) => {
+        const repos = repositories(trx);
+        const platform = await repos.apiClients.listPlatformClients();
+        const secret = generateSecret();
+        const hash = await hashSecret(secret);
+        if (id === undefined && platform.length === 0) {
+          const created = newId('cli');
+          await repos.apiClients.insert({ id: created, tenant_id: null, name: 'Platform administrator (from admin reset-secret)', secret_hash: hash, scopes: PLATFORM_SCOPE, created_at: now() });
+          return { id: created, secret, created: true };
+        }
+        if (id === undefined && platform.length > 1) {
+          throw new Error(`There are ${platform.length} platform clients (${platform.map((client) => client.id).join(', ')}): name the one to reset (--id).`);
+        }
+        const target = id ?? platform[0].id;
+        if (!platform.some((client) => client.id === target)) {
+          throw new Error(`'${target}' is not a platform client; platform clients: ${platform.map((client) => client.id).join(', ') || 'none'}.`);
+        }
+        await repos.apiClients.updateSecretAndScopes(target, hash, PLATFORM_SCOPE);
+        return { id: target, secret, created: false };
+      }, { lock: 'bootstrap-client' });
+    },
   };
 }
 

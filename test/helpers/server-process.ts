@@ -82,10 +82,12 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Modules to preload after tsx (`--import`), relative to the project root. */
   preload?: string[];
+  /** Listen on this port (default: a free one). */
+  port?: number;
 }
 
 export async function startServer(name: string, databaseUrl: string, options: StartOptions = {}): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const baseUrl = `http://127.0.0.1:${port}`;
   const extraEnv = options.env ?? {};
   const preload = (options.preload ?? []).flatMap((module) => ['--import', `./${module}`]);

@@ -83,7 +83,7 @@ describe('errors nothing caught', { timeout: 60_000 }, () => {
       server = await start('blocked', { PORT: String(port) });
       const { code } = await server.exit;
       expect(code).toBe(1);
-      expect(server.output.join('\n')).toMatch(/EADDRINUSE/);
+      expect(server.output.join('\n')).toContain(`Arbor cannot start: port ${port} on 127.0.0.1 is in use by another process`);
     } finally {
       blocker.close();
     }

@@ -180,3 +180,35 @@ describe('platform admin client bootstrap', () => {
     expect(() => loadConfig({ ...MEMORY, ARBOR_ADMIN_CLIENT_ID: 'admin', ARBOR_ADMIN_CLIENT_SECRET: 'short' })).toThrow(ConfigError);
   });
 });
+
+describe('resetting a platform client secret (admin:reset-secret)', () => {
+  it('gives the only platform client a new secret: the new one gets a token, the old one is refused', async () => {
+    const built = await start(MEMORY);
+    const first = built.generatedAdminClient!;
+    const reset = await createClientService({ store: built.store }).resetPlatformSecret();
+    expect(reset).toEqual({ id: first.id, secret: expect.any(String), created: false });
+    expect((await requestToken(built, first.id, reset.secret)).statusCode).toBe(200);
+    expect((await requestToken(built, first.id, first.secret)).statusCode).toBe(401);
+  });
+
+  it('creates a platform client when there is none', async () => {
+    const built = await start(MEMORY, { bootstrapAdminClient: false });
+    const reset = await createClientService({ store: built.store }).resetPlatformSecret();
+    expect(reset.created).toBe(true);
+    const token = await requestToken(built, reset.id, reset.secret);
+    expect(token.json().scope).toBe('platform:admin');
+  });
+
+  it('asks which one when there are several, and refuses an id that is not a platform client’s, changing nothing', async () => {
+    const built = await start(ADMIN);
+    const service = createClientService({ store: built.store });
+    // A second platform client beside the configured 'admin'.
+    await built.store.db.insertInto('api_clients').values({ id: 'cli_second', tenant_id: null, name: 'Second', secret_hash: 'x', scopes: 'platform:admin', created_at: new Date().toISOString() }).execute();
+    const before = await built.store.db.selectFrom('api_clients').selectAll().orderBy('id').execute();
+    await expect(service.resetPlatformSecret()).rejects.toThrow(/2 platform clients \(admin, cli_second\): name the one to reset \(--id\)/);
+    await expect(service.resetPlatformSecret('cli_nobody')).rejects.toThrow(/'cli_nobody' is not a platform client/);
+    expect(await built.store.db.selectFrom('api_clients').selectAll().orderBy('id').execute()).toEqual(before);
+    const chosen = await service.resetPlatformSecret('cli_second');
+    expect((await requestToken(built, 'cli_second', chosen.secret)).statusCode).toBe(200);
+  });
+});

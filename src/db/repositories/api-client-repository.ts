@@ -49,6 +49,11 @@ export function createApiClientRepository(db: Executor) {
       return Number(row.n);
     },
 
+    /** The platform clients (no tenant), oldest first. */
+    async listPlatformClients(): Promise<Pick<ApiClientRow, 'id' | 'name' | 'created_at'>[]> {
+      return db.selectFrom('api_clients').select(['id', 'name', 'created_at']).where('tenant_id', 'is', null).orderBy('created_at').orderBy('id').execute();
+    },
+
     async hasPlatformClient(): Promise<boolean> {
       const row = await db.selectFrom('api_clients').select('id').where('tenant_id', 'is', null).executeTakeFirst();
       return row !== undefined;
