@@ -244,7 +244,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   });
   registerSchemas(app);
   const storeHealth = new StoreHealth(store);
-  registerErrorHandling(app, storeHealth);
+  registerErrorHandling(app, storeHealth, config.rejectedBodyDrainMs);
   registerAuth(app, tokens, access);
   await registerRateLimit(app, config);
   await app.register(swagger, {

@@ -126,8 +126,35 @@ function sendOAuthError(reply: FastifyReply, error: OAuthError) {
     .send(error.body());
 }
 
+/**
+ * A body refused for its size while the client is still sending it. Fastify answers 413 with
+ * `Connection: close`, and Node then closed the socket at once, with unread bytes still arriving:
+ * the kernel answers those with a reset, which can reach the client before it has read the 413
+ * (it saw EPIPE or ECONNRESET instead). So the close lingers, as RFC 9112 §9.6 describes and web
+ * servers do: the answer is sent and the write side closed, then the rest of the body is read and
+ * discarded until the client closes its side, for at most `drainMs`
+ * (ARBOR_REJECTED_BODY_DRAIN_MS; 0: close at once); a client still sending then is cut off.
+ */
+function drainRejectedBody(request: FastifyRequest, drainMs: number): void {
+  const raw = request.raw;
+  const socket = raw.socket;
+  if (drainMs === 0 || raw.complete) return;
+  // Discarded as it arrives: Fastify stopped reading at the limit (or never began, when the
+  // Content-Length said too much), and a stream in flowing mode with no reader drops its data.
+  raw.resume();
+  // Node ends a connection whose last answer is sent with destroySoon(): here, the lingering close.
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const cutOff = setTimeout(() => socket.destroy(), drainMs);
+    cutOff.unref();
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => clearTimeout(cutOff));
+  };
+}
+
 /** One place maps every thrown error to the documented body; a 5xx never leaks internals. */
-export function registerErrorHandling(app: FastifyInstance, storeHealth: { recordFailure(reason: string): void }): void {
+export function registerErrorHandling(app: FastifyInstance, storeHealth: { recordFailure(reason: string): void }, drainMs: number): void {
   // Statuses any route can answer with, declared once here rather than on every route.
   app.addHook('onRoute', (route) => {
     if (!route.schema?.response || route.url.startsWith('/docs') || route.url === '/openapi.json') return;
@@ -146,6 +173,7 @@ export function registerErrorHandling(app: FastifyInstance, storeHealth: { recor
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') drainRejectedBody(request, drainMs);
     if (error instanceof OAuthError) return sendOAuthError(reply, error);
     const answer = answerFor(error, request, storeHealth);
     // The token endpoint speaks RFC 6749, whatever went wrong, so OAuth client libraries can read it.
