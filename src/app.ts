@@ -8,6 +8,8 @@ import { migrateToLatest } from './db/migrator.js';
 import { pick } from './db/repositories/index.js';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
+import { registerOpenApiConventions } from './http/openapi-conventions.js';
+import { registerUnknownRoutes } from './http/unknown-routes.js';
 import { clientErrorHandler, frameworkErrors, httpServerOptions, registerLoadShedding, registerParameterChecks, registerRateLimit, registerRequestLimits } from './http/protection.js';
 import { registerRequestContext, requestIdOf, runInRequestScope } from './http/request-context.js';
 import { registerRequestMetrics } from './http/request-metrics.js';
@@ -245,6 +247,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   registerSchemas(app);
   const storeHealth = new StoreHealth(store);
   registerErrorHandling(app, storeHealth, config.rejectedBodyDrainMs);
+  registerUnknownRoutes(app, { maxParamLength: config.maxUrlBytes });
+  registerOpenApiConventions(app);
   registerAuth(app, tokens, access);
   await registerRateLimit(app, config);
   await app.register(swagger, {
@@ -255,6 +259,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
         version: API_VERSION,
         description: 'Organizational units, users and tenants of a multi-tenant identity platform.',
       },
+      servers: [{ url: config.issuer, description: 'This instance (ARBOR_ISSUER)' }],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     // Name components after the schemas' $id (OUResponse, ...) instead of def-0, def-1, ...
@@ -308,6 +313,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     oauth: createOAuthService({ store, tokens, failedAuthLimit: config.tokenFailedAuthLimit }),
     tokens,
     issuer: config.issuer,
+    audience: config.audience,
+    externalIssuer: config.externalIdp?.issuer,
     requestsPerAddress: config.tokenRequestsPerAddress,
   });
   options.extraRoutes?.(app);

@@ -1,3 +1,11 @@
+import type { ErrorCode } from './error-codes.js';
+
+/** The code of a 422 whose body is HTTPValidationError (it has no `code`): logged, never sent. */
+export const VALIDATION_FAILED = 'request.validation_failed';
+
+/** What an AppError's `code` may be: an ErrorResponse code, an RFC 6749 error, or a validation failure. */
+export type AppErrorCode = ErrorCode | OAuthErrorCode | typeof VALIDATION_FAILED;
+
 /**
  * Every error the API answers with on purpose is an AppError: a status, a stable machine code
  * (`ou.not_found`), the headers it requires and the body it is rendered as. The error handler
@@ -7,7 +15,7 @@
 export class AppError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: AppErrorCode,
     detail: string,
     /** Response headers the error requires, e.g. a `WWW-Authenticate` challenge. */
     readonly headers: Readonly<Record<string, string>> = {},
@@ -28,13 +36,13 @@ export class AppError extends Error {
 }
 
 export class NotFoundError extends AppError {
-  constructor(code: string, detail: string) {
+  constructor(code: ErrorCode, detail: string) {
     super(404, code, detail);
   }
 }
 
 export class ConflictError extends AppError {
-  constructor(code: string, detail: string) {
+  constructor(code: ErrorCode, detail: string) {
     super(409, code, detail);
   }
 }
@@ -53,7 +61,7 @@ export class UnauthorizedError extends AppError {
 }
 
 export class ForbiddenError extends AppError {
-  constructor(code: string, detail: string, headers?: Record<string, string>) {
+  constructor(code: ErrorCode, detail: string, headers?: Record<string, string>) {
     super(403, code, detail, headers);
   }
 }
@@ -80,7 +88,7 @@ export interface ValidationIssue {
 /** A 422 in FastAPI's shape, for rules a JSON schema cannot express (e.g. a name empty after trimming). */
 export class RequestValidationError extends AppError {
   constructor(readonly issues: ValidationIssue[]) {
-    super(422, 'request.validation_failed', issues.map((issue) => `${issue.loc.join('.')}: ${issue.msg}`).join('; '));
+    super(422, VALIDATION_FAILED, issues.map((issue) => `${issue.loc.join('.')}: ${issue.msg}`).join('; '));
   }
 
   override body(): object {
@@ -89,16 +97,18 @@ export class RequestValidationError extends AppError {
 }
 
 /** RFC 6749 §5.2 error codes the token endpoint answers with. */
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'invalid_scope'
-  | 'too_many_requests'
-  | 'server_error'
-  | 'temporarily_unavailable';
+export const OAUTH_ERROR_CODES = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'too_many_requests',
+  'server_error',
+  'temporarily_unavailable',
+] as const;
+export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
 
 /** An error of the token endpoint, in RFC 6749's shape so that OAuth client libraries can read it. */
 export class OAuthError extends AppError {

@@ -4,15 +4,16 @@ import { storeUnavailableReason } from '../db/store-errors.js';
 import { AppError, OAuthError, type ValidationIssue } from '../errors.js';
 import { ErrorResponse, ref } from '../schemas/common.js';
 import { OAuthErrorResponse } from '../schemas/oauth.js';
+import type { ErrorCode } from '../error-codes.js';
 import { toValidationIssues } from './validation.js';
 
 interface ErrorBody {
   detail: string;
-  code: string;
+  code: ErrorCode;
 }
 
 /** Framework errors a client caused, with the status and stable code we answer them with. */
-const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+const CLIENT_ERRORS: Record<string, [number, ErrorCode, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'request.body_too_large', 'The request body is larger than the limit (ARBOR_BODY_LIMIT_BYTES); send less data per request.'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'request.unsupported_media_type', "The request body must be JSON: send 'Content-Type: application/json'."],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'request.invalid_content_length', 'The Content-Length header does not match the body.'],
@@ -74,7 +75,7 @@ function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { 
     return { status, headers: {}, body: { detail, code } };
   }
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-    return { status: error.statusCode, headers: {}, body: { detail: error.message, code: 'request.invalid' } };
+    return { status: error.statusCode, headers: {}, body: { detail: error.message, code: 'request.invalid' } satisfies ErrorBody };
   }
 
   const outage = storeUnavailableReason(error);
@@ -87,7 +88,7 @@ function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { 
       body: {
         detail: `The data store is unavailable: ${outage}. The request was not carried out (a write cut off while being confirmed may have been); retry in ${STORE_RETRY_AFTER_SECONDS} s.`,
         code: 'store.unavailable',
-      },
+      } satisfies ErrorBody,
     };
   }
 
@@ -95,7 +96,7 @@ function answerFor(error: FastifyError, request: FastifyRequest, storeHealth: { 
   return {
     status: 500,
     headers: {},
-    body: { detail: `Internal server error. It has been logged with request id ${request.id}; quote it when reporting the problem.`, code: 'internal_error' },
+    body: { detail: `Internal server error. It has been logged with request id ${request.id}; quote it when reporting the problem.`, code: 'internal_error' } satisfies ErrorBody,
   };
 }
 
@@ -181,7 +182,4 @@ export function registerErrorHandling(app: FastifyInstance, storeHealth: { recor
     return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ detail: `No route ${request.method} ${request.url.split('?')[0]}. See /docs for the API.`, code: 'route.not_found' } satisfies ErrorBody);
-  });
 }

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { textIssue } from '../http/validation.js';
 import { ref } from '../schemas/common.js';
-import { AuthorizationServerMetadata, JsonWebKeySet, OAuthErrorResponse, TokenResponse } from '../schemas/oauth.js';
+import { AuthorizationServerMetadata, JsonWebKeySet, OAuthErrorResponse, ProtectedResourceMetadata, TokenRequestBody, TokenResponse } from '../schemas/oauth.js';
 import { CLIENT_SCOPES } from '../services/client-service.js';
 import { OAuthError } from '../errors.js';
 import type { OAuthService, TokenRequest } from '../services/oauth-service.js';
@@ -14,6 +14,10 @@ export interface OAuthRouteOptions {
   oauth: OAuthService;
   tokens: Pick<TokenService, 'jwks'>;
   issuer: string;
+  /** The `aud` Arbor's tokens carry (ARBOR_AUDIENCE), named in the protected resource metadata. */
+  audience: string;
+  /** An external identity provider's issuer whose tokens are accepted too, if one is configured. */
+  externalIssuer?: string | undefined;
   requestsPerAddress: number;
 }
 
@@ -63,7 +67,7 @@ function tokenRequestOf(request: FastifyRequest): TokenRequest {
 }
 
 /** The authorization server: token endpoint, JWKS and RFC 8414 metadata. */
-export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (app, { oauth, tokens, issuer, requestsPerAddress }) => {
+export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (app, { oauth, tokens, issuer, audience, externalIssuer, requestsPerAddress }) => {
   await app.register(formbody);
   await app.register(rateLimit, {
     global: false,
@@ -77,12 +81,17 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (
     '/oauth/token',
     {
       config: { rateLimit: { max: requestsPerAddress, timeWindow: 60_000 } },
+      // The body schema is for the document (a generated client then sends the form); the
+      // handler reads the form itself (tokenRequestOf), so that every malformed request gets
+      // RFC 6749's invalid_request with what is wrong, not a schema validation error.
+      validatorCompiler: () => () => true,
       schema: {
         summary: 'Token',
         description:
           'OAuth 2.0 client_credentials grant (RFC 6749 §4.4). Body: grant_type=client_credentials, optional scope (a subset of the client\'s scopes; absent: all of them). Client authentication: HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post).',
         tags,
         consumes: ['application/x-www-form-urlencoded'],
+        body: ref(TokenRequestBody),
         response: {
           200: { ...ref(TokenResponse), description: 'Successful Response' },
           400: { ...ref(OAuthErrorResponse), description: 'invalid_request, invalid_scope or unsupported_grant_type' },
@@ -130,5 +139,32 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRouteOptions> = async (
       // No authorization endpoint, so no response types (RFC 8414 §2 requires the member).
       response_types_supported: [],
     }),
+  );
+
+  // RFC 9728: which authorization servers' tokens this API takes, and how to send them. Arbor
+  // is its own authorization server, so the resource is the issuer's URL too.
+  const protectedResource = {
+    resource: issuer,
+    authorization_servers: externalIssuer ? [issuer, externalIssuer] : [issuer],
+    bearer_methods_supported: ['header'],
+    scopes_supported: [...CLIENT_SCOPES, PLATFORM_SCOPE],
+    resource_name: 'Arbor',
+    resource_documentation: `${issuer}/docs`,
+    audience,
+  };
+  app.get(
+    '/.well-known/oauth-protected-resource',
+    {
+      schema: {
+        summary: 'Protected Resource Metadata',
+        description: 'RFC 9728 metadata: the authorization servers whose tokens this API accepts, the scopes, and the audience its tokens carry.',
+        tags,
+        response: { 200: { ...ref(ProtectedResourceMetadata), description: 'Successful Response' } },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=3600');
+      return protectedResource;
+    },
   );
 };

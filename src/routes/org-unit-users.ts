@@ -2,7 +2,8 @@ import { accessOf } from '../http/principal.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
-import { IdParam, PageQuery, PaginatedResponse, errors, ref, success, Query } from '../schemas/common.js';
+import { IdParam, PageQuery, errors, ref, success, Query } from '../schemas/common.js';
+import { PaginatedResponse } from '../schemas/users.js';
 import type { OrgUnitUserService } from '../services/org-unit-user-service.js';
 
 /** Users of an OU: the seventh endpoint of the OU contract. */

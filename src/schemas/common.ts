@@ -1,3 +1,4 @@
+import { ERROR_CODES, type ErrorCode } from '../error-codes.js';
 import { type Static, type TProperties, type TSchema, Type } from 'typebox';
 
 /**
@@ -65,26 +66,16 @@ const NextCursor = Nullable(
   Type.String({ description: 'Pass as `cursor` to read the next page (same `per_page` and filters); null on the last page. Walking a listing by cursor costs its length, whatever its size.' }),
 );
 
-export const PaginatedResponse = Type.Object(
-  {
-    data: Type.Array(Type.Any()),
-    pagination: ref(PaginationMeta),
-    next_cursor: Type.Optional(NextCursor),
-    meta: Type.Optional(ref(MetaResponse)),
-  },
-  { $id: 'PaginatedResponse', description: 'Paginated API response wrapper.' },
-);
-
 /** `ApiResponse[T]` of the spec: `{data, meta}`. */
 export function apiResponse<T extends TSchema>(id: string, data: T) {
   return Type.Object({ data, meta: Type.Optional(ref(MetaResponse)) }, { $id: id });
 }
 
 /** `PaginatedResponse[T]` of the spec: `{data, pagination, meta}`. */
-export function paginatedResponse<T extends TSchema>(id: string, item: T) {
+export function paginatedResponse<T extends TSchema>(id: string, item: T, description?: string) {
   return Type.Object(
     { data: Type.Array(item), pagination: ref(PaginationMeta), next_cursor: Type.Optional(NextCursor), meta: Type.Optional(ref(MetaResponse)) },
-    { $id: id },
+    { $id: id, ...(description === undefined ? {} : { description }) },
   );
 }
 
@@ -105,7 +96,13 @@ export const HTTPValidationError = Type.Object(
 export const ErrorResponse = Type.Object(
   {
     detail: Type.String({ description: 'What went wrong, and what to do about it, in one sentence.' }),
-    code: Type.String({ description: 'Stable machine-readable key, e.g. `ou.not_found`.' }),
+    code: Type.Unsafe<ErrorCode>({
+      type: 'string',
+      enum: Object.keys(ERROR_CODES),
+      // Read by generators that name enum values (openapi-generator) and by docs/api.
+      'x-enum-descriptions': Object.values(ERROR_CODES),
+      description: 'Stable machine-readable key, e.g. `ou.not_found`: one of these, each with its meaning in `x-enum-descriptions`. New codes may be added; a client treats an unknown one by its status.',
+    }),
   },
   { $id: 'ErrorResponse', description: 'Every error other than a validation error.' },
 );
@@ -174,7 +171,6 @@ export const DryRunQuery = {
 export const commonSchemas = [
   MetaResponse,
   PaginationMeta,
-  PaginatedResponse,
   ValidationError,
   HTTPValidationError,
   ErrorResponse,

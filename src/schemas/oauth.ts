@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { OAUTH_ERROR_CODES, type OAuthErrorCode } from '../errors.js';
 
 export const TokenResponse = Type.Object(
   {
@@ -10,8 +11,22 @@ export const TokenResponse = Type.Object(
   { $id: 'TokenResponse', description: 'RFC 6749 §5.1 access token response.' },
 );
 
+/** The token endpoint's form fields (RFC 6749 §4.4.2, §2.3.1). */
+export const TokenRequestBody = Type.Object(
+  {
+    grant_type: Type.String({ description: 'client_credentials (the only grant; another is answered unsupported_grant_type).', examples: ['client_credentials'] }),
+    scope: Type.Optional(Type.String({ description: "Space-separated scopes, a subset of the client's; absent: all of them." })),
+    client_id: Type.Optional(Type.String({ description: 'client_secret_post: the client id (or send both in HTTP Basic instead).' })),
+    client_secret: Type.Optional(Type.String({ description: 'client_secret_post: the client secret.' })),
+  },
+  { $id: 'TokenRequest', description: 'RFC 6749 §4.4.2 access token request, form-encoded.' },
+);
+
 export const OAuthErrorResponse = Type.Object(
-  { error: Type.String({ description: 'RFC 6749 §5.2 error code.' }), error_description: Type.String() },
+  {
+    error: Type.Unsafe<OAuthErrorCode>({ type: 'string', enum: [...OAUTH_ERROR_CODES], description: 'RFC 6749 §5.2 error code.' }),
+    error_description: Type.String(),
+  },
   { $id: 'OAuthErrorResponse', description: 'RFC 6749 §5.2 error response.' },
 );
 
@@ -33,4 +48,18 @@ export const AuthorizationServerMetadata = Type.Object(
   { $id: 'AuthorizationServerMetadata', description: 'RFC 8414 authorization server metadata.' },
 );
 
-export const oauthSchemas = [TokenResponse, OAuthErrorResponse, JsonWebKeySet, AuthorizationServerMetadata];
+/** RFC 9728 protected resource metadata. */
+export const ProtectedResourceMetadata = Type.Object(
+  {
+    resource: Type.String({ description: 'The resource identifier: the URL this document was read under, less /.well-known/oauth-protected-resource.' }),
+    authorization_servers: Type.Array(Type.String(), { description: 'Issuers whose tokens this API accepts (RFC 8414 metadata at each).' }),
+    bearer_methods_supported: Type.Array(Type.String()),
+    scopes_supported: Type.Array(Type.String()),
+    resource_name: Type.String(),
+    resource_documentation: Type.String(),
+    audience: Type.String({ description: 'Arbor\'s extension: the `aud` its own tokens carry and it requires (ARBOR_AUDIENCE).' }),
+  },
+  { $id: 'ProtectedResourceMetadata', description: 'RFC 9728 metadata of the protected resource: this API.' },
+);
+
+export const oauthSchemas = [TokenRequestBody, TokenResponse, OAuthErrorResponse, JsonWebKeySet, AuthorizationServerMetadata, ProtectedResourceMetadata];

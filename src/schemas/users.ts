@@ -44,6 +44,12 @@ export const UserResponse = Type.Object(
 
 export const ApiResponseUserResponse = apiResponse('ApiResponse_UserResponse_', ref(UserResponse));
 export const PaginatedResponseUserResponse = paginatedResponse('PaginatedResponse_UserResponse_', ref(UserResponse));
+/**
+ * The contract's name for the OU-users page (`GET …/ous/{ou_id}/users`), whose items it leaves
+ * untyped (`array of any`): the same JSON, with its items declared, so that a generated client
+ * reads them as users.
+ */
+export const PaginatedResponse = paginatedResponse('PaginatedResponse', ref(UserResponse), 'Paginated API response wrapper: a page of an OU\'s users.');
 export const UserStatus = Status;
 
-export const userSchemas = [UserCreate, UserUpdate, UserResponse, ApiResponseUserResponse, PaginatedResponseUserResponse];
+export const userSchemas = [UserCreate, UserUpdate, UserResponse, ApiResponseUserResponse, PaginatedResponseUserResponse, PaginatedResponse];

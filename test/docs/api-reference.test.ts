@@ -31,6 +31,8 @@ describe('docs/api', () => {
       'PaginatedResponse',
       'PaginatedResponse_OUListItem_',
       'PaginationMeta',
+      // The rows of the OU-users page (PaginatedResponse), typed.
+      'UserResponse',
       'ValidationError',
     ]);
   });

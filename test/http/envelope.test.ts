@@ -167,11 +167,16 @@ describe('request parsing errors', () => {
     for (const [method, url] of [
       ['GET', '/api/v1/nothing-here'],
       ['POST', '/nope'],
-      ['PUT', '/api/v1/tenants'],
     ] as const) {
       const response = await t.ctx.app.inject({ method, url, headers: t.ctx.platformHeaders });
       expectError(response, 404, 'route.not_found');
     }
+  });
+
+  it('answers a method a known path does not have with 405 request.method_not_allowed and Allow', async () => {
+    const response = await t.ctx.app.inject({ method: 'PUT', url: '/api/v1/tenants', headers: t.ctx.platformHeaders });
+    expectError(response, 405, 'request.method_not_allowed');
+    expect(response.headers.allow).toBe('GET, HEAD, POST');
   });
 
   it('answers an ou_id path parameter of 65 characters with 422 at loc path.ou_id', async () => {

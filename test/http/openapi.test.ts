@@ -88,6 +88,13 @@ const EXTENSION_FIELDS: Record<string, string[]> = {
   PaginatedResponse: ['next_cursor'],
   PaginatedResponse_OUListItem_: ['next_cursor'],
 };
+/**
+ * A type the page leaves open, declared as what is sent: the OU-users page's rows are users
+ * (`array of any` on the page). The JSON is the same, so a client of the page reads it unchanged.
+ */
+const NARROWED_TYPES: Record<string, string> = {
+  'PaginatedResponse.data': 'array of UserResponse',
+};
 const key = (op: Pick<Operation, 'method' | 'path'>) => `${op.method} ${op.path}`;
 
 interface Field {
@@ -363,7 +370,9 @@ describe('GET /openapi.json', () => {
       .map(([fieldName]) => fieldName);
     expect([...((schema.required as string[] | undefined) ?? [])].sort()).toEqual(required.sort());
     for (const [fieldName, field] of Object.entries(expected)) {
-      expect(notation(properties[fieldName]), `${name}.${fieldName} type`).toBe(field.type);
+      const narrowed = NARROWED_TYPES[`${name}.${fieldName}`];
+      if (narrowed) expect(field.type, `${name}.${fieldName} is open on the page`).toBe('array of any');
+      expect(notation(properties[fieldName]), `${name}.${fieldName} type`).toBe(narrowed ?? field.type);
       expect(properties[fieldName].default, `${name}.${fieldName} default`).toEqual(field.default);
     }
   });

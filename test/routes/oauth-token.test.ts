@@ -484,6 +484,20 @@ describe('authorization server metadata and JWKS', () => {
     expect(metadata.scopes_supported).toEqual(expect.arrayContaining(['ous:read', 'ous:write', 'users:read', 'clients:write']));
   });
 
+  it('publishes RFC 9728 protected resource metadata without authentication: the resource, its authorization server, the audience its tokens carry', async () => {
+    const response = await t.ctx.app.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({
+      resource: t.ctx.config.issuer,
+      authorization_servers: [t.ctx.config.issuer],
+      bearer_methods_supported: ['header'],
+      scopes_supported: expect.arrayContaining(['ous:read', 'ous:write', 'users:read', 'clients:write', 'platform:admin']),
+      resource_name: 'Arbor',
+      resource_documentation: `${t.ctx.config.issuer}/docs`,
+      audience: t.ctx.config.audience,
+    });
+  });
+
   it('publishes the JWKS without authentication, public keys only', async () => {
     const response = await t.ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
     expect(response.statusCode).toBe(200);

@@ -480,6 +480,7 @@ describe('route inventory', () => {
   const EXPECTED_PUBLIC = [
     'GET /.well-known/jwks.json',
     'GET /.well-known/oauth-authorization-server',
+    'GET /.well-known/oauth-protected-resource',
     'GET /healthz',
     'GET /openapi.json',
     'GET /readyz',

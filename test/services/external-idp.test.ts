@@ -226,6 +226,11 @@ describe('tokens of an external identity provider (ARBOR_EXTERNAL_*)', () => {
     expect(response.json().data.name).toBe('Written by admin:write');
   });
 
+  it('names the external issuer beside Arbor in the protected resource metadata (RFC 9728)', async () => {
+    const metadata = (await app.app.inject({ method: 'GET', url: '/.well-known/oauth-protected-resource' })).json();
+    expect(metadata.authorization_servers).toEqual([expect.stringMatching(/^http:\/\//), IDP_ISSUER]);
+  });
+
   it("keeps accepting Arbor's own tokens alongside the external issuer", async () => {
     await grantRole(app.store, tenantId, 'own', 'tenant_admin', null);
     const own = await app.tokens.sign({ subject: 'own', tenantId, scopes: ['ous:read'] });
