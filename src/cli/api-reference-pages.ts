@@ -15,10 +15,18 @@ export interface Drift {
 
 /** Renders the pages from a throwaway in-memory app, so no database or environment leaks in. */
 export async function renderLivePages(): Promise<Map<string, string>> {
-  const { app, store } = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }), { logger: false });
+  return renderApiReference(await liveOpenApiDocument());
+}
+
+/**
+ * The OpenAPI document an Arbor with the default settings serves (its server: the default
+ * ARBOR_ISSUER), from an app built on an in-memory store: what docs/api and the SDK are made from.
+ */
+export async function liveOpenApiDocument(): Promise<OpenApiDocument> {
+  const { app, store } = await buildApp(loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent', ARBOR_METRICS_PORT: '0' }), { logger: false, bootstrapAdminClient: false });
   try {
     // fastify-swagger types the document loosely (2.0 or 3.x); Arbor registers an OpenAPI 3.1 one.
-    return renderApiReference(app.swagger() as OpenApiDocument);
+    return app.swagger() as OpenApiDocument;
   } finally {
     await app.close();
     await store.close();

@@ -20,6 +20,8 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       config: { scope: 'clients:write' },
       schema: {
         summary: 'Create Client',
+        // Not createClient &c.: a generated SDK's createClient makes its HTTP client.
+        operationId: 'createApiClient',
         description: 'Create an API client. The response carries its secret, once; Arbor keeps only a hash.',
         tags,
         params: TenantParams,
@@ -45,6 +47,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       config: { scope: 'clients:read' },
       schema: {
         summary: 'List Clients',
+        operationId: 'listApiClients',
         description: 'List the API clients of the tenant, by id.',
         tags,
         params: TenantParams,
@@ -64,6 +67,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       config: { scope: 'clients:read' },
       schema: {
         summary: 'Get Client',
+        operationId: 'getApiClient',
         description: 'Get an API client by ID.',
         tags,
         params: ClientParams,
@@ -80,6 +84,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ service: ClientService }>
       config: { scope: 'clients:write' },
       schema: {
         summary: 'Delete Client',
+        operationId: 'deleteApiClient',
         description: 'Delete an API client: its next token request fails; tokens it already holds expire as usual.',
         tags,
         params: ClientParams,
