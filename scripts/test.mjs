@@ -45,6 +45,12 @@ function pass(name, env, index) {
   return { name, status, failed: failedTests(reportFile) };
 }
 
+// The arbor CLI, which tests run as a process, imports @arbor/sdk from its build (sdk/dist).
+if (spawnSync('npx', ['tsc', '-p', 'sdk/tsconfig.json'], { stdio: 'inherit' }).status !== 0) {
+  console.error('Building the SDK (sdk/) failed: see above.');
+  process.exit(1);
+}
+
 const passes = [pass('SQLite pass', baseEnv, 0)];
 if (TEST_DATABASE_URL) {
   const shown = TEST_DATABASE_URL.replace(/:[^:@/]*@/, ':***@');

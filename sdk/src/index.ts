@@ -29,12 +29,22 @@ export interface ArborClientOptions {
   credentials?: ClientCredentials;
   /** Or a token you already have (or a function that gives one, called before every request). */
   token?: string | (() => string | Promise<string>);
+  /** With `credentials`: a token kept from an earlier run, used while it is valid. */
+  cachedToken?: AccessToken;
+  /** With `credentials`: told of every new token (a CLI keeps it for its next run). */
+  onToken?: (token: AccessToken) => void;
   /** Attempts of a request that can be retried (429, 502, 503, 504, a network error); default 4. */
   attempts?: number;
   /** Longest wait between two attempts, in ms, whatever Retry-After says; default 10,000. */
   maxRetryDelayMs?: number;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
+}
+
+export interface AccessToken {
+  value: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
 }
 
 export interface ArborClient {
@@ -145,7 +155,10 @@ function tokenSource(baseUrl: string, options: ArborClientOptions, fetchImpl: ty
   if (typeof token === 'string') return { get: async () => token, forget: () => {}, renewable: false };
   if (typeof token === 'function') return { get: async () => token(), forget: () => {}, renewable: true };
   if (!credentials) return null;
-  let current: { value: string; renewAt: number } | null = null;
+  const renewAtOf = (expiresAt: number, lifetimeMs: number) => expiresAt - Math.min(EARLY_RENEWAL_MS, lifetimeMs / 2);
+  let current: { value: string; renewAt: number } | null = options.cachedToken
+    ? { value: options.cachedToken.value, renewAt: renewAtOf(options.cachedToken.expiresAt, EARLY_RENEWAL_MS * 2) }
+    : null;
   let pending: Promise<string> | null = null;
   const fetchToken = async (): Promise<string> => {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
@@ -166,7 +179,9 @@ function tokenSource(baseUrl: string, options: ArborClientOptions, fetchImpl: ty
       throw new ArborAuthError(`The token endpoint refused client ${credentials.clientId}: ${body.error ?? response.status}${body.error_description ? ` (${body.error_description})` : ''}`, response.status, body.error);
     }
     const lifetimeMs = (body.expires_in ?? 60) * 1000;
-    current = { value: body.access_token, renewAt: Date.now() + Math.max(lifetimeMs / 2, lifetimeMs - EARLY_RENEWAL_MS) };
+    const expiresAt = Date.now() + lifetimeMs;
+    current = { value: body.access_token, renewAt: renewAtOf(expiresAt, lifetimeMs) };
+    options.onToken?.({ value: body.access_token, expiresAt });
     return body.access_token;
   };
   return {

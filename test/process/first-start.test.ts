@@ -85,5 +85,16 @@ describe('the first start', () => {
     expect(newSecret).not.toBe(oldSecret);
     expect(await token(newSecret)).toBe(200);
     expect(await token(oldSecret)).toBe(401);
+
+    // The same from the arbor CLI.
+    const again = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'src/cli/arbor.ts', 'admin', 'reset-secret'], { cwd: ROOT, env: arborEnv(store, NO_ADMIN), timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(again.code, again.stderr).toBe(0);
+    const newest = /client_secret:\s+(\S+)/.exec(again.stdout)![1];
+    expect(await token(newest)).toBe(200);
+    expect(await token(newSecret)).toBe(401);
   });
 });
