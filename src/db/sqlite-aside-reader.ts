@@ -16,6 +16,8 @@ export interface AsideReader {
   read(queries: readonly CompiledQuery[]): Promise<unknown[][]>;
   /** Ends the worker; reads still pending fail. */
   stop(): Promise<void>;
+  /** False once the worker has gone (it could not open the file, or it crashed): start another. */
+  readonly alive: boolean;
 }
 
 // Plain CommonJS, evaluated in the worker: the same code runs under tsx (tests) and from dist/.
@@ -85,6 +87,9 @@ export function startAsideReader(file: string): AsideReader {
   worker.on('exit', (code) => failAll(new Error(`the SQLite reader worker exited with ${code}`)));
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
+    get alive() {
+      return gone === undefined;
+    },
     read(queries) {
       if (gone) return Promise.reject(gone);
       const id = nextId++;

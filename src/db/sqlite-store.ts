@@ -19,6 +19,8 @@ const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
  * nothing to copy only reads the WAL index (no fsync).
  */
 const CHECKPOINT_INTERVAL_MS = 25;
+/** Least time between two starts of the reader worker. */
+const ASIDE_RESTART_MS = 5_000;
 
 export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Store {
   const file = sqliteFile(databaseUrl);
@@ -81,15 +83,25 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
       }
     });
   };
-  // Started at the first read aside: most processes never need the thread.
+  // Started at the first read aside (most processes never need the thread), and again if it has
+  // gone, at most every few seconds: until then reads aside fail, and their callers read without.
   let asideReader: AsideReader | undefined;
+  let asideStartedAt = 0;
+  const readAside = (queries: readonly CompiledQuery[]) => {
+    if (!asideReader?.alive && Date.now() - asideStartedAt >= ASIDE_RESTART_MS) {
+      if (asideReader) options.onBackgroundError?.(new Error('the SQLite reader worker stopped'), 'starting it again; until it is back, deep pages of long listings are read by OFFSET');
+      asideReader = startAsideReader(file);
+      asideStartedAt = Date.now();
+    }
+    return asideReader!.read(queries);
+  };
   return {
     db,
     dialect: 'sqlite',
     description: databaseUrl,
     transaction,
     snapshot,
-    ...(file === ':memory:' ? {} : { readAside: (queries: readonly CompiledQuery[]) => (asideReader ??= startAsideReader(file)).read(queries) }),
+    ...(file === ':memory:' ? {} : { readAside }),
     // Without statistics SQLite's planner can put the wrong table outside a range or join
     // (measured 800x slower on subtree reads); `PRAGMA optimize` runs ANALYZE where it pays.
     optimize: async () => {

@@ -103,10 +103,17 @@ export interface Listing<R> {
     build(step: number): Promise<string[]>;
     /**
      * Where the store can read off the event loop (a SQLite file): the same keys read in a
-     * snapshot of their own, with the version they are of. A page that finds no index then never
-     * waits for one: it is read without, while the index is built aside for the pages after it.
+     * snapshot of their own, with the version they are of. A page that finds no index of its
+     * version waits for the build outside its snapshot (RankIndexBuilding), then reads again;
+     * with `offsetWhileBuilding` it reads without one.
      */
     buildAside?(step: number): Promise<{ version: number; anchors: string[] }>;
+    /**
+     * Which of several reads of the same listing `build` is (a subtree holding every placed user
+     * is read from all placed users): the index is kept per kind. A build aside reads a later
+     * version than the one its kind was chosen at, where the other kind may be the right one.
+     */
+    kind?: string;
     /**
      * With `buildAside`, when no index is kept at `version`: false (default), readListing throws
      * RankIndexBuilding, so that the caller waits for the build outside its snapshot (which, on
@@ -169,7 +176,7 @@ async function readRanked<R>(request: PageRequest, listing: Listing<R>, ranks: N
   const { cache, version, build, buildAside } = ranks;
   const offset = offsetOf(request);
   const step = rankStep(listing.total, cache.maxKeys);
-  const id = JSON.stringify(listing.id);
+  const id = JSON.stringify(ranks.kind === undefined ? listing.id : [...listing.id, ranks.kind]);
   let anchors: string[] | undefined;
   if (buildAside) {
     anchors = cache.keptAt(id, version, step);

@@ -133,6 +133,7 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
             cache: rankIndexes,
             version: eventSeq,
             build: (step: number) => repos.users.rankKeysPlaced(tenantId, step),
+            kind: 'placed',
             ...aside(lastSeq, (step) => repos.users.rankKeyQueries.placed(tenantId, step), offsetWhileBuilding),
           },
         });
@@ -166,6 +167,7 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
             cache: rankIndexes,
             version: eventSeq,
             build: (step) => repos.users.rankKeysInSubtree(tenantId, ou.id_path, step),
+            kind: 'subtree',
             ...aside(lastSeq, (step) => repos.users.rankKeyQueries.inSubtree(tenantId, ou.id_path, step), offsetWhileBuilding),
           },
         }),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledQuery, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startAsideReader } from '../../src/db/sqlite-aside-reader.js';
 import { type Store, openStore } from '../../src/db/store.js';
 
 /**
@@ -58,6 +59,15 @@ describe('Store.readAside on a SQLite file', () => {
     await done;
     // On the store's own connection the long read would have had to end before the short one began.
     expect(order).toEqual(['store', 'aside']);
+  });
+
+  it('says it is gone once its worker has ended, and refuses reads then (the store starts another)', async () => {
+    const reader = startAsideReader(join(dir, 'aside.sqlite'));
+    expect(reader.alive).toBe(true);
+    expect(await reader.read([raw('select 1 as one')])).toEqual([[{ one: 1 }]]);
+    await reader.stop();
+    expect(reader.alive).toBe(false);
+    await expect(reader.read([raw('select 1')])).rejects.toThrow(/exited/);
   });
 
   it('is absent on an in-memory store, whose file no second connection can open', async () => {

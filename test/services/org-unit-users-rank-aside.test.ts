@@ -86,7 +86,7 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
     open();
     expect(ids(await pending)).toEqual(expected);
     // 24 users, at most 4 keys: a key every 6 users, kept under the version the build read.
-    const listing = JSON.stringify(['ou_users', tenantId, root.id, true]);
+    const listing = JSON.stringify(['ou_users', tenantId, root.id, true, 'placed']);
     expect(rankIndexes.keptAt(listing, await repositories(store.db).events.lastSeq(tenantId), 6)).toHaveLength(4);
   });
 
@@ -115,6 +115,29 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
     await users.delete(W, ALL, tenantId, [...userIds].sort()[0]);
     open();
     expect(ids(await pending)).toEqual(ids(await offset.listUsers(ALL, tenantId, root.id, true, request)));
+  });
+
+  it('never seeks a subtree’s users through an index of all placed users built aside at the same version', async () => {
+    const { root, userIds } = await tree(24);
+    const other = await ous.create(W, ALL, tenantId, { name: 'Other' });
+    const { rankIndexes, offset } = services();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    // The build starts reading only once the gate opens: after the move below.
+    const gated = { snapshot: store.snapshot, readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => (await gate, store.readAside!(queries)) };
+    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const request: PageRequest = { page: 5, per_page: 3 };
+    // The root holds every placed user: its page is read from all placed users.
+    const pending = ranked.listUsers(ALL, tenantId, root.id, true, request);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first user by id leaves the root's subtree but stays placed: all placed users' keys
+    // no longer rank the root's users.
+    await users.update(W, ALL, tenantId, [...userIds].sort()[0], { ou_id: other.id });
+    open();
+    const expected = ids(await offset.listUsers(ALL, tenantId, root.id, true, request));
+    expect(ids(await pending)).toEqual(expected);
+    await rankIndexes.settled();
+    expect(ids(await ranked.listUsers(ALL, tenantId, root.id, true, request))).toEqual(expected);
   });
 
   it('never seeks through an index of an older version: after a user before the page is deleted, the page is the OFFSET page', async () => {
