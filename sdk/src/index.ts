@@ -79,10 +79,10 @@ export function createArborClient(options: ArborClientOptions): ArborClient {
 
   const retryingFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const original = new Request(input, init);
+    const signal = original.signal;
     // A write sent twice must happen once: Arbor replays the first answer to a retry with the same key.
-    if ((original.method === 'POST' || original.method === 'PATCH') && !original.headers.has('idempotency-key') && new URL(original.url).pathname.startsWith('/api/')) {
-      original.headers.set('idempotency-key', crypto.randomUUID());
-    }
+    const keyed = (original.method === 'POST' || original.method === 'PATCH') && !original.headers.has('idempotency-key') && new URL(original.url).pathname.startsWith('/api/');
+    if (keyed) original.headers.set('idempotency-key', crypto.randomUUID());
     let renewed = false;
     // A caller that sends its own Authorization header keeps it, and its 401.
     const ownAuthorization = original.headers.has('authorization');
@@ -95,8 +95,9 @@ export function createArborClient(options: ArborClientOptions): ArborClient {
       try {
         response = await fetchImpl(request);
       } catch (error) {
-        if (attempt >= attempts || !retriable(original)) throw error;
-        await sleep(backoff(attempt, maxDelay));
+        // Aborted by the caller: not a failure to retry.
+        if (signal.aborted || attempt >= attempts || !retriable(original)) throw error;
+        await sleep(backoff(attempt, maxDelay), signal);
         continue;
       }
       // A token revoked or signed by a key rotated away: one new token, one more try.
@@ -106,10 +107,13 @@ export function createArborClient(options: ArborClientOptions): ArborClient {
         await response.body?.cancel();
         continue;
       }
-      if (!RETRIED_STATUSES.has(response.status) || attempt >= attempts || !retriable(original)) return response;
+      // The first attempt of this write is still running on the server (its answer was lost):
+      // the same key again, a moment later, gets its answer.
+      const stillRunning = keyed && response.status === 409 && (await errorCode(response)) === 'idempotency.in_progress';
+      if ((!RETRIED_STATUSES.has(response.status) && !stillRunning) || attempt >= attempts || !retriable(original)) return response;
       const wait = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt, maxDelay);
       await response.body?.cancel();
-      await sleep(Math.min(wait, maxDelay));
+      await sleep(Math.min(wait, maxDelay), signal);
     }
   };
 
@@ -123,7 +127,10 @@ export function createArborClient(options: ArborClientOptions): ArborClient {
   };
 }
 
-/** Safe to send again: a read, a DELETE or PUT (idempotent by definition), a write with an Idempotency-Key. */
+/**
+ * Safe to send again: a read, a DELETE or PUT (idempotent by definition: a DELETE whose first
+ * attempt went through answers 404 the second time), a write with an Idempotency-Key.
+ */
 function retriable(request: Request): boolean {
   return ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(request.method) || request.headers.has('idempotency-key');
 }
@@ -141,7 +148,30 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or rejects as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The `code` of an error answer, read from a copy (the answer itself stays readable). */
+async function errorCode(response: Response): Promise<unknown> {
+  try {
+    return ((await response.clone().json()) as { code?: unknown }).code;
+  } catch {
+    return undefined;
+  }
+}
 
 interface TokenSource {
   get(): Promise<string>;

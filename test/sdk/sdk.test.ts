@@ -138,6 +138,37 @@ describe('@arbor/sdk', () => {
     expect((await listOus({ client: stubborn.client, path: { tenant_id: tenantId } })).response.status).toBe(503);
   });
 
+  it('retries a write answered 409 idempotency.in_progress with the same key, and gets its answer', async () => {
+    let keys: string[] = [];
+    const counter = countingFetch(async (request) => {
+      if (request.method !== 'POST' || !new URL(request.url).pathname.endsWith('/ous')) return undefined;
+      keys.push(request.headers.get('idempotency-key') ?? '');
+      if (keys.length === 1) return new Response('{"detail":"still running","code":"idempotency.in_progress"}', { status: 409, headers: { 'content-type': 'application/json', 'retry-after': '0' } });
+      return undefined;
+    });
+    const arbor = createArborClient({ baseUrl, credentials, fetch: counter.fetch });
+    const { response } = await createOu({ client: arbor.client, path: { tenant_id: tenantId }, body: { name: 'In progress' } });
+    expect(response.status).toBe(201);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
+    keys = [];
+  });
+
+  it('stops waiting to retry as soon as the caller aborts', async () => {
+    const arbor = createArborClient({
+      baseUrl,
+      credentials,
+      fetch: countingFetch(async (request) => (request.method === 'GET' ? new Response('{}', { status: 503, headers: { 'retry-after': '8' } }) : undefined)).fetch,
+    });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    // Without the abort it would wait 8 s, try again, and answer the 503.
+    const result = await listOus({ client: arbor.client, path: { tenant_id: tenantId }, signal: controller.signal });
+    expect(result.response).toBeUndefined();
+    expect((result.error as Error).name).toBe('AbortError');
+  });
+
   it('walks every item of a listing by cursor with each()', async () => {
     const arbor = createArborClient({ baseUrl, credentials });
     const parent = (await createOu({ client: arbor.client, throwOnError: true, path: { tenant_id: tenantId }, body: { name: 'Many' } })).data.data;
