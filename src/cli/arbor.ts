@@ -17,6 +17,7 @@ import {
   deleteUser,
   each,
   follow,
+  getOu,
   getOuTree,
   getTenant,
   listEvents,
@@ -87,6 +88,8 @@ async function session(): Promise<Session> {
   };
 }
 
+const pendingSaves: Promise<unknown>[] = [];
+
 function clientFor(profile: Profile, keepTokens: boolean): ArborClient {
   return createArborClient({
     baseUrl: profile.url,
@@ -95,7 +98,8 @@ function clientFor(profile: Profile, keepTokens: boolean): ArborClient {
     onToken: (token: AccessToken) => {
       profile.token = token;
       profile.tenantId ??= tenantOf(token.value);
-      if (keepTokens) void saveProfile(profile).catch(() => {});
+      // Kept for the next run; awaited before the process exits.
+      if (keepTokens) pendingSaves.push(saveProfile(profile).catch(() => undefined));
     },
   });
 }
@@ -119,8 +123,10 @@ async function call<T>(pending: Promise<{ data?: T; error?: unknown; response?: 
   } catch (error) {
     throw unreachable(error);
   }
-  if (result.data !== undefined && result.response?.ok) return result.data;
-  const status = result.response?.status ?? 0;
+  // No answer at all (the client reports a network error, or a refused token, as `error`).
+  if (!result.response) throw unreachable(result.error);
+  if (result.data !== undefined && result.response.ok) return result.data;
+  const status = result.response.status;
   const body = (result.error ?? {}) as { detail?: unknown; code?: unknown; error?: unknown; error_description?: unknown };
   const detail = Array.isArray(body.detail)
     ? body.detail.map((issue: { loc?: unknown[]; msg?: string }) => `${(issue.loc ?? []).join('.')}: ${issue.msg}`).join('; ')
@@ -137,6 +143,28 @@ function unreachable(error: unknown): CliError {
   return new CliError(`Cannot reach Arbor: ${cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error)}`, EXIT.unreachable);
 }
 
+/** What a thrown error is to the user: an error body of the API (each(), follow() throw those), or no answer at all. */
+function failure(error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  const body = error as { code?: unknown; detail?: unknown } | null;
+  if (body && typeof body === 'object' && !(error instanceof Error) && typeof body.code === 'string') {
+    const auth = body.code === 'auth.missing_token' || body.code === 'auth.invalid_token';
+    return new CliError(`${body.code}: ${typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail ?? '')}`, auth ? EXIT.auth : EXIT.api);
+  }
+  return unreachable(error);
+}
+
+/** Every item of a listing, or the CliError its failure is. */
+async function all<T>(items: AsyncGenerator<T>): Promise<T[]> {
+  const rows: T[] = [];
+  try {
+    for await (const item of items) rows.push(item);
+  } catch (error) {
+    throw failure(error);
+  }
+  return rows;
+}
+
 function print(s: Session, data: unknown, text: () => string): void {
   process.stdout.write(`${s.json ? JSON.stringify(data, null, 2) : text()}\n`);
 }
@@ -147,16 +175,10 @@ async function resolveOu(s: Session, ref: string): Promise<string | null> {
   if (!ref.startsWith('/')) return ref;
   const path = ref.replace(/\/+$/, '');
   const name = path.slice(path.lastIndexOf('/') + 1);
-  try {
-    // Paths are unique; a search by the last name lists it among few, in path order.
-    for await (const ou of each(s.arbor, listOus, { path: { tenant_id: (await s.tenant()) }, query: { search: name, per_page: 100 } })) {
-      if (ou.path === path) return ou.id;
-    }
-  } catch (error) {
-    if ((error as { code?: string }).code) throw new CliError(`${(error as { code: string }).code}: ${(error as { detail?: string }).detail ?? ''}`, EXIT.api);
-    throw unreachable(error);
-  }
-  throw new CliError(`No OU at ${path} in tenant ${(await s.tenant())}.`, EXIT.api);
+  // Paths are unique; a search by the last name lists it among few, in path order.
+  const found = (await all(each(s.arbor, listOus, { path: { tenant_id: await s.tenant() }, query: { search: name, per_page: 100 } }))).find((ou) => ou.path === path);
+  if (found) return found.id;
+  throw new CliError(`No OU at ${path} in tenant ${await s.tenant()}.`, EXIT.api);
 }
 
 function table(rows: string[][]): string {
@@ -172,14 +194,33 @@ export function drawTree(nodes: readonly OuTreeNode[], prefix = ''): string[] {
   });
 }
 
+/** The secret from stdin: typed at a terminal without echo, or piped. */
 async function secretFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('Client secret: ');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk as Buffer);
-    if (process.stdin.isTTY && chunk.toString().includes('\n')) break;
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').trim();
   }
-  return Buffer.concat(chunks).toString('utf8').trim();
+  process.stderr.write('Client secret: ');
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  let secret = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const c of chunk as string) {
+        if (c === '\r' || c === '\n' || c === '\u0004') return secret;
+        if (c === '\u0003') throw new CliError('Interrupted.', EXIT.usage);
+        if (c === '\u007f' || c === '\b') secret = secret.slice(0, -1);
+        else if (c >= ' ') secret += c;
+      }
+    }
+    return secret;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -219,8 +260,7 @@ tenants
   .description('List the tenants')
   .action(async () => {
     const s = await session();
-    const rows: TenantResponse[] = [];
-    for await (const tenant of each(s.arbor, listTenants, {})) rows.push(tenant);
+    const rows: TenantResponse[] = await all(each(s.arbor, listTenants, {}));
     print(s, rows, () => table([['ID', 'NAME', 'SLUG'], ...rows.map((t) => [t.id, t.name, t.slug ?? ''])]));
   });
 tenants
@@ -246,7 +286,7 @@ ous
   .description('Draw the tenant’s OU tree')
   .action(async () => {
     const s = await session();
-    const { data } = await call(getOuTree({ client: s.arbor.client, path: { tenant_id: (await s.tenant()) } }));
+    const { data } = await call(getOuTree({ client: s.arbor.client, path: { tenant_id: await s.tenant() } }));
     print(s, data, () => (data.length === 0 ? '(no OUs)' : drawTree(data).join('\n')));
   });
 ous
@@ -260,15 +300,17 @@ ous
     const parentId = options.parent ? await resolveOu(s, options.parent) : null;
     if (options.dryRun) {
       // The API has no dry run of a create: the two things that can refuse it, checked here.
-      const siblings = await call(listOus({ client: s.arbor.client, path: { tenant_id: (await s.tenant()) }, query: { search: name, per_page: 100, ...(parentId ? { parent_id: parentId } : {}) } }));
-      const taken = siblings.data.some((ou) => ou.name.toLowerCase() === name.toLowerCase() && (parentId !== null || ou.path === `/${ou.name}`));
+      // The parent exists (a 404 here, by id or path), and no sibling has the name (every page).
+      const parentPath = parentId === null ? '' : (await call(getOu({ client: s.arbor.client, path: { tenant_id: await s.tenant(), ou_id: parentId } }))).data.path;
+      const siblings = await all(each(s.arbor, listOus, { path: { tenant_id: await s.tenant() }, query: { search: name, per_page: 100, ...(parentId ? { parent_id: parentId } : {}) } }));
+      const taken = siblings.some((ou) => ou.path.toLowerCase() === `${parentPath}/${name}`.toLowerCase());
       const answer = { dry_run: true, would_create: !taken, name, parent_id: parentId, reason: taken ? 'ou.name_conflict' : null };
       print(s, answer, () => (taken ? `Would not create: a sibling is already named ${name}.` : `Would create ${name} under ${options.parent ?? 'the root level'}.`));
       if (taken) process.exitCode = EXIT.api;
       return;
     }
     const { data } = await call(
-      createOu({ client: s.arbor.client, path: { tenant_id: (await s.tenant()) }, body: { name, parent_id: parentId, ...(options.description ? { description: options.description } : {}) } }),
+      createOu({ client: s.arbor.client, path: { tenant_id: await s.tenant() }, body: { name, parent_id: parentId, ...(options.description ? { description: options.description } : {}) } }),
     );
     print(s, data, () => `Created ${data.path} (${data.id}).`);
   });
@@ -282,7 +324,7 @@ ous
     if (id === null) throw new CliError('The root level cannot be moved.', EXIT.usage);
     const parentId = await resolveOu(s, parentRef);
     const { data, meta } = await call(
-      updateOu({ client: s.arbor.client, path: { tenant_id: (await s.tenant()), ou_id: id }, body: { parent_id: parentId }, ...(options.dryRun ? { query: { dry_run: true } } : {}) }),
+      updateOu({ client: s.arbor.client, path: { tenant_id: await s.tenant(), ou_id: id }, body: { parent_id: parentId }, ...(options.dryRun ? { query: { dry_run: true } } : {}) }),
     );
     print(s, { data, meta }, () => `${options.dryRun ? 'Would move' : 'Moved'} ${ref} to ${data.path}.`);
   });
@@ -296,7 +338,7 @@ ous
     const id = await resolveOu(s, ref);
     if (id === null) throw new CliError('The root level is not an OU.', EXIT.usage);
     const answer = await call(
-      deleteOu({ client: s.arbor.client, path: { tenant_id: (await s.tenant()), ou_id: id }, query: { strategy: options.strategy, ...(options.dryRun ? { dry_run: true } : {}) } }) as Promise<{
+      deleteOu({ client: s.arbor.client, path: { tenant_id: await s.tenant(), ou_id: id }, query: { strategy: options.strategy, ...(options.dryRun ? { dry_run: true } : {}) } }) as Promise<{
         data?: unknown;
         error?: unknown;
         response?: Response;
@@ -314,13 +356,13 @@ users
   .option('--search <text>', 'without --ou: users whose email or name contains this')
   .action(async (options: { ou?: string; nested?: boolean; search?: string }) => {
     const s = await session();
-    const rows: UserResponse[] = [];
+    let rows: UserResponse[];
     if (options.ou) {
       const id = await resolveOu(s, options.ou);
       if (id === null) throw new CliError('Name an OU, not the root level.', EXIT.usage);
-      for await (const user of each(s.arbor, listOuUsers, { path: { tenant_id: (await s.tenant()), ou_id: id }, query: { include_nested: options.nested === true, per_page: 100 } })) rows.push(user);
+      rows = await all(each(s.arbor, listOuUsers, { path: { tenant_id: await s.tenant(), ou_id: id }, query: { include_nested: options.nested === true, per_page: 100 } }));
     } else {
-      for await (const user of each(s.arbor, listUsers, { path: { tenant_id: (await s.tenant()) }, query: { per_page: 100, ...(options.search ? { search: options.search } : {}) } })) rows.push(user);
+      rows = await all(each(s.arbor, listUsers, { path: { tenant_id: await s.tenant() }, query: { per_page: 100, ...(options.search ? { search: options.search } : {}) } }));
     }
     print(s, rows, () => (rows.length === 0 ? '(no users)' : table([['ID', 'EMAIL', 'NAME', 'OU'], ...rows.map((u) => [u.id, u.email, u.display_name ?? '', u.ou_id ?? ''])])));
   });
@@ -332,7 +374,7 @@ users
   .action(async (email: string, options: { ou?: string; name?: string }) => {
     const s = await session();
     const ouId = options.ou ? await resolveOu(s, options.ou) : null;
-    const { data } = await call(createUser({ client: s.arbor.client, path: { tenant_id: (await s.tenant()) }, body: { email, ou_id: ouId, ...(options.name ? { display_name: options.name } : {}) } }));
+    const { data } = await call(createUser({ client: s.arbor.client, path: { tenant_id: await s.tenant() }, body: { email, ou_id: ouId, ...(options.name ? { display_name: options.name } : {}) } }));
     print(s, data, () => `Created user ${data.email} (${data.id}).`);
   });
 users
@@ -341,7 +383,7 @@ users
   .action(async (userId: string, ref: string) => {
     const s = await session();
     const ouId = await resolveOu(s, ref);
-    const { data } = await call(updateUser({ client: s.arbor.client, path: { tenant_id: (await s.tenant()), user_id: userId }, body: { ou_id: ouId } }));
+    const { data } = await call(updateUser({ client: s.arbor.client, path: { tenant_id: await s.tenant(), user_id: userId }, body: { ou_id: ouId } }));
     print(s, data, () => `Moved ${data.email} to ${ref}.`);
   });
 users
@@ -349,7 +391,7 @@ users
   .description('Delete a user (id)')
   .action(async (userId: string) => {
     const s = await session();
-    await call(deleteUser({ client: s.arbor.client, path: { tenant_id: (await s.tenant()), user_id: userId } }) as Promise<{ data?: unknown; error?: unknown; response?: Response }>);
+    await call(deleteUser({ client: s.arbor.client, path: { tenant_id: await s.tenant(), user_id: userId } }) as Promise<{ data?: unknown; error?: unknown; response?: Response }>);
     print(s, { deleted: userId }, () => `Deleted user ${userId}.`);
   });
 
@@ -369,14 +411,13 @@ program
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
       try {
-        for await (const event of follow(s.arbor, (await s.tenant()), { after, signal: controller.signal, ...(options.type ? { type: options.type } : {}) })) process.stdout.write(`${line(event)}\n`);
+        for await (const event of follow(s.arbor, await s.tenant(), { after, signal: controller.signal, ...(options.type ? { type: options.type } : {}) })) process.stdout.write(`${line(event)}\n`);
       } catch (error) {
-        const body = error as { code?: string; detail?: string };
-        throw body.code ? new CliError(`${body.code}: ${body.detail ?? ''}`, EXIT.api) : unreachable(error);
+        throw failure(error);
       }
       return;
     }
-    const { data } = await call(listEvents({ client: s.arbor.client, path: { tenant_id: (await s.tenant()) }, query: { after, ...(options.type ? { type: options.type } : {}) } }));
+    const { data } = await call(listEvents({ client: s.arbor.client, path: { tenant_id: await s.tenant() }, query: { after, ...(options.type ? { type: options.type } : {}) } }));
     for (const event of data) process.stdout.write(`${line(event)}\n`);
   });
 
@@ -397,11 +438,15 @@ program
 // ------------------------------------------------------------------------------------------------
 
 program.parseAsync(process.argv).then(
-  () => process.exit(process.exitCode ?? EXIT.ok),
-  (error: unknown) => {
+  async () => {
+    await Promise.all(pendingSaves);
+    process.exit(process.exitCode ?? EXIT.ok);
+  },
+  async (error: unknown) => {
+    await Promise.all(pendingSaves);
     if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
-    const failure = error instanceof CliError ? error : unreachable(error);
-    process.stderr.write(`arbor: ${failure.message}\n`);
-    process.exit(failure.exitCode);
+    const failed = failure(error);
+    process.stderr.write(`arbor: ${failed.message}\n`);
+    process.exit(failed.exitCode);
   },
 );

@@ -98,6 +98,20 @@ describe('arbor, before logging in', () => {
     expect(outcome.stderr).toMatch(/Cannot reach|ECONNREFUSED/);
   });
 
+  it('says it cannot reach the server of a kept login, with exit code 4, from a command and from a listing', async () => {
+    const port = await freePort();
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(join(config, 'arbor'), { recursive: true });
+    // A login kept earlier, its token still valid, its server gone.
+    const profile = { url: `http://127.0.0.1:${port}`, clientId, clientSecret, tenantId, token: { value: 'x.y.z', expiresAt: Date.now() + 600_000 } };
+    writeFileSync(join(config, 'arbor', 'profile-gone.json'), JSON.stringify(profile), { mode: 0o600 });
+    for (const args of [['ous', 'tree'], ['users', 'list'], ['tenants', 'list']]) {
+      const outcome = await arbor(args, { env: { ARBOR_CLI_PROFILE: 'gone' } });
+      expect(outcome.code, `${args.join(' ')}: ${outcome.stderr}`).toBe(4);
+      expect(outcome.stderr).toMatch(/^arbor: Cannot reach Arbor: ECONNREFUSED/);
+    }
+  });
+
   it('refuses an unknown option with exit code 2', async () => {
     expect((await arbor(['ous', 'tree', '--nope'])).code).toBe(2);
   });
@@ -125,6 +139,17 @@ describe('arbor, logged in', () => {
     expect(tree.stdout).toBe(['├── Engineering', '│   └── Backend', '└── Sales', ''].join('\n'));
   });
 
+  it('lists with a token the server refuses: exit code 3, the API’s code', async () => {
+    const { writeFileSync, readFileSync: read } = await import('node:fs');
+    const file = join(config, 'arbor', 'profile.json');
+    const kept = JSON.parse(read(file, 'utf8'));
+    // A kept token signed by nobody, and a secret that no longer works: no way to a valid one.
+    writeFileSync(join(config, 'arbor', 'profile-refused.json'), JSON.stringify({ ...kept, clientSecret: 'wrong-secret-0000000', token: { value: 'x.y.z', expiresAt: Date.now() + 600_000 } }), { mode: 0o600 });
+    const outcome = await arbor(['users', 'list'], { env: { ARBOR_CLI_PROFILE: 'refused' } });
+    expect(outcome.code, outcome.stderr).toBe(3);
+    expect(outcome.stderr).toMatch(/invalid_client|auth\.invalid_token/);
+  });
+
   it('says which path does not exist, with exit code 1', async () => {
     const outcome = await arbor(['ous', 'create', 'X', '--parent', '/Nowhere']);
     expect(outcome.code).toBe(1);
@@ -138,6 +163,10 @@ describe('arbor, logged in', () => {
     const free = await arbor(['ous', 'create', 'Frontend', '--parent', '/Engineering', '--dry-run', '--json']);
     expect(JSON.parse(free.stdout)).toMatchObject({ dry_run: true, would_create: true });
     expect((await arbor(['ous', 'tree'])).stdout).not.toContain('Frontend');
+    // A parent named by an id that is no OU's: the API's 404, exit 1.
+    const orphan = await arbor(['ous', 'create', 'X', '--parent', 'ou_nobody', '--dry-run']);
+    expect(orphan.code).toBe(1);
+    expect(orphan.stderr).toContain('404 ou.not_found');
   });
 
   it('places users and lists those of a subtree as JSON', async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -86,9 +86,11 @@ export async function saveProfile(profile: Profile): Promise<string> {
   }
   const file = profileFile();
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  // Created 0600, and made so if it existed with wider rights.
-  writeFileSync(file, text, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  // A new file, 0600 from its creation, put in place of any older one (whatever its rights):
+  // the secret is never in a file others may read, not even for a moment.
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text, { mode: 0o600 });
+  renameSync(temporary, file);
   return file;
 }
 
