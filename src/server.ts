@@ -7,9 +7,10 @@ import { installProcessGuards } from './process-guards.js';
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  // The admin client is ensured once the API listens: a start that cannot bind (the port is
-  // taken) must not create a secret that nobody saw, which the next start would not show again.
-  const { app, store, ensureAdminClient, metrics } = await buildApp(config, { bootstrapAdminClient: false });
+  // A configured admin client (ARBOR_ADMIN_CLIENT_*) is ensured before the API listens, so that
+  // a wrong one stops the start before any traffic. A generated one only once the API listens: a
+  // start that cannot bind must not create a secret nobody saw, which no later start shows again.
+  const { app, store, ensureAdminClient, metrics } = await buildApp(config, { bootstrapAdminClient: config.adminClient !== null });
   installProcessGuards(app.log, () => app.server.listening);
   // Before the API listens: a metrics port already taken fails the start, not the first scrape.
   let metricsServer: MetricsServer | null = null;
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     .catch((error: unknown) => {
       throw listenError(error, config.host, config.port, 'the API', 'set PORT (or HOST)');
     });
-  const generatedAdminClient = await ensureAdminClient();
+  const generatedAdminClient = config.adminClient === null ? await ensureAdminClient() : null;
   if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
 
   let closing = false;

@@ -3,7 +3,7 @@
  * Import maps a DN to an OU path and export writes one back, so both directions live here.
  * Hand-written: the npm parsers are part of ldapjs (archived in 2024) or need Node.js 22 (ldapts).
  *
- * Parsing takes the strict grammar plus what real directories write: spaces around `,`, `+` and
+ * Parsing takes RFC 4514's grammar plus what real directories write: spaces around `,`, `+` and
  * `=` (RFC 1779, written by older tools), `;` as a separator, and attribute types in any case.
  * A hexstring value (`#04024869`, a BER encoding) is refused: no OU or user attribute Arbor reads
  * is written that way.
@@ -78,7 +78,8 @@ export function parseDn(text: string): Rdn[] {
         trailingSpaces = 0;
         continue;
       }
-      if (c === '"' || c === '<' || c === '>' || c === '=') throw new DnError(`"${c}" must be escaped in an attribute value`, i);
+      // RFC 4514 lets "=" stand unescaped in a value (OpenLDAP writes it so); these it does not.
+      if (c === '"' || c === '<' || c === '>') throw new DnError(`"${c}" must be escaped in an attribute value`, i);
       if (c === '\u0000') throw new DnError('NUL must be escaped in an attribute value (\\00)', i);
       trailingSpaces = c === ' ' ? trailingSpaces + 1 : 0;
       pushText(c);

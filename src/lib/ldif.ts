@@ -199,8 +199,9 @@ function fold(line: string): string {
   return parts.join('\n');
 }
 
-/** One `attr: value` (or `attr:: base64`) line, folded. */
+/** One `attr: value` (or `attr:: base64`) line, folded. A name that is not an attribute description throws: it could write lines of its own. */
 export function ldifLine(name: string, value: LdifValue): string {
+  if (!ATTRIBUTE.test(name)) throw new Error(`"${name.slice(0, 60)}" is not an LDIF attribute description`);
   if (typeof value === 'string' && isSafe(value)) return fold(`${name}: ${value}`);
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
   return fold(`${name}:: ${bytes.toString('base64')}`);

@@ -17,6 +17,8 @@ describe('parseDn (RFC 4514)', () => {
   it('tolerates what older tools write: spaces around separators, ; between RDNs, lower-case types', () => {
     expect(parseDn('ou=Sales ; dc=example, dc=com')).toEqual([[{ type: 'ou', value: 'Sales' }], [{ type: 'dc', value: 'example' }], [{ type: 'dc', value: 'com' }]]);
     expect(parseDn('')).toEqual([]);
+    // "=" may stand unescaped in a value (RFC 4514 stringchar).
+    expect(parseDn('CN=a=b,DC=x')[0]).toEqual([{ type: 'CN', value: 'a=b' }]);
   });
 
   it.each([

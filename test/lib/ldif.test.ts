@@ -99,6 +99,7 @@ describe('readLdif (RFC 2849)', () => {
   it('reports binary junk as problems, never as entries', async () => {
     const junk = Buffer.from(Array.from({ length: 4096 }, (_, k) => (k * 7919) % 256));
     const records = await read([junk]);
+    expect(records.length).toBeGreaterThan(0);
     expect(records.every((record) => record.kind === 'problem')).toBe(true);
   });
 });
@@ -116,6 +117,11 @@ describe('ldifEntry, read back by readLdif', () => {
     expect(lines).toContain('objectClass: organizationalUnit');
     expect(lines.every((line) => line.length <= 76)).toBe(true);
     expect(text.endsWith('\n\n')).toBe(true);
+  });
+
+  it('refuses to write an attribute name that could inject lines', () => {
+    expect(() => ldifEntry('ou=a', [['ou\ndn: ou=evil', 'x']])).toThrow(/not an LDIF attribute description/);
+    expect(() => ldifEntry('ou=a', [['ou: x', 'y']])).toThrow(/not an LDIF attribute description/);
   });
 
   it('round-trips any DN and values, in any chunks', async () => {
