@@ -104,8 +104,9 @@ export interface Listing<R> {
     /**
      * Where the store can read off the event loop (a SQLite file): the same keys read in a
      * snapshot of their own, with the version they are of. A page that finds no index of its
-     * version waits for the build outside its snapshot (RankIndexBuilding), then reads again;
-     * with `offsetWhileBuilding` it reads without one.
+     * version waits for the build outside its snapshot (RankIndexBuilding), then reads again; it
+     * reads without one with `offsetWhileBuilding`, or when the build running was started for an
+     * older version.
      */
     buildAside?(step: number): Promise<{ version: number; anchors: string[] }>;
     /**
@@ -181,8 +182,9 @@ async function readRanked<R>(request: PageRequest, listing: Listing<R>, ranks: N
   if (buildAside) {
     anchors = cache.keptAt(id, version, step);
     if (!anchors) {
-      const built = cache.buildAside(id, step, () => buildAside(step));
-      if (!ranks.offsetWhileBuilding) throw new RankIndexBuilding(built);
+      const { built, worthWaiting } = cache.buildAside(id, version, step, () => buildAside(step));
+      // A build for an older version (writes keep coming): this page is read without an index.
+      if (!ranks.offsetWhileBuilding && worthWaiting) throw new RankIndexBuilding(built);
     }
   } else {
     anchors = await cache.anchors(id, version, step, () => build(step));

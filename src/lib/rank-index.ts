@@ -51,6 +51,7 @@ export function seekFor(anchors: readonly string[], offset: number, step: number
 export class RankIndexes {
   private readonly kept: LRUCache<string, Entry>;
   private readonly building = new Map<string, Promise<string[]>>();
+  private readonly buildingAside = new Map<string, { done: Promise<string[]>; startedFor: number }>();
 
   /**
    * `maxKeys`: keys per index (its step follows); `minOffset`: an unfiltered listing's pages up
@@ -77,25 +78,32 @@ export class RankIndexes {
   }
 
   /**
-   * Starts `build` unless one of `listing` is running already; returns when that build ends,
-   * never rejecting. The build reads in a snapshot of its own (a read aside, Store.readAside) and
-   * says which version it read; its anchors are kept under that version, so a request at any
-   * other version never uses them (`keptAt`). A build that fails leaves nothing: the next request
-   * that misses starts another.
+   * Starts `build` unless one of `listing` is running already, for a request at `version`. The
+   * build reads in a snapshot of its own (a read aside, Store.readAside) and says which version it
+   * read; its anchors are kept under that version, so a request at any other version never uses
+   * them (`keptAt`). A build that fails leaves nothing: the next request that misses starts another.
+   * `built` settles (never rejecting) when the build ends; `worthWaiting` says whether it may serve
+   * a request at `version`: one started for another version reads at a version that is not this
+   * one, or may be, and is not worth waiting for.
    */
-  buildAside(listing: string, step: number, build: () => Promise<{ version: number; anchors: string[] }>): Promise<void> {
+  buildAside(listing: string, version: number, step: number, build: () => Promise<{ version: number; anchors: string[] }>): { built: Promise<void>; worthWaiting: boolean } {
     const flight = `aside\u0000${listing}`;
-    const running = this.building.get(flight);
-    if (running) return running.then(noop, noop);
-    const built = build()
-      .then(({ version, anchors }) => {
+    const running = this.buildingAside.get(flight);
+    if (running) return { built: running.done.then(noop, noop), worthWaiting: running.startedFor === version };
+    const done = build()
+      .then(({ version: read, anchors }) => {
         const current = this.kept.get(listing);
-        if (!current || current.version <= version) this.kept.set(listing, { version, step, anchors });
+        if (!current || current.version <= read) this.kept.set(listing, { version: read, step, anchors });
         return anchors;
       })
-      .finally(() => this.building.delete(flight));
-    this.building.set(flight, built);
-    return built.then(noop, noop);
+      .finally(() => {
+        this.buildingAside.delete(flight);
+        this.building.delete(flight);
+      });
+    this.buildingAside.set(flight, { done, startedFor: version });
+    // Counted with the other builds, so that settled() waits for it too.
+    this.building.set(flight, done);
+    return { built: done.then(noop, noop), worthWaiting: true };
   }
 
   /** Settles when no build is running (tests). */

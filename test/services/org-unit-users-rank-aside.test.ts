@@ -140,6 +140,25 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
     expect(ids(await ranked.listUsers(ALL, tenantId, root.id, true, request))).toEqual(expected);
   });
 
+  it('does not wait for a build started for an older version: a page after a write is read at once, without it', async () => {
+    const { root, userIds } = await tree(24);
+    const { rankIndexes, offset } = services();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const gated = { snapshot: store.snapshot, readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => (await gate, store.readAside!(queries)) };
+    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const request: PageRequest = { page: 5, per_page: 3 };
+    // A build for this version, held at the gate; a write makes the next request's version newer.
+    const first = ranked.listUsers(ALL, tenantId, root.id, true, request);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await users.delete(W, ALL, tenantId, [...userIds].sort()[0]);
+    // Were it to wait for the build at the gate, this would never be answered.
+    expect(ids(await ranked.listUsers(ALL, tenantId, root.id, true, request))).toEqual(ids(await offset.listUsers(ALL, tenantId, root.id, true, request)));
+    open();
+    await first;
+    await rankIndexes.settled();
+  });
+
   it('never seeks through an index of an older version: after a user before the page is deleted, the page is the OFFSET page', async () => {
     const { root, userIds } = await tree(24);
     const { rankIndexes, ranked, offset } = services();
