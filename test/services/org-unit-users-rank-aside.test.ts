@@ -66,17 +66,36 @@ function services() {
   };
 }
 
+/**
+ * A service whose builds aside wait at a gate until `open()`: before they read ('before'), or
+ * once they have read ('after', and `hasRead` settles then).
+ */
+function gatedService(rankIndexes: RankIndexes, when: 'before' | 'after' = 'before') {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let read!: () => void;
+  const hasRead = new Promise<void>((resolve) => (read = resolve));
+  const gated: Pick<Store, 'snapshot' | 'readAside'> = {
+    snapshot: store.snapshot,
+    readAside: async (queries) => {
+      if (when === 'before') await gate;
+      const rows = await store.readAside!(queries);
+      read();
+      if (when === 'after') await gate;
+      return rows;
+    },
+  };
+  return { ranked: createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes }), open, hasRead };
+}
+
 const ids = (page: { items: { id: string }[] }) => page.items.map((user) => user.id);
 
 describe('OU users’ rank indexes built aside on a SQLite file', () => {
   it('waits for a missing index outside its snapshot, so the store serves other reads meanwhile, and reads the page through it', async () => {
     const { root } = await tree(24);
     const { rankIndexes, offset } = services();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
     // The build cannot start before the gate opens.
-    const gated = { snapshot: store.snapshot, readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => (await gate, store.readAside!(queries)) };
-    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const { ranked, open } = gatedService(rankIndexes);
     const request: PageRequest = { page: 4, per_page: 3 };
     const expected = ids(await offset.listUsers(ALL, tenantId, root.id, true, request));
     expect(expected).toHaveLength(3);
@@ -93,21 +112,8 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
   it('reads the page without the index when a write came between the build and the read again', async () => {
     const { root, userIds } = await tree(24);
     const { rankIndexes, offset } = services();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let read!: () => void;
-    const builtBeforeWrite = new Promise<void>((resolve) => (read = resolve));
     // The build reads at once, then waits at the gate before it is kept.
-    const gated = {
-      snapshot: store.snapshot,
-      readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => {
-        const rows = await store.readAside!(queries);
-        read();
-        await gate;
-        return rows;
-      },
-    };
-    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const { ranked, open, hasRead: builtBeforeWrite } = gatedService(rankIndexes, 'after');
     const request: PageRequest = { page: 5, per_page: 3 };
     const pending = ranked.listUsers(ALL, tenantId, root.id, true, request);
     await builtBeforeWrite;
@@ -121,11 +127,8 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
     const { root, userIds } = await tree(24);
     const other = await ous.create(W, ALL, tenantId, { name: 'Other' });
     const { rankIndexes, offset } = services();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
     // The build starts reading only once the gate opens: after the move below.
-    const gated = { snapshot: store.snapshot, readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => (await gate, store.readAside!(queries)) };
-    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const { ranked, open } = gatedService(rankIndexes);
     const request: PageRequest = { page: 5, per_page: 3 };
     // The root holds every placed user: its page is read from all placed users.
     const pending = ranked.listUsers(ALL, tenantId, root.id, true, request);
@@ -143,10 +146,7 @@ describe('OU users’ rank indexes built aside on a SQLite file', () => {
   it('does not wait for a build started for an older version: a page after a write is read at once, without it', async () => {
     const { root, userIds } = await tree(24);
     const { rankIndexes, offset } = services();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const gated = { snapshot: store.snapshot, readAside: async (queries: Parameters<NonNullable<Store['readAside']>>[0]) => (await gate, store.readAside!(queries)) };
-    const ranked = createOrgUnitUserService({ store: gated, subtreeIdsMax: 0, rankIndexes });
+    const { ranked, open } = gatedService(rankIndexes);
     const request: PageRequest = { page: 5, per_page: 3 };
     // A build for this version, held at the gate; a write makes the next request's version newer.
     const first = ranked.listUsers(ALL, tenantId, root.id, true, request);
