@@ -125,7 +125,8 @@ async function call<T>(pending: Promise<{ data?: T; error?: unknown; response?: 
   }
   // No answer at all (the client reports a network error, or a refused token, as `error`).
   if (!result.response) throw unreachable(result.error);
-  if (result.data !== undefined && result.response.ok) return result.data;
+  // A 2xx, its body included when it has one (a 204 has none).
+  if (result.response.ok) return result.data as T;
   const status = result.response.status;
   const body = (result.error ?? {}) as { detail?: unknown; code?: unknown; error?: unknown; error_description?: unknown };
   const detail = Array.isArray(body.detail)
@@ -175,9 +176,12 @@ async function resolveOu(s: Session, ref: string): Promise<string | null> {
   if (!ref.startsWith('/')) return ref;
   const path = ref.replace(/\/+$/, '');
   const name = path.slice(path.lastIndexOf('/') + 1);
-  // Paths are unique; a search by the last name lists it among few, in path order.
-  const found = (await all(each(s.arbor, listOus, { path: { tenant_id: await s.tenant() }, query: { search: name, per_page: 100 } }))).find((ou) => ou.path === path);
-  if (found) return found.id;
+  // Paths are unique; a search by the last name lists it, in path order: read until it comes.
+  try {
+    for await (const ou of each(s.arbor, listOus, { path: { tenant_id: await s.tenant() }, query: { search: name, per_page: 100 } })) if (ou.path === path) return ou.id;
+  } catch (error) {
+    throw failure(error);
+  }
   throw new CliError(`No OU at ${path} in tenant ${await s.tenant()}.`, EXIT.api);
 }
 
@@ -338,13 +342,11 @@ ous
     const id = await resolveOu(s, ref);
     if (id === null) throw new CliError('The root level is not an OU.', EXIT.usage);
     const answer = await call(
-      deleteOu({ client: s.arbor.client, path: { tenant_id: await s.tenant(), ou_id: id }, query: { strategy: options.strategy, ...(options.dryRun ? { dry_run: true } : {}) } }) as Promise<{
-        data?: unknown;
-        error?: unknown;
-        response?: Response;
-      }>,
+      deleteOu({ client: s.arbor.client, path: { tenant_id: await s.tenant(), ou_id: id }, query: { strategy: options.strategy, ...(options.dryRun ? { dry_run: true } : {}) } }),
     );
-    print(s, answer ?? { deleted: id }, () => (options.dryRun ? `Would delete ${ref} (${options.strategy}): ${JSON.stringify((answer as { data?: unknown })?.data ?? {})}` : `Deleted ${ref}.`));
+    // A dry run answers what would change; a delete answers 204, nothing.
+    const outcome = options.dryRun ? answer : { deleted: id };
+    print(s, outcome, () => (options.dryRun ? `Would delete ${ref} (${options.strategy}): ${JSON.stringify((answer as { data?: unknown } | undefined)?.data ?? {})}` : `Deleted ${ref}.`));
   });
 
 const users = program.command('users').description('Users');
@@ -391,7 +393,7 @@ users
   .description('Delete a user (id)')
   .action(async (userId: string) => {
     const s = await session();
-    await call(deleteUser({ client: s.arbor.client, path: { tenant_id: await s.tenant(), user_id: userId } }) as Promise<{ data?: unknown; error?: unknown; response?: Response }>);
+    await call(deleteUser({ client: s.arbor.client, path: { tenant_id: await s.tenant(), user_id: userId } }));
     print(s, { deleted: userId }, () => `Deleted user ${userId}.`);
   });
 

@@ -32,7 +32,7 @@ export interface LdifProblem {
   reason: string;
 }
 
-/** Longest record read (its unfolded text): a bound on memory, whatever the input. */
+/** Longest record read, in characters of its unfolded text: a bound on memory, whatever the input. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 /** Every record of `input` (chunks of UTF-8 text or bytes), in order. */
@@ -80,7 +80,7 @@ export async function* readLdif(input: AsyncIterable<string | Uint8Array> | Iter
       record.push({ text: line, line: lineNo });
     }
     recordBytes += line.length;
-    if (recordBytes > MAX_RECORD_BYTES) skipping = { line: record[0]?.line ?? lineNo, reason: `a record longer than ${MAX_RECORD_BYTES} bytes` };
+    if (recordBytes > MAX_RECORD_BYTES) skipping = { line: record[0]?.line ?? lineNo, reason: `a record longer than ${MAX_RECORD_BYTES} characters` };
   }
 
   // Within a line longer than a record may be: its text is dropped up to its end.
@@ -98,7 +98,7 @@ export async function* readLdif(input: AsyncIterable<string | Uint8Array> | Iter
     rest = lines.pop() ?? '';
     for (const line of lines) yield* onLine(line);
     if (rest.length > MAX_RECORD_BYTES) {
-      skipping ??= { line: record[0]?.line ?? lineNo + 1, reason: `a record longer than ${MAX_RECORD_BYTES} bytes` };
+      skipping ??= { line: record[0]?.line ?? lineNo + 1, reason: `a record longer than ${MAX_RECORD_BYTES} characters` };
       rest = '';
       discarding = true;
     }
