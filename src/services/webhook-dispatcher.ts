@@ -133,8 +133,17 @@ export function createWebhookDispatcher({ store, secrets, send, settings, now = 
         if (event?.seq !== head.event_seq) event = undefined;
       } else {
         batch = batch.filter((e) => e.seq > webhook.cursor_seq);
-        if (batch.length === 0) batch = await repos.events.list(webhook.tenant_id, webhook.cursor_seq, BATCH);
-        if (batch.length === 0) break;
+        if (batch.length === 0) {
+          batch = await repos.events.list(webhook.tenant_id, webhook.cursor_seq, BATCH);
+          if (batch.length === 0) break;
+          // The subscription as it is now, read after these events: a secret rotated or a URL
+          // changed before any of them was written is what they are sent with. The row claimed
+          // (or last recorded) may be older than the newest of them.
+          const current = await pick(store.db, ['webhooks']).webhooks.updateLeased(webhook.tenant_id, webhook.id, owner, {}, iso(now() + settings.leaseMs));
+          if (!current) return;
+          webhook = current;
+          continue;
+        }
         event = batch.find((e) => matchesEventTypes(webhook, e.type));
         if (!event) {
           // Nothing in this batch is for this subscription: move past it.
