@@ -113,6 +113,7 @@ class TreeBuilder {
       name_key: ouNameKey(siblingName),
       description: null,
       custom_attributes: null,
+      external_id: null,
       path: `${parent?.row.path ?? ''}/${siblingName}`,
       id_path: `${parent?.row.id_path ?? '/'}${id}/`,
       depth: (parent?.row.depth ?? 0) + 1,
@@ -311,6 +312,7 @@ function userRows(plan: TenantPlan, random: () => number, timestamp: string): Us
       ou_id: node?.row.id ?? null,
       status: random() < 0.05 ? 'disabled' : 'active',
       custom_attributes: null,
+      external_id: null,
       created_at: timestamp,
       updated_at: timestamp,
     };

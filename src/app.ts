@@ -22,6 +22,8 @@ import { lazySerializers } from './http/lazy-serializers.js';
 import { clientRoutes } from './routes/clients.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { exportRoutes } from './routes/exports.js';
+import { importRoutes } from './routes/imports.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { orgUnitUserRoutes } from './routes/org-unit-users.js';
 import { orgUnitRoutes } from './routes/org-units.js';
@@ -44,6 +46,8 @@ import { type TokenService, createTokenService } from './services/token-service.
 import { createUserService } from './services/user-service.js';
 import { type LookupAll, systemLookup } from './services/webhook-address-guard.js';
 import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
+import { createImportService } from './services/import-service.js';
+import { createExportService } from './services/export-service.js';
 import { createSecretBox, fallbackSecretsKey } from './services/webhook-secrets.js';
 import { createWebhookSender } from './services/webhook-sender.js';
 import { createWebhookService } from './services/webhook-service.js';
@@ -308,6 +312,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(clientRoutes, { service: clientService });
   await app.register(eventRoutes, { service: events });
   await app.register(webhookRoutes, { service: webhooks });
+  const imports = createImportService({ store, maxDepth: config.maxOuDepth, onEventsCommitted, log: app.log });
+  await imports.failAbandoned();
+  app.addHook('onClose', async () => imports.settled());
+  await app.register(importRoutes, { service: imports, maxBytes: config.importMaxBytes, drainMs: config.rejectedBodyDrainMs });
+  await app.register(exportRoutes, { service: createExportService({ store, log: app.log }) });
   await app.register(roleAssignmentRoutes, { service: createRoleAssignmentService({ store, onEventsCommitted, onRolesChanged }) });
   await app.register(oauthRoutes, {
     oauth: createOAuthService({ store, tokens, failedAuthLimit: config.tokenFailedAuthLimit }),

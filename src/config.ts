@@ -17,6 +17,8 @@ export interface Config {
   readonly logLevel: string;
   readonly maxOuDepth: number;
   readonly bodyLimitBytes: number;
+  /** Largest file an import reads (ARBOR_IMPORT_MAX_BYTES): docs/import-export.md. */
+  readonly importMaxBytes: number;
   /** How long the rest of a body refused with 413 is read and discarded before the connection is closed. */
   readonly rejectedBodyDrainMs: number;
   /** Largest `custom_attributes` of an OU or user, in bytes of JSON. */
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dbPoolSize: integer(env, 'ARBOR_DB_POOL_SIZE', 10, 1, 1000),
     maxOuDepth: integer(env, 'ARBOR_MAX_OU_DEPTH', 32, 1, 1000),
     bodyLimitBytes: integer(env, 'ARBOR_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    importMaxBytes: integer(env, 'ARBOR_IMPORT_MAX_BYTES', 512 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
     rejectedBodyDrainMs: integer(env, 'ARBOR_REJECTED_BODY_DRAIN_MS', 10_000, 0, 600_000),
     maxAttributesBytes: integer(env, 'ARBOR_MAX_ATTRIBUTES_BYTES', 16 * 1024, 2, 100 * 1024 * 1024),
     maxAttributesDepth: integer(env, 'ARBOR_MAX_ATTRIBUTES_DEPTH', 8, 1, 32),

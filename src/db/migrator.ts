@@ -9,6 +9,7 @@ import * as roleAssignments from './migrations/0007-role-assignments.js';
 import * as webhooks from './migrations/0008-webhooks.js';
 import * as eventTraceId from './migrations/0009-event-trace-id.js';
 import * as ouChildrenVersion from './migrations/0010-ou-children-version.js';
+import * as imports from './migrations/0011-imports.js';
 import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
 
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0008-webhooks': webhooks,
   '0009-event-trace-id': eventTraceId,
   '0010-ou-children-version': ouChildrenVersion,
+  '0011-imports': imports,
 };
 
 /** Every migration this code knows, oldest first. */

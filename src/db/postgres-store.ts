@@ -148,6 +148,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
       }
     },
     snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
+    longSnapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},
     healthDb,

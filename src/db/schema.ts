@@ -44,6 +44,8 @@ export interface OrgUnitTable {
    * OU's own path too, which a kept answer is also compared on.
    */
   children_version: Generated<number>;
+  /** The source directory's identifier (entryUUID, objectGUID), unique per tenant; null: none (migration 0011). */
+  external_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -60,6 +62,8 @@ export interface UserTable {
   ou_id: string | null;
   status: 'active' | 'disabled';
   custom_attributes: string | null;
+  /** The source directory's identifier (entryUUID, objectGUID), unique per tenant; null: none (migration 0011). */
+  external_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -98,6 +102,30 @@ export interface Database {
   role_assignments: RoleAssignmentTable;
   webhooks: WebhookTable;
   webhook_deliveries: WebhookDeliveryTable;
+  import_jobs: ImportJobTable;
+}
+
+/** An import (migration 0011, services/import-service.ts): options, progress and report; never the file. */
+export interface ImportJobTable {
+  tenant_id: string;
+  id: string;
+  state: 'running' | 'succeeded' | 'failed';
+  phase: 'reading' | 'applying' | 'done';
+  format: 'ldif' | 'csv' | 'json';
+  /** JSON of the job's options. */
+  options: string;
+  /** JSON of the counters. */
+  progress: string;
+  /** JSON list of rejected entries. */
+  rejected: string;
+  error: string | null;
+  /** JSON actor `{type, id, client_id}`. */
+  created_by: string;
+  owner: string | null;
+  heartbeat_at: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
 }
 
 /** A role a principal holds in a tenant, over the whole tenant or one OU's subtree (migration 0007). */

@@ -95,12 +95,33 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
     }
     return asideReader!.read(queries);
   };
+  // A connection of its own per long read: its BEGIN is a WAL snapshot that writers do not wait
+  // for. Statements still run on this thread, a batch at a time; the caller keeps batches small.
+  const longSnapshot: Store['longSnapshot'] = async (fn) => {
+    if (file === ':memory:') return snapshot(fn);
+    const reader = new SqliteDatabase(file, { readonly: true, fileMustExist: true });
+    reader.pragma('busy_timeout = 5000');
+    const readerDb = new Kysely<Database>({ dialect: new SqliteDialect({ database: reader }) });
+    try {
+      return await readerDb.connection().execute(async (connection) => {
+        await sql`begin`.execute(connection);
+        try {
+          return await fn(connection);
+        } finally {
+          if (reader.inTransaction) await sql`commit`.execute(connection);
+        }
+      });
+    } finally {
+      await readerDb.destroy();
+    }
+  };
   return {
     db,
     dialect: 'sqlite',
     description: databaseUrl,
     transaction,
     snapshot,
+    longSnapshot,
     ...(file === ':memory:' ? {} : { readAside }),
     // Without statistics SQLite's planner can put the wrong table outside a range or join
     // (measured 800x slower on subtree reads); `PRAGMA optimize` runs ANALYZE where it pays.

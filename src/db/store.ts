@@ -46,6 +46,13 @@ export interface Store {
    * checks the version they were read at.
    */
   readonly readAside?: (queries: readonly CompiledQuery[]) => Promise<unknown[][]>;
+  /**
+   * A long read in one consistent snapshot (an export) that must not hold what other requests
+   * need: on a SQLite file, a read-only connection of its own (WAL: writers go on meanwhile),
+   * opened for it and closed after; elsewhere `snapshot` (PostgreSQL: one pool connection,
+   * REPEATABLE READ; in-memory SQLite, tests only: the one connection).
+   */
+  longSnapshot<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   /**

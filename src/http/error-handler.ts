@@ -136,7 +136,7 @@ function sendOAuthError(reply: FastifyReply, error: OAuthError) {
  * discarded until the client closes its side, for at most `drainMs`
  * (ARBOR_REJECTED_BODY_DRAIN_MS; 0: close at once); a client still sending then is cut off.
  */
-function drainRejectedBody(request: FastifyRequest, drainMs: number): void {
+export function drainRejectedBody(request: FastifyRequest, drainMs: number): void {
   const raw = request.raw;
   const socket = raw.socket;
   if (drainMs === 0 || raw.complete) return;

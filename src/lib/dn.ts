@@ -139,3 +139,16 @@ export function endsWithDn(dn: readonly Rdn[], suffix: readonly Rdn[]): boolean 
 function sameRdn(a: Rdn, b: Rdn): boolean {
   return a.length === b.length && a.every((ava, k) => ava.type.toLowerCase() === b[k].type.toLowerCase() && ava.value.toLowerCase() === b[k].value.toLowerCase());
 }
+
+/**
+ * `text` as a DN, or the 422 issue a query parameter gets when it is not one (`loc` names the
+ * parameter): both import and export take a `base_dn`.
+ */
+export function dnParameterIssue(text: string, parameter: string): { loc: string[]; msg: string; type: string } | null {
+  try {
+    parseDn(text);
+    return null;
+  } catch (error) {
+    return { loc: ['query', parameter], msg: `Not a distinguished name (RFC 4514, e.g. dc=example,dc=com): ${error instanceof Error ? error.message : String(error)}`, type: 'value_error' };
+  }
+}

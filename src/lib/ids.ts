@@ -7,7 +7,7 @@ import { ulid } from 'ulid';
  * millisecond fall in random order: a monotonic counter would make the next id guessable)
  * and B-tree inserts stay append-mostly.
  */
-export type IdPrefix = 'tnt' | 'ou' | 'usr' | 'cli' | 'evt' | 'ra' | 'wh' | 'dlv';
+export type IdPrefix = 'tnt' | 'ou' | 'usr' | 'cli' | 'evt' | 'ra' | 'wh' | 'dlv' | 'imp';
 
 // ulid's default source asks the OS for one byte per character: 16 calls per id, measured
 // 43 µs per id. The same CSPRNG bytes, fetched 4 KiB at a time, cost well under 1 µs per id.

@@ -46,14 +46,17 @@ export async function* readLdif(input: AsyncIterable<string | Uint8Array> | Iter
   let rest = '';
   const decoder = new TextDecoder('utf-8', { fatal: false });
 
-  function* endRecord(): Generator<LdifEntry | LdifProblem> {
+  // Records read from the current chunk, yielded after it (a generator per line cost more than the parsing).
+  const ready: (LdifEntry | LdifProblem)[] = [];
+
+  function endRecord(): void {
     if (skipping) {
-      yield { kind: 'problem', line: skipping.line, dn: null, reason: skipping.reason };
+      ready.push({ kind: 'problem', line: skipping.line, dn: null, reason: skipping.reason });
     } else if (record.length > 0) {
       const parsed = parseRecord(record, first);
       if (parsed) {
         first = false;
-        yield parsed;
+        ready.push(parsed);
       }
     }
     record = [];
@@ -61,11 +64,11 @@ export async function* readLdif(input: AsyncIterable<string | Uint8Array> | Iter
     skipping = null;
   }
 
-  function* onLine(raw: string): Generator<LdifEntry | LdifProblem> {
+  function onLine(raw: string): void {
     lineNo++;
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line === '') {
-      yield* endRecord();
+      endRecord();
       return;
     }
     if (skipping) return;
@@ -96,16 +99,18 @@ export async function* readLdif(input: AsyncIterable<string | Uint8Array> | Iter
     }
     const lines = (rest + text).split('\n');
     rest = lines.pop() ?? '';
-    for (const line of lines) yield* onLine(line);
+    for (const line of lines) onLine(line);
     if (rest.length > MAX_RECORD_BYTES) {
       skipping ??= { line: record[0]?.line ?? lineNo + 1, reason: `a record longer than ${MAX_RECORD_BYTES} characters` };
       rest = '';
       discarding = true;
     }
+    if (ready.length > 0) yield* ready.splice(0);
   }
   rest += decoder.decode();
-  if (rest !== '') yield* onLine(rest);
-  yield* endRecord();
+  if (rest !== '') onLine(rest);
+  endRecord();
+  yield* ready.splice(0);
 }
 
 const ATTRIBUTE = /^([A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)*)((?:;[A-Za-z0-9-]+)*)$/;

@@ -175,3 +175,10 @@ export const commonSchemas = [
   HTTPValidationError,
   ErrorResponse,
 ];
+
+/** The identifier a source directory gave an OU or user (entryUUID, objectGUID): unique per tenant, matched first by imports. */
+export const ExternalId = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  description: "The source directory's identifier for this entry (OpenLDAP entryUUID, Active Directory objectGUID): optional, unique per tenant; imports match by it first.",
+});

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { MAX_OU_NAME_LENGTH } from '../services/org-unit-names.js';
-import { Attributes, Nullable, apiResponse, paginatedResponse, ref } from './common.js';
+import { Attributes, ExternalId, Nullable, apiResponse, paginatedResponse, ref } from './common.js';
 
 const nameRule = `1-${MAX_OU_NAME_LENGTH} characters after trimming; no '/' and no control characters; unique among siblings, case-insensitively.`;
 
@@ -11,6 +11,7 @@ export const OUCreate = Type.Object(
     description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Free text.' }))),
     parent_id: Type.Optional(Nullable(Type.String({ description: 'An OU of the same tenant; absent or null: a root OU.' }))),
     custom_attributes: Type.Optional(Nullable(Attributes)),
+    external_id: Type.Optional(Nullable(ExternalId)),
   },
   { $id: 'OUCreate', description: 'Schema for creating an OU.', additionalProperties: false },
 );
@@ -21,6 +22,7 @@ export const OUUpdate = Type.Object(
     description: Type.Optional(Nullable(Type.String({ maxLength: 4096, description: 'Absent: unchanged; null: cleared.' }))),
     parent_id: Type.Optional(Nullable(Type.String({ description: 'Absent: unchanged; null: move to the root; an OU id: move under it (not itself or a descendant).' }))),
     custom_attributes: Type.Optional(Nullable(Attributes, 'Absent: unchanged; an object replaces the whole object; null: cleared.')),
+    external_id: Type.Optional(Nullable(ExternalId, 'Absent: unchanged; null: cleared.')),
   },
   { $id: 'OUUpdate', description: 'Schema for updating an OU.', additionalProperties: false },
 );
@@ -58,6 +60,7 @@ export const OUResponse = Type.Object(
     user_count: Type.Optional(Type.Integer({ default: 0 })),
     children: Type.Optional(Nullable(Type.Array(ref(OUChildInfo)))),
     custom_attributes: Type.Optional(Nullable(Attributes)),
+    external_id: Type.Optional(Nullable(ExternalId)),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.Optional(Nullable(Type.String({ format: 'date-time' }))),
   },

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { Attributes, Nullable, apiResponse, paginatedResponse, ref } from './common.js';
+import { Attributes, ExternalId, Nullable, apiResponse, paginatedResponse, ref } from './common.js';
 
 const Status = Type.Unsafe<'active' | 'disabled'>({ type: 'string', enum: ['active', 'disabled'] } as never);
 const Email = Type.String({ format: 'email', maxLength: 320, description: 'Unique per tenant, compared case-insensitively.' });
@@ -13,6 +13,7 @@ export const UserCreate = Type.Object(
     ou_id: Type.Optional(Nullable(OuId)),
     status: Type.Optional({ ...Status, default: 'active' }),
     custom_attributes: Type.Optional(Nullable(Attributes)),
+    external_id: Type.Optional(Nullable(ExternalId)),
   },
   { $id: 'UserCreate', description: 'Schema for creating a user.', additionalProperties: false },
 );
@@ -24,6 +25,7 @@ export const UserUpdate = Type.Object(
     ou_id: Type.Optional(Nullable(OuId)),
     status: Type.Optional(Status),
     custom_attributes: Type.Optional(Nullable(Attributes)),
+    external_id: Type.Optional(Nullable(ExternalId, 'Absent: unchanged; null: cleared.')),
   },
   { $id: 'UserUpdate', description: 'Schema for updating a user: absent fields are unchanged.', additionalProperties: false },
 );
@@ -36,6 +38,7 @@ export const UserResponse = Type.Object(
     ou_id: Nullable(Type.String()),
     status: Status,
     custom_attributes: Nullable(Attributes),
+    external_id: Nullable(ExternalId),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },

@@ -9,6 +9,8 @@ export const ouNotFound = (id: string) => new NotFoundError('ou.not_found', `OU 
 export const parentNotFound = (id: string) => new NotFoundError('ou.parent_not_found', `Parent OU '${id}' does not exist in this tenant.`);
 export const nameConflict = (name: string) =>
   new ConflictError('ou.name_conflict', `An OU named '${name}' already exists at this level (names are compared case-insensitively).`);
+export const ouExternalIdConflict = (externalId: string) =>
+  new ConflictError('ou.external_id_conflict', `Another OU of this tenant already has the external_id '${externalId}'.`);
 export const cycle = () => new ConflictError('ou.cycle', 'An OU cannot be moved under itself or one of its descendants.');
 export const depthExceeded = (maxDepth: number) =>
   new ConflictError('ou.depth_exceeded', `This would place an OU deeper than the limit of ${maxDepth} levels (ARBOR_MAX_OU_DEPTH).`);
@@ -31,6 +33,7 @@ export function toDetail(row: OrgUnitRow, children: ChildSummary[]): OrgUnitDeta
     description: row.description,
     path: row.path,
     parent_id: row.parent_id,
+    external_id: row.external_id,
     child_ou_count: row.child_ou_count,
     user_count: row.user_count,
     children: children.map((child) => ({ ou_id: child.id, name: child.name, path: child.path, user_count: child.user_count })),
@@ -41,10 +44,11 @@ export function toDetail(row: OrgUnitRow, children: ChildSummary[]): OrgUnitDeta
 }
 
 /** The fields of an OU its events carry. */
-export const OU_EVENT_FIELDS = ['name', 'path', 'parent_id', 'description', 'custom_attributes'] as const;
+export const OU_EVENT_FIELDS = ['name', 'path', 'parent_id', 'description', 'custom_attributes', 'external_id'] as const;
 
-export function ouEventFields(row: Pick<OrgUnitRow, 'name' | 'path' | 'parent_id' | 'description' | 'custom_attributes'>) {
+export function ouEventFields(row: Pick<OrgUnitRow, 'name' | 'path' | 'parent_id' | 'description' | 'custom_attributes' | 'external_id'>) {
   return {
+    external_id: row.external_id,
     name: row.name,
     path: row.path,
     parent_id: row.parent_id,

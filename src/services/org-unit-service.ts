@@ -17,6 +17,7 @@ import {
   depthExceeded,
   nameConflict,
   ouEventFields,
+  ouExternalIdConflict,
   ouNotFound,
   parentIdPathOf,
   parentNotFound,
@@ -133,6 +134,7 @@ export function createOrgUnitService({
       name_key: ouNameKey(name),
       description: input.description ?? null,
       custom_attributes: encodeAttributes(input.custom_attributes),
+      external_id: input.external_id ?? null,
       path: `${parent?.path ?? ''}/${name}`,
       id_path: `${parent?.id_path ?? '/'}${id}/`,
       depth: (parent?.depth ?? 0) + 1,
@@ -163,7 +165,8 @@ export function createOrgUnitService({
     input: OrgUnitCreateInput,
     name: string,
   ): Promise<OrgUnitDetail | undefined> {
-    if (!oneStatement.applies(ctx)) return undefined;
+    // An external_id is checked for a taker under the lock (the unique index would say only "taken").
+    if (!oneStatement.applies(ctx) || input.external_id != null) return undefined;
     const parent = input.parent_id != null ? await read.orgUnits.getById(tenantId, input.parent_id) : undefined;
     const reach = access.reach('ous:write');
     if (input.parent_id != null ? !parent || !reachCovers(reach, parent.id_path) : reach !== 'tenant') return undefined;
@@ -396,6 +399,7 @@ export function createOrgUnitService({
         }
         if ((parent?.depth ?? 0) + 1 > maxDepth) throw depthExceeded(maxDepth);
         const row = newOuRow(tenantId, parent, name, input, timestamp);
+        if (row.external_id !== null && (await repos.orgUnits.getByExternalId(tenantId, row.external_id))) throw ouExternalIdConflict(row.external_id);
         await onUniqueViolation(() => repos.orgUnits.insert(row), () => nameConflict(name));
         scope.record(created(row));
         return createdDetail(row);
@@ -415,6 +419,11 @@ export function createOrgUnitService({
         if (input.description !== undefined && input.description !== ou.description) edits.description = input.description;
         if (input.custom_attributes !== undefined && !sameAttributes(ou.custom_attributes, input.custom_attributes)) {
           edits.custom_attributes = encodeAttributes(input.custom_attributes);
+        }
+        if (input.external_id !== undefined && input.external_id !== ou.external_id) {
+          const holder = input.external_id === null ? undefined : await repos.orgUnits.getByExternalId(tenantId, input.external_id);
+          if (holder) throw ouExternalIdConflict(input.external_id as string);
+          edits.external_id = input.external_id;
         }
         // A PATCH of the values the OU already has changes nothing, not even updated_at: no event
         // is written for it, so nothing a feed consumer mirrors may differ either (and the ETag stays).

@@ -7,6 +7,7 @@ export interface OrgUnitCreateInput {
   description?: string | null;
   parent_id?: string | null;
   custom_attributes?: Record<string, unknown> | null;
+  external_id?: string | null;
 }
 
 /** Absent fields stay as they are; see docs/org-units.md for what `null` means per field. */
@@ -15,6 +16,7 @@ export interface OrgUnitUpdateInput {
   description?: string | null;
   parent_id?: string | null;
   custom_attributes?: Record<string, unknown> | null;
+  external_id?: string | null;
 }
 
 export interface OrgUnitChildInfo {
@@ -30,6 +32,7 @@ export interface OrgUnitDetail {
   description: string | null;
   path: string;
   parent_id: string | null;
+  external_id: string | null;
   child_ou_count: number;
   user_count: number;
   children: OrgUnitChildInfo[];

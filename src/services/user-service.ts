@@ -19,6 +19,7 @@ export interface UserCreateInput {
   ou_id?: string | null;
   status?: UserStatus;
   custom_attributes?: Record<string, unknown> | null;
+  external_id?: string | null;
 }
 
 export type UserUpdateInput = Partial<Omit<UserCreateInput, 'status'>> & { status?: UserStatus };
@@ -30,6 +31,7 @@ export interface UserResponseData {
   ou_id: string | null;
   status: UserStatus;
   custom_attributes: Record<string, unknown> | null;
+  external_id: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -42,6 +44,7 @@ export function toUserResponse(row: UserRow): UserResponseData {
     ou_id: row.ou_id,
     status: row.status,
     custom_attributes: decodeAttributes(row.custom_attributes),
+    external_id: row.external_id,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -55,15 +58,24 @@ export interface UserServiceDeps {
 }
 
 /** The fields of a user its events carry. */
-const USER_EVENT_FIELDS = ['email', 'display_name', 'ou_id', 'status', 'custom_attributes'] as const;
+export const USER_EVENT_FIELDS = ['email', 'display_name', 'ou_id', 'status', 'custom_attributes', 'external_id'] as const;
 
-function userEventFields(row: UserRow) {
-  return { email: row.email, display_name: row.display_name, ou_id: row.ou_id, status: row.status, custom_attributes: decodeAttributes(row.custom_attributes) };
+export function userEventFields(row: UserRow) {
+  return {
+    email: row.email,
+    display_name: row.display_name,
+    ou_id: row.ou_id,
+    status: row.status,
+    custom_attributes: decodeAttributes(row.custom_attributes),
+    external_id: row.external_id,
+  };
 }
 
 type Repos = Pick<Repositories, 'tenants' | 'orgUnits' | 'users'>;
 
 const ouNotFoundError = (ouId: string) => new NotFoundError('ou.not_found', `OU '${ouId}' does not exist in this tenant.`);
+const userExternalIdConflict = (externalId: string) =>
+  new ConflictError('user.external_id_conflict', `Another user of this tenant already has the external_id '${externalId}'.`);
 const userNotFound = (id: string) => new NotFoundError('user.not_found', `User '${id}' does not exist in this tenant.`);
 
 /** Email as stored and compared: trimmed; the key is lower-cased so uniqueness ignores case. */
@@ -179,9 +191,11 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
           ou_id: ouId,
           status: input.status ?? 'active',
           custom_attributes: encodeAttributes(input.custom_attributes),
+          external_id: input.external_id ?? null,
           created_at: timestamp,
           updated_at: timestamp,
         };
+        if (row.external_id !== null && (await repos.users.getByExternalId(tenantId, row.external_id))) throw userExternalIdConflict(row.external_id);
         await onUniqueViolation(() => repos.users.insert(row), () => emailConflict(email));
         await countUser(repos, tenantId, ou, 1);
         scope.record({ type: 'user.created', resource: { type: 'user', id: row.id }, before: null, after: userEventFields(row), ouPaths: [ou?.id_path] });
@@ -206,6 +220,10 @@ export function createUserService({ store, now, onEventsCommitted }: UserService
         if (input.status !== undefined && input.status !== user.status) changes.status = input.status;
         if (input.custom_attributes !== undefined && !sameAttributes(user.custom_attributes, input.custom_attributes)) {
           changes.custom_attributes = encodeAttributes(input.custom_attributes);
+        }
+        if (input.external_id !== undefined && input.external_id !== user.external_id) {
+          if (input.external_id !== null && (await repos.users.getByExternalId(tenantId, input.external_id))) throw userExternalIdConflict(input.external_id);
+          changes.external_id = input.external_id;
         }
         // The values the user already has: nothing changes, not even updated_at, and no event.
         if (Object.keys(changes).length === 0 && (input.ou_id === undefined || input.ou_id === user.ou_id)) return toUserResponse(user);

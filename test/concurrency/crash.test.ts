@@ -53,6 +53,7 @@ async function buildTree(store: Store): Promise<Tree> {
       name_key: ouNameKey(name),
       description: null,
       custom_attributes: null,
+      external_id: null,
       path: `${parent?.path ?? ''}/${name}`,
       id_path: `${parent?.id_path ?? '/'}${id}/`,
       depth: (parent?.depth ?? 0) + 1,

@@ -15,7 +15,8 @@ const DOC = 'https://arbor.test/openapi';
 /** The same components, each object schema closed (every listed property required, no others): "exactly this shape". */
 const EXACT = 'https://arbor.test/openapi-exact';
 
-type Declared = { kind: 'json'; validate: ValidateFunction } | { kind: 'empty' } | { kind: 'text'; contentType: RegExp };
+/** `json` may also declare other media types (an export: LDIF, CSV or JSON): a body of one of those is checked by its type only. */
+type Declared = { kind: 'json'; validate: ValidateFunction; otherTypes?: RegExp } | { kind: 'empty' } | { kind: 'text'; contentType: RegExp };
 
 export interface ResponseLike {
   statusCode: number;
@@ -136,8 +137,11 @@ export class ResponseOracle {
     if (!response) return undefined;
     const media = Object.keys(response.content ?? {});
     if (media.length === 0) return { kind: 'empty' };
-    if (!media.includes('application/json')) return { kind: 'text', contentType: new RegExp(`^(${media.map((m) => m.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})\\b`) };
-    return { kind: 'json', validate: this.compile(`${DOC}#/paths/${escapePointer(path)}/${method}/responses/${status}/content/application~1json/schema`) };
+    const typesOf = (list: string[]) => new RegExp(`^(${list.map((m) => m.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})\\b`);
+    if (!media.includes('application/json')) return { kind: 'text', contentType: typesOf(media) };
+    const others = media.filter((m) => m !== 'application/json');
+    const validate = this.compile(`${DOC}#/paths/${escapePointer(path)}/${method}/responses/${status}/content/application~1json/schema`);
+    return others.length > 0 ? { kind: 'json', validate, otherTypes: typesOf(others) } : { kind: 'json', validate };
   }
 
   /** The component `op` declares for `status` (e.g. ErrorResponse), when it declares one by reference. */
@@ -223,6 +227,7 @@ export class ResponseOracle {
       if (!declared.contentType.test(contentType)) problems.push(`a ${status} with content-type ${JSON.stringify(contentType)}, not ${declared.contentType}`);
       return problems;
     }
+    if (declared.otherTypes?.test(contentType)) return problems;
     if (!/^application\/json\b/.test(contentType)) problems.push(`a ${status} with content-type ${JSON.stringify(contentType)}, not application/json`);
     const body = parse();
     if (body.ok && !declared.validate(body.value)) problems.push(`a ${status} whose body does not match ${op.key}'s response schema: ${errorsOf(declared.validate)}`);

@@ -22,6 +22,7 @@ export const DIGESTED_TABLES: { readonly [T in keyof Database]: readonly (keyof 
   role_assignments: ['tenant_id', 'id'],
   webhooks: ['tenant_id', 'id'],
   webhook_deliveries: ['tenant_id', 'id'],
+  import_jobs: ['tenant_id', 'id'],
 };
 
 /**

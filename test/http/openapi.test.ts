@@ -85,6 +85,10 @@ const EXTENSION_SUCCESS: Record<string, [status: string, schema: string]> = {
  */
 const EXTENSION_FIELDS: Record<string, string[]> = {
   MetaResponse: ['event_seq', 'dry_run'],
+  // The source directory's id, which imports match by (docs/import-export.md).
+  OUCreate: ['external_id'],
+  OUUpdate: ['external_id'],
+  OUResponse: ['external_id'],
   PaginatedResponse: ['next_cursor'],
   PaginatedResponse_OUListItem_: ['next_cursor'],
 };

@@ -99,7 +99,7 @@ describe('the change feed', () => {
     const [created, updated] = (await allEvents(t.ctx, tenant.id)).slice(1);
     expect(created.data).toEqual({
       before: null,
-      after: { name: 'Eng', path: '/Eng', parent_id: null, description: 'old', custom_attributes: null },
+      after: { name: 'Eng', path: '/Eng', parent_id: null, description: 'old', custom_attributes: null, external_id: null },
     });
     expect(updated.data).toEqual({ before: { description: 'old', custom_attributes: null }, after: { description: 'new', custom_attributes: { cost_center: 7 } } });
   });

@@ -29,6 +29,7 @@ function expectUserPage(response: LightMyRequestResponse) {
       ou_id: expect.any(String),
       status: 'active',
       custom_attributes: null,
+      external_id: null,
       created_at: expect.stringMatching(RFC3339_UTC),
       updated_at: expect.stringMatching(RFC3339_UTC),
     });

@@ -23,6 +23,7 @@ function expectOuResponse(ou: Record<string, unknown>) {
       'created_at',
       'custom_attributes',
       'description',
+      'external_id',
       'id',
       'name',
       'parent_id',
@@ -91,6 +92,7 @@ describe('POST /api/v1/tenants/{tenant_id}/ous (create)', () => {
       user_count: 0,
       children: [],
       custom_attributes: null,
+      external_id: null,
       created_at: expect.stringMatching(RFC3339_UTC),
       updated_at: expect.stringMatching(RFC3339_UTC),
     });
@@ -909,5 +911,161 @@ describe('auth on OU routes', () => {
     const headers = await t.ctx.headersFor(tenant.id, ['ous:read']);
     expectError(await send(t.ctx, 'POST', ous(tenant.id), { headers, payload: { name: 'Eng' } }), 403, 'auth.insufficient_scope');
     expect(expectPage(await send(t.ctx, 'GET', ous(tenant.id), { headers })).pagination.total_items).toBe(0);
+  });
+});
+
+// =====================================================================================
+
+describe('external_id on OUs', () => {
+  const t = useTestApp();
+
+  /** Every event of the tenant, oldest first (GET .../events, as in change-feed.test.ts). */
+  async function events(ctx: TestContext, tenantId: string) {
+    const response = await send(ctx, 'GET', `/api/v1/tenants/${tenantId}/events`, { query: { limit: '1000' } });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json().data as { type: string; resource: { type: string; id: string }; data: { before: unknown; after: unknown } }[];
+  }
+
+  it('answers external_id null for an OU created without one', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng' } }), 201);
+    expect(ou.external_id).toBeNull();
+    expect((await getOu(t.ctx, tenant.id, ou.id)).external_id).toBeNull();
+  });
+
+  it('stores an external_id given at create and shows it in GET', async () => {
+    const tenant = await createTenant(t.ctx);
+    const parent = await createOu(t.ctx, tenant.id, { name: 'Parent' });
+    for (const [name, parentId] of [['Root', null], ['Child', parent.id]] as const) {
+      const externalId = `entryuuid-${name}`;
+      const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name, parent_id: parentId, external_id: externalId } }), 201);
+      expectOuResponse(ou);
+      expect(ou.external_id).toBe(externalId);
+      expect(await getOu(t.ctx, tenant.id, ou.id)).toEqual(ou);
+    }
+  });
+
+  it('accepts an external_id of exactly 255 characters', async () => {
+    const tenant = await createTenant(t.ctx);
+    const externalId = 'g'.repeat(255);
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng', external_id: externalId } }), 201);
+    expect((await getOu(t.ctx, tenant.id, ou.id)).external_id).toBe(externalId);
+  });
+
+  it('answers 409 ou.external_id_conflict for an external_id another OU of the tenant has, and changes nothing', async () => {
+    const tenant = await createTenant(t.ctx);
+    const parent = await createOu(t.ctx, tenant.id, { name: 'Parent' });
+    const holder = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Holder', external_id: 'guid-1' } }), 201);
+    const before = await snapshot(t.ctx, tenant.id);
+    const eventsBefore = await events(t.ctx, tenant.id);
+    // At the root and under a parent, with a name free at that level.
+    for (const parentId of [null, parent.id]) {
+      expectError(
+        await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Other', parent_id: parentId, external_id: 'guid-1' } }),
+        409,
+        'ou.external_id_conflict',
+      );
+    }
+    expect(await snapshot(t.ctx, tenant.id)).toEqual(before);
+    expect(await getOu(t.ctx, tenant.id, holder.id)).toEqual(holder);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('answers 409 ou.external_id_conflict for a PATCH to an external_id another OU has, and changes nothing', async () => {
+    const tenant = await createTenant(t.ctx);
+    await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Holder', external_id: 'guid-1' } });
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng', external_id: 'guid-2' } }), 201);
+    const before = await snapshot(t.ctx, tenant.id);
+    const eventsBefore = await events(t.ctx, tenant.id);
+    expectError(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: 'guid-1', description: 'x' } }), 409, 'ou.external_id_conflict');
+    expect(await snapshot(t.ctx, tenant.id)).toEqual(before);
+    expect(await getOu(t.ctx, tenant.id, ou.id)).toEqual(ou);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('lets two tenants use the same external_id', async () => {
+    const a = await createTenant(t.ctx);
+    const b = await createTenant(t.ctx);
+    const inA = expectData(await send(t.ctx, 'POST', ous(a.id), { payload: { name: 'Eng', external_id: 'shared-guid' } }), 201);
+    const inB = expectData(await send(t.ctx, 'POST', ous(b.id), { payload: { name: 'Eng', external_id: 'shared-guid' } }), 201);
+    expect((await getOu(t.ctx, a.id, inA.id)).external_id).toBe('shared-guid');
+    expect((await getOu(t.ctx, b.id, inB.id)).external_id).toBe('shared-guid');
+    // Also by PATCH: an OU of B takes an external_id A already uses.
+    const later = await createOu(t.ctx, b.id, { name: 'Sales' });
+    await send(t.ctx, 'POST', ous(a.id), { payload: { name: 'Sales', external_id: 'a-only' } });
+    expect(expectData(await send(t.ctx, 'PATCH', ouUrl(b.id, later.id), { payload: { external_id: 'a-only' } })).external_id).toBe('a-only');
+  });
+
+  it('lets many OUs of a tenant have no external_id', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const name of ['A', 'B', 'C']) {
+      expect(expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name, external_id: null } }), 201).external_id).toBeNull();
+    }
+  });
+
+  it('clears external_id with null in PATCH and leaves it with the field absent', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng', external_id: 'guid-1' } }), 201);
+    const kept = expectData(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { description: 'd' } }));
+    expect(kept.external_id).toBe('guid-1');
+    expect((await getOu(t.ctx, tenant.id, ou.id)).external_id).toBe('guid-1');
+    const cleared = expectData(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: null } }));
+    expect(cleared.external_id).toBeNull();
+    expect(cleared.description).toBe('d');
+    expect((await getOu(t.ctx, tenant.id, ou.id)).external_id).toBeNull();
+  });
+
+  it('replaces external_id with a new value in PATCH, freeing the old one for another OU', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng', external_id: 'old-guid' } }), 201);
+    expect(expectData(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: 'new-guid' } })).external_id).toBe('new-guid');
+    const other = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Sales', external_id: 'old-guid' } }), 201);
+    expect((await getOu(t.ctx, tenant.id, other.id)).external_id).toBe('old-guid');
+    expect((await getOu(t.ctx, tenant.id, ou.id)).external_id).toBe('new-guid');
+  });
+
+  it('answers 200 and changes nothing, not even updated_at, for a PATCH giving the OU its own external_id', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Eng', external_id: 'guid-1' } }), 201);
+    const eventsBefore = await events(t.ctx, tenant.id);
+    await sleep(15);
+    expect(expectData(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: 'guid-1' } }))).toEqual(ou);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('rejects an empty or 256-character external_id with 422', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    const before = await snapshot(t.ctx, tenant.id);
+    for (const externalId of ['', 'g'.repeat(256), 7]) {
+      expectValidation(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'New', external_id: externalId } }), ['body', 'external_id']);
+      expectValidation(await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: externalId } }), ['body', 'external_id']);
+    }
+    expect(await snapshot(t.ctx, tenant.id)).toEqual(before);
+  });
+
+  it("carries external_id in an ou.created event's after", async () => {
+    const tenant = await createTenant(t.ctx);
+    const plain = await createOu(t.ctx, tenant.id, { name: 'Plain' });
+    const sourced = expectData(await send(t.ctx, 'POST', ous(tenant.id), { payload: { name: 'Sourced', external_id: 'guid-1' } }), 201);
+    const created = (await events(t.ctx, tenant.id)).filter((e) => e.type === 'ou.created');
+    expect(created.map((e) => [e.resource.id, e.data])).toEqual([
+      [plain.id, { before: null, after: { name: 'Plain', path: '/Plain', parent_id: null, description: null, custom_attributes: null, external_id: null } }],
+      [sourced.id, { before: null, after: { name: 'Sourced', path: '/Sourced', parent_id: null, description: null, custom_attributes: null, external_id: 'guid-1' } }],
+    ]);
+  });
+
+  it("records external_id in the event's before and after when a PATCH changes it", async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: 'guid-1' } });
+    await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: 'guid-2', description: 'd' } });
+    await send(t.ctx, 'PATCH', ouUrl(tenant.id, ou.id), { payload: { external_id: null } });
+    const updated = (await events(t.ctx, tenant.id)).filter((e) => e.type === 'ou.updated');
+    expect(updated.map((e) => [e.resource.id, e.data])).toEqual([
+      [ou.id, { before: { external_id: null }, after: { external_id: 'guid-1' } }],
+      [ou.id, { before: { description: null, external_id: 'guid-1' }, after: { description: 'd', external_id: 'guid-2' } }],
+      [ou.id, { before: { external_id: 'guid-2' }, after: { external_id: null } }],
+    ]);
   });
 });

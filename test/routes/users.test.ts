@@ -45,6 +45,7 @@ describe('POST /api/v1/tenants/{tenant_id}/users', () => {
       ou_id: null,
       status: 'active',
       custom_attributes: { employee_no: 7, tags: ['a'] },
+      external_id: null,
       created_at: expect.stringMatching(RFC3339_UTC),
       updated_at: expect.stringMatching(RFC3339_UTC),
     });
@@ -448,5 +449,182 @@ describe('users across tenants', () => {
     expect(created.statusCode).toBe(201);
     const listed = await t.ctx.app.inject({ method: 'GET', url: usersUrl(a.id), headers });
     expect(listed.json().data.map((u: { id: string }) => u.id)).toEqual([created.json().data.id]);
+  });
+});
+
+describe('external_id on users', () => {
+  const t = useTestApp();
+
+  async function getUser(ctx: TestContext, tenantId: string, userId: string) {
+    const response = await ctx.app.inject({ method: 'GET', url: userUrl(tenantId, userId), headers: ctx.platformHeaders });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json().data;
+  }
+
+  /** Every event of the tenant, oldest first (GET .../events, as in change-feed.test.ts). */
+  async function events(ctx: TestContext, tenantId: string) {
+    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/events`, query: { limit: '1000' }, headers: ctx.platformHeaders });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json().data as { type: string; resource: { type: string; id: string }; data: { before: unknown; after: unknown } }[];
+  }
+
+  it('stores an external_id given at create and shows it in GET', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id);
+    const response = await postUser(t.ctx, tenant.id, { email: 'ada@example.com', ou_id: ou.id, external_id: 'objectguid-1' });
+    expect(response.statusCode, response.body).toBe(201);
+    const data = response.json().data;
+    expect(data).toEqual({
+      id: expect.stringMatching(/^usr_[0-9a-z]+$/),
+      email: 'ada@example.com',
+      display_name: null,
+      ou_id: ou.id,
+      status: 'active',
+      custom_attributes: null,
+      external_id: 'objectguid-1',
+      created_at: expect.stringMatching(RFC3339_UTC),
+      updated_at: expect.stringMatching(RFC3339_UTC),
+    });
+    expect(await getUser(t.ctx, tenant.id, data.id)).toEqual(data);
+    // Lists carry it too.
+    const listed = (await listUsers(t.ctx, tenant.id)).data as unknown as Record<string, unknown>[];
+    expect(listed).toEqual([data]);
+  });
+
+  it('accepts an external_id of exactly 255 characters', async () => {
+    const tenant = await createTenant(t.ctx);
+    const externalId = 'g'.repeat(255);
+    const response = await postUser(t.ctx, tenant.id, { email: 'long@example.com', external_id: externalId });
+    expect(response.statusCode, response.body).toBe(201);
+    expect((await getUser(t.ctx, tenant.id, response.json().data.id)).external_id).toBe(externalId);
+  });
+
+  it('answers 409 user.external_id_conflict for an external_id another user of the tenant has, and changes nothing', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id);
+    const holder = (await postUser(t.ctx, tenant.id, { email: 'holder@example.com', external_id: 'guid-1' })).json().data;
+    const eventsBefore = await events(t.ctx, tenant.id);
+    const response = await postUser(t.ctx, tenant.id, { email: 'other@example.com', ou_id: ou.id, external_id: 'guid-1' });
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toEqual({ detail: expect.any(String), code: 'user.external_id_conflict' });
+    expect((await listUsers(t.ctx, tenant.id)).pagination.total_items).toBe(1);
+    expect(await getUser(t.ctx, tenant.id, holder.id)).toEqual(holder);
+    expect(await userCountOf(t.ctx, tenant.id, ou.id)).toBe(0);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('answers 409 user.external_id_conflict for a PATCH to an external_id another user has, and changes nothing', async () => {
+    const tenant = await createTenant(t.ctx);
+    await postUser(t.ctx, tenant.id, { email: 'holder@example.com', external_id: 'guid-1' });
+    const ou = await createOu(t.ctx, tenant.id);
+    const user = (await postUser(t.ctx, tenant.id, { email: 'mine@example.com', external_id: 'guid-2' })).json().data;
+    const eventsBefore = await events(t.ctx, tenant.id);
+    const response = await patchUser(t.ctx, tenant.id, user.id, { external_id: 'guid-1', display_name: 'X', ou_id: ou.id });
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toEqual({ detail: expect.any(String), code: 'user.external_id_conflict' });
+    expect(await getUser(t.ctx, tenant.id, user.id)).toEqual(user);
+    expect(await userCountOf(t.ctx, tenant.id, ou.id)).toBe(0);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('lets two tenants use the same external_id', async () => {
+    const a = await createTenant(t.ctx);
+    const b = await createTenant(t.ctx);
+    const inA = await postUser(t.ctx, a.id, { email: 'a@example.com', external_id: 'shared-guid' });
+    const inB = await postUser(t.ctx, b.id, { email: 'b@example.com', external_id: 'shared-guid' });
+    expect(inA.statusCode, inA.body).toBe(201);
+    expect(inB.statusCode, inB.body).toBe(201);
+    expect((await getUser(t.ctx, a.id, inA.json().data.id)).external_id).toBe('shared-guid');
+    expect((await getUser(t.ctx, b.id, inB.json().data.id)).external_id).toBe('shared-guid');
+    // Also by PATCH: a user of B takes an external_id A already uses.
+    await postUser(t.ctx, a.id, { email: 'a2@example.com', external_id: 'a-only' });
+    const later = await createUser(t.ctx, b.id);
+    const patched = await patchUser(t.ctx, b.id, later.id, { external_id: 'a-only' });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json().data.external_id).toBe('a-only');
+  });
+
+  it('lets many users of a tenant have no external_id', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const email of ['n1@example.com', 'n2@example.com', 'n3@example.com']) {
+      const response = await postUser(t.ctx, tenant.id, { email, external_id: null });
+      expect(response.statusCode, response.body).toBe(201);
+      expect(response.json().data.external_id).toBeNull();
+    }
+  });
+
+  it('clears external_id with null in PATCH and leaves it with the field absent', async () => {
+    const tenant = await createTenant(t.ctx);
+    const user = (await postUser(t.ctx, tenant.id, { email: 'keep@example.com', external_id: 'guid-1' })).json().data;
+    const kept = await patchUser(t.ctx, tenant.id, user.id, { display_name: 'Kept' });
+    expect(kept.statusCode, kept.body).toBe(200);
+    expect(kept.json().data.external_id).toBe('guid-1');
+    expect((await getUser(t.ctx, tenant.id, user.id)).external_id).toBe('guid-1');
+    const cleared = await patchUser(t.ctx, tenant.id, user.id, { external_id: null });
+    expect(cleared.statusCode, cleared.body).toBe(200);
+    expect(cleared.json().data).toMatchObject({ external_id: null, display_name: 'Kept' });
+    expect((await getUser(t.ctx, tenant.id, user.id)).external_id).toBeNull();
+  });
+
+  it('replaces external_id with a new value in PATCH, freeing the old one for another user', async () => {
+    const tenant = await createTenant(t.ctx);
+    const user = (await postUser(t.ctx, tenant.id, { email: 'first@example.com', external_id: 'old-guid' })).json().data;
+    expect((await patchUser(t.ctx, tenant.id, user.id, { external_id: 'new-guid' })).json().data.external_id).toBe('new-guid');
+    const other = await postUser(t.ctx, tenant.id, { email: 'second@example.com', external_id: 'old-guid' });
+    expect(other.statusCode, other.body).toBe(201);
+    expect((await getUser(t.ctx, tenant.id, other.json().data.id)).external_id).toBe('old-guid');
+    expect((await getUser(t.ctx, tenant.id, user.id)).external_id).toBe('new-guid');
+  });
+
+  it('answers 200 and changes nothing, not even updated_at, for a PATCH giving the user its own external_id', async () => {
+    const tenant = await createTenant(t.ctx);
+    const user = (await postUser(t.ctx, tenant.id, { email: 'same@example.com', external_id: 'guid-1' })).json().data;
+    const eventsBefore = await events(t.ctx, tenant.id);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    const response = await patchUser(t.ctx, tenant.id, user.id, { external_id: 'guid-1' });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.json().data).toEqual(user);
+    expect(await events(t.ctx, tenant.id)).toEqual(eventsBefore);
+  });
+
+  it('rejects an empty or 256-character external_id with 422', async () => {
+    const tenant = await createTenant(t.ctx);
+    const user = (await postUser(t.ctx, tenant.id, { email: 'valid@example.com', external_id: 'guid-1' })).json().data;
+    for (const externalId of ['', 'g'.repeat(256), 7]) {
+      const created = await postUser(t.ctx, tenant.id, { email: 'new@example.com', external_id: externalId });
+      expect(created.statusCode, created.body).toBe(422);
+      expect(created.json().detail).toContainEqual(expect.objectContaining({ loc: ['body', 'external_id'] }));
+      const patched = await patchUser(t.ctx, tenant.id, user.id, { external_id: externalId });
+      expect(patched.statusCode, patched.body).toBe(422);
+      expect(patched.json().detail).toContainEqual(expect.objectContaining({ loc: ['body', 'external_id'] }));
+    }
+    expect((await listUsers(t.ctx, tenant.id)).pagination.total_items).toBe(1);
+    expect(await getUser(t.ctx, tenant.id, user.id)).toEqual(user);
+  });
+
+  it("carries external_id in a user.created event's after", async () => {
+    const tenant = await createTenant(t.ctx);
+    const plain = await createUser(t.ctx, tenant.id, { email: 'plain@example.com' });
+    const sourced = (await postUser(t.ctx, tenant.id, { email: 'sourced@example.com', external_id: 'guid-1' })).json().data;
+    const created = (await events(t.ctx, tenant.id)).filter((e) => e.type === 'user.created');
+    const after = { display_name: null, ou_id: null, status: 'active', custom_attributes: null };
+    expect(created.map((e) => [e.resource.id, e.data])).toEqual([
+      [plain.id, { before: null, after: { ...after, email: 'plain@example.com', external_id: null } }],
+      [sourced.id, { before: null, after: { ...after, email: 'sourced@example.com', external_id: 'guid-1' } }],
+    ]);
+  });
+
+  it("records external_id in the event's before and after when a PATCH changes it", async () => {
+    const tenant = await createTenant(t.ctx);
+    const user = await createUser(t.ctx, tenant.id);
+    await patchUser(t.ctx, tenant.id, user.id, { external_id: 'guid-1' });
+    await patchUser(t.ctx, tenant.id, user.id, { external_id: 'guid-2', display_name: 'Ada' });
+    await patchUser(t.ctx, tenant.id, user.id, { external_id: null });
+    const updated = (await events(t.ctx, tenant.id)).filter((e) => e.type === 'user.updated');
+    expect(updated.map((e) => [e.resource.id, e.data])).toEqual([
+      [user.id, { before: { external_id: null }, after: { external_id: 'guid-1' } }],
+      [user.id, { before: { display_name: null, external_id: 'guid-1' }, after: { display_name: 'Ada', external_id: 'guid-2' } }],
+      [user.id, { before: { external_id: 'guid-2' }, after: { external_id: null } }],
+    ]);
   });
 });

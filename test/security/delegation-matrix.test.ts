@@ -35,6 +35,10 @@ interface PlaceIds {
   /** A webhook of the place's tenant and a delivery of it: tenant-level, refused to a scoped principal everywhere. */
   webhook_id: string;
   delivery_id: string;
+  /** An import job of the place's tenant (a dry run), started by the principal itself inside its subtree, by a platform admin elsewhere. */
+  import_id: string;
+  /** The place's OU path: an import's body names it. */
+  ou_path: string;
   /** Text that identifies what is there, besides the ids a request names itself. */
   secrets: string[];
 }
@@ -49,7 +53,7 @@ let sequence = 0;
 let afterTheMove: string;
 
 /** An OU's user, a viewer client at it and that client's assignment. */
-async function placeAt(tenant: string, ou: { id: string; name: string; path: string }, label: string): Promise<PlaceIds> {
+async function placeAt(tenant: string, ou: { id: string; name: string; path: string }, label: string, own = false): Promise<PlaceIds> {
   const user = await createUser(ctx, tenant, { ou_id: ou.id, email: `${label}-user@matrix.example` });
   const client = await delegatedClient(ctx, tenant, 'viewer', [ou.id], ['ous:read']);
   // A second assignment of the client, the one the matrix names: deleting it leaves the client
@@ -71,6 +75,14 @@ async function placeAt(tenant: string, ou: { id: string; name: string; path: str
   const webhookId = webhook.json().data.id as string;
   const ping = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenant}/webhooks/${webhookId}/ping`, headers: ctx.platformHeaders });
   expect(ping.statusCode, ping.body).toBe(202);
+  const imported = await ctx.app.inject({
+    method: 'POST',
+    url: `/api/v1/tenants/${tenant}/imports?dry_run=true`,
+    headers: own ? headers : ctx.platformHeaders,
+    payload: { ous: [{ path: `${ou.path}/Imported ${label}` }] },
+  });
+  expect(imported.statusCode, imported.body).toBe(202);
+  await settled(tenant, imported.json().data.id as string);
   return {
     ou_id: ou.id,
     user_id: user.id,
@@ -78,9 +90,25 @@ async function placeAt(tenant: string, ou: { id: string; name: string; path: str
     assignment_id: second.json().data.id as string,
     webhook_id: webhookId,
     delivery_id: ping.json().data.id as string,
+    import_id: imported.json().data.id as string,
+    ou_path: ou.path,
     secrets: [ou.name, ou.path, user.email],
   };
 }
+
+/** Waits until an import job is no longer running; returns it as a platform admin sees it. */
+async function settled(tenant: string, importId: string): Promise<{ state: string; rejected: { reason: string }[] }> {
+  for (let i = 0; i < 500; i++) {
+    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant}/imports/${importId}`, headers: ctx.platformHeaders });
+    expect(response.statusCode, response.body).toBe(200);
+    const job = response.json().data;
+    if (job.state !== 'running') return job;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`import ${importId} still running`);
+}
+
+const isImport = (route: RegisteredRoute) => route.method === 'POST' && route.url.endsWith('/imports');
 
 beforeAll(async () => {
   ctx = await createTestContext();
@@ -89,9 +117,9 @@ beforeAll(async () => {
   tenantId = world.tenantId;
   const admin = await delegatedClient(ctx, tenantId, 'tenant_admin', [world.emea.id]);
   headers = admin.headers;
-  places.inside = await placeAt(tenantId, { ...world.paris, name: 'Paris-x' }, 'inside');
+  places.inside = await placeAt(tenantId, { ...world.paris, name: 'Paris-x' }, 'inside', true);
   places.inside.secrets = [];
-  places.root = await placeAt(tenantId, world.emea, 'root');
+  places.root = await placeAt(tenantId, world.emea, 'root', true);
   places.root.secrets = [];
   places.ancestor = await placeAt(tenantId, { ...world.acme, name: 'Acme' }, 'ancestor');
   // The ancestor's name is in every visible path (/Acme/EMEA/…): its user must not leak. (Ids a
@@ -143,6 +171,7 @@ function bodyFor(route: RegisteredRoute, ids: PlaceIds): object | undefined {
   if (/\/tenants\/:tenant_id$/.test(url)) return { name: `M ${n}` };
   if (/\/webhooks$/.test(url)) return { url: `http://receiver.test/m-${n}` };
   if (/\/webhooks\/:webhook_id$/.test(url)) return { description: `M ${n}` };
+  if (/\/imports$/.test(url)) return { ous: [{ path: `${ids.ou_path}/M ${n}` }] };
   if (/\/webhooks\/:webhook_id\/(rotate-secret|ping|deliveries\/:delivery_id\/retry)$/.test(url)) return undefined;
   throw new Error(`delegation matrix: no body for ${label(route)}; teach bodyFor() about it`);
 }
@@ -187,15 +216,27 @@ describe('delegation matrix', () => {
         const ids = places[place];
         const before = await storeDigest(ctx.store);
         const response = await call(route, ids);
-        const after = await storeDigest(ctx.store);
         const where = `${label(route)} at ${place} -> ${response.statusCode}`;
+        // An import reads its file before it looks at the tenant: it is accepted (a job row,
+        // the request's own record), and then every entry outside the subtree is refused and
+        // nothing else changes. Its job is waited for, so that nothing lands after the digest.
+        if (isImport(route) && response.statusCode === 202) {
+          const job = await settled(tenantId, response.json().data.id as string);
+          if (job.state !== 'failed' || !job.rejected.every((r) => /outside the subtrees you administer|neither in the file nor in the tenant/.test(r.reason))) {
+            leaks.push(`${where}: the import was not refused entry by entry: ${JSON.stringify(job).slice(0, 300)}`);
+          }
+          const changed = changedTables(before, await storeDigest(ctx.store)).filter((t) => t !== 'store_probe' && t !== 'import_jobs');
+          if (changed.length > 0) leaks.push(`${where} changed ${changed.join(', ')}`);
+          continue;
+        }
+        const after = await storeDigest(ctx.store);
         for (const secret of ids.secrets) if (visibleText(route, response.body).includes(secret)) leaks.push(`${where} mentions ${secret}`);
         if (route.tenantWide) {
           if (response.statusCode !== 403) leaks.push(`${where}: a tenant-level route must refuse a scoped principal`);
           continue;
         }
         // Lists and the feed take no id of the place: they answer 200, over what is visible.
-        if (route.method === 'GET' && !/:(ou|user|client|assignment)_id/.test(route.url)) {
+        if (route.method === 'GET' && !/:(ou|user|client|assignment|import)_id/.test(route.url)) {
           if (response.statusCode !== 200) leaks.push(`${where}: a list must answer 200`);
           continue;
         }
@@ -214,6 +255,11 @@ describe('delegation matrix', () => {
         if (route.tenantWide) continue;
         const response = await call(route, places[place]);
         const where = `${label(route)} at ${place} -> ${response.statusCode} ${response.body.slice(0, 160)}`;
+        if (isImport(route) && response.statusCode === 202) {
+          const job = await settled(tenantId, response.json().data.id as string);
+          if (job.state !== 'succeeded') wrong.push(`${where}: the import ${JSON.stringify(job).slice(0, 300)}`);
+          continue;
+        }
         const deletesTheRoot = place === 'root' && route.method === 'DELETE' && route.url.endsWith('/ous/:ou_id');
         if (deletesTheRoot) {
           if (response.statusCode !== 403 || response.json().code !== 'auth.scope_root') wrong.push(where);
@@ -228,7 +274,7 @@ describe('delegation matrix', () => {
 
   it('lists nothing from outside its subtree on any list route', async () => {
     const leaks: string[] = [];
-    for (const route of routes.filter((r) => r.method === 'GET' && !r.tenantWide && !/:(ou|user|client|assignment)_id/.test(r.url))) {
+    for (const route of routes.filter((r) => r.method === 'GET' && !r.tenantWide && !/:(ou|user|client|assignment|import)_id/.test(r.url))) {
       const response = await ctx.app.inject({ method: 'GET', url: fill(route, places.inside), headers, query: route.url.endsWith('/events') ? { limit: '1000' } : { per_page: '100' } });
       expect(response.statusCode, label(route)).toBe(200);
       const isFeed = route.url.endsWith('/events');

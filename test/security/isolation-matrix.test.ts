@@ -99,6 +99,16 @@ async function createFixture(ctx: TestContext, name: string): Promise<Fixture> {
   if (ping.statusCode !== 202) throw new Error(`fixture delivery -> ${ping.statusCode} ${ping.body}`);
   params.delivery_id = ping.json().data.id as string;
   secrets.push(params.webhook_id, params.delivery_id, webhook.json().data.secret as string, `hook-${n}`, `Isolation webhook ${name} ${n}`);
+  // An import job (a dry run: it changes nothing, but its report names the file's paths).
+  const imported = await ctx.app.inject({
+    method: 'POST',
+    url: `/api/v1/tenants/${tenant.id}/imports?dry_run=true`,
+    headers: ctx.platformHeaders,
+    payload: { ous: [{ path: `/Isolation import ${name} ${n}` }] },
+  });
+  if (imported.statusCode !== 202) throw new Error(`fixture import -> ${imported.statusCode} ${imported.body}`);
+  params.import_id = imported.json().data.id as string;
+  secrets.push(params.import_id, `Isolation import ${name} ${n}`);
   return { tenantId: tenant.id, params, ouId: ou.id, secrets };
 }
 
@@ -127,6 +137,8 @@ function bodyFor(route: RegisteredRoute, foreignOuId?: string): object | undefin
   if (/\/webhooks\/:webhook_id$/.test(url)) return { description: `X ${n}` };
   // Actions on a webhook take no body.
   if (/\/webhooks\/:webhook_id\/(rotate-secret|ping|deliveries\/:delivery_id\/retry)$/.test(url)) return undefined;
+  // An import's body is a file; this one is the JSON shape, one new OU.
+  if (/\/imports$/.test(url)) return { ous: [{ path: `/X ${n}` }] };
   if (/\/tenants(\/:tenant_id)?$/.test(url)) return { name: `X ${n}` };
   throw new Error(`isolation matrix: no plausible body for ${label(route)}; teach bodyFor() about it`);
 }
@@ -144,7 +156,7 @@ function queryNaming(route: RegisteredRoute, ouId: string): Record<string, strin
 }
 
 // events and idempotency_keys too: a refused request records no event and claims no key.
-const TABLES = ['tenants', 'org_units', 'users', 'api_clients', 'events', 'idempotency_keys', 'role_assignments', 'webhooks', 'webhook_deliveries'] as const;
+const TABLES = ['tenants', 'org_units', 'users', 'api_clients', 'events', 'idempotency_keys', 'role_assignments', 'webhooks', 'webhook_deliveries', 'import_jobs'] as const;
 
 /** Every row of the data tables, order-independent. */
 async function snapshot(ctx: TestContext): Promise<Record<string, string[]>> {

@@ -150,6 +150,7 @@ describe.skipIf(!isPostgresPass)('a create as one statement (PostgreSQL only; SQ
       name_key: 'x',
       description: null,
       custom_attributes: null,
+      external_id: null,
       path: '/A/X',
       id_path: `${parent.id_path}ou_stale_guard_probe/`,
       depth: 2,

@@ -334,6 +334,7 @@ describe('multi-row writes are all or nothing', () => {
       'DeleteQueryNode role_assignments',
       'DeleteQueryNode webhooks',
       'DeleteQueryNode webhook_deliveries',
+      'DeleteQueryNode import_jobs',
       'DeleteQueryNode users',
       'DeleteQueryNode api_clients',
       'DeleteQueryNode org_units',

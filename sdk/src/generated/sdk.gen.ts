@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client/index.js';
-import type { AuthorizationServerMetadataData, AuthorizationServerMetadataErrors, AuthorizationServerMetadataResponses, CreateApiClientData, CreateApiClientErrors, CreateApiClientResponses, CreateOuData, CreateOuErrors, CreateOuResponses, CreateRoleAssignmentData, CreateRoleAssignmentErrors, CreateRoleAssignmentResponses, CreateTenantData, CreateTenantErrors, CreateTenantResponses, CreateUserData, CreateUserErrors, CreateUserResponses, CreateWebhookData, CreateWebhookErrors, CreateWebhookResponses, DeleteApiClientData, DeleteApiClientErrors, DeleteApiClientResponses, DeleteOuData, DeleteOuErrors, DeleteOuResponses, DeleteRoleAssignmentData, DeleteRoleAssignmentErrors, DeleteRoleAssignmentResponses, DeleteTenantData, DeleteTenantErrors, DeleteTenantResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteWebhookData, DeleteWebhookErrors, DeleteWebhookResponses, GetApiClientData, GetApiClientErrors, GetApiClientResponses, GetOuData, GetOuErrors, GetOuResponses, GetOuTreeData, GetOuTreeErrors, GetOuTreeResponses, GetRoleAssignmentData, GetRoleAssignmentErrors, GetRoleAssignmentResponses, GetTenantData, GetTenantErrors, GetTenantResponses, GetUserData, GetUserErrors, GetUserResponses, GetWebhookData, GetWebhookErrors, GetWebhookResponses, HealthData, HealthErrors, HealthResponses, JwksData, JwksErrors, JwksResponses, ListApiClientsData, ListApiClientsErrors, ListApiClientsResponses, ListEventsData, ListEventsErrors, ListEventsResponses, ListOusData, ListOusErrors, ListOusResponses, ListOuUsersData, ListOuUsersErrors, ListOuUsersResponses, ListRoleAssignmentsData, ListRoleAssignmentsErrors, ListRoleAssignmentsResponses, ListTenantsData, ListTenantsErrors, ListTenantsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhooksData, ListWebhooksErrors, ListWebhooksResponses, PingWebhookData, PingWebhookErrors, PingWebhookResponses, ProtectedResourceMetadataData, ProtectedResourceMetadataErrors, ProtectedResourceMetadataResponses, ReadyData, ReadyErrors, ReadyResponses, RetryWebhookDeliveryData, RetryWebhookDeliveryErrors, RetryWebhookDeliveryResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, TokenData, TokenErrors, TokenResponses, UpdateOuData, UpdateOuErrors, UpdateOuResponses, UpdateTenantData, UpdateTenantErrors, UpdateTenantResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UpdateWebhookData, UpdateWebhookErrors, UpdateWebhookResponses } from './types.gen.js';
+import type { AuthorizationServerMetadataData, AuthorizationServerMetadataErrors, AuthorizationServerMetadataResponses, CreateApiClientData, CreateApiClientErrors, CreateApiClientResponses, CreateImportData, CreateImportErrors, CreateImportResponses, CreateOuData, CreateOuErrors, CreateOuResponses, CreateRoleAssignmentData, CreateRoleAssignmentErrors, CreateRoleAssignmentResponses, CreateTenantData, CreateTenantErrors, CreateTenantResponses, CreateUserData, CreateUserErrors, CreateUserResponses, CreateWebhookData, CreateWebhookErrors, CreateWebhookResponses, DeleteApiClientData, DeleteApiClientErrors, DeleteApiClientResponses, DeleteOuData, DeleteOuErrors, DeleteOuResponses, DeleteRoleAssignmentData, DeleteRoleAssignmentErrors, DeleteRoleAssignmentResponses, DeleteTenantData, DeleteTenantErrors, DeleteTenantResponses, DeleteUserData, DeleteUserErrors, DeleteUserResponses, DeleteWebhookData, DeleteWebhookErrors, DeleteWebhookResponses, ExportTenantData, ExportTenantErrors, ExportTenantResponses, GetApiClientData, GetApiClientErrors, GetApiClientResponses, GetImportData, GetImportErrors, GetImportResponses, GetOuData, GetOuErrors, GetOuResponses, GetOuTreeData, GetOuTreeErrors, GetOuTreeResponses, GetRoleAssignmentData, GetRoleAssignmentErrors, GetRoleAssignmentResponses, GetTenantData, GetTenantErrors, GetTenantResponses, GetUserData, GetUserErrors, GetUserResponses, GetWebhookData, GetWebhookErrors, GetWebhookResponses, HealthData, HealthErrors, HealthResponses, JwksData, JwksErrors, JwksResponses, ListApiClientsData, ListApiClientsErrors, ListApiClientsResponses, ListEventsData, ListEventsErrors, ListEventsResponses, ListOusData, ListOusErrors, ListOusResponses, ListOuUsersData, ListOuUsersErrors, ListOuUsersResponses, ListRoleAssignmentsData, ListRoleAssignmentsErrors, ListRoleAssignmentsResponses, ListTenantsData, ListTenantsErrors, ListTenantsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhooksData, ListWebhooksErrors, ListWebhooksResponses, PingWebhookData, PingWebhookErrors, PingWebhookResponses, ProtectedResourceMetadataData, ProtectedResourceMetadataErrors, ProtectedResourceMetadataResponses, ReadyData, ReadyErrors, ReadyResponses, RetryWebhookDeliveryData, RetryWebhookDeliveryErrors, RetryWebhookDeliveryResponses, RotateWebhookSecretData, RotateWebhookSecretErrors, RotateWebhookSecretResponses, TokenData, TokenErrors, TokenResponses, UpdateOuData, UpdateOuErrors, UpdateOuResponses, UpdateTenantData, UpdateTenantErrors, UpdateTenantResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UpdateWebhookData, UpdateWebhookErrors, UpdateWebhookResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -411,6 +411,44 @@ export const listWebhookDeliveries = <ThrowOnError extends boolean = false>(opti
 export const retryWebhookDelivery = <ThrowOnError extends boolean = false>(options: Options<RetryWebhookDeliveryData, ThrowOnError>) => (options.client ?? client).post<RetryWebhookDeliveryResponses, RetryWebhookDeliveryErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry',
+    ...options
+});
+
+/**
+ * Create Import
+ *
+ * Import a file of OUs and users: LDIF (RFC 2849, as slapcat and ldifde write it), CSV (Google Workspace's user export, or an OU list with `path,description`) or JSON (the export's shape). Needs `ous:write` and `users:write`; a delegated administrator imports within its subtrees only. The body is read as it arrives; the answer comes once it is read, with the job, which then applies it (GET the job until `state` is no longer `running`).
+ */
+export const createImport = <ThrowOnError extends boolean = false>(options: Options<CreateImportData, ThrowOnError>) => (options.client ?? client).post<CreateImportResponses, CreateImportErrors, ThrowOnError>({
+    bodySerializer: null,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/tenants/{tenant_id}/imports',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Import
+ *
+ * An import job: its state, progress and, once done, its report of rejected entries.
+ */
+export const getImport = <ThrowOnError extends boolean = false>(options: Options<GetImportData, ThrowOnError>) => (options.client ?? client).get<GetImportResponses, GetImportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/tenants/{tenant_id}/imports/{import_id}',
+    ...options
+});
+
+/**
+ * Export Tenant
+ *
+ * The tenant's OUs and users from one consistent snapshot, streamed: LDIF that slapadd and ldapadd accept, CSV (Google Workspace's user columns, or with kind=ous the OU list), or JSON (what an import reads back). Needs `ous:read` and `users:read`; a delegated administrator gets its subtrees. The `X-Arbor-Event-Seq` header names the last event the export reflects: read the change feed after it to stay in step.
+ */
+export const exportTenant = <ThrowOnError extends boolean = false>(options: Options<ExportTenantData, ThrowOnError>) => (options.client ?? client).get<ExportTenantResponses, ExportTenantErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/tenants/{tenant_id}/export',
     ...options
 });
 

@@ -56,7 +56,7 @@ export type ErrorResponse = {
     /**
      * Stable machine-readable key, e.g. `ou.not_found`: one of these, each with its meaning in `x-enum-descriptions`. New codes may be added; a client treats an unknown one by its status.
      */
-    code: 'auth.missing_token' | 'auth.invalid_token' | 'auth.insufficient_scope' | 'auth.wrong_tenant' | 'auth.no_role' | 'auth.outside_scope' | 'auth.scope_root' | 'client.not_found' | 'client.scope_not_held' | 'events.cursor_expired' | 'idempotency.in_progress' | 'idempotency.key_reused' | 'internal_error' | 'ou.cycle' | 'ou.depth_exceeded' | 'ou.name_conflict' | 'ou.not_empty' | 'ou.not_found' | 'ou.parent_not_found' | 'precondition_failed' | 'request.bad_url' | 'request.body_too_large' | 'request.headers_too_large' | 'request.invalid' | 'request.invalid_content_length' | 'request.invalid_request_id' | 'request.malformed' | 'request.method_not_allowed' | 'request.rate_limited' | 'request.timeout' | 'request.unsupported_media_type' | 'request.url_too_long' | 'role_assignment.escalation' | 'role_assignment.exists' | 'role_assignment.not_found' | 'role_assignment.self' | 'role_assignment.would_widen' | 'route.not_found' | 'server.overloaded' | 'store.unavailable' | 'tenant.not_found' | 'tenant.slug_conflict' | 'user.email_conflict' | 'user.not_found' | 'webhook.disabled' | 'webhook.not_found' | 'webhook.secrets_key_missing' | 'webhook.url_forbidden' | 'webhook.url_insecure' | 'webhook.url_invalid' | 'webhook.url_unresolvable' | 'webhook_delivery.in_flight' | 'webhook_delivery.not_found';
+    code: 'auth.missing_token' | 'auth.invalid_token' | 'auth.insufficient_scope' | 'auth.wrong_tenant' | 'auth.no_role' | 'auth.outside_scope' | 'auth.scope_root' | 'client.not_found' | 'client.scope_not_held' | 'events.cursor_expired' | 'idempotency.in_progress' | 'idempotency.key_reused' | 'import.not_found' | 'import.unsupported_format' | 'internal_error' | 'ou.cycle' | 'ou.depth_exceeded' | 'ou.external_id_conflict' | 'ou.name_conflict' | 'ou.not_empty' | 'ou.not_found' | 'ou.parent_not_found' | 'precondition_failed' | 'request.bad_url' | 'request.body_too_large' | 'request.headers_too_large' | 'request.invalid' | 'request.invalid_content_length' | 'request.invalid_request_id' | 'request.malformed' | 'request.method_not_allowed' | 'request.rate_limited' | 'request.timeout' | 'request.unsupported_media_type' | 'request.url_too_long' | 'role_assignment.escalation' | 'role_assignment.exists' | 'role_assignment.not_found' | 'role_assignment.self' | 'role_assignment.would_widen' | 'route.not_found' | 'server.overloaded' | 'store.unavailable' | 'tenant.not_found' | 'tenant.slug_conflict' | 'user.email_conflict' | 'user.external_id_conflict' | 'user.not_found' | 'webhook.disabled' | 'webhook.not_found' | 'webhook.secrets_key_missing' | 'webhook.url_forbidden' | 'webhook.url_insecure' | 'webhook.url_invalid' | 'webhook.url_unresolvable' | 'webhook_delivery.in_flight' | 'webhook_delivery.not_found';
 };
 
 /**
@@ -112,6 +112,10 @@ export type OuCreate = {
     custom_attributes?: {
         [key: string]: unknown;
     } | null;
+    /**
+     * The source directory's identifier for this entry (OpenLDAP entryUUID, Active Directory objectGUID): optional, unique per tenant; imports match by it first.
+     */
+    external_id?: string | null;
 };
 
 /**
@@ -136,6 +140,10 @@ export type OuUpdate = {
     custom_attributes?: {
         [key: string]: unknown;
     } | null;
+    /**
+     * Absent: unchanged; null: cleared.
+     */
+    external_id?: string | null;
 };
 
 /**
@@ -164,6 +172,10 @@ export type OuResponse = {
     custom_attributes?: {
         [key: string]: unknown;
     } | null;
+    /**
+     * The source directory's identifier for this entry (OpenLDAP entryUUID, Active Directory objectGUID): optional, unique per tenant; imports match by it first.
+     */
+    external_id?: string | null;
     created_at: string;
     updated_at?: string | null;
 };
@@ -215,6 +227,10 @@ export type UserCreate = {
     custom_attributes?: {
         [key: string]: unknown;
     } | null;
+    /**
+     * The source directory's identifier for this entry (OpenLDAP entryUUID, Active Directory objectGUID): optional, unique per tenant; imports match by it first.
+     */
+    external_id?: string | null;
 };
 
 /**
@@ -234,6 +250,10 @@ export type UserUpdate = {
     custom_attributes?: {
         [key: string]: unknown;
     } | null;
+    /**
+     * Absent: unchanged; null: cleared.
+     */
+    external_id?: string | null;
 };
 
 /**
@@ -248,6 +268,10 @@ export type UserResponse = {
     custom_attributes: {
         [key: string]: unknown;
     } | null;
+    /**
+     * The source directory's identifier for this entry (OpenLDAP entryUUID, Active Directory objectGUID): optional, unique per tenant; imports match by it first.
+     */
+    external_id: string | null;
     created_at: string;
     updated_at: string;
 };
@@ -835,6 +859,104 @@ export type PaginatedResponseWebhookDeliveryResponse = {
      * Pass as `cursor` to read the next page (same `per_page` and filters); null on the last page. Walking a listing by cursor costs its length, whatever its size.
      */
     next_cursor?: string | null;
+    meta?: MetaResponse;
+};
+
+/**
+ * What an import did (or, in a dry run, would do) to one kind of resource.
+ */
+export type ImportTally = {
+    created: number;
+    updated: number;
+    /**
+     * Existing and left as they were: on_conflict=skip, or nothing to change.
+     */
+    skipped: number;
+    /**
+     * Removed by prune.
+     */
+    deleted: number;
+};
+
+/**
+ * An entry the import refused, and why.
+ */
+export type ImportRejectedEntry = {
+    /**
+     * The line the entry starts on (LDIF, CSV); null in JSON.
+     */
+    line: number | null;
+    /**
+     * The entry as the file names it: DN, path, email, or position.
+     */
+    ref: string;
+    reason: string;
+};
+
+/**
+ * The options an import runs with.
+ */
+export type ImportOptions = {
+    dry_run: boolean;
+    on_conflict: 'fail' | 'skip' | 'overwrite';
+    /**
+     * The LDIF suffix mapped to the root level: as given, or as found (the parent of the first entry).
+     */
+    base_dn: string | null;
+    prune: boolean;
+    max_deletes: number;
+    atomic: boolean;
+};
+
+/**
+ * An import: its options, progress and, at the end, its report (docs/import-export.md).
+ */
+export type ImportJob = {
+    id: string;
+    tenant_id: string;
+    state: 'running' | 'succeeded' | 'failed';
+    phase: 'reading' | 'applying' | 'done';
+    format: 'ldif' | 'csv' | 'json';
+    options: ImportOptions;
+    progress: {
+        bytes_read: number;
+        entries_read: number;
+        /**
+         * LDIF entries of other object classes, left alone.
+         */
+        ignored: number;
+        rejected: number;
+        ous: ImportTally;
+        users: ImportTally;
+    };
+    /**
+     * Every rejected entry, up to 1,000.
+     */
+    rejected: Array<ImportRejectedEntry>;
+    /**
+     * More entries were rejected than `rejected` lists.
+     */
+    rejected_truncated: boolean;
+    /**
+     * Why a failed import failed.
+     */
+    error: string | null;
+    /**
+     * The correlation_id of every event the import wrote (the job's id).
+     */
+    correlation_id: string;
+    created_by: {
+        type: string;
+        id: string;
+        client_id: string | null;
+    };
+    created_at: string;
+    updated_at: string;
+    finished_at: string | null;
+};
+
+export type ApiResponseImportJob = {
+    data: ImportJob;
     meta?: MetaResponse;
 };
 
@@ -3219,6 +3341,250 @@ export type RetryWebhookDeliveryResponses = {
 };
 
 export type RetryWebhookDeliveryResponse = RetryWebhookDeliveryResponses[keyof RetryWebhookDeliveryResponses];
+
+export type CreateImportData = {
+    /**
+     * The file.
+     */
+    body: Blob | File;
+    headers?: {
+        /**
+         * Makes a retry safe: the first response to this key is stored with the change and replayed for 24 h (ARBOR_IDEMPOTENCY_TTL_HOURS) with Idempotent-Replayed: true. 1-255 printable ASCII characters, e.g. a UUID.
+         */
+        'idempotency-key'?: string;
+    };
+    path: {
+        tenant_id: string;
+    };
+    query?: {
+        /**
+         * Overrides Content-Type.
+         */
+        format?: 'ldif' | 'csv' | 'json';
+        /**
+         * true: read, check and report what would be created, updated, skipped and deleted; change nothing.
+         */
+        dry_run?: boolean;
+        /**
+         * An entry that matches an existing OU or user (by external_id, then path or email): fail (reject it), skip it, or overwrite its fields.
+         */
+        on_conflict?: 'fail' | 'skip' | 'overwrite';
+        /**
+         * LDIF: the DN mapped to the root level. Default: the parent of the first OU or user entry.
+         */
+        base_dn?: string;
+        /**
+         * true: delete the OUs and users (within your reach) that the file does not name.
+         */
+        prune?: boolean;
+        /**
+         * With prune: the import fails, changing nothing, if it would delete more.
+         */
+        max_deletes?: number;
+        /**
+         * true: any rejected entry fails the whole import, changing nothing; false: rejected entries are left out and the rest lands.
+         */
+        atomic?: boolean;
+    };
+    url: '/api/v1/tenants/{tenant_id}/imports';
+};
+
+export type CreateImportErrors = {
+    /**
+     * Malformed request, e.g. a Content-Length that does not match the body.
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, malformed, expired or badly signed bearer token.
+     */
+    401: ErrorResponse;
+    /**
+     * The token lacks the scope, or belongs to another tenant.
+     */
+    403: ErrorResponse;
+    /**
+     * The tenant or the resource does not exist (or belongs to another tenant).
+     */
+    404: ErrorResponse;
+    /**
+     * Conflicts with the current state.
+     */
+    409: ErrorResponse;
+    /**
+     * The request body is larger than the limit.
+     */
+    413: ErrorResponse;
+    /**
+     * The URL is longer than the limit (request.url_too_long).
+     */
+    414: ErrorResponse;
+    /**
+     * The request body is not JSON.
+     */
+    415: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * This client sent too many requests (request.rate_limited): retry after Retry-After seconds.
+     */
+    429: ErrorResponse;
+    /**
+     * A bug on our side; the detail names the request id to report.
+     */
+    500: ErrorResponse;
+    /**
+     * The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.
+     */
+    503: ErrorResponse;
+};
+
+export type CreateImportError = CreateImportErrors[keyof CreateImportErrors];
+
+export type CreateImportResponses = {
+    /**
+     * The file was read: the job, with its Location; it may already be done (a dry run, or a refusal).
+     */
+    202: ApiResponseImportJob;
+};
+
+export type CreateImportResponse = CreateImportResponses[keyof CreateImportResponses];
+
+export type GetImportData = {
+    body?: never;
+    path: {
+        tenant_id: string;
+        import_id: string;
+    };
+    query?: never;
+    url: '/api/v1/tenants/{tenant_id}/imports/{import_id}';
+};
+
+export type GetImportErrors = {
+    /**
+     * Malformed request, e.g. a Content-Length that does not match the body.
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, malformed, expired or badly signed bearer token.
+     */
+    401: ErrorResponse;
+    /**
+     * The token lacks the scope, or belongs to another tenant.
+     */
+    403: ErrorResponse;
+    /**
+     * The tenant or the resource does not exist (or belongs to another tenant).
+     */
+    404: ErrorResponse;
+    /**
+     * The URL is longer than the limit (request.url_too_long).
+     */
+    414: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * This client sent too many requests (request.rate_limited): retry after Retry-After seconds.
+     */
+    429: ErrorResponse;
+    /**
+     * A bug on our side; the detail names the request id to report.
+     */
+    500: ErrorResponse;
+    /**
+     * The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.
+     */
+    503: ErrorResponse;
+};
+
+export type GetImportError = GetImportErrors[keyof GetImportErrors];
+
+export type GetImportResponses = {
+    /**
+     * Successful Response
+     */
+    200: ApiResponseImportJob;
+};
+
+export type GetImportResponse = GetImportResponses[keyof GetImportResponses];
+
+export type ExportTenantData = {
+    body?: never;
+    path: {
+        tenant_id: string;
+    };
+    query?: {
+        format?: 'ldif' | 'csv' | 'json';
+        /**
+         * LDIF: the DN the root level maps to.
+         */
+        base_dn?: string;
+        /**
+         * LDIF: write the base entry first (false for ldapadd into an existing suffix).
+         */
+        base_entry?: boolean;
+        /**
+         * CSV: users, or the OU list (path,description).
+         */
+        kind?: 'users' | 'ous';
+    };
+    url: '/api/v1/tenants/{tenant_id}/export';
+};
+
+export type ExportTenantErrors = {
+    /**
+     * Malformed request, e.g. a Content-Length that does not match the body.
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, malformed, expired or badly signed bearer token.
+     */
+    401: ErrorResponse;
+    /**
+     * The token lacks the scope, or belongs to another tenant.
+     */
+    403: ErrorResponse;
+    /**
+     * The tenant or the resource does not exist (or belongs to another tenant).
+     */
+    404: ErrorResponse;
+    /**
+     * The URL is longer than the limit (request.url_too_long).
+     */
+    414: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * This client sent too many requests (request.rate_limited): retry after Retry-After seconds.
+     */
+    429: ErrorResponse;
+    /**
+     * A bug on our side; the detail names the request id to report.
+     */
+    500: ErrorResponse;
+    /**
+     * The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.
+     */
+    503: ErrorResponse;
+};
+
+export type ExportTenantError = ExportTenantErrors[keyof ExportTenantErrors];
+
+export type ExportTenantResponses = {
+    /**
+     * The file.
+     */
+    200: {
+        [key: string]: unknown;
+    };
+};
+
+export type ExportTenantResponse = ExportTenantResponses[keyof ExportTenantResponses];
 
 export type ListRoleAssignmentsData = {
     body?: never;

@@ -2,6 +2,7 @@ import type { Executor } from '../store.js';
 import { createApiClientRepository } from './api-client-repository.js';
 import { createEventRepository } from './event-repository.js';
 import { createIdempotencyRepository } from './idempotency-repository.js';
+import { createImportJobRepository } from './import-job-repository.js';
 import { createMonitoringRepository } from './monitoring-repository.js';
 import { createOrgUnitRepository } from './org-unit-repository.js';
 import { createRoleAssignmentRepository } from './role-assignment-repository.js';
@@ -23,6 +24,7 @@ const factories = {
   webhooks: createWebhookRepository,
   webhookDeliveries: createWebhookDeliveryRepository,
   monitoring: createMonitoringRepository,
+  importJobs: createImportJobRepository,
 };
 
 export type Repositories = { [K in keyof typeof factories]: ReturnType<(typeof factories)[K]> };

@@ -57,6 +57,7 @@ const ORG_UNIT_COLUMNS = [
   'user_count',
   'subtree_user_count',
   'children_version',
+  'external_id',
   'created_at',
   'updated_at',
 ] as const satisfies readonly (keyof OrgUnitRow)[];
@@ -275,6 +276,10 @@ export function createOrgUnitRepository(db: Executor) {
       return Number(row.d);
     },
 
+    async getByExternalId(tenantId: string, externalId: string): Promise<OrgUnitRow | undefined> {
+      return db.selectFrom('org_units').select(ORG_UNIT_COLUMNS).where('tenant_id', '=', tenantId).where('external_id', '=', externalId).executeTakeFirst();
+    },
+
     async insert(row: NewOrgUnitRow): Promise<void> {
       await db.insertInto('org_units').values(row).execute();
     },
@@ -287,7 +292,7 @@ export function createOrgUnitRepository(db: Executor) {
     async update(
       tenantId: string,
       id: string,
-      changes: Partial<Pick<OrgUnitRow, 'parent_id' | 'name' | 'name_key' | 'description' | 'custom_attributes' | 'updated_at'>>,
+      changes: Partial<Pick<OrgUnitRow, 'parent_id' | 'name' | 'name_key' | 'description' | 'custom_attributes' | 'external_id' | 'updated_at'>>,
     ): Promise<void> {
       await db.updateTable('org_units').set(changes).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
     },

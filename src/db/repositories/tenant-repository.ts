@@ -70,6 +70,7 @@ export function createTenantRepository(db: Executor) {
       // Subscriptions before their logs: the order the dispatcher locks them in.
       await db.deleteFrom('webhooks').where('tenant_id', '=', id).execute();
       await db.deleteFrom('webhook_deliveries').where('tenant_id', '=', id).execute();
+      await db.deleteFrom('import_jobs').where('tenant_id', '=', id).execute();
       await db.deleteFrom('users').where('tenant_id', '=', id).execute();
       await db.deleteFrom('api_clients').where('tenant_id', '=', id).execute();
       // Children reference parents in the same table; that foreign key is checked at commit.

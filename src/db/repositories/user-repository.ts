@@ -61,6 +61,10 @@ export function createUserRepository(db: Executor) {
       return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     },
 
+    async getByExternalId(tenantId: string, externalId: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('external_id', '=', externalId).executeTakeFirst();
+    },
+
     /** Users by id (forward windows only). */
     async list(tenantId: string, filter: UserListFilter, window: PageWindow): Promise<UserRow[]> {
       const query = listQuery(tenantId, filter);

@@ -1,0 +1,432 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOu, createTenant, createUser } from '../helpers/factories.js';
+import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
+import { findInvariantViolations } from '../../src/services/invariant-service.js';
+import { type TestContext, createTestContext, grantRole } from '../helpers/test-app.js';
+
+/**
+ * POST /imports and GET /imports/{id} (docs/import-export.md): what lands, what a dry run says,
+ * conflicts, prune, atomicity, events, delegated scope, and bad input never changing anything.
+ */
+
+const LDIF = 'application/ldif';
+const CSV = 'text/csv';
+const JSON_TYPE = 'application/json';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext();
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+async function tenantWithHeaders() {
+  const tenant = await createTenant(ctx);
+  return { tenantId: tenant.id, headers: await ctx.headersFor(tenant.id) };
+}
+
+/** What the tenant holds: OU paths and user email → OU path, sorted, for comparing before and after. */
+async function snapshot(tenantId: string) {
+  const ous = await ousByPath(ctx, tenantId);
+  const byId = new Map([...ous.values()].map((ou) => [ou.id, ou.path]));
+  const users = await usersByEmail(ctx, tenantId);
+  return {
+    ous: [...ous.keys()].sort(),
+    users: [...users.values()].map((u) => `${u.email} ${u.ou_id ? byId.get(u.ou_id) : '-'}`).sort(),
+  };
+}
+
+async function eventsOf(tenantId: string, headers: Record<string, string>) {
+  const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/events?per_page=1000`, headers: ctx.platformHeaders });
+  void headers;
+  expect(response.statusCode, response.body).toBe(200);
+  return response.json().data as any[];
+}
+
+const SMALL_LDIF = [
+  'version: 1',
+  '',
+  'dn: dc=example,dc=com',
+  'objectClass: top',
+  'objectClass: dcObject',
+  'objectClass: organization',
+  'dc: example',
+  'o: Example',
+  '',
+  'dn: ou=Engineering,dc=example,dc=com',
+  'objectClass: organizationalUnit',
+  'ou: Engineering',
+  'description: Builds things',
+  'entryUUID: 0b5c7a8e-1111-4c1a-9a0e-000000000001',
+  '',
+  'dn: ou=Backend,ou=Engineering,dc=example,dc=com',
+  'objectClass: organizationalUnit',
+  'ou: Backend',
+  'entryUUID: 0b5c7a8e-1111-4c1a-9a0e-000000000002',
+  '',
+  'dn: uid=ada,ou=Backend,ou=Engineering,dc=example,dc=com',
+  'objectClass: inetOrgPerson',
+  'uid: ada',
+  'cn: Ada Lovelace',
+  'sn: Lovelace',
+  'mail: ada@example.com',
+  'entryUUID: 0b5c7a8e-1111-4c1a-9a0e-000000000003',
+  '',
+  'dn: uid=root,dc=example,dc=com',
+  'objectClass: inetOrgPerson',
+  'uid: root',
+  'cn: Root User',
+  'sn: User',
+  'mail: root@example.com',
+  '',
+].join('\n');
+
+describe('POST /api/v1/tenants/{tenant_id}/imports', () => {
+  it('imports an LDIF directory: OUs by DN, users in their parent OU, the suffix entry ignored, counts kept', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    expect(job).toMatchObject({
+      state: 'succeeded',
+      format: 'ldif',
+      error: null,
+      options: { base_dn: 'dc=example,dc=com', on_conflict: 'fail', dry_run: false, atomic: true },
+      progress: { entries_read: 5, ignored: 1, rejected: 0, ous: { created: 2, updated: 0, skipped: 0, deleted: 0 }, users: { created: 2, updated: 0, skipped: 0, deleted: 0 } },
+      rejected: [],
+    });
+    const ous = await ousByPath(ctx, tenantId);
+    expect([...ous.keys()].sort()).toEqual(['/Engineering', '/Engineering/Backend']);
+    const engineering = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ous.get('/Engineering').id}`, headers });
+    expect(engineering.json().data).toMatchObject({ description: 'Builds things', external_id: '0b5c7a8e-1111-4c1a-9a0e-000000000001', child_ou_count: 1, user_count: 0 });
+    const users = await usersByEmail(ctx, tenantId);
+    expect(users.get('ada@example.com')).toMatchObject({ ou_id: ous.get('/Engineering/Backend').id, display_name: 'Ada Lovelace', external_id: '0b5c7a8e-1111-4c1a-9a0e-000000000003' });
+    expect(users.get('ada@example.com').custom_attributes).toEqual({ ldap: { rdn: 'uid=ada', uid: 'ada', sn: 'Lovelace' } });
+    expect(users.get('root@example.com').ou_id).toBeNull();
+    const nested = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ous.get('/Engineering').id}/users?include_nested=true`, headers });
+    expect(nested.json().data.map((u: any) => u.email)).toEqual(['ada@example.com']);
+    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+
+  it('writes one event per resource, every one with the job id as correlation_id', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const events = (await eventsOf(tenantId, headers)).filter((e) => e.correlation_id === job.id);
+    expect(events.map((e) => e.type).sort()).toEqual(['ou.created', 'ou.created', 'user.created', 'user.created']);
+    expect(job.correlation_id).toBe(job.id);
+  });
+
+  it('answers 202 with a Location and the job, which GET shows', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const response = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenantId}/imports`, headers: { ...headers, 'content-type': LDIF }, payload: SMALL_LDIF });
+    expect(response.statusCode, response.body).toBe(202);
+    const { id } = response.json().data;
+    expect(id).toMatch(/^imp_/);
+    expect(response.headers.location).toBe(`/api/v1/tenants/${tenantId}/imports/${id}`);
+    const done = await waitForImport(ctx, tenantId, headers, id);
+    expect(done.state).toBe('succeeded');
+  });
+
+  it('changes nothing in a dry run, and reports what it would do', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { dry_run: true });
+    expect(job).toMatchObject({ state: 'succeeded', options: { dry_run: true }, progress: { ous: { created: 2 }, users: { created: 2 } } });
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+    expect((await eventsOf(tenantId, headers)).filter((e) => e.correlation_id === job.id)).toEqual([]);
+  });
+
+  it('imports a Google Workspace user CSV and a path,description OU list', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const ous = await runImport(ctx, tenantId, headers, 'path,description\n/Sales,Sellers\n/Sales/West,\n"/Sales/West/Bay Area, CA",Quoted\n', CSV);
+    expect(ous).toMatchObject({ state: 'succeeded', progress: { ous: { created: 3 } } });
+    const users = [
+      'First Name [Required],Last Name [Required],Email Address [Required],Password [Required],Org Unit Path [Required],Status [READ ONLY]',
+      'Grace,Hopper,grace@example.com,****,/Sales/West,Active',
+      'Alan,Turing,alan@example.com,****,/,Suspended',
+    ].join('\r\n');
+    const job = await runImport(ctx, tenantId, headers, users, CSV);
+    expect(job).toMatchObject({ state: 'succeeded', progress: { users: { created: 2 } } });
+    expect(await snapshot(tenantId)).toEqual({
+      ous: ['/Sales', '/Sales/West', '/Sales/West/Bay Area, CA'],
+      users: ['alan@example.com -', 'grace@example.com /Sales/West'],
+    });
+    const byEmail = await usersByEmail(ctx, tenantId);
+    expect(byEmail.get('alan@example.com')).toMatchObject({ display_name: 'Alan Turing', status: 'disabled' });
+  });
+
+  it('imports JSON in the shape of the export', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const body = JSON.stringify({
+      tenant: { id: 'ignored' },
+      ous: [
+        { path: '/HQ', description: 'Head office', external_id: 'hq-1', custom_attributes: { cost_center: 7 } },
+        { path: '/HQ/IT', description: null, external_id: null },
+      ],
+      users: [{ email: 'it@example.com', display_name: 'IT', ou_path: '/HQ/IT', status: 'active', external_id: 'u-1', custom_attributes: null }],
+    });
+    const job = await runImport(ctx, tenantId, headers, body, JSON_TYPE);
+    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 2 }, users: { created: 1 } } });
+    const ous = await ousByPath(ctx, tenantId);
+    const hq = (await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ous.get('/HQ').id}`, headers })).json().data;
+    expect(hq).toMatchObject({ external_id: 'hq-1', custom_attributes: { cost_center: 7 }, description: 'Head office' });
+  });
+
+  it('rejects an entry whose parent is missing, with its line and DN, and an atomic import changes nothing', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const orphan = `${SMALL_LDIF}\ndn: ou=Lost,ou=Nowhere,dc=example,dc=com\nobjectClass: organizationalUnit\nou: Lost\n`;
+    const job = await runImport(ctx, tenantId, headers, orphan, LDIF);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(/1 entries were rejected/);
+    expect(job.rejected).toEqual([{ line: SMALL_LDIF.split('\n').length + 1, ref: 'ou=Lost,ou=Nowhere,dc=example,dc=com', reason: 'its parent OU /Nowhere is neither in the file nor in the tenant' }]);
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+
+  it('lands the rest with atomic=false and lists what it left out', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const orphan = `${SMALL_LDIF}\ndn: ou=Lost,ou=Nowhere,dc=example,dc=com\nobjectClass: organizationalUnit\nou: Lost\n`;
+    const job = await runImport(ctx, tenantId, headers, orphan, LDIF, { atomic: false });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { rejected: 1, ous: { created: 2 }, users: { created: 2 } } });
+    expect((await snapshot(tenantId)).ous).toEqual(['/Engineering', '/Engineering/Backend']);
+  });
+
+  it('reports a malformed line and a duplicate, never a 5xx, and changes nothing', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const bad = `${SMALL_LDIF}\ndn: ou=Engineering,dc=example,dc=com\nobjectClass: organizationalUnit\nou: Engineering\n\ndn: ou=Broken,dc=example,dc=com\nthis line has no colon\n`;
+    const job = await runImport(ctx, tenantId, headers, bad, LDIF);
+    expect(job.state).toBe('failed');
+    expect(job.rejected.map((r: any) => r.ref)).toEqual(['ou=Engineering,dc=example,dc=com', 'ou=Broken,dc=example,dc=com']);
+    expect(job.rejected[0].reason).toMatch(/already in the file \(line 10\)/);
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+
+  it('reads binary junk as a report of rejected entries, never a 5xx, changing nothing', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const junk = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < junk.length; i++) junk[i] = (i * 7919 + 13) % 256;
+    for (const [type, format] of [[LDIF, 'ldif'], [CSV, 'csv'], [JSON_TYPE, 'json']] as const) {
+      const answer = await postImport(ctx, tenantId, headers, junk, type);
+      expect(answer.status, `${format}: ${JSON.stringify(answer.body)}`).toBe(202);
+      const job = await waitForImport(ctx, tenantId, headers, answer.body.data.id);
+      expect(job.state, format).toBe('failed');
+      expect(job.error, format).toBeTruthy();
+    }
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+
+  it('answers 413 before reading a file whose Content-Length is over ARBOR_IMPORT_MAX_BYTES', async () => {
+    const small = await createTestContext({ importMaxBytes: 4096 });
+    try {
+      const tenant = await createTenant(small);
+      const headers = await small.headersFor(tenant.id);
+      const answer = await postImport(small, tenant.id, headers, 'x'.repeat(10_000), LDIF);
+      expect(answer.status).toBe(413);
+      expect(answer.body).toMatchObject({ code: 'request.body_too_large' });
+      expect(answer.body.detail).toMatch(/ARBOR_IMPORT_MAX_BYTES/);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('answers 415 for a body of another media type, naming the ones it reads', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const answer = await postImport(ctx, tenantId, headers, 'hello', 'text/plain');
+    expect(answer.status).toBe(415);
+    expect(answer.body).toMatchObject({ code: 'import.unsupported_format' });
+  });
+
+  it('needs users:write as well as ous:write', async () => {
+    const { tenantId } = await tenantWithHeaders();
+    const headers = await ctx.headersFor(tenantId, ['ous:write', 'ous:read']);
+    const answer = await postImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    expect(answer.status).toBe(403);
+    expect(answer.body).toMatchObject({ code: 'auth.insufficient_scope' });
+  });
+
+  it('returns 404 for an import of another tenant', async () => {
+    const a = await tenantWithHeaders();
+    const b = await tenantWithHeaders();
+    const job = await runImport(ctx, a.tenantId, a.headers, SMALL_LDIF, LDIF);
+    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${b.tenantId}/imports/${job.id}`, headers: b.headers });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ code: 'import.not_found' });
+  });
+});
+
+describe('conflicts and prune', () => {
+  it('fails on an existing OU by default, skips it with skip, and updates it with overwrite', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const failed = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    expect(failed.state).toBe('failed');
+    expect(failed.rejected[0].reason).toMatch(/an OU exists at \/Engineering/);
+    const skipped = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { on_conflict: 'skip' });
+    expect(skipped).toMatchObject({ state: 'succeeded', progress: { ous: { skipped: 2, created: 0 }, users: { skipped: 2, created: 0 } } });
+    const changed = SMALL_LDIF.replace('description: Builds things', 'description: Builds more').replace('cn: Ada Lovelace', 'cn: Ada King');
+    const overwritten = await runImport(ctx, tenantId, headers, changed, LDIF, { on_conflict: 'overwrite' });
+    expect(overwritten).toMatchObject({ state: 'succeeded', progress: { ous: { updated: 1, skipped: 1 }, users: { updated: 1, skipped: 1 } } });
+    const users = await usersByEmail(ctx, tenantId);
+    expect(users.get('ada@example.com').display_name).toBe('Ada King');
+    const events = (await eventsOf(tenantId, headers)).filter((e) => e.correlation_id === overwritten.id);
+    expect(events.map((e) => e.type).sort()).toEqual(['ou.updated', 'user.updated']);
+  });
+
+  it('matches a user by external_id before email, so a changed email updates the same user', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const before = (await usersByEmail(ctx, tenantId)).get('ada@example.com');
+    const renamed = SMALL_LDIF.replace('mail: ada@example.com', 'mail: ada.king@example.com');
+    const job = await runImport(ctx, tenantId, headers, renamed, LDIF, { on_conflict: 'overwrite' });
+    expect(job.state).toBe('succeeded');
+    const after = await usersByEmail(ctx, tenantId);
+    expect(after.get('ada.king@example.com')?.id).toBe(before.id);
+    expect(after.has('ada@example.com')).toBe(false);
+  });
+
+  it('moves a matched user to the OU the file names, keeping the counts right', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const moved = SMALL_LDIF.replace('dn: uid=ada,ou=Backend,ou=Engineering,dc=example,dc=com', 'dn: uid=ada,ou=Engineering,dc=example,dc=com');
+    const job = await runImport(ctx, tenantId, headers, moved, LDIF, { on_conflict: 'overwrite' });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { users: { updated: 1 } } });
+    const ous = await ousByPath(ctx, tenantId);
+    expect(ous.get('/Engineering').user_count).toBe(1);
+    expect(ous.get('/Engineering/Backend').user_count).toBe(0);
+    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+
+  it('never deletes without prune, and with prune deletes what the file lacks, up to max_deletes', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const extra = await createOu(ctx, tenantId, { name: 'Extra' });
+    await createUser(ctx, tenantId, { email: 'extra@example.com', ou_id: extra.id });
+    const kept = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { on_conflict: 'skip' });
+    expect(kept.progress.ous.deleted + kept.progress.users.deleted).toBe(0);
+    expect((await snapshot(tenantId)).ous).toContain('/Extra');
+    const tooMany = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { on_conflict: 'skip', prune: true, max_deletes: 1 });
+    expect(tooMany.state).toBe('failed');
+    expect(tooMany.error).toMatch(/prune would delete 2 entries \(1 users, 1 OUs\), more than max_deletes=1/);
+    expect((await snapshot(tenantId)).ous).toContain('/Extra');
+    const pruned = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { on_conflict: 'skip', prune: true, max_deletes: 2 });
+    expect(pruned).toMatchObject({ state: 'succeeded', progress: { ous: { deleted: 1 }, users: { deleted: 1 } } });
+    expect(await snapshot(tenantId)).toEqual({
+      ous: ['/Engineering', '/Engineering/Backend'],
+      users: ['ada@example.com /Engineering/Backend', 'root@example.com -'],
+    });
+    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+});
+
+describe('a delegated administrator', () => {
+  it('imports within its subtree, and an entry outside it is rejected, changing nothing', async () => {
+    const { tenantId } = await tenantWithHeaders();
+    const sales = await createOu(ctx, tenantId, { name: 'Sales' });
+    const other = await createOu(ctx, tenantId, { name: 'Other' });
+    await grantRole(ctx.store, tenantId, 'delegate', 'ou_admin', sales.id);
+    const token = await ctx.tokens.sign({ subject: 'delegate', tenantId, scopes: ['ous:read', 'ous:write', 'users:read', 'users:write'] });
+    const headers = { authorization: `Bearer ${token}` };
+    const inside = await runImport(ctx, tenantId, headers, 'path,description\n/Sales/East,\n', CSV);
+    expect(inside).toMatchObject({ state: 'succeeded', progress: { ous: { created: 1 } } });
+    const outside = await runImport(ctx, tenantId, headers, 'path,description\n/Sales/North,\n/Other/South,\n/Top,\n', CSV);
+    expect(outside.state).toBe('failed');
+    expect(outside.rejected.map((r: any) => r.ref).sort()).toEqual(['/Other/South', '/Top']);
+    const paths = [...(await ousByPath(ctx, tenantId)).keys()].sort();
+    expect(paths).toEqual(['/Other', '/Sales', '/Sales/East']);
+    void other;
+  });
+});
+
+describe('real files', () => {
+  it('imports an Active Directory ldifde file: CRLF, changetype add, base64 values, objectGUID, folded lines', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const file = readFileSync(new URL('../fixtures/ldap/ad-ldifde.ldif', import.meta.url));
+    const job = await runImport(ctx, tenantId, headers, file, LDIF);
+    expect(job.rejected).toEqual([]);
+    expect(job.state).toBe('succeeded');
+    expect(job.options.base_dn?.toLowerCase()).toBe('dc=corp,dc=example,dc=com');
+    const users = await usersByEmail(ctx, tenantId);
+    for (const user of users.values()) expect(user.external_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect([...users.values()].some((u) => u.display_name === 'José Müller')).toBe(true);
+  });
+});
+
+describe('GET /api/v1/tenants/{tenant_id}/export', () => {
+  async function exported(tenantId: string, headers: Record<string, string>, query: string) {
+    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/export?${query}`, headers });
+    expect(response.statusCode, response.body).toBe(200);
+    return response;
+  }
+
+  it('exports JSON that imports back into another tenant as the same tree', async () => {
+    const a = await tenantWithHeaders();
+    await runImport(ctx, a.tenantId, a.headers, SMALL_LDIF, LDIF);
+    const response = await exported(a.tenantId, a.headers, 'format=json');
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    const body = response.json();
+    expect(body.seq).toBe(Number(response.headers['x-arbor-event-seq']));
+    expect(body.ous.map((o: any) => o.path)).toEqual(['/Engineering', '/Engineering/Backend']);
+    const b = await tenantWithHeaders();
+    const job = await runImport(ctx, b.tenantId, b.headers, response.body, JSON_TYPE);
+    expect(job.state).toBe('succeeded');
+    expect(await snapshot(b.tenantId)).toEqual(await snapshot(a.tenantId));
+  });
+
+  it('exports LDIF under base_dn with the base entry, users named as they were imported', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const response = await exported(tenantId, headers, 'format=ldif&base_dn=dc%3Dexample%2Cdc%3Dcom');
+    const text = response.body;
+    expect(text).toMatch(/^# Arbor export of tenant .* at event seq \d+\n\ndn: dc=example,dc=com\n/);
+    expect(text).toContain('dn: ou=Backend,ou=Engineering,dc=example,dc=com\n');
+    expect(text).toContain('dn: uid=ada,ou=Backend,ou=Engineering,dc=example,dc=com\n');
+    expect(text).toContain('dn: uid=root,dc=example,dc=com\n');
+    const reimported = await tenantWithHeaders();
+    const job = await runImport(ctx, reimported.tenantId, reimported.headers, text, LDIF);
+    expect(job.state).toBe('succeeded');
+    expect(await snapshot(reimported.tenantId)).toEqual(await snapshot(tenantId));
+  });
+
+  it('exports users as Google Workspace CSV and OUs as path,description', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const users = (await exported(tenantId, headers, 'format=csv')).body.split('\r\n');
+    expect(users[0]).toBe('First Name [Required],Last Name [Required],Email Address [Required],Org Unit Path [Required],Status [READ ONLY],external_id');
+    expect(users).toContain(',Lovelace,ada@example.com,/Engineering/Backend,Active,0b5c7a8e-1111-4c1a-9a0e-000000000003');
+    const ous = (await exported(tenantId, headers, 'format=csv&kind=ous')).body;
+    expect(ous).toBe('path,description,external_id\r\n/Engineering,Builds things,0b5c7a8e-1111-4c1a-9a0e-000000000001\r\n/Engineering/Backend,,0b5c7a8e-1111-4c1a-9a0e-000000000002\r\n');
+  });
+
+  it('gives a delegated administrator its subtrees only', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const backend = (await ousByPath(ctx, tenantId)).get('/Engineering/Backend');
+    await grantRole(ctx.store, tenantId, 'backend-admin', 'ou_admin', backend.id);
+    const token = await ctx.tokens.sign({ subject: 'backend-admin', tenantId, scopes: ['ous:read', 'users:read'] });
+    const body = (await exported(tenantId, { authorization: `Bearer ${token}` }, 'format=json')).json();
+    expect(body.ous.map((o: any) => o.path)).toEqual(['/Engineering/Backend']);
+    expect(body.users.map((u: any) => u.email)).toEqual(['ada@example.com']);
+  });
+
+  it('needs users:read as well as ous:read, and returns 404 for an unknown tenant', async () => {
+    const { tenantId } = await tenantWithHeaders();
+    const headers = await ctx.headersFor(tenantId, ['ous:read']);
+    const refused = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/export`, headers });
+    expect(refused.statusCode).toBe(403);
+    const missing = await ctx.app.inject({ method: 'GET', url: '/api/v1/tenants/tnt_missing/export', headers: ctx.platformHeaders });
+    expect(missing.statusCode).toBe(404);
+  });
+});
+
+describe('base_dn', () => {
+  it('answers 422 for a base_dn that is not a DN, on import and on export, changing nothing', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const imported = await postImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { base_dn: '0' });
+    expect(imported.status).toBe(422);
+    expect(imported.body.detail[0]).toMatchObject({ loc: ['query', 'base_dn'], type: 'value_error' });
+    for (const query of ['base_dn=0', 'format=ldif&base_dn=0', 'format=ldif&base_dn=%3D%3D']) {
+      const exported = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/export?${query}`, headers });
+      expect(exported.statusCode, `${query}: ${exported.body}`).toBe(422);
+      expect(exported.json().detail[0].loc).toEqual(['query', 'base_dn']);
+    }
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+});
