@@ -91,7 +91,9 @@ async function emptyStore(): Promise<string> {
 
 async function startArbor(databaseUrl: string, port: number, logFile: string): Promise<ChildProcess> {
   const log = createWriteStream(logFile);
-  const child = spawn(process.execPath, ['dist/server.js'], {
+  // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, 'dist/server.js'], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -55,6 +55,31 @@ export function parseDn(text: string): Rdn[] {
     skipSpaces();
     if (text[i] === '#') throw new DnError('hex-encoded (#…) attribute values are not supported', i);
     // attributeValue: a string with escapes, ending at an unescaped , + ; or the end.
+    // Most values have no escape: those are sliced as they are (the byte-wise reading below cost
+    // 14 s of a million-user import).
+    let end = i;
+    while (end < n && text[end] !== ',' && text[end] !== '+' && text[end] !== ';' && text[end] !== '\\') end++;
+    if (end >= n || text[end] !== '\\') {
+      const value = text.slice(i, end).replace(/ +$/, '');
+      const bad = /["<>\u0000]/.exec(value);
+      if (bad) throw new DnError(bad[0] === '\u0000' ? 'NUL must be escaped in an attribute value (\\00)' : `"${bad[0]}" must be escaped in an attribute value`, i + bad.index);
+      i = end;
+      rdn.push({ type, value });
+      if (i >= n) {
+        rdns.push(rdn);
+        return rdns;
+      }
+      if (text[i] === '+') {
+        i++;
+        continue;
+      }
+      rdns.push(rdn);
+      rdn = [];
+      i++;
+      skipSpaces();
+      if (i >= n) throw new DnError('a DN cannot end with a separator', i);
+      continue;
+    }
     const bytes: number[] = [];
     let trailingSpaces = 0;
     const pushText = (s: string) => {
