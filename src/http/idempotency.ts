@@ -41,8 +41,11 @@ export function registerIdempotency(app: FastifyInstance, service: IdempotencySe
   const claimKey = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = request.headers['idempotency-key'] as string;
     const scope = scopeOf(request);
-    // The same body in another key order is the same request.
-    const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`).digest('base64url');
+    // The same body in another key order is the same request. A body handed to its route unread
+    // (an import's file, read as it arrives) is known by its type and length only.
+    const body = request.body as { pipe?: unknown } | null | undefined;
+    const content = typeof body?.pipe === 'function' ? `stream ${request.headers['content-type'] ?? ''} ${request.headers['content-length'] ?? ''}` : canonicalJson(request.body ?? null);
+    const fingerprint = createHash('sha256').update(`${request.method} ${request.url}\n${content}`).digest('base64url');
     const outcome = await service.claim(scope, key, fingerprint);
     if (outcome.kind === 'replay') {
       reply.code(outcome.status).headers({ ...outcome.headers, 'idempotent-replayed': 'true' }).type('application/json; charset=utf-8').send(outcome.body);

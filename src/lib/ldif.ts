@@ -131,6 +131,10 @@ function parseRecord(lines: { text: string; line: number }[], firstRecord: boole
   for (const spec of specs) {
     const parsed = parseSpec(spec.text);
     if (typeof parsed === 'string') return { kind: 'problem', line: spec.line, dn: dnOf(values), reason: parsed };
+    // Two records without the blank line between them would otherwise read as one.
+    if (values.length > 0 && parsed[0].toLowerCase() === 'dn') {
+      return { kind: 'problem', line: spec.line, dn: dnOf(values), reason: 'a second "dn:" line in one record: records must be separated by a blank line' };
+    }
     values.push(parsed);
   }
   const [head, ...body] = values;

@@ -6,7 +6,7 @@ import { dnParameterIssue } from '../lib/dn.js';
 import { drainRejectedBody } from '../http/error-handler.js';
 import { accessOf } from '../http/principal.js';
 import { ok } from '../http/request-context.js';
-import { writeContextOf } from '../http/write-context.js';
+import { send, writeContextOf } from '../http/write-context.js';
 import { buildValidator } from '../http/validation.js';
 import { IdParam, Query, errors, ref, success } from '../schemas/common.js';
 import { ApiResponseImportJob } from '../schemas/imports.js';
@@ -108,9 +108,14 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
       }
       const body = request.body as unknown as AsyncIterable<Uint8Array>;
       const options = { format, dry_run, on_conflict, base_dn: base_dn ?? null, prune, max_deletes, atomic };
+      const answer = (job: { id: string; tenant_id: string }) => ({
+        status: 202,
+        headers: { location: `/api/v1/tenants/${job.tenant_id}/imports/${job.id}` },
+        body: ok(request, job),
+      });
       let job;
       try {
-        job = await service.start(writeContextOf(request), access, request.params.tenant_id, options, body, maxBytes);
+        job = await service.start(writeContextOf(request, answer as never), access, request.params.tenant_id, options, body, maxBytes);
       } catch (error) {
         if (!(error instanceof TooLarge)) throw error;
         drainRejectedBody(request, drainMs);
@@ -118,8 +123,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
       }
       // Stopped reading early (too many rejected entries): the rest is discarded, not reset.
       if (!request.raw.complete) drainRejectedBody(request, drainMs);
-      reply.code(202).header('location', `/api/v1/tenants/${job.tenant_id}/imports/${job.id}`);
-      return ok(request, job) as never;
+      return send(reply, answer(job));
     },
   );
 

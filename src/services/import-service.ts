@@ -257,6 +257,12 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     }
     job.phase = 'applying';
     await save(job);
+    // An Idempotency-Key's answer is this one: a retry of the upload gets the same job, not a second import.
+    if (ctx.idempotency) {
+      const { status, headers, body } = ctx.idempotency.respond({ ...job });
+      await repositories(store.db).idempotencyKeys.complete(ctx.idempotency.scope, ctx.idempotency.key, ctx.idempotency.claim, { status, headers: JSON.stringify(headers), body: JSON.stringify(body) });
+      ctx.idempotency.stored = true;
+    }
     const task = apply(ctx, access, job, options, spool)
       .catch(async (error: unknown) => {
         const refused = error instanceof ImportRefused || (error instanceof NotFoundError && error.code === 'tenant.not_found');
@@ -337,6 +343,19 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const tenantId = job.tenant_id;
     const repos = repositories(trx);
     await requireTenant(repos, tenantId);
+    // PostgreSQL plans each lookup from the statistics it has: after a table grows tenfold in
+    // this transaction they are wrong (for an empty store, "no rows": it read the tenant's users
+    // for every lookup, a million-user import still running after 12 minutes). ANALYZE runs in
+    // the transaction, sees its rows, and is taken again each time the users have grown tenfold.
+    const postgres = dialectOf(trx) === 'postgres';
+    const before = postgres ? Number((await trx.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).where('tenant_id', '=', tenantId).executeTakeFirst())?.n ?? 0) : 0;
+    let analyzedAt = before;
+    const reanalyze = async () => {
+      const size = before + job.progress.users.created;
+      if (!postgres || size < 10_000 || size < analyzedAt * 10) return;
+      await trx.executeQuery(CompiledQuery.raw('analyze users, events, org_units'));
+      analyzedAt = size;
+    };
     const timestamp = now();
     const actor = JSON.stringify(ctx.actor);
     const ousReach: Reach = access.reach('ous:write');
@@ -384,10 +403,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       if (row.external_id !== null) ouByExternal.set(row.external_id, node);
     }
     const matchedOus = new Set<string>();
-    /** Every OU this import creates (kept for the recount: 100,000 rows are ~40 MB). */
-    const newOus: OrgUnitRow[] = [];
+    /** The ids of the OUs this import creates (the recount's; their rows are not kept once written). */
+    const newOus: string[] = [];
     /** Created OUs not yet written: written before the next users, parents before children. */
-    let unwrittenOus = 0;
+    let unwrittenOus: OrgUnitRow[] = [];
     /** Existing OUs whose own fields an overwrite changes. */
     const ouEdits = new Map<string, Partial<OrgUnitRow>>();
     /** OUs of the file whose parent has not come yet, by the parent's path key. */
@@ -488,8 +507,8 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         byPath.set(key, node);
         byId.set(id, node);
         if (rec.externalId !== null) ouByExternal.set(rec.externalId, node);
-        newOus.push(row);
-        unwrittenOus++;
+        newOus.push(id);
+        unwrittenOus.push(row);
         record('ou.created', 'ou', id, null, ouEventFields(row), [row.id_path]);
         job.progress.ous.created++;
         queue.push(...(waitingOus.get(key) ?? []));
@@ -497,9 +516,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       }
     };
     const writeOus = async () => {
-      if (unwrittenOus === 0) return;
-      await insertRaw(trx, 'org_units', OU_COLUMNS, newOus.slice(newOus.length - unwrittenOus));
-      unwrittenOus = 0;
+      if (unwrittenOus.length === 0) return;
+      const rows = unwrittenOus;
+      unwrittenOus = [];
+      await insertRaw(trx, 'org_units', OU_COLUMNS, rows);
     };
 
     // Users: decided a batch at a time (their lookups), written as they are decided.
@@ -622,6 +642,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       await writeOus();
       await insertRaw(trx, 'users', USER_COLUMNS, newUsers);
       await flushEvents();
+      await reanalyze();
       // better-sqlite3 answers on this thread, and an await of it is only a microtask: without a
       // turn of the event loop now and then, a long import would hold up every other request
       // (on SQLite they wait for the store anyway, but /healthz, metrics and the job's GET do not).
@@ -744,7 +765,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     trx: Executor,
     tenantId: string,
     existing: OrgUnitRow[],
-    created: OrgUnitRow[],
+    created: string[],
     byId: Map<string, OuNode>,
     userDelta: Map<string, number>,
     ouEdits: Map<string, Partial<OrgUnitRow>>,
@@ -755,7 +776,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const direct = new Map<string, number>();
     const childCount = new Map<string, number>();
     for (const row of existing) if (!deleted.has(row.id)) direct.set(row.id, row.user_count + (userDelta.get(row.id) ?? 0));
-    for (const row of created) direct.set(row.id, userDelta.get(row.id) ?? 0);
+    for (const id of created) direct.set(id, userDelta.get(id) ?? 0);
     for (const node of byId.values()) if (node.parent_id !== null) childCount.set(node.parent_id, (childCount.get(node.parent_id) ?? 0) + 1);
     const subtree = new Map<string, number>(direct);
     const nodes = [...byId.values()].sort((a, b) => b.depth - a.depth);
@@ -768,7 +789,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     }
     // A parent lists its children with their user counts: it changes when one of them does.
     const deletedParents = new Map(existing.filter((r) => deleted.has(r.id)).map((r) => [r.id, r.parent_id]));
-    for (const id of [...touched, ...created.map((r) => r.id), ...deleted]) {
+    for (const id of [...touched, ...created, ...deleted]) {
       const parent = byId.get(id)?.parent_id ?? deletedParents.get(id);
       if (parent && !deleted.has(parent) && byId.get(parent)?.row) touched.add(parent);
     }
@@ -778,9 +799,9 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       if (!node?.row) continue;
       updates.push({ id, set: { user_count: direct.get(id) ?? 0, child_ou_count: childCount.get(id) ?? 0, subtree_user_count: subtree.get(id) ?? 0 }, bump: true });
     }
-    for (const row of created) {
-      const set = { user_count: direct.get(row.id) ?? 0, child_ou_count: childCount.get(row.id) ?? 0, subtree_user_count: subtree.get(row.id) ?? 0 };
-      if (set.user_count !== 0 || set.child_ou_count !== 0 || set.subtree_user_count !== 0) updates.push({ id: row.id, set, bump: false });
+    for (const id of created) {
+      const set = { user_count: direct.get(id) ?? 0, child_ou_count: childCount.get(id) ?? 0, subtree_user_count: subtree.get(id) ?? 0 };
+      if (set.user_count !== 0 || set.child_ou_count !== 0 || set.subtree_user_count !== 0) updates.push({ id, set, bump: false });
     }
     // The edited OUs one by one (an overwrite's few); the counts of all, a thousand per statement.
     for (const [id, edits] of ouEdits) {

@@ -96,6 +96,12 @@ describe('readLdif (RFC 2849)', () => {
     expect(next).toMatchObject({ kind: 'entry', dn: 'ou=b' });
   });
 
+  it('reports two records with no blank line between them as a problem at the second dn:, not as one entry', async () => {
+    const records = await read('dn: ou=A,dc=x\nou: A\ndn: ou=B,dc=x\nou: B\n\ndn: ou=C,dc=x\nou: C\n');
+    expect(records[0]).toEqual({ kind: 'problem', line: 3, dn: 'ou=A,dc=x', reason: 'a second "dn:" line in one record: records must be separated by a blank line' });
+    expect(records.slice(1).map((r) => (r.kind === 'entry' ? r.dn : r.reason))).toEqual(['ou=C,dc=x']);
+  });
+
   it('reports binary junk as problems, never as entries', async () => {
     const junk = Buffer.from(Array.from({ length: 4096 }, (_, k) => (k * 7919) % 256));
     const records = await read([junk]);

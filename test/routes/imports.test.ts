@@ -430,3 +430,22 @@ describe('base_dn', () => {
     expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
   });
 });
+
+describe('Idempotency-Key', () => {
+  it('answers a retried upload with the same key with the same job, and starts no second import', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const send = () =>
+      ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenantId}/imports`, headers: { ...headers, 'content-type': LDIF, 'idempotency-key': 'upload-1' }, payload: SMALL_LDIF });
+    const first = await send();
+    expect(first.statusCode, first.body).toBe(202);
+    const done = await waitForImport(ctx, tenantId, headers, first.json().data.id);
+    expect(done.state).toBe('succeeded');
+    const again = await send();
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json().data.id).toBe(first.json().data.id);
+    expect(again.headers.location).toBe(first.headers.location);
+    const jobs = await ctx.store.db.selectFrom('import_jobs').select('id').where('tenant_id', '=', tenantId).execute();
+    expect(jobs).toHaveLength(1);
+  });
+});
