@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { hostname, tmpdir } from 'node:os';
 import type { NewEventRow } from '../db/repositories/event-repository.js';
 import type { ImportJobRow } from '../db/repositories/import-job-repository.js';
@@ -244,7 +243,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const spool = join(spoolDir, `${job.id}.upload`);
     try {
       await mkdir(spoolDir, { recursive: true, mode: 0o700 });
-      await pipeline(countBytes(body, job, maxBytes), createWriteStream(spool, { mode: 0o600 }));
+      await receive(body, spool, job, maxBytes);
       if (job.progress.bytes_read === 0) throw new ImportRefused('the file is empty');
     } catch (error) {
       await rm(spool, { force: true });
@@ -282,12 +281,42 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
   // -------------------------------------------------------------------------------------------
   // Reading
 
-  async function* countBytes(body: AsyncIterable<Uint8Array>, job: ImportJob, maxBytes: number): AsyncGenerator<Uint8Array> {
-    for await (const chunk of body) {
-      job.progress.bytes_read += chunk.length;
-      if (job.progress.bytes_read > maxBytes) throw new TooLarge(maxBytes);
-      yield chunk;
-    }
+  /**
+   * Writes the body to `file`, counting it. Past `maxBytes` it stops reading and rejects with
+   * TooLarge, leaving the request stream open: the route answers 413 and reads the rest away
+   * (a destroyed request would reset the connection before the client saw the answer).
+   */
+  function receive(body: AsyncIterable<Uint8Array>, file: string, job: ImportJob, maxBytes: number): Promise<void> {
+    const source = body as unknown as NodeJS.ReadableStream & { readableEnded?: boolean };
+    const out = createWriteStream(file, { mode: 0o600 });
+    return new Promise<void>((resolve, reject) => {
+      let ended = false;
+      const stop = (error: Error) => {
+        source.removeListener('data', onData);
+        source.pause();
+        out.destroy();
+        reject(error);
+      };
+      const onData = (chunk: Buffer) => {
+        job.progress.bytes_read += chunk.length;
+        if (job.progress.bytes_read > maxBytes) return stop(new TooLarge(maxBytes));
+        if (!out.write(chunk)) {
+          source.pause();
+          out.once('drain', () => source.resume());
+        }
+      };
+      source.on('data', onData);
+      source.once('end', () => {
+        ended = true;
+        out.end();
+      });
+      source.once('error', (error: Error) => stop(error));
+      source.once('close', () => {
+        if (!ended) stop(new Error('the upload ended before the file did'));
+      });
+      out.once('error', (error) => stop(error));
+      out.once('finish', () => resolve());
+    });
   }
 
   // -------------------------------------------------------------------------------------------

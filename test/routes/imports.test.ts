@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
@@ -447,5 +448,46 @@ describe('Idempotency-Key', () => {
     expect(again.headers.location).toBe(first.headers.location);
     const jobs = await ctx.store.db.selectFrom('import_jobs').select('id').where('tenant_id', '=', tenantId).execute();
     expect(jobs).toHaveLength(1);
+  });
+});
+
+describe('a file over ARBOR_IMPORT_MAX_BYTES sent without a Content-Length', () => {
+  it('gets its 413 over a real socket, with the job failed and nothing changed', async () => {
+    const small = await createTestContext({ importMaxBytes: 64 * 1024 });
+    try {
+      const tenant = await createTenant(small);
+      const headers = await small.headersFor(tenant.id);
+      await small.app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = small.app.server.address() as { port: number };
+      // 1 MB of valid OUs, sent chunked: the limit is found while reading, not from a header.
+      const entry = (i: number) => `dn: ou=Unit ${i},dc=example,dc=com\nobjectClass: organizationalUnit\nou: Unit ${i}\n\n`;
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, method: 'POST', path: `/api/v1/tenants/${tenant.id}/imports`, headers: { ...headers, 'content-type': LDIF, 'transfer-encoding': 'chunked' } },
+          (response) => {
+            let body = '';
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          },
+        );
+        request.on('error', reject);
+        let i = 0;
+        const pump = () => {
+          while (i < 20_000) {
+            if (!request.write(entry(i++))) return void request.once('drain', pump);
+          }
+          request.end();
+        };
+        pump();
+      });
+      expect(answer.status, answer.body).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'request.body_too_large' });
+      const jobs = await small.store.db.selectFrom('import_jobs').selectAll().where('tenant_id', '=', tenant.id).execute();
+      expect(jobs.map((j) => [j.state, j.error])).toEqual([['failed', 'the file is larger than ARBOR_IMPORT_MAX_BYTES (65536 bytes)']]);
+      const ous = await small.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/ous`, headers });
+      expect(ous.json().data).toEqual([]);
+    } finally {
+      await small.close();
+    }
   });
 });
