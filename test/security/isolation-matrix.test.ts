@@ -109,6 +109,13 @@ async function createFixture(ctx: TestContext, name: string): Promise<Fixture> {
   if (imported.statusCode !== 202) throw new Error(`fixture import -> ${imported.statusCode} ${imported.body}`);
   params.import_id = imported.json().data.id as string;
   secrets.push(params.import_id, `Isolation import ${name} ${n}`);
+  // The job applies after its answer: waited for, so that it writes nothing during the cases.
+  for (let i = 0; ; i++) {
+    const job = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant.id}/imports/${params.import_id}`, headers: ctx.platformHeaders });
+    if (job.json().data.state !== 'running') break;
+    if (i > 500) throw new Error(`fixture import still running: ${job.body}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   return { tenantId: tenant.id, params, ouId: ou.id, secrets };
 }
 
