@@ -57,7 +57,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
       schema: {
         summary: 'Create Import',
         description:
-          "Import a file of OUs and users: LDIF (RFC 2849, as slapcat and ldifde write it), CSV (Google Workspace's user export, or an OU list with `path,description`) or JSON (the export's shape). Needs `ous:write` and `users:write`; a delegated administrator imports within its subtrees only. The body is read as it arrives; the answer comes once it is read, with the job, which then applies it (GET the job until `state` is no longer `running`).",
+          "Import a file of OUs and users: LDIF (RFC 2849, as slapcat and ldifde write it), CSV (Google Workspace's user export, or an OU list with `path,description`) or JSON (the export's shape). Needs `ous:write` and `users:write`; a delegated administrator imports within its subtrees only. The body is received as it arrives; the answer comes once all of it is, with the job, which then reads and applies it (GET the job until `state` is no longer `running`).",
         tags,
         params: TenantParams,
         consumes: [...MEDIA_TYPES.ldif.slice(0, 1), ...MEDIA_TYPES.csv.slice(0, 1), ...MEDIA_TYPES.json],
@@ -75,7 +75,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
           atomic: Type.Boolean({ default: true, description: 'true: any rejected entry fails the whole import, changing nothing; false: rejected entries are left out and the rest lands.' }),
         }),
         response: {
-          202: { ...ref(ApiResponseImportJob), description: 'The file was read: the job, with its Location; it may already be done (a dry run, or a refusal).' },
+          202: { ...ref(ApiResponseImportJob), description: 'The file was received: the job, with its Location, applying it (or already failed: an empty file).' },
           401: errors[401],
           403: errors[403],
           404: errors[404],

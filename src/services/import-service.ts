@@ -864,10 +864,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     async get(access: Access, tenantId: string, id: string): Promise<ImportJob> {
       // A delegated administrator sees its own imports only: a report names entries anywhere in the file.
       const visible = (job: ImportJob) => access.reach('ous:write') === 'tenant' || (access.principal !== null && job.created_by.id === access.principal.id);
-      const running = live.get(id);
-      if (running && running.tenant_id === tenantId) {
-        if (!visible(running)) throw importNotFound(id);
-        return structuredClone(running);
+      const current = live.get(id);
+      if (current && current.tenant_id === tenantId) {
+        if (!visible(current)) throw importNotFound(id);
+        return structuredClone(current);
       }
       const repos = repositories(store.db);
       let row = await repos.importJobs.get(tenantId, id);

@@ -491,3 +491,25 @@ describe('a file over ARBOR_IMPORT_MAX_BYTES sent without a Content-Length', () 
     }
   });
 });
+
+describe('a job whose instance stopped', () => {
+  it('is shown as failed once its heartbeat is 2 minutes old, and stays so', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { dry_run: true });
+    // As a stopped instance leaves it: running, its heartbeat 3 minutes old, not this instance's.
+    const stale = new Date(Date.now() - 180_000).toISOString();
+    await ctx.store.db.updateTable('import_jobs').set({ state: 'running', phase: 'applying', finished_at: null, heartbeat_at: stale, owner: 'gone:1:x' }).where('id', '=', job.id).execute();
+    const shown = (await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/imports/${job.id}`, headers })).json().data;
+    expect(shown).toMatchObject({ state: 'failed', phase: 'done', error: 'the server running the import stopped before it finished; nothing was changed' });
+    const row = await ctx.store.db.selectFrom('import_jobs').select(['state', 'heartbeat_at']).where('id', '=', job.id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'failed', heartbeat_at: null });
+  });
+
+  it('is left running while its heartbeat is recent', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { dry_run: true });
+    await ctx.store.db.updateTable('import_jobs').set({ state: 'running', phase: 'applying', finished_at: null, heartbeat_at: new Date().toISOString(), owner: 'other:1:x' }).where('id', '=', job.id).execute();
+    const shown = (await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/imports/${job.id}`, headers })).json().data;
+    expect(shown.state).toBe('running');
+  });
+});

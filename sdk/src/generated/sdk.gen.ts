@@ -417,7 +417,7 @@ export const retryWebhookDelivery = <ThrowOnError extends boolean = false>(optio
 /**
  * Create Import
  *
- * Import a file of OUs and users: LDIF (RFC 2849, as slapcat and ldifde write it), CSV (Google Workspace's user export, or an OU list with `path,description`) or JSON (the export's shape). Needs `ous:write` and `users:write`; a delegated administrator imports within its subtrees only. The body is read as it arrives; the answer comes once it is read, with the job, which then applies it (GET the job until `state` is no longer `running`).
+ * Import a file of OUs and users: LDIF (RFC 2849, as slapcat and ldifde write it), CSV (Google Workspace's user export, or an OU list with `path,description`) or JSON (the export's shape). Needs `ous:write` and `users:write`; a delegated administrator imports within its subtrees only. The body is received as it arrives; the answer comes once all of it is, with the job, which then reads and applies it (GET the job until `state` is no longer `running`).
  */
 export const createImport = <ThrowOnError extends boolean = false>(options: Options<CreateImportData, ThrowOnError>) => (options.client ?? client).post<CreateImportResponses, CreateImportErrors, ThrowOnError>({
     bodySerializer: null,

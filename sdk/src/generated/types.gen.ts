@@ -3444,7 +3444,7 @@ export type CreateImportError = CreateImportErrors[keyof CreateImportErrors];
 
 export type CreateImportResponses = {
     /**
-     * The file was read: the job, with its Location; it may already be done (a dry run, or a refusal).
+     * The file was received: the job, with its Location, applying it (or already failed: an empty file).
      */
     202: ApiResponseImportJob;
 };
