@@ -2,7 +2,7 @@ import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PoolExhaustedError } from '../errors.js';
-import { preparedStatementNames } from './sql.js';
+import { insertValues, preparedStatementNames } from './sql.js';
 import { type Store, type StoreOptions, probeWrite } from './store.js';
 
 const PREPARING = Symbol('preparing named statements');
@@ -149,6 +149,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     },
     snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     longSnapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
+    insertMany: insertValues,
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},
     healthDb,

@@ -136,3 +136,27 @@ export function compiledOnce<N extends string, R>(
     return result.rows;
   };
 }
+
+/**
+ * Inserts `rows` as multi-row INSERTs written by hand (Store.insertMany on PostgreSQL). Batches
+ * stay under both stores' parameter limits (SQLite 32,766, PostgreSQL 65,535).
+ */
+export async function insertValues<R extends object>(trx: Kysely<Database>, table: string, columns: readonly (keyof R & string)[], rows: readonly R[]): Promise<void> {
+  const postgres = dialectOf(trx) === 'postgres';
+  const size = Math.floor(30_000 / columns.length);
+  const head = `insert into ${table} (${columns.map((c) => `"${c}"`).join(', ')}) values `;
+  for (let i = 0; i < rows.length; i += size) {
+    const batch = rows.slice(i, i + size);
+    const parameters: unknown[] = [];
+    const tuples: string[] = [];
+    for (const row of batch) {
+      const marks: string[] = [];
+      for (const column of columns) {
+        parameters.push((row as Record<string, unknown>)[column]);
+        marks.push(postgres ? `$${parameters.length}` : '?');
+      }
+      tuples.push(`(${marks.join(', ')})`);
+    }
+    await trx.executeQuery(CompiledQuery.raw(head + tuples.join(', '), parameters));
+  }
+}

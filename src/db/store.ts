@@ -16,6 +16,13 @@ export interface TransactionOptions {
    * transaction is exclusive anyway). Writes of a tenant's hierarchy lock `tenant:<id>`.
    */
   lock?: string;
+  /**
+   * A bulk load (an import of a directory): SQLite gives the connection a page cache of
+   * BULK_CACHE_KIB for the transaction, so that a million rows' random index keys are not read
+   * back and spilled again page by page, and leaves the checkpoint of its commit's WAL to the
+   * background worker instead of running it on this thread. PostgreSQL ignores it.
+   */
+  bulk?: boolean;
 }
 
 export interface Store {
@@ -53,6 +60,15 @@ export interface Store {
    * REPEATABLE READ; in-memory SQLite, tests only: the one connection).
    */
   longSnapshot<T>(fn: (trx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Inserts many rows into `table` inside `trx`, a transaction of this store, in the form each
+   * store takes fastest: PostgreSQL multi-row INSERTs (a round trip each); SQLite one prepared
+   * single-row INSERT run per row on the transaction's connection. Measured on a million users
+   * and their events in one transaction: SQLite took 48 s as INSERTs of 2,500 rows, 29 s row by
+   * row; building the rows through Kysely's query tree cost more than either (25 µs a row).
+   * Columns are trusted names (the caller's constants), values are parameters.
+   */
+  insertMany<R extends object>(trx: Executor, table: string, columns: readonly (keyof R & string)[], rows: readonly R[]): Promise<void>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   /**

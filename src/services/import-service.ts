@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import type { Executor, Store } from '../db/store.js';
 import { AppError, NotFoundError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type Access, type Reach, reachCovers } from './access.js';
-import { type ImportFormat, type OuRecord, type UserRecord, type Where, readImport } from './import-formats.js';
+import type { ImportFormat, OuRecord, UserRecord, Where } from './import-formats.js';
+import { readSpool } from './import-reader.js';
 import { decodeAttributes, encodeAttributes } from './json-attributes.js';
 import { ouNameKey } from './org-unit-names.js';
 import { ouEventFields } from './org-unit-rules.js';
@@ -101,8 +102,13 @@ const STALE_AFTER_MS = 120_000;
 const WRITE_BATCH = 1000;
 /** Users looked up at once while deciding. */
 const LOOKUP_BATCH = 500;
-/** Events kept in memory before they are written (in the same transaction). */
-const EVENT_BATCH = 5000;
+/**
+ * Events kept in memory before they are written (in the same transaction): about one batch of
+ * users' worth. Kept for ten batches (5,000), each event lived through enough young-generation
+ * collections to be copied to the old one, and a million-user import left ~1 GB of them there
+ * for V8 to grow its heap over (the server's RSS peaked at 1.1 GB).
+ */
+const EVENT_BATCH = 500;
 
 const OU_COLUMNS = [
   'tenant_id', 'id', 'parent_id', 'name', 'name_key', 'description', 'custom_attributes', 'external_id', 'path', 'id_path', 'depth',
@@ -118,6 +124,17 @@ const pathOf = (names: readonly string[]) => `/${names.join('/')}`;
 const emailKey = (email: string) => email.trim().toLowerCase();
 const searchKey = (text: string | null) => (text === null ? null : text.normalize('NFC').toLowerCase());
 
+/**
+ * A created user's event data: JSON.stringify({ before: null, after: userEventFields(row) }),
+ * written without parsing the stored attributes only to write them again (7 s of a
+ * million-user import). The stored text is JSON.stringify's own, so the result is the same
+ * string (test/routes/imports.test.ts compares them).
+ */
+export function createdUserData(row: UserRow): string {
+  const text = JSON.stringify;
+  return `{"before":null,"after":{"email":${text(row.email)},"display_name":${text(row.display_name)},"ou_id":${text(row.ou_id)},"status":${text(row.status)},"custom_attributes":${row.custom_attributes ?? 'null'},"external_id":${text(row.external_id)}}}`;
+}
+
 /** Thrown through the apply transaction to roll it back (a dry run, or an atomic import with rejections). */
 class Rollback extends Error {}
 
@@ -126,7 +143,7 @@ class ImportRefused extends Error {}
 
 
 export interface ImportServiceDeps {
-  store: Pick<Store, 'db' | 'transaction'>;
+  store: Pick<Store, 'db' | 'transaction' | 'insertMany'>;
   maxDepth: number;
   now?: () => string;
   onEventsCommitted?: (tenantId: string) => void;
@@ -349,7 +366,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
             wroteEvents = await applyIn(trx, ctx, access, job, options, spool);
             if (options.dry_run || (options.atomic && job.progress.rejected > 0)) throw new Rollback();
           },
-          { lock: `tenant:${tenantId}` },
+          { lock: `tenant:${tenantId}`, bulk: true },
         )
         .catch((error: unknown) => {
           if (!(error instanceof Rollback)) throw error;
@@ -393,7 +410,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     let eventsWritten = 0;
     // Seqs are taken here, under the tenant's lock, in the order the events are recorded.
     let seq = await repos.events.lastSeq(tenantId);
-    const record = (type: string, resourceType: 'ou' | 'user', id: string, before: unknown, after: unknown, paths: (string | null | undefined)[]) => {
+    const recordData = (type: string, resourceType: 'ou' | 'user', id: string, data: string, paths: (string | null | undefined)[]) => {
       events.push({
         seq: ++seq,
         tenant_id: tenantId,
@@ -405,15 +422,17 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         correlation_id: job.id,
         resource_type: resourceType,
         resource_id: id,
-        data: JSON.stringify({ before, after }),
-        ou_paths: [...new Set(paths.filter((p): p is string => typeof p === 'string'))].join(' ') || null,
+        data,
+        ou_paths: paths.length === 1 ? (paths[0] ?? null) : [...new Set(paths.filter((p): p is string => typeof p === 'string'))].join(' ') || null,
         trace_id: ctx.traceId ?? null,
       });
     };
+    const record = (type: string, resourceType: 'ou' | 'user', id: string, before: unknown, after: unknown, paths: (string | null | undefined)[]) =>
+      recordData(type, resourceType, id, JSON.stringify({ before, after }), paths);
     const flushEvents = async (force = false) => {
       if (events.length === 0 || (!force && events.length < EVENT_BATCH)) return;
       eventsWritten += events.length;
-      await insertRaw(trx, 'events', [...EVENT_COLUMNS, 'seq'], events.splice(0));
+      await store.insertMany(trx, 'events', [...EVENT_COLUMNS, 'seq'], events.splice(0));
     };
 
     // Every OU of the tenant, by path and by external_id: 100,000 of them are ~30 MB here.
@@ -548,7 +567,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       if (unwrittenOus.length === 0) return;
       const rows = unwrittenOus;
       unwrittenOus = [];
-      await insertRaw(trx, 'org_units', OU_COLUMNS, rows);
+      await store.insertMany(trx, 'org_units', OU_COLUMNS, rows);
     };
 
     // Users: decided a batch at a time (their lookups), written as they are decided.
@@ -558,8 +577,13 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       if (ouId !== null) userDelta.set(ouId, (userDelta.get(ouId) ?? 0) + by);
     };
     const matchedUsers = new Set<string>();
-    /** Users this import created: a later entry that finds one has the same email or external_id as an earlier one. */
-    const createdUsers = new Set<string>();
+    // Users this import created (a later entry that finds one repeats an earlier one's email or
+    // external_id; a prune keeps them) are those with its timestamp, less any that had it before
+    // (read once; normally none). A set of a million created ids held ~75 MB of heap to the end.
+    const stampedBefore = new Set(
+      (await trx.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('created_at', '=', timestamp).execute()).map((u) => u.id),
+    );
+    const createdHere = (user: { id: string; created_at: string }) => user.created_at === timestamp && !stampedBefore.has(user.id);
     /** Users whose OU had not come yet when they were read (none in a file written parents first). */
     const waitingUsers: UserRecord[] = [];
     let batch: UserRecord[] = [];
@@ -589,7 +613,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         const key = emailKey(rec.email);
         const byExternal = rec.externalId !== null ? foundByExternal.get(rec.externalId) : undefined;
         const byEmail = foundByEmail.get(key);
-        const earlier = [byExternal, byEmail].find((u) => u !== undefined && createdUsers.has(u.id));
+        const earlier = [byExternal, byEmail].find((u) => u !== undefined && createdHere(u));
         if (earlier) {
           reject(job, rec.at, earlier === byEmail ? `the email '${rec.email}' is already in the file` : `the external_id '${rec.externalId}' is already in the file`);
           continue;
@@ -660,16 +684,15 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           updated_at: timestamp,
         };
         newUsers.push(row);
-        createdUsers.add(row.id);
         // Later entries of this batch see it as the lookup would have.
         foundByEmail.set(key, row);
         if (row.external_id !== null) foundByExternal.set(row.external_id, row);
         shift(row.ou_id, 1);
-        record('user.created', 'user', row.id, null, userEventFields(row), [ou?.id_path]);
+        recordData('user.created', 'user', row.id, createdUserData(row), [ou?.id_path]);
         job.progress.users.created++;
       }
       await writeOus();
-      await insertRaw(trx, 'users', USER_COLUMNS, newUsers);
+      await store.insertMany(trx, 'users', USER_COLUMNS, newUsers);
       await flushEvents();
       await reanalyze();
       // better-sqlite3 answers on this thread, and an await of it is only a microtask: without a
@@ -688,7 +711,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       seen.set(key, at);
       return false;
     };
-    const records = readImport(options.format, createReadStream(spool), {
+    const records = readSpool(options.format, spool, {
       ...(options.base_dn !== null ? { baseDn: options.base_dn } : {}),
       onBaseDn: (dn) => {
         job.options.base_dn = dn;
@@ -725,9 +748,9 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const deletedOus = new Set<string>();
     if (options.prune) {
       const doomedUsers: { id: string; ou_id: string | null }[] = [];
-      const all = await trx.selectFrom('users').select(['id', 'ou_id']).where('tenant_id', '=', tenantId).execute();
+      const all = await trx.selectFrom('users').select(['id', 'ou_id', 'created_at']).where('tenant_id', '=', tenantId).execute();
       for (const user of all) {
-        if (matchedUsers.has(user.id) || createdUsers.has(user.id)) continue;
+        if (matchedUsers.has(user.id) || createdHere(user)) continue;
         const ou = user.ou_id === null ? null : byId.get(user.ou_id);
         if (ou ? !reachCovers(usersReach, ou.id_path) : usersReach !== 'tenant') continue;
         doomedUsers.push(user);
@@ -922,30 +945,4 @@ function printable(text: string): string {
 function pick(values: Record<string, unknown>, fields: object | string[]): Record<string, unknown> {
   const names = Array.isArray(fields) ? fields : Object.keys(fields);
   return Object.fromEntries(names.filter((f) => f in values).map((f) => [f, values[f]]));
-}
-
-/**
- * Inserts `rows` into `table` as multi-row INSERTs written by hand: building them through
- * Kysely's query tree cost more than SQLite's own work (measured: 25 µs a user row, against
- * about 8 µs this way). Batches stay under both stores' parameter limits (SQLite 32,766,
- * PostgreSQL 65,535).
- */
-async function insertRaw<R extends object>(trx: Executor, table: string, columns: readonly (keyof R & string)[], rows: readonly R[]): Promise<void> {
-  const postgres = dialectOf(trx) === 'postgres';
-  const size = Math.floor(30_000 / columns.length);
-  const head = `insert into ${table} (${columns.map((c) => `"${c}"`).join(', ')}) values `;
-  for (let i = 0; i < rows.length; i += size) {
-    const batch = rows.slice(i, i + size);
-    const parameters: unknown[] = [];
-    const tuples: string[] = [];
-    for (const row of batch) {
-      const marks: string[] = [];
-      for (const column of columns) {
-        parameters.push((row as Record<string, unknown>)[column]);
-        marks.push(postgres ? `$${parameters.length}` : '?');
-      }
-      tuples.push(`(${marks.join(', ')})`);
-    }
-    await trx.executeQuery(CompiledQuery.raw(head + tuples.join(', '), parameters));
-  }
 }

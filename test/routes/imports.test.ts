@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
@@ -314,6 +314,40 @@ describe('conflicts and prune', () => {
       users: ['ada@example.com /Engineering/Backend', 'root@example.com -'],
     });
     expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+});
+
+describe('users the file names twice', () => {
+  const user = (uid: string, mail: string, uuid: string) =>
+    `\ndn: uid=${uid},ou=Engineering,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: ${uid}\ncn: ${uid}\nsn: ${uid}\nmail: ${mail}\nentryUUID: ${uuid}\n`;
+
+  it('rejects a second entry with the email or the external_id of an earlier one', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const twice = `${SMALL_LDIF}${user('ada2', 'ADA@example.com', '0b5c7a8e-1111-4c1a-9a0e-0000000000aa')}${user('bob', 'bob@example.com', '0b5c7a8e-1111-4c1a-9a0e-000000000003')}`;
+    const job = await runImport(ctx, tenantId, headers, twice, LDIF, { atomic: false });
+    expect(job.rejected.map((r: any) => [r.ref, r.reason])).toEqual([
+      ['uid=ada2,ou=Engineering,dc=example,dc=com', "the email 'ADA@example.com' is already in the file"],
+      ['uid=bob,ou=Engineering,dc=example,dc=com', "the external_id '0b5c7a8e-1111-4c1a-9a0e-000000000003' is already in the file"],
+    ]);
+    expect((await snapshot(tenantId)).users).toEqual(['ada@example.com /Engineering/Backend', 'root@example.com -']);
+  });
+
+  it('takes a user created before the import, in the same millisecond, as existing and not as one of the file', async () => {
+    // The import tells its own users by their created_at; one that had it already is not one of them.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const { tenantId, headers } = await tenantWithHeaders();
+      const early = await createUser(ctx, tenantId, { email: 'ada@example.com' });
+      const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { atomic: false });
+      expect(job.rejected.map((r: any) => r.reason)).toEqual([`a user with this email exists (${early.id}; on_conflict=fail; use skip or overwrite)`]);
+      // And a prune at the same millisecond deletes it when the file lacks it.
+      const without = SMALL_LDIF.replace(/dn: uid=ada,[^]*?\n\n/, '');
+      const pruned = await runImport(ctx, tenantId, headers, without, LDIF, { on_conflict: 'skip', prune: true });
+      expect(pruned).toMatchObject({ state: 'succeeded', progress: { users: { deleted: 1 } } });
+      expect((await usersByEmail(ctx, tenantId)).has('ada@example.com')).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { type Store, openStore } from '../../src/db/store.js';
+import { closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-store.js';
+
+/*
+ * Store.insertMany (a bulk import's writes) and transaction({ bulk: true }) (its transaction):
+ * rows land as given, in the caller's transaction, and the bulk settings are the transaction's
+ * only.
+ */
+
+const COLUMNS = ['id', 'name', 'slug', 'created_at', 'updated_at'] as const;
+type TenantRow = Record<(typeof COLUMNS)[number], string>;
+
+const rows = (prefix: string, n: number): TenantRow[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, name: `Tenant ${i} 'quoted' ✓`, slug: `${prefix}-${i}`, created_at: 't', updated_at: 't' }));
+
+describe('Store.insertMany', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await openTestStore();
+    await migrateToLatest(store.db);
+  });
+  afterAll(async () => {
+    await closeTestStore(store);
+  });
+
+  it('inserts every row with its values, more than one statement holds', async () => {
+    // 7,000 rows of 5 columns: past the 30,000 parameters one PostgreSQL INSERT is given.
+    const given = rows('many', 7_000);
+    await store.transaction((trx) => store.insertMany(trx, 'tenants', COLUMNS, given));
+    const stored = await store.db.selectFrom('tenants').select(['id', 'name', 'slug']).where('id', 'like', 'many-%').execute();
+    expect(stored).toHaveLength(given.length);
+    const byId = new Map(stored.map((row) => [row.id, row]));
+    for (const row of [given[0], given[4_321], given[6_999]]) expect(byId.get(row.id)).toEqual({ id: row.id, name: row.name, slug: row.slug });
+  });
+
+  it('writes inside the caller transaction: a rollback leaves none of the rows', async () => {
+    await expect(
+      store.transaction(async (trx) => {
+        await store.insertMany(trx, 'tenants', COLUMNS, rows('undone', 10));
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    const left = await store.db.selectFrom('tenants').select('id').where('id', 'like', 'undone-%').execute();
+    expect(left).toEqual([]);
+  });
+
+  it.skipIf(isPostgresPass)('refuses to run outside a transaction on SQLite (each row would commit alone)', async () => {
+    await expect(store.insertMany(store.db, 'tenants', COLUMNS, rows('loose', 2))).rejects.toThrow(/inside a transaction/);
+    expect(await store.db.selectFrom('tenants').select('id').where('id', 'like', 'loose-%').execute()).toEqual([]);
+  });
+});
+
+// The bulk settings exist on a SQLite file only (the page cache and the WAL's checkpoints).
+describe.skipIf(isPostgresPass)('a bulk transaction on a SQLite file', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'arbor-bulk-'));
+    store = openStore(`sqlite:${join(dir, 'arbor.sqlite')}`);
+    await migrateToLatest(store.db);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const pragma = async (name: string, db = store.db) => Object.values((await sql.raw(`pragma ${name}`).execute(db)).rows[0] as object)[0] as number;
+
+  it('has a large page cache and no commit-time checkpoint inside, and the defaults again after a commit or a rollback', async () => {
+    const cache = await pragma('cache_size');
+    const autocheckpoint = await pragma('wal_autocheckpoint');
+    expect(autocheckpoint).toBeGreaterThan(0);
+    const inside = await store.transaction(async (trx) => ({ cache: await pragma('cache_size', trx), autocheckpoint: await pragma('wal_autocheckpoint', trx) }), { bulk: true });
+    expect(inside.cache).toBe(-131_072);
+    expect(inside.autocheckpoint).toBe(0);
+    expect([await pragma('cache_size'), await pragma('wal_autocheckpoint')]).toEqual([cache, autocheckpoint]);
+
+    await expect(store.transaction(async () => Promise.reject(new Error('no')), { bulk: true })).rejects.toThrow('no');
+    expect([await pragma('cache_size'), await pragma('wal_autocheckpoint')]).toEqual([cache, autocheckpoint]);
+  });
+
+  it('leaves an ordinary transaction with the defaults', async () => {
+    const cache = await pragma('cache_size');
+    expect(await store.transaction((trx) => pragma('cache_size', trx))).toBe(cache);
+  });
+});
