@@ -93,7 +93,9 @@ async function startArbor(databaseUrl: string, port: number, logFile: string): P
   const log = createWriteStream(logFile);
   // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, 'dist/server.js'], {
+  // BENCH_NODE_FLAGS: node or V8 flags for the server, for experiments (e.g. a heap cap).
+  const flags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...profile, ...flags, 'dist/server.js'], {
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,

@@ -149,7 +149,12 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
     insertMany: async (_trx, table, columns, rows) => {
       if (!sqlite.inTransaction) throw new Error('insertMany runs inside a transaction of its store');
       const statement = statements.prepare(`insert into ${table} (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
-      for (const row of rows) statement.run(columns.map((column) => (row as Record<string, unknown>)[column]));
+      // One array of parameters, refilled: SQLite copies them at each run.
+      const parameters: unknown[] = new Array(columns.length);
+      for (const row of rows) {
+        for (let i = 0; i < columns.length; i++) parameters[i] = (row as Record<string, unknown>)[columns[i]];
+        statement.run(parameters);
+      }
     },
     healthDb: db,
     probeWrite: () => probeWrite(transaction),
