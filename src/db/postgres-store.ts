@@ -149,7 +149,11 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     },
     snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     longSnapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
-    insertMany: insertValues,
+    insertMany: (trx, table, columns, rows) => {
+      // Outside a transaction each batch would commit alone.
+      if (!trx.isTransaction) return Promise.reject(new Error('insertMany runs inside a transaction of its store'));
+      return insertValues(trx, table, columns, rows);
+    },
     // autovacuum keeps PostgreSQL's statistics.
     optimize: async () => {},
     healthDb,

@@ -5,7 +5,7 @@ import { type ImportFormat, type ImportRecord, type ReadOptions, readImport } fr
 
 /**
  * The records of a spooled import file, read in a worker thread when the file is large enough
- * for it to pay, so that reading (13 % of the CPU a million-user import took) runs on the second
+ * for it to pay, so that reading (a tenth of a million-user import's CPU, profiled) runs on the second
  * core while this thread applies, and the reader's garbage is collected in a heap of its own
  * (capped: READER_HEAP_MB) rather than in the server's. A small file, most of them, is read on
  * this thread: a worker costs a few milliseconds to start (more under a TypeScript loader).
@@ -38,10 +38,10 @@ const IN_WORKER_FROM = 4 * 1024 * 1024;
 const BATCH = 100;
 /**
  * Batches the worker may send ahead of what this thread has taken. More than one decision batch
- * of the import (500 users), since this thread takes messages only between those: with 2 ahead
- * it waited for the worker (a million-user import took 83 s, against 66–72 s). Few enough that
- * records seldom outlive two young-generation collections: with 16 ahead the server promoted
- * 342 MB to the old generation over a 300,000-user import, with 2 ahead 288 MB.
+ * of the import (500 users), since this thread takes messages only between those, and with fewer
+ * it would wait for the worker between them. Few enough that records seldom outlive two
+ * young-generation collections: with 16 ahead the server promoted 342 MB to the old generation
+ * over a 300,000-user import, with 2 ahead 288 MB.
  */
 const AHEAD = 8;
 /**
@@ -99,7 +99,7 @@ async function* readInWorker(format: ImportFormat, file: string, options: ReadOp
         worker.postMessage(1);
         yield message.records;
       } else if ('baseDn' in message) options.onBaseDn?.(message.baseDn);
-      else if ('failed' in message) throw new Error(message.failed);
+      else if ('failed' in message) throw new Error(`reading the file failed: ${message.failed}`);
       else return;
     }
   } finally {

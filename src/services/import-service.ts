@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import type { NewEventRow } from '../db/repositories/event-repository.js';
 import type { ImportJobRow } from '../db/repositories/import-job-repository.js';
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { EVENT_COLUMNS } from '../db/repositories/event-repository.js';
 import { repositories } from '../db/repositories/index.js';
 import { dialectOf } from '../db/sql.js';
@@ -104,9 +104,9 @@ const WRITE_BATCH = 1000;
 const LOOKUP_BATCH = 500;
 /**
  * Events kept in memory before they are written (in the same transaction): about one batch of
- * users' worth. Kept for ten batches (5,000), each event lived through enough young-generation
- * collections to be copied to the old one, and a million-user import left ~1 GB of them there
- * for V8 to grow its heap over (the server's RSS peaked at 1.1 GB).
+ * users' worth, so that they die young. Kept for ten batches (5,000), they lived through
+ * young-generation collections and were copied to the old one; writing them sooner moved the
+ * peak RSS little (docs/benchmarks.md, "Why RSS misses").
  */
 const EVENT_BATCH = 500;
 
@@ -128,7 +128,7 @@ const searchKey = (text: string | null) => (text === null ? null : text.normaliz
  * A created user's event data: JSON.stringify({ before: null, after: userEventFields(row) }),
  * written without parsing the stored attributes only to write them again (7 s of a
  * million-user import). The stored text is JSON.stringify's own, so the result is the same
- * string (test/routes/imports.test.ts compares them).
+ * string (test/services/import-event-data.test.ts holds it to that).
  */
 export function createdUserData(row: UserRow): string {
   const text = JSON.stringify;
@@ -579,12 +579,15 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     };
     const matchedUsers = new Set<string>();
     // Users this import created (a later entry that finds one repeats an earlier one's email or
-    // external_id; a prune keeps them) are those with its timestamp, less any that had it before
-    // (read once; normally none). A set of a million created ids held ~75 MB of heap to the end.
-    const stampedBefore = new Set(
-      (await trx.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('created_at', '=', timestamp).execute()).map((u) => u.id),
-    );
-    const createdHere = (user: { id: string; created_at: string }) => user.created_at === timestamp && !stampedBefore.has(user.id);
+    // external_id; a prune keeps them) are rows this transaction inserted, which each store tells
+    // apart at no cost: SQLite gives a new row a rowid above the largest at the start; PostgreSQL
+    // stamps it with the transaction's id (xmin; no savepoints here), as it does a row the import
+    // updated, which keeps its created_at. A set of a million created ids held ~75 MB of heap.
+    const newestBefore = postgres ? 0 : Number((await sql<{ n: number | null }>`select max(rowid) as n from users`.execute(trx)).rows[0]?.n ?? 0);
+    const writtenHere = postgres ? sql<boolean>`(xmin::text = (txid_current() % 4294967296)::text and created_at = ${timestamp})` : sql<boolean>`(rowid > ${newestBefore})`;
+    /** Rows of this batch not yet written, which the lookups found in memory. */
+    const unwrittenUsers = new Set<string>();
+    const createdHere = (user: { id: string; written_here?: unknown }) => Boolean(user.written_here) || unwrittenUsers.has(user.id);
     /** Users whose OU had not come yet when they were read (none in a file written parents first). */
     const waitingUsers: UserRecord[] = [];
     let batch: UserRecord[] = [];
@@ -593,10 +596,9 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       const emails = users.map((u) => emailKey(u.email));
       const externals = users.map((u) => u.externalId).filter((e): e is string => e !== null);
       // Two lookups, each one index range: an OR of the two made SQLite scan the tenant's users.
-      const found = (await trx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('email_key', 'in', emails).execute()) as UserRow[];
-      if (externals.length > 0) {
-        found.push(...((await trx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('external_id', 'in', externals).execute()) as UserRow[]));
-      }
+      const lookup = () => trx.selectFrom('users').selectAll().select(writtenHere.as('written_here')).where('tenant_id', '=', tenantId);
+      const found: (UserRow & { written_here?: unknown })[] = await lookup().where('email_key', 'in', emails).execute();
+      if (externals.length > 0) found.push(...(await lookup().where('external_id', 'in', externals).execute()));
       const foundByEmail = new Map(found.map((u) => [u.email_key, u]));
       const foundByExternal = new Map(found.filter((u) => u.external_id !== null).map((u) => [u.external_id as string, u]));
       const newUsers: UserRow[] = [];
@@ -685,6 +687,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           updated_at: timestamp,
         };
         newUsers.push(row);
+        unwrittenUsers.add(row.id);
         // Later entries of this batch see it as the lookup would have.
         foundByEmail.set(key, row);
         if (row.external_id !== null) foundByExternal.set(row.external_id, row);
@@ -694,6 +697,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       }
       await writeOus();
       await store.insertMany(trx, 'users', USER_COLUMNS, newUsers);
+      unwrittenUsers.clear();
       await flushEvents();
       await reanalyze();
       // better-sqlite3 answers on this thread, and an await of it is only a microtask: without a
@@ -751,7 +755,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const deletedOus = new Set<string>();
     if (options.prune) {
       const doomedUsers: { id: string; ou_id: string | null }[] = [];
-      const all = await trx.selectFrom('users').select(['id', 'ou_id', 'created_at']).where('tenant_id', '=', tenantId).execute();
+      const all = await trx.selectFrom('users').select(['id', 'ou_id', writtenHere.as('written_here')]).where('tenant_id', '=', tenantId).execute();
       for (const user of all) {
         if (matchedUsers.has(user.id) || createdHere(user)) continue;
         const ou = user.ou_id === null ? null : byId.get(user.ou_id);

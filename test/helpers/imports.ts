@@ -24,13 +24,14 @@ export async function postImport(ctx: TestContext, tenantId: string, headers: Re
 
 /** GETs the job until it is no longer running; fails the test after `timeoutMs`. */
 export async function waitForImport(ctx: TestContext, tenantId: string, headers: Record<string, string>, id: string, timeoutMs = 20_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
+  // performance.now(): a test may freeze Date.
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/imports/${id}`, headers });
     expect(response.statusCode, response.body).toBe(200);
     const job = response.json().data;
     if (job.state !== 'running') return job;
-    if (Date.now() > deadline) throw new Error(`import ${id} still running after ${timeoutMs} ms: ${response.body}`);
+    if (performance.now() > deadline) throw new Error(`import ${id} still running after ${timeoutMs} ms: ${response.body}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

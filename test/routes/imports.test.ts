@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
@@ -318,6 +318,11 @@ describe('conflicts and prune', () => {
 });
 
 describe('users the file names twice', () => {
+  // One test freezes Date; a failure inside it must not leave the clock frozen for the next.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   const user = (uid: string, mail: string, uuid: string) =>
     `\ndn: uid=${uid},ou=Engineering,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: ${uid}\ncn: ${uid}\nsn: ${uid}\nmail: ${mail}\nentryUUID: ${uuid}\n`;
 
@@ -332,22 +337,30 @@ describe('users the file names twice', () => {
     expect((await snapshot(tenantId)).users).toEqual(['ada@example.com /Engineering/Backend', 'root@example.com -']);
   });
 
+  it('rejects a repeat read back from the store, a batch after the first, and a prune keeps what the import created', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const many = Array.from({ length: 600 }, (_, i) => user(`u${i}`, `u${i}@example.com`, `0b5c7a8e-2222-4c1a-9a0e-${String(i).padStart(12, '0')}`)).join('');
+    const file = `${SMALL_LDIF}${many}${user('again', 'u1@example.com', '0b5c7a8e-2222-4c1a-9a0e-999999999999')}`;
+    const job = await runImport(ctx, tenantId, headers, file, LDIF, { atomic: false, prune: true, max_deletes: 0 });
+    expect(job.rejected.map((r: any) => r.reason)).toEqual(["the email 'u1@example.com' is already in the file"]);
+    expect(job).toMatchObject({ state: 'succeeded', progress: { users: { created: 602, deleted: 0 } } });
+    expect((await usersByEmail(ctx, tenantId)).size).toBe(602);
+  });
+
   it('takes a user created before the import, in the same millisecond, as existing and not as one of the file', async () => {
-    // The import tells its own users by their created_at; one that had it already is not one of them.
+    // A user written just before the import, with the very timestamp the import writes, is not
+    // one of the import's own.
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    try {
-      const { tenantId, headers } = await tenantWithHeaders();
-      const early = await createUser(ctx, tenantId, { email: 'ada@example.com' });
-      const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { atomic: false });
-      expect(job.rejected.map((r: any) => r.reason)).toEqual([`a user with this email exists (${early.id}; on_conflict=fail; use skip or overwrite)`]);
-      // And a prune at the same millisecond deletes it when the file lacks it.
-      const without = SMALL_LDIF.replace(/dn: uid=ada,[^]*?\n\n/, '');
-      const pruned = await runImport(ctx, tenantId, headers, without, LDIF, { on_conflict: 'skip', prune: true });
-      expect(pruned).toMatchObject({ state: 'succeeded', progress: { users: { deleted: 1 } } });
-      expect((await usersByEmail(ctx, tenantId)).has('ada@example.com')).toBe(false);
-    } finally {
-      vi.useRealTimers();
-    }
+    const { tenantId, headers } = await tenantWithHeaders();
+    const early = await createUser(ctx, tenantId, { email: 'ada@example.com' });
+    expect(early.created_at).toBe(new Date().toISOString());
+    const job = await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { atomic: false });
+    expect(job.rejected.map((r: any) => r.reason)).toEqual([`a user with this email exists (${early.id}; on_conflict=fail; use skip or overwrite)`]);
+    // And a prune at the same millisecond deletes it when the file lacks it.
+    const without = SMALL_LDIF.replace(/dn: uid=ada,[^]*?\n\n/, '');
+    const pruned = await runImport(ctx, tenantId, headers, without, LDIF, { on_conflict: 'skip', prune: true });
+    expect(pruned).toMatchObject({ state: 'succeeded', progress: { users: { deleted: 1 } } });
+    expect((await usersByEmail(ctx, tenantId)).has('ada@example.com')).toBe(false);
   });
 });
 
