@@ -28,6 +28,7 @@ export interface UserData {
   id: string;
   email: string;
   ou_id: string | null;
+  created_at: string;
 }
 
 export function createTenant(ctx: TestContext, fields: { name?: string; slug?: string } = {}): Promise<TenantData> {
