@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -106,7 +107,8 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
         drainRejectedBody(request, drainMs);
         throw new AppError(413, 'request.body_too_large', `The file is ${declared} bytes; an import reads at most ${maxBytes} (ARBOR_IMPORT_MAX_BYTES).`);
       }
-      const body = request.body as unknown as AsyncIterable<Uint8Array>;
+      // A request without a body never reaches the parser: it is an empty file, as one with Content-Length: 0.
+      const body = (request.body ?? Readable.from([])) as unknown as AsyncIterable<Uint8Array>;
       const options = { format, dry_run, on_conflict, base_dn: base_dn ?? null, prune, max_deletes, atomic };
       const answer = (job: { id: string; tenant_id: string }) => ({
         status: 202,
