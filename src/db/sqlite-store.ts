@@ -158,6 +158,21 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         statement.run(parameters);
       }
     },
+    deferIndexes: async (trx, names) => {
+      if (!sqlite.inTransaction) throw new Error('deferIndexes runs inside a transaction of its store');
+      const { rows } = await sql<{ name: string; sql: string | null }>`select name, sql from sqlite_master where type = 'index' and name in (${sql.join(names)})`.execute(trx);
+      const missing = names.filter((name) => !rows.some((row) => row.name === name));
+      if (missing.length > 0) throw new Error(`deferIndexes: no index named ${missing.join(', ')}`);
+      for (const row of rows) {
+        // An automatic index (a primary key's or UNIQUE constraint's) has no SQL; a unique one enforces.
+        if (row.sql === null || /^\s*create\s+unique\b/i.test(row.sql)) throw new Error(`deferIndexes: ${row.name} enforces a constraint and stays`);
+      }
+      for (const row of rows) await sql`drop index ${sql.id(row.name)}`.execute(trx);
+      return async () => {
+        // The sorter may use a helper thread (SQLite's own, bounded by PRAGMA threads) for the build.
+        for (const row of rows) await sql.raw(row.sql as string).execute(trx);
+      };
+    },
     healthDb: db,
     probeWrite: () => probeWrite(transaction),
     poolStats: () => ({ size: 1, max: 1, inUse: sqlite.inTransaction ? 1 : 0, waiting }),

@@ -69,6 +69,16 @@ export interface Store {
    * Columns are trusted names (the caller's constants), values are parameters.
    */
   insertMany<R extends object>(trx: Executor, table: string, columns: readonly (keyof R & string)[], rows: readonly R[]): Promise<void>;
+  /**
+   * SQLite only (undefined on PostgreSQL, where the DDL would lock the table for every tenant):
+   * drops the named indexes inside `trx`, a write transaction of this store, and returns what
+   * creates them again from their own definitions, in the same transaction. A bulk load that adds
+   * more rows than a table holds builds an index faster by sorting once afterwards than by
+   * inserting a million keys into it one at a time; nothing outside the transaction ever sees
+   * the index missing (the DDL commits or rolls back with the rows). Indexes that enforce
+   * anything (unique ones) are refused: they must check every row as it comes.
+   */
+  readonly deferIndexes?: (trx: Executor, names: readonly string[]) => Promise<() => Promise<void>>;
   /** Refreshes planner statistics where they are stale; cheap when nothing changed much. */
   optimize(): Promise<void>;
   /**

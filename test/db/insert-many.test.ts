@@ -90,3 +90,57 @@ describe.skipIf(isPostgresPass)('a bulk transaction on a SQLite file', () => {
     expect(await store.transaction((trx) => pragma('cache_size', trx))).toBe(cache);
   });
 });
+
+// Store.deferIndexes: SQLite only (PostgreSQL's DDL would lock the table for every tenant).
+describe('Store.deferIndexes', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await openTestStore();
+    await migrateToLatest(store.db);
+  });
+  afterAll(async () => {
+    await closeTestStore(store);
+  });
+
+  const NAMES = ['users_ou_ix', 'users_id_ou_ix', 'events_resource_ix'];
+  const definitions = async (db = store.db) =>
+    (await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' and name in (${sql.join(NAMES)}) order by name`.execute(db)).rows;
+
+  it.runIf(isPostgresPass)('is not offered on PostgreSQL', () => {
+    expect(store.deferIndexes).toBeUndefined();
+  });
+
+  it.skipIf(isPostgresPass)('drops the indexes inside the transaction only, and builds them again with the same definitions', async () => {
+    const before = await definitions();
+    expect(before.map((d) => d.name)).toEqual([...NAMES].sort());
+    const inside = await store.transaction(async (trx) => {
+      const build = await store.deferIndexes!(trx, NAMES);
+      const dropped = await definitions(trx);
+      await build();
+      return { dropped, rebuilt: await definitions(trx) };
+    });
+    expect(inside.dropped).toEqual([]);
+    expect(inside.rebuilt).toEqual(before);
+    expect(await definitions()).toEqual(before);
+  });
+
+  it.skipIf(isPostgresPass)('leaves the indexes as they were when the transaction rolls back before they are built', async () => {
+    const before = await definitions();
+    await expect(
+      store.transaction(async (trx) => {
+        await store.deferIndexes!(trx, NAMES);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(await definitions()).toEqual(before);
+  });
+
+  it.skipIf(isPostgresPass)('refuses a unique index, a name that is no index, and a call outside a transaction, dropping nothing', async () => {
+    const before = await definitions();
+    await expect(store.transaction((trx) => store.deferIndexes!(trx, ['users_ou_ix', 'users_external_id_ux']))).rejects.toThrow(/users_external_id_ux enforces a constraint/);
+    await expect(store.transaction((trx) => store.deferIndexes!(trx, ['users_ou_ix', 'sqlite_autoindex_users_1']))).rejects.toThrow(/enforces a constraint/);
+    await expect(store.transaction((trx) => store.deferIndexes!(trx, ['users_ou_ix', 'no_such_ix']))).rejects.toThrow(/no index named no_such_ix/);
+    await expect(store.deferIndexes!(store.db, NAMES)).rejects.toThrow(/inside a transaction/);
+    expect(await definitions()).toEqual(before);
+  });
+});

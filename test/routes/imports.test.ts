@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
@@ -228,6 +229,16 @@ describe('POST /api/v1/tenants/{tenant_id}/imports', () => {
     }
   });
 
+  it('answers an empty body, and a request without one, with the job failed as an empty file, and nothing imported', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    for (const payload of ['', undefined]) {
+      const response = await ctx.app.inject({ method: 'POST', url: `/api/v1/tenants/${tenantId}/imports?format=csv`, headers, ...(payload === undefined ? {} : { payload }) });
+      expect(response.statusCode, response.body).toBe(202);
+      expect(response.json().data).toMatchObject({ state: 'failed', error: 'the file is empty', progress: { bytes_read: 0 } });
+    }
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+
   it('answers 415 for a body of another media type, naming the ones it reads', async () => {
     const { tenantId, headers } = await tenantWithHeaders();
     const answer = await postImport(ctx, tenantId, headers, 'hello', 'text/plain');
@@ -314,6 +325,64 @@ describe('conflicts and prune', () => {
       users: ['ada@example.com /Engineering/Backend', 'root@example.com -'],
     });
     expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+});
+
+describe('a file of several MiB (on SQLite, three indexes built after its rows)', () => {
+  // 4.35 MB: past the 4 MiB from which an import into a smaller store defers the indexes.
+  const big = (prefix: string) => {
+    const ous = Array.from({ length: 20 }, (_, i) => `dn: ou=Unit ${i},dc=example,dc=com\nobjectClass: organizationalUnit\nou: Unit ${i}\n\n`).join('');
+    const users = Array.from(
+      { length: 16_000 },
+      (_, i) =>
+        `dn: uid=${prefix}${i},ou=Unit ${i % 20},dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: ${prefix}${i}\ncn: User Number ${i}\nsn: Number ${i}\n` +
+        `mail: ${prefix}${i}@example.com\nentryUUID: 7a1c0000-0000-4000-8000-${String(i).padStart(12, '0')}\ndescription: padding to a realistic entry size, as a directory export has\n\n`,
+    ).join('');
+    return `dn: dc=example,dc=com\nobjectClass: dcObject\ndc: example\n\n${ous}${users}`;
+  };
+  const indexes = async () =>
+    ctx.store.dialect === 'sqlite'
+      ? (await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' order by name`.execute(ctx.store.db)).rows
+      : (await sql<{ name: string; sql: string }>`select indexname as name, indexdef as sql from pg_indexes where schemaname = current_schema() order by indexname`.execute(ctx.store.db)).rows;
+  const usersIn = async (tenantId: string, ouId: string) => {
+    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ouId}/users?per_page=1`, headers: ctx.platformHeaders });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json().pagination.total_items;
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('lands every row, prunes through the rebuilt indexes, and leaves every index as it was', async () => {
+    const file = big('big');
+    expect(file.length).toBeGreaterThan(4 * 1024 * 1024);
+    const before = await indexes();
+    const deferred = ctx.store.deferIndexes ? vi.spyOn(ctx.store, 'deferIndexes') : null;
+    const { tenantId, headers } = await tenantWithHeaders();
+    const stale = await createOu(ctx, tenantId, { name: 'Stale' });
+    await createUser(ctx, tenantId, { email: 'stale@example.com', ou_id: stale.id });
+    const job = await runImport(ctx, tenantId, headers, file, LDIF, { prune: true, max_deletes: 2 });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 20, deleted: 1 }, users: { created: 16_000, deleted: 1 } } });
+    if (deferred) expect(deferred.mock.calls.map((call) => call[1])).toEqual([['users_ou_ix', 'users_id_ou_ix', 'events_resource_ix']]);
+    expect(await indexes()).toEqual(before);
+    const unit7 = (await ousByPath(ctx, tenantId)).get('/Unit 7');
+    expect(unit7).toMatchObject({ user_count: 800 });
+    expect(await usersIn(tenantId, unit7.id)).toBe(800);
+    const { n } = (await ctx.store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('tenant_id', '=', tenantId).where('correlation_id', '=', job.id).executeTakeFirstOrThrow()) as { n: number | string };
+    expect(Number(n)).toBe(16_000 + 20 + 2);
+    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+
+  it('changes nothing in a dry run or a failed atomic import, indexes included', async () => {
+    const before = await indexes();
+    const { tenantId, headers } = await tenantWithHeaders();
+    const dry = await runImport(ctx, tenantId, headers, big('dry'), LDIF, { dry_run: true });
+    expect(dry).toMatchObject({ state: 'succeeded', progress: { users: { created: 16_000 } } });
+    const broken = `${big('broken')}dn: uid=orphan,ou=Nowhere,dc=example,dc=com\nobjectClass: inetOrgPerson\nmail: orphan@example.com\n\n`;
+    const failed = await runImport(ctx, tenantId, headers, broken, LDIF);
+    expect(failed.state).toBe('failed');
+    expect(await indexes()).toEqual(before);
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
   });
 });
 
