@@ -113,14 +113,19 @@ describe('Store.deferIndexes', () => {
   it.skipIf(isPostgresPass)('drops the indexes inside the transaction only, and builds them again with the same definitions', async () => {
     const before = await definitions();
     expect(before.map((d) => d.name)).toEqual([...NAMES].sort());
+    const cache = async (trx: typeof store.db) => (await sql<{ cache_size: number }>`pragma cache_size`.execute(trx)).rows[0].cache_size;
     const inside = await store.transaction(async (trx) => {
+      await sql`pragma cache_size = -4096`.execute(trx);
       const build = await store.deferIndexes!(trx, NAMES);
       const dropped = await definitions(trx);
       await build();
-      return { dropped, rebuilt: await definitions(trx) };
+      return { dropped, rebuilt: await definitions(trx), cache: await cache(trx) };
     });
     expect(inside.dropped).toEqual([]);
     expect(inside.rebuilt).toEqual(before);
+    // The build's own small cache is given back: the caller's is as it set it.
+    expect(inside.cache).toBe(-4096);
+    await sql`pragma cache_size = -2000`.execute(store.db);
     expect(await definitions()).toEqual(before);
   });
 
