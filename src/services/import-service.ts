@@ -149,6 +149,12 @@ const USER_COLUMNS = [
   'tenant_id', 'id', 'email', 'email_key', 'display_name', 'display_name_key', 'ou_id', 'status', 'custom_attributes', 'external_id', 'created_at', 'updated_at',
 ] as const satisfies readonly (keyof UserRow)[];
 
+/**
+ * A turn of the event loop. better-sqlite3 answers on this thread, and an await of it is only a
+ * microtask: without a turn now and then, a long import would hold up every other request (on
+ * SQLite they wait for the store anyway, but /healthz, metrics and the job's GET do not).
+ */
+const breathe = () => new Promise((resolve) => setImmediate(resolve));
 const newTally = (): Tally => ({ created: 0, updated: 0, skipped: 0, deleted: 0 });
 const pathKey = (names: readonly string[]) => names.map(ouNameKey).join('/');
 const pathOf = (names: readonly string[]) => `/${names.join('/')}`;
@@ -750,10 +756,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       unwrittenUsers.clear();
       await flushEvents();
       await reanalyze();
-      // better-sqlite3 answers on this thread, and an await of it is only a microtask: without a
-      // turn of the event loop now and then, a long import would hold up every other request
-      // (on SQLite they wait for the store anyway, but /healthz, metrics and the job's GET do not).
-      await new Promise((resolve) => setImmediate(resolve));
+      await breathe();
     };
 
     // One pass over the file, applying as it goes.
@@ -801,7 +804,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     for (let i = 0; i < waitingUsers.length; i += LOOKUP_BATCH) await placeUsers(waitingUsers.slice(i, i + LOOKUP_BATCH), true);
     await writeOus();
     // A dry run without a prune rolls back, and the rollback restores the indexes as they were.
-    if (buildDeferred && (options.prune || !options.dry_run)) await buildDeferred();
+    if (buildDeferred && (options.prune || !options.dry_run)) {
+      await buildDeferred();
+      await breathe();
+    }
 
     // Prune: what the file lacks, within the principal's reach, up to max_deletes.
     const deletedOus = new Set<string>();
@@ -849,13 +855,17 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           job.progress.users.deleted++;
         }
         await flushEvents();
+        await breathe();
       }
       for (const row of doomedOus) {
         await trx.deleteFrom('org_units').where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
         deletedOus.add(row.id);
         byId.delete(row.id);
         record('ou.deleted', 'ou', row.id, ouEventFields(row), null, [row.id_path]);
-        job.progress.ous.deleted++;
+        if (++job.progress.ous.deleted % 500 === 0) {
+          await flushEvents();
+          await breathe();
+        }
       }
     }
 
@@ -937,6 +947,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           postgres ? parameters : [...parameters.slice(1), tenantId],
         ),
       );
+      await breathe();
     }
   }
 
