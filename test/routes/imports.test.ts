@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOu, createTenant, createUser } from '../helpers/factories.js';
 import { ousByPath, postImport, runImport, usersByEmail, waitForImport } from '../helpers/imports.js';
+import { heapPolicy } from '../../src/lib/heap-policy.js';
 import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { type TestContext, createTestContext, grantRole } from '../helpers/test-app.js';
 
@@ -358,12 +359,16 @@ describe('a file of several MiB (on SQLite, users_ou_ix built after its rows)', 
     expect(file.length).toBeGreaterThan(4 * 1024 * 1024);
     const before = await indexes();
     const deferred = ctx.store.deferIndexes ? vi.spyOn(ctx.store, 'deferIndexes') : null;
+    const releases = vi.fn();
+    const hold = vi.spyOn(heapPolicy, 'hold').mockImplementation(() => releases);
     const { tenantId, headers } = await tenantWithHeaders();
     const stale = await createOu(ctx, tenantId, { name: 'Stale' });
     await createUser(ctx, tenantId, { email: 'stale@example.com', ou_id: stale.id });
     const job = await runImport(ctx, tenantId, headers, file, LDIF, { prune: true, max_deletes: 2 });
     expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 20, deleted: 1 }, users: { created: 16_000, deleted: 1 } } });
     if (deferred) expect(deferred.mock.calls.map((call) => call[1])).toEqual([['users_ou_ix']]);
+    // The heap was held tighter while it applied, and let go once.
+    expect([hold.mock.calls.length, releases.mock.calls.length]).toEqual([1, 1]);
     expect(await indexes()).toEqual(before);
     const unit7 = (await ousByPath(ctx, tenantId)).get('/Unit 7');
     expect(unit7).toMatchObject({ user_count: 800 });
@@ -371,6 +376,15 @@ describe('a file of several MiB (on SQLite, users_ou_ix built after its rows)', 
     const { n } = (await ctx.store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('tenant_id', '=', tenantId).where('correlation_id', '=', job.id).executeTakeFirstOrThrow()) as { n: number | string };
     expect(Number(n)).toBe(16_000 + 20 + 2);
     expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+  });
+
+  it('keeps the indexes and the heap as they are for a small file', async () => {
+    const deferred = ctx.store.deferIndexes ? vi.spyOn(ctx.store, 'deferIndexes') : null;
+    const hold = vi.spyOn(heapPolicy, 'hold');
+    const { tenantId, headers } = await tenantWithHeaders();
+    expect(await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF)).toMatchObject({ state: 'succeeded' });
+    expect(hold).not.toHaveBeenCalled();
+    if (deferred) expect(deferred).not.toHaveBeenCalled();
   });
 
   it('changes nothing in a dry run or a failed atomic import, indexes included', async () => {
