@@ -7,8 +7,9 @@ import v8 from 'node:v8';
  * program allocates fast, which a bulk job does: a million-user import held ~120 MB alive and let
  * the heap reach 630 MB before collecting it. Holding the policy sets the factor to
  * 1 + percent/100 (V8's `--heap-growing-percent`, read at every limit it computes), and the last
- * release gives V8 back its own choice. One import, measured: peak RSS 878–968 MB by default and
- * 629 MB at 100 %, in the same time (59.1 s; 50 % took 67 s).
+ * release gives V8 back its own choice. The benchmark's million-user import, measured: peak RSS
+ * 878–968 MB by default and 623–633 MB at 100 %; in an A/B of two runs each, 63.0 and 64.1 s
+ * without it, 71.0 and 63.2 s with it (the store's I/O varies more than that from run to run).
  *
  * An operator who set `--heap-growing-percent` when starting node keeps it: the policy then does
  * nothing.
