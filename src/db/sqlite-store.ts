@@ -167,11 +167,15 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         // An automatic index (a primary key's or UNIQUE constraint's) has no SQL; a unique one enforces.
         if (row.sql === null || /^\s*create\s+unique\b/i.test(row.sql)) throw new Error(`deferIndexes: ${row.name} enforces a constraint and stays`);
       }
+      // DROP INDEX also deletes the index's planner statistics, which CREATE INDEX does not
+      // write: they are put back as they were (the next PRAGMA optimize refreshes them).
+      const analyzed = (await sql<{ n: number }>`select count(*) as n from sqlite_master where name = 'sqlite_stat1'`.execute(trx)).rows[0].n > 0;
+      const stats = analyzed ? (await sql<{ tbl: string; idx: string; stat: string }>`select tbl, idx, stat from sqlite_stat1 where idx in (${sql.join(names)})`.execute(trx)).rows : [];
       for (const row of rows) await sql`drop index ${sql.id(row.name)}`.execute(trx);
       return async () => {
         // Built with SQLite's default 2 MB cache, the bulk one back after: on the benchmark's
-        // store the three indexes it has had deferred took 4.4 s to build so and 6.3 s with the
-        // 128 MB cache (the sorter spills to temporary files either way).
+        // store three such indexes took 4.4 s to build so and 6.3 s with the 128 MB cache (the
+        // sorter spills to temporary files either way).
         const cache = sqlite.pragma('cache_size', { simple: true });
         sqlite.pragma('cache_size = -2000');
         try {
@@ -179,6 +183,7 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         } finally {
           sqlite.pragma(`cache_size = ${cache}`);
         }
+        for (const stat of stats) await sql`insert into sqlite_stat1 (tbl, idx, stat) values (${stat.tbl}, ${stat.idx}, ${stat.stat})`.execute(trx);
       };
     },
     healthDb: db,

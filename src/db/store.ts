@@ -75,7 +75,8 @@ export interface Store {
    * creates them again from their own definitions, in the same transaction. A bulk load that adds
    * more rows than a table holds builds an index faster by sorting once afterwards than by
    * inserting a million keys into it one at a time; nothing outside the transaction ever sees
-   * the index missing (the DDL commits or rolls back with the rows). Indexes that enforce
+   * the index missing (the DDL commits or rolls back with the rows), and its planner statistics are
+   * put back as they were. Indexes that enforce
    * anything (unique ones) are refused: they must check every row as it comes.
    */
   readonly deferIndexes?: (trx: Executor, names: readonly string[]) => Promise<() => Promise<void>>;

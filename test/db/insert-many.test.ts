@@ -129,6 +129,20 @@ describe('Store.deferIndexes', () => {
     expect(await definitions()).toEqual(before);
   });
 
+  it.skipIf(isPostgresPass)('puts the planner statistics of the indexes back as they were', async () => {
+    await sql`insert into tenants (id, name, slug, created_at, updated_at) values ('stat-t', 'Stat', 'stat-t', 't', 't')`.execute(store.db);
+    await sql`insert into users (tenant_id, id, email, email_key, status, created_at, updated_at) values ('stat-t', 'u1', 'a@x', 'a@x', 'active', 't', 't')`.execute(store.db);
+    await sql`analyze`.execute(store.db);
+    const stats = async (db = store.db) => (await sql<{ idx: string; stat: string }>`select idx, stat from sqlite_stat1 where idx in (${sql.join(NAMES)}) order by idx`.execute(db)).rows;
+    const before = await stats();
+    expect(before.map((row) => row.idx)).toContain('users_ou_ix');
+    await store.transaction(async (trx) => {
+      const build = await store.deferIndexes!(trx, NAMES);
+      await build();
+    });
+    expect(await stats()).toEqual(before);
+  });
+
   it.skipIf(isPostgresPass)('leaves the indexes as they were when the transaction rolls back before they are built', async () => {
     const before = await definitions();
     await expect(
