@@ -176,6 +176,9 @@ export function createdUserData(row: UserRow): string {
 /** Thrown through the apply transaction to roll it back (a dry run, or an atomic import with rejections). */
 class Rollback extends Error {}
 
+/** Whether an import's transaction ends in a rollback: a dry run, or an atomic import that rejected an entry (rejections only grow). */
+const rollsBack = (options: ImportOptions, job: ImportJob) => options.dry_run || (options.atomic && job.progress.rejected > 0);
+
 /** A job failing for a reason that is the input's, not a bug: its message is the job's error. */
 class ImportRefused extends Error {}
 
@@ -391,6 +394,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
 
   async function apply(ctx: WriteContext, access: Access, job: ImportJob, options: ImportOptions, spool: string): Promise<void> {
     const tenantId = job.tenant_id;
+    const size = (await stat(spool)).size;
     const heartbeat = setInterval(() => {
       // Outside the transaction: on SQLite it waits for it; on PostgreSQL it tells other instances the job is alive.
       repositories(store.db)
@@ -402,15 +406,18 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     // Where the time went, in milliseconds, for the log line at the end (an operator's first question).
     const timings: Record<string, number> = {};
     let applied = 0;
+    const deferred = { pending: false };
     // A large file: the heap is kept nearer what is alive while it applies (lib/heap-policy.ts).
-    const releaseHeap = (await stat(spool)).size >= DEFER_FROM_BYTES ? heapPolicy.hold() : null;
+    const releaseHeap = size >= DEFER_FROM_BYTES ? heapPolicy.hold() : null;
     try {
       await store
         .transaction(
           async (trx) => {
-            wroteEvents = await applyIn(trx, ctx, access, job, options, spool, timings);
+            wroteEvents = await applyIn(trx, ctx, access, job, options, spool, size, timings, deferred);
             applied = performance.now();
-            if (options.dry_run || (options.atomic && job.progress.rejected > 0)) throw new Rollback();
+            if (rollsBack(options, job)) throw new Rollback();
+            // Never reached while the rule above and applyIn's agree; a commit must not drop an index.
+            if (deferred.pending) throw new Error('an index the import deferred was not built again; nothing was committed');
           },
           { lock: `tenant:${tenantId}`, bulk: true },
         )
@@ -418,6 +425,8 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           if (!(error instanceof Rollback)) throw error;
           wroteEvents = false;
         });
+      // The commit, or the rollback of a dry run or a failed atomic import.
+      timings.commit_ms = Math.round(performance.now() - applied);
     } finally {
       clearInterval(heartbeat);
       releaseHeap?.();
@@ -428,12 +437,21 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       return;
     }
     await finish(job, 'succeeded', null);
-    timings.commit_ms = Math.round(performance.now() - applied);
     log.info({ tenant_id: tenantId, import_id: job.id, progress: job.progress, dry_run: options.dry_run, timings }, 'import finished');
   }
 
   /** Reads the spooled file and applies it inside `trx`, as it reads; returns whether it wrote any event. */
-  async function applyIn(trx: Executor, ctx: WriteContext, access: Access, job: ImportJob, options: ImportOptions, spool: string, timings: Record<string, number>): Promise<boolean> {
+  async function applyIn(
+    trx: Executor,
+    ctx: WriteContext,
+    access: Access,
+    job: ImportJob,
+    options: ImportOptions,
+    spool: string,
+    size: number,
+    timings: Record<string, number>,
+    deferred: { pending: boolean },
+  ): Promise<boolean> {
     let since = performance.now();
     const lap = (name: string) => {
       const at = performance.now();
@@ -650,11 +668,14 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     // Indexes built once the rows are in (SQLite, a large file into a smaller store); before the prune.
     let buildDeferred: (() => Promise<void>) | null = null;
     if (store.deferIndexes) {
-      const tables = await tablesToDefer((await stat(spool)).size, options.format, async (table, n) => {
+      const tables = await tablesToDefer(size, options.format, async (table, n) => {
         const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from ${sql.table(table)} limit ${n})`.execute(trx);
         return Number(rows[0]?.n ?? 0) < n;
       });
-      if (tables.length > 0) buildDeferred = await store.deferIndexes(trx, tables.flatMap((table) => DEFERRABLE_INDEXES[table]));
+      if (tables.length > 0) {
+        buildDeferred = await store.deferIndexes(trx, tables.flatMap((table) => DEFERRABLE_INDEXES[table]));
+        deferred.pending = true;
+      }
     }
     /** Rows of this batch not yet written, which the lookups found in memory. */
     const unwrittenUsers = new Set<string>();
@@ -819,9 +840,11 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     for (let i = 0; i < waitingUsers.length; i += LOOKUP_BATCH) await placeUsers(waitingUsers.slice(i, i + LOOKUP_BATCH), true);
     await writeOus();
     lap('entries');
-    // A dry run without a prune rolls back, and the rollback restores the indexes as they were.
-    if (buildDeferred && (options.prune || !options.dry_run)) {
+    // An import that will roll back (a dry run, or an atomic one with rejected entries) restores
+    // the indexes with it; it builds them only for its prune, whose deletes use them.
+    if (buildDeferred && (options.prune || !rollsBack(options, job))) {
       await buildDeferred();
+      deferred.pending = false;
       await breathe();
     }
     lap('indexes');

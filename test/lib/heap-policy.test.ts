@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createHeapPolicy, flagGiven } from '../../src/lib/heap-policy.js';
+import { createHeapPolicy, heapFlagGiven } from '../../src/lib/heap-policy.js';
 
 describe('the bulk heap policy', () => {
   const recorder = () => {
@@ -31,15 +31,16 @@ describe('the bulk heap policy', () => {
     expect(flags.set.at(-1)).toBe('--heap-growing-percent=0');
   });
 
-  it("leaves an operator's own --heap-growing-percent alone", () => {
+  it('does nothing when told to leave the heap alone (a small heap, or the operator sized it)', () => {
     const flags = recorder();
     createHeapPolicy(flags.setFlags, true).hold()();
     expect(flags.set).toEqual([]);
   });
 
-  it('finds the flag on the command line or in NODE_OPTIONS, in either spelling', () => {
-    expect(flagGiven(['--heap-growing-percent=30'], undefined)).toBe(true);
-    expect(flagGiven([], '--max-old-space-size=512 --heap_growing_percent=20')).toBe(true);
-    expect(flagGiven(['--heap-growing-percentage=1', '--max-old-space-size=512'], '--inspect')).toBe(false);
+  it("finds an operator's heap flags on the command line or in NODE_OPTIONS, in either spelling", () => {
+    expect(heapFlagGiven(['--heap-growing-percent=30'], undefined)).toBe(true);
+    expect(heapFlagGiven([], '--inspect --max-old-space-size=512')).toBe(true);
+    expect(heapFlagGiven(['--max_old_space_size=512'], undefined)).toBe(true);
+    expect(heapFlagGiven(['--heap-growing-percentage=1', '--max-semi-space-size=16'], '--inspect')).toBe(false);
   });
 });

@@ -341,62 +341,99 @@ describe('a file of several MiB (on SQLite, users_ou_ix built after its rows)', 
     ).join('');
     return `dn: dc=example,dc=com\nobjectClass: dcObject\ndc: example\n\n${ous}${users}`;
   };
+  // A store of its own: whether an import defers depends on how many users the store holds
+  // (fewer than the ~22,800 entries 4.35 MB may hold), so other tests' users must not count.
+  // Ordered so that each import here meets fewer: the rolled-back ones first, then 16,000 each.
+  let own: TestContext;
+  beforeAll(async () => {
+    own = await createTestContext();
+  });
+  afterAll(async () => {
+    await own.close();
+  });
+  const tenant = async () => {
+    const created = await createTenant(own);
+    return { tenantId: created.id, headers: await own.headersFor(created.id) };
+  };
   const indexes = async () =>
-    ctx.store.dialect === 'sqlite'
-      ? (await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' order by name`.execute(ctx.store.db)).rows
-      : (await sql<{ name: string; sql: string }>`select indexname as name, indexdef as sql from pg_indexes where schemaname = current_schema() order by indexname`.execute(ctx.store.db)).rows;
+    own.store.dialect === 'sqlite'
+      ? (await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' order by name`.execute(own.store.db)).rows
+      : (await sql<{ name: string; sql: string }>`select indexname as name, indexdef as sql from pg_indexes where schemaname = current_schema() order by indexname`.execute(own.store.db)).rows;
   const usersIn = async (tenantId: string, ouId: string) => {
-    const response = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ouId}/users?per_page=1`, headers: ctx.platformHeaders });
+    const response = await own.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ouId}/users?per_page=1`, headers: own.platformHeaders });
     expect(response.statusCode, response.body).toBe(200);
     return response.json().pagination.total_items;
+  };
+  /** Spies on the deferral (SQLite) and the heap policy; `check` asserts each happened once, or never. */
+  const watch = () => {
+    const deferred = own.store.deferIndexes ? vi.spyOn(own.store, 'deferIndexes') : null;
+    const releases = vi.fn();
+    const hold = vi.spyOn(heapPolicy, 'hold').mockImplementation(() => releases);
+    return (times: 0 | 1) => {
+      if (deferred) expect(deferred.mock.calls.map((call) => call[1])).toEqual(times ? [['users_ou_ix']] : []);
+      // The heap was held tighter while it applied, and let go once.
+      expect([hold.mock.calls.length, releases.mock.calls.length]).toEqual([times, times]);
+    };
   };
   afterEach(() => {
     vi.restoreAllMocks();
   });
 
-  it('lands every row, prunes through the rebuilt indexes, and leaves every index as it was', async () => {
-    const file = big('big');
-    expect(file.length).toBeGreaterThan(4 * 1024 * 1024);
+  it('changes nothing in a dry run or a failed atomic import, indexes included', async () => {
     const before = await indexes();
-    const deferred = ctx.store.deferIndexes ? vi.spyOn(ctx.store, 'deferIndexes') : null;
-    const releases = vi.fn();
-    const hold = vi.spyOn(heapPolicy, 'hold').mockImplementation(() => releases);
-    const { tenantId, headers } = await tenantWithHeaders();
-    const stale = await createOu(ctx, tenantId, { name: 'Stale' });
-    await createUser(ctx, tenantId, { email: 'stale@example.com', ou_id: stale.id });
-    const job = await runImport(ctx, tenantId, headers, file, LDIF, { prune: true, max_deletes: 2 });
-    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 20, deleted: 1 }, users: { created: 16_000, deleted: 1 } } });
-    if (deferred) expect(deferred.mock.calls.map((call) => call[1])).toEqual([['users_ou_ix']]);
-    // The heap was held tighter while it applied, and let go once.
-    expect([hold.mock.calls.length, releases.mock.calls.length]).toEqual([1, 1]);
+    const { tenantId, headers } = await tenant();
+    let check = watch();
+    const dry = await runImport(own, tenantId, headers, big('dry'), LDIF, { dry_run: true });
+    expect(dry).toMatchObject({ state: 'succeeded', progress: { users: { created: 16_000 } } });
+    check(1);
+    vi.restoreAllMocks();
+    check = watch();
+    const broken = `${big('broken')}dn: uid=orphan,ou=Nowhere,dc=example,dc=com\nobjectClass: inetOrgPerson\nmail: orphan@example.com\n\n`;
+    const failed = await runImport(own, tenantId, headers, broken, LDIF);
+    expect(failed.state).toBe('failed');
+    check(1);
     expect(await indexes()).toEqual(before);
-    const unit7 = (await ousByPath(ctx, tenantId)).get('/Unit 7');
-    expect(unit7).toMatchObject({ user_count: 800 });
-    expect(await usersIn(tenantId, unit7.id)).toBe(800);
-    const { n } = (await ctx.store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('tenant_id', '=', tenantId).where('correlation_id', '=', job.id).executeTakeFirstOrThrow()) as { n: number | string };
-    expect(Number(n)).toBe(16_000 + 20 + 2);
-    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
+    expect((await ousByPath(own, tenantId)).size).toBe(0);
+    expect((await usersByEmail(own, tenantId)).size).toBe(0);
   });
 
   it('keeps the indexes and the heap as they are for a small file', async () => {
-    const deferred = ctx.store.deferIndexes ? vi.spyOn(ctx.store, 'deferIndexes') : null;
-    const hold = vi.spyOn(heapPolicy, 'hold');
-    const { tenantId, headers } = await tenantWithHeaders();
-    expect(await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF)).toMatchObject({ state: 'succeeded' });
-    expect(hold).not.toHaveBeenCalled();
-    if (deferred) expect(deferred).not.toHaveBeenCalled();
+    const check = watch();
+    const { tenantId, headers } = await tenant();
+    expect(await runImport(own, tenantId, headers, SMALL_LDIF, LDIF)).toMatchObject({ state: 'succeeded' });
+    check(0);
   });
 
-  it('changes nothing in a dry run or a failed atomic import, indexes included', async () => {
+  it('lands every row and builds the deferred index again before it commits', async () => {
     const before = await indexes();
-    const { tenantId, headers } = await tenantWithHeaders();
-    const dry = await runImport(ctx, tenantId, headers, big('dry'), LDIF, { dry_run: true });
-    expect(dry).toMatchObject({ state: 'succeeded', progress: { users: { created: 16_000 } } });
-    const broken = `${big('broken')}dn: uid=orphan,ou=Nowhere,dc=example,dc=com\nobjectClass: inetOrgPerson\nmail: orphan@example.com\n\n`;
-    const failed = await runImport(ctx, tenantId, headers, broken, LDIF);
-    expect(failed.state).toBe('failed');
+    const check = watch();
+    const { tenantId, headers } = await tenant();
+    const job = await runImport(own, tenantId, headers, big('plain'), LDIF);
+    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 20 }, users: { created: 16_000 } } });
+    check(1);
     expect(await indexes()).toEqual(before);
-    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+    const unit3 = (await ousByPath(own, tenantId)).get('/Unit 3');
+    expect(await usersIn(tenantId, unit3.id)).toBe(800);
+  });
+
+  it('prunes with the index built, keeping counts, events and every index as they were', async () => {
+    const file = big('big');
+    expect(file.length).toBeGreaterThan(4 * 1024 * 1024);
+    const before = await indexes();
+    const { tenantId, headers } = await tenant();
+    const stale = await createOu(own, tenantId, { name: 'Stale' });
+    await createUser(own, tenantId, { email: 'stale@example.com', ou_id: stale.id });
+    const check = watch();
+    const job = await runImport(own, tenantId, headers, file, LDIF, { prune: true, max_deletes: 2 });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 20, deleted: 1 }, users: { created: 16_000, deleted: 1 } } });
+    check(1);
+    expect(await indexes()).toEqual(before);
+    const unit7 = (await ousByPath(own, tenantId)).get('/Unit 7');
+    expect(unit7).toMatchObject({ user_count: 800 });
+    expect(await usersIn(tenantId, unit7.id)).toBe(800);
+    const { n } = (await own.store.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).where('tenant_id', '=', tenantId).where('correlation_id', '=', job.id).executeTakeFirstOrThrow()) as { n: number | string };
+    expect(Number(n)).toBe(16_000 + 20 + 2);
+    expect(await findInvariantViolations(own.store.db, tenantId, own.config.maxOuDepth)).toEqual([]);
   });
 });
 
