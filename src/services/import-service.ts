@@ -241,12 +241,15 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     else job.rejected_truncated = true;
   }
 
+  /**
+   * Stores the job's final state, then shows it: GET answers from `live` while the job runs here,
+   * and must not say it ended before its row does (whoever saw it end would find the row still
+   * changing; the fuzz caught a request's "nothing changed" check seeing it).
+   */
   async function finish(job: ImportJob, state: 'succeeded' | 'failed', error: string | null): Promise<void> {
-    job.state = state;
-    job.phase = 'done';
-    job.error = error;
-    job.finished_at = now();
-    await save(job);
+    const final: ImportJob = { ...job, state, phase: 'done', error, finished_at: now() };
+    await save(final);
+    Object.assign(job, final);
     live.delete(job.id);
   }
 
