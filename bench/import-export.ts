@@ -135,6 +135,10 @@ interface RunResult {
   exportSeconds: number;
   exportBytes: number;
   peakRssMb: number;
+  /** The peaks while importing and while exporting, and the mean of every 5 s from the start (the server's RSS, MB). */
+  importPeakRssMb: number;
+  exportPeakRssMb: number;
+  rssEvery5s: number[];
   /** The slowest /healthz answer while the import ran: how long the event loop stood still. */
   slowestHealthMs: number;
   job: unknown;
@@ -166,6 +170,7 @@ async function run(file: string, n: number): Promise<RunResult> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const server = await startArbor(await emptyStore(), port, join(RESULTS_DIR, `server-import-${store}-run${n}.log`));
   const rss = sampleRss(server.pid as number);
+  const rssStarted = performance.now();
   try {
     const base = `http://127.0.0.1:${port}`;
     const token = await tokenFor(base);
@@ -208,13 +213,23 @@ async function run(file: string, n: number): Promise<RunResult> {
     let bytes = 0;
     for await (const chunk of exported.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.length;
     const exportEnded = performance.now();
+    const { peak, samples } = rss.stop();
+    const peakBetween = (from: number, to: number) => Math.max(0, ...samples.filter((s) => s.at >= from - rssStarted && s.at <= to - rssStarted).map((s) => s.mb));
+    const rssEvery5s: number[] = [];
+    for (let at = 0; at < (samples.at(-1)?.at ?? 0); at += 5_000) {
+      const window = samples.filter((s) => s.at >= at && s.at < at + 5_000);
+      rssEvery5s.push(Math.round(window.reduce((sum, s) => sum + s.mb, 0) / Math.max(1, window.length)));
+    }
     return {
       readSeconds: (read - started) / 1000,
       applySeconds: (applied - read) / 1000,
       importSeconds: (applied - started) / 1000,
       exportSeconds: (exportEnded - exportStarted) / 1000,
       exportBytes: bytes,
-      peakRssMb: rss.stop().peak,
+      peakRssMb: peak,
+      importPeakRssMb: peakBetween(started, applied),
+      exportPeakRssMb: peakBetween(exportStarted, exportEnded),
+      rssEvery5s,
       slowestHealthMs,
       job,
     };
@@ -233,8 +248,9 @@ for (let n = 1; n <= RUNS; n++) {
   const result = await run(file, n);
   results.push(result);
   console.log(
-    `run ${n}: import ${result.importSeconds.toFixed(1)} s (upload and read ${result.readSeconds.toFixed(1)} s, apply ${result.applySeconds.toFixed(1)} s), export ${result.exportSeconds.toFixed(1)} s (${(result.exportBytes / 1e6).toFixed(0)} MB), peak RSS ${result.peakRssMb.toFixed(0)} MB, slowest /healthz while importing ${(result.slowestHealthMs / 1000).toFixed(1)} s`,
+    `run ${n}: import ${result.importSeconds.toFixed(1)} s (upload and read ${result.readSeconds.toFixed(1)} s, apply ${result.applySeconds.toFixed(1)} s), export ${result.exportSeconds.toFixed(1)} s (${(result.exportBytes / 1e6).toFixed(0)} MB), peak RSS ${result.peakRssMb.toFixed(0)} MB (importing ${result.importPeakRssMb.toFixed(0)}, exporting ${result.exportPeakRssMb.toFixed(0)}), slowest /healthz while importing ${(result.slowestHealthMs / 1000).toFixed(1)} s`,
   );
+  console.log(`  RSS every 5 s (MB): ${result.rssEvery5s.join(' ')}`);
 }
 const summary = {
   store,
