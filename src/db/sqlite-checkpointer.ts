@@ -13,6 +13,12 @@ import { Worker } from 'node:worker_threads';
  * connection checkpoints right after its own commit, and then finds little left to copy.
  */
 export interface Checkpointer {
+  /**
+   * Resolves once a checkpoint that the worker began after this call has ended (at once if the
+   * worker is gone): what a commit left in the WAL is then in the file, or as much of it as
+   * readers allowed. A bulk transaction waits for it before its connection checkpoints again.
+   */
+  checkpointed(): Promise<void>;
   /** Stops the worker after one last checkpoint. */
   stop(): Promise<void>;
 }
@@ -53,7 +59,12 @@ const checkpoint = () => {
   }
 };
 const timer = setInterval(checkpoint, workerData.intervalMs);
-parentPort.once('message', () => {
+parentPort.on('message', (message) => {
+  if (message === 'now') {
+    checkpoint();
+    parentPort.postMessage({ checkpointed: true });
+    return;
+  }
   clearInterval(timer);
   checkpoint();
   db.close();
@@ -67,16 +78,31 @@ export function startCheckpointer(file: string, { intervalMs, onError, onExit }:
   // A process that forgets to close its store may still exit.
   worker.unref();
   let stopping = false;
-  worker.on('message', (message: string) => onError(new Error(`WAL checkpoint failed: ${message}`)));
+  let gone = false;
+  /** Callers of checkpointed(), in the order their checkpoints were asked for. */
+  const waiting: (() => void)[] = [];
+  worker.on('message', (message: string | { checkpointed: true }) => {
+    if (typeof message === 'string') onError(new Error(`WAL checkpoint failed: ${message}`));
+    else waiting.shift()?.();
+  });
   let failure: Error | undefined;
   worker.on('error', (error) => {
     failure = error;
   });
   worker.on('exit', (code) => {
+    gone = true;
+    for (const resolve of waiting.splice(0)) resolve();
     if (!stopping || failure) onExit(failure ?? new Error(`the WAL checkpoint worker exited with ${code}`));
   });
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
+    checkpointed() {
+      if (gone || stopping) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        worker.postMessage('now');
+      });
+    },
     async stop() {
       stopping = true;
       // Held until it has exited: unreferenced, the process could end while this waits.

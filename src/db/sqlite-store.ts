@@ -34,7 +34,8 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
   sqlite.pragma('synchronous = NORMAL');
   // Checkpoints run in a worker thread (sqlite-checkpointer.ts); this connection checkpoints
   // only past 10,000 WAL pages (~40 MB), as the backstop that lets the WAL restart.
-  const checkpointer = file === ':memory:' ? null : startBackgroundCheckpoints(sqlite, file, options);
+  const background = file === ':memory:' ? null : startBackgroundCheckpoints(sqlite, file, options);
+  const checkpointer = background?.checkpointer ?? null;
   sqlite.pragma('foreign_keys = ON');
   const statements = reusingStatements(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
@@ -50,6 +51,8 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
   // Transactions and snapshots waiting for the one connection (metrics); single statements queued
   // behind an open transaction wait inside Kysely, where they cannot be counted.
   let waiting = 0;
+  /** Bulk transactions begun whose WAL the worker has not yet checkpointed. */
+  let bulkUnsettled = 0;
   // BEGIN IMMEDIATE takes the write lock up front: two processes on one file can then never
   // both read, then both try to upgrade to writing (which SQLite can only resolve by failing one).
   const transaction: Store['transaction'] = (fn, { bulk = false } = {}) => {
@@ -60,10 +63,11 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
       // with the default 2 MB cache, 40 s with 256 MB; a commit that then checkpointed its 2 GB
       // of WAL on this thread took 6-8 s. In the server (heap capped, one run each) the import
       // took 82.6 s with a 64 MB cache and 62.8 s with this one.
-      const restore = bulk && checkpointer ? { cache: sqlite.pragma('cache_size', { simple: true }), pages: sqlite.pragma('wal_autocheckpoint', { simple: true }) } : null;
+      const restore = bulk && checkpointer ? { cache: sqlite.pragma('cache_size', { simple: true }) } : null;
       if (restore) {
         sqlite.pragma(`cache_size = -${BULK_CACHE_KIB}`);
         sqlite.pragma('wal_autocheckpoint = 0');
+        bulkUnsettled++;
       }
       try {
         await sql`begin immediate`.execute(connection);
@@ -79,10 +83,15 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
         }
       } finally {
         if (restore && sqlite.open) {
-          // Shrinking the cache frees its pages now; the worker checkpoints the WAL.
+          // Shrinking the cache frees its pages now.
           sqlite.pragma(`cache_size = ${restore.cache}`);
-          // Unless the worker stopped meanwhile and this connection checkpoints again.
-          if (sqlite.pragma('wal_autocheckpoint', { simple: true }) === 0) sqlite.pragma(`wal_autocheckpoint = ${restore.pages}`);
+          // The WAL now holds the whole transaction (2 GB for a million-user import). The
+          // worker checkpoints it; this connection's backstop comes back once it has: back at
+          // once, the next commit (the import job's own row) copied it all on the event loop,
+          // 9 s in the benchmark.
+          void checkpointer?.checkpointed().then(() => {
+            if (--bulkUnsettled === 0 && sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${background?.backstopPages() ?? DEFAULT_AUTOCHECKPOINT_PAGES}`);
+          });
         }
       }
     });
@@ -197,20 +206,26 @@ export function openSqlite(databaseUrl: string, options: StoreOptions = {}): Sto
   };
 }
 
-function startBackgroundCheckpoints(sqlite: SqliteDatabase.Database, file: string, options: StoreOptions): Checkpointer {
-  sqlite.pragma('wal_autocheckpoint = 10000');
+/** The writing connection's backstop while the worker checkpoints: ~40 MB of WAL. */
+const BACKSTOP_PAGES = 10_000;
+
+/** The checkpoint worker, and the wal_autocheckpoint the writing connection keeps beside it. */
+function startBackgroundCheckpoints(sqlite: SqliteDatabase.Database, file: string, options: StoreOptions): { checkpointer: Checkpointer; backstopPages: () => number } {
+  sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   let gone = false;
-  return startCheckpointer(file, {
+  const checkpointer = startCheckpointer(file, {
     intervalMs: CHECKPOINT_INTERVAL_MS,
     onError: (error) => options.onBackgroundError?.(error, 'a WAL checkpoint failed; the next one retries'),
     onExit: (error) => {
       if (gone) return;
       gone = true;
-      // Without the worker, this connection checkpoints as SQLite does by default.
-      if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+      // Without the worker, this connection checkpoints as SQLite does by default (a bulk
+      // transaction still open sets it when it ends).
+      if (sqlite.open && sqlite.pragma('wal_autocheckpoint', { simple: true }) !== 0) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
       options.onBackgroundError?.(error, 'the WAL checkpoint worker stopped; commits checkpoint again');
     },
   });
+  return { checkpointer, backstopPages: () => (gone ? DEFAULT_AUTOCHECKPOINT_PAGES : BACKSTOP_PAGES) };
 }
 
 const STATEMENT_CACHE_SIZE = 500;

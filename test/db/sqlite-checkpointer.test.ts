@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { pick } from '../../src/db/repositories/index.js';
@@ -65,6 +66,44 @@ describe.skipIf(isPostgresPass)('WAL checkpoints in a worker thread', () => {
     await checkpointer.stop();
     expect(exits).toHaveLength(1);
     expect(exits[0].message).toMatch(/cannot open .*missing\.sqlite/);
+  });
+
+  it('checkpoints at once when asked, and says when it has', async () => {
+    const file = join(dir, 'asked.sqlite');
+    const db = new SqliteDatabase(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec("create table tenants (id text primary key); insert into tenants values ('tnt_asked')");
+    // A minute between its own checkpoints: only the one asked for can copy the row in time.
+    const checkpointer = startCheckpointer(file, { intervalMs: 60_000, onError: () => {}, onExit: () => {} });
+    try {
+      expect(tenantsInFileAlone(file)).toEqual([]);
+      await checkpointer.checkpointed();
+      expect(tenantsInFileAlone(file)).toEqual(['tnt_asked']);
+    } finally {
+      await checkpointer.stop();
+      db.close();
+    }
+  });
+
+  it("leaves a bulk transaction's WAL to the worker: the connection checkpoints again only once the worker has", async () => {
+    const file = join(dir, 'arbor.sqlite');
+    store = openStore(`sqlite:${file}`);
+    await migrateToLatest(store.db);
+    const autocheckpoint = async () => Number(Object.values((await sql`pragma wal_autocheckpoint`.execute(store!.db)).rows[0] as object)[0]);
+    expect(await autocheckpoint()).toBe(10_000);
+    const at = new Date().toISOString();
+    await store.transaction((trx) => pick(trx, ['tenants']).tenants.insert({ id: 'tnt_bulk', name: 'B', slug: 'b', ou_count: 0, ou_version: 0, created_at: at, updated_at: at }), { bulk: true });
+    // Before the worker's answer can arrive (it needs a turn of the event loop), the next
+    // commit on this connection would copy the whole WAL itself at 10,000 pages.
+    expect(await autocheckpoint()).toBe(0);
+    let pages = 0;
+    for (let waited = 0; waited < 10_000 && pages === 0; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      pages = await autocheckpoint();
+    }
+    expect(pages).toBe(10_000);
+    expect(tenantsInFileAlone(file)).toContain('tnt_bulk');
   });
 
   it('stops when its store closes, leaving no WAL behind', async () => {
