@@ -99,7 +99,11 @@ export const REPORT_LIMIT = 1000;
 const HEARTBEAT_MS = 2_000;
 /** A running job not heard of for this long was left by an instance that stopped. */
 const STALE_AFTER_MS = 120_000;
-/** Rows per INSERT (SQLite takes 32,766 parameters, PostgreSQL 65,535; an OU row has 18). */
+/**
+ * Rows per write: OUs written at once, users a prune deletes per statement (ids as parameters:
+ * SQLite takes 32,766, PostgreSQL 65,535). Created OUs wait in memory for at most this many: kept
+ * until the first user, 100,000 of them held ~70 MB of heap at once.
+ */
 const WRITE_BATCH = 1000;
 /** Users looked up at once while deciding. */
 const LOOKUP_BATCH = 500;
@@ -383,16 +387,35 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
   // -------------------------------------------------------------------------------------------
   // Applying
 
+  /**
+   * An OU of the tenant as the import sees it: a tree, each node under its parent by name key.
+   * Paths are derived from the tree when needed (idPathOf, pathOfNode): kept on every node,
+   * with a map by full path, they were a third of the server's live heap while it imported
+   * 100,000 OUs (35 of 110 MB in a heap snapshot).
+   */
   interface OuNode {
     id: string;
-    parent_id: string | null;
-    path: string;
-    id_path: string;
+    parent: OuNode | null;
+    name: string;
     depth: number;
+    /** Its children by name key (ouNameKey), from the first. */
+    children?: Map<string, OuNode>;
+    /** Where the file names it (its line, or its ref where the format has none), once placed. */
+    seen?: number | string;
     /** Users this import placed in it, less those it took out. */
     delta: number;
     /** Existing rows as read; undefined for an OU this import creates. */
     row?: OrgUnitRow;
+  }
+
+  /** The OU's id_path: its row's, or built from its parent's for an OU this import creates. */
+  function idPathOf(node: OuNode): string {
+    return node.row?.id_path ?? `${node.parent ? idPathOf(node.parent) : '/'}${node.id}/`;
+  }
+
+  /** The OU's path, the same way. */
+  function pathOfNode(node: OuNode): string {
+    return node.row?.path ?? `${node.parent ? pathOfNode(node.parent) : ''}/${node.name}`;
   }
 
   async function apply(ctx: WriteContext, access: Access, job: ImportJob, options: ImportOptions, spool: string): Promise<void> {
@@ -516,27 +539,48 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       .selectAll()
       .where('tenant_id', '=', tenantId)
       .execute()) as OrgUnitRow[];
-    const byPath = new Map<string, OuNode>();
+    /** The top-level OUs by name key; below them, each node's children. */
+    const top = new Map<string, OuNode>();
     const byId = new Map<string, OuNode>();
+    /** The tenant's OUs by external_id (the file's own are told apart by ouExternalSeen). */
     const ouByExternal = new Map<string, OuNode>();
-    for (const row of existing) {
-      const node: OuNode = { id: row.id, parent_id: row.parent_id, path: row.path, id_path: row.id_path, depth: row.depth, delta: 0, row };
-      byPath.set(pathKey(row.path.slice(1).split('/')), node);
-      byId.set(row.id, node);
+    const childrenOf = (parent: OuNode | null) => (parent === null ? top : (parent.children ??= new Map()));
+    for (const row of existing) byId.set(row.id, { id: row.id, parent: null, name: row.name, depth: row.depth, delta: 0, row });
+    for (const node of byId.values()) {
+      const row = node.row as OrgUnitRow;
+      node.parent = row.parent_id === null ? null : (byId.get(row.parent_id) ?? null);
+      childrenOf(node.parent).set(ouNameKey(row.name), node);
       if (row.external_id !== null) ouByExternal.set(row.external_id, node);
     }
+    /** The OU at these names from the root, if the tenant or the file has placed it. */
+    const find = (names: readonly string[], length = names.length): OuNode | undefined => {
+      let node: OuNode | undefined;
+      for (let i = 0; i < length; i++) {
+        node = (i === 0 ? top : node?.children)?.get(ouNameKey(names[i] as string));
+        if (node === undefined) return undefined;
+      }
+      return node;
+    };
     const matchedOus = new Set<string>();
     /** The ids of the OUs this import creates (the recount's; their rows are not kept once written). */
     const newOus: string[] = [];
-    /** Created OUs not yet written: written before the next users, parents before children. */
+    /** Created OUs not yet written: written a batch at a time and before the next users, parents before children. */
     let unwrittenOus: OrgUnitRow[] = [];
     /** Existing OUs whose own fields an overwrite changes. */
     const ouEdits = new Map<string, Partial<OrgUnitRow>>();
     /** OUs of the file whose parent has not come yet, by the parent's path key. */
     const waitingOus = new Map<string, OuRecord[]>();
-    /** Where each OU path and external_id of the file was first: its line, or its ref where the format has no lines (a DN each would be ~20 MB more at 100,000 OUs). */
+    /**
+     * Where each OU path and external_id of the file was first: its line, or its ref where the
+     * format has no lines (a DN each would be ~20 MB more at 100,000 OUs). A path moves to its
+     * node's `seen` once placed: only the waiting and the rejected stay here.
+     */
     const ouSeen = new Map<string, number | string>();
     const ouExternalSeen = new Map<string, number | string>();
+    const placed = (node: OuNode, key: string) => {
+      node.seen = ouSeen.get(key);
+      ouSeen.delete(key);
+    };
 
     /** Places one OU of the file: matched, created, or rejected; then the children that waited for it. */
     const placeOu = (first: OuRecord) => {
@@ -544,23 +588,24 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       while (queue.length > 0) {
         const rec = queue.shift() as OuRecord;
         const key = pathKey(rec.names);
-        const path = pathOf(rec.names);
+        const atPath = find(rec.names);
         let match = rec.externalId !== null ? ouByExternal.get(rec.externalId) : undefined;
-        if (match && pathKey(match.path.slice(1).split('/')) !== key) {
-          reject(job, rec.at, `its external_id belongs to the OU at ${match.path}: an import does not move OUs (move it first with PATCH parent_id, or fix the file)`);
+        if (match && match !== atPath) {
+          reject(job, rec.at, `its external_id belongs to the OU at ${pathOfNode(match)}: an import does not move OUs (move it first with PATCH parent_id, or fix the file)`);
           continue;
         }
-        match ??= byPath.get(key);
+        match ??= atPath;
         if (match) {
+          placed(match, key);
           matchedOus.add(match.id);
           queue.push(...(waitingOus.get(key) ?? []));
           waitingOus.delete(key);
-          if (!reachCovers(ousReach, match.id_path)) {
-            reject(job, rec.at, `the OU ${match.path} is outside the subtrees you administer`);
+          if (!reachCovers(ousReach, idPathOf(match))) {
+            reject(job, rec.at, `the OU ${pathOfNode(match)} is outside the subtrees you administer`);
             continue;
           }
           if (options.on_conflict === 'fail') {
-            reject(job, rec.at, `an OU exists at ${match.path} (on_conflict=fail; use skip or overwrite)`);
+            reject(job, rec.at, `an OU exists at ${pathOfNode(match)} (on_conflict=fail; use skip or overwrite)`);
             continue;
           }
           if (options.on_conflict === 'skip' || !match.row) {
@@ -589,17 +634,17 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           job.progress.ous.updated++;
           continue;
         }
-        const parentKey = rec.names.length > 1 ? pathKey(rec.names.slice(0, -1)) : null;
-        const parent = parentKey === null ? undefined : byPath.get(parentKey);
-        if (parentKey !== null && !parent) {
+        const parent = rec.names.length > 1 ? find(rec.names, rec.names.length - 1) : null;
+        if (parent === undefined) {
           // Its parent may come later in the file (a CSV list in any order): it waits for it.
+          const parentKey = pathKey(rec.names.slice(0, -1));
           const list = waitingOus.get(parentKey);
           if (list) list.push(rec);
           else waitingOus.set(parentKey, [rec]);
           continue;
         }
-        if (parent ? !reachCovers(ousReach, parent.id_path) : ousReach !== 'tenant') {
-          reject(job, rec.at, parent ? `its parent ${parent.path} is outside the subtrees you administer` : 'creating an OU at the top level needs a tenant-wide role');
+        if (parent ? !reachCovers(ousReach, idPathOf(parent)) : ousReach !== 'tenant') {
+          reject(job, rec.at, parent ? `its parent ${pathOfNode(parent)} is outside the subtrees you administer` : 'creating an OU at the top level needs a tenant-wide role');
           continue;
         }
         if (rec.names.length > maxDepth) {
@@ -607,18 +652,20 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           continue;
         }
         const id = newId('ou');
-        const name = rec.names[rec.names.length - 1];
+        const name = rec.names[rec.names.length - 1] as string;
+        const nameKey = ouNameKey(name);
         const row: OrgUnitRow = {
           tenant_id: tenantId,
           id,
           parent_id: parent?.id ?? null,
           name,
-          name_key: ouNameKey(name),
+          name_key: nameKey,
           description: rec.description,
           custom_attributes: encodeAttributes(rec.attributes),
           external_id: rec.externalId,
-          path,
-          id_path: `${parent?.id_path ?? '/'}${id}/`,
+          // Under the parent's path as stored, whatever case the file writes its names in.
+          path: `${parent ? pathOfNode(parent) : ''}/${name}`,
+          id_path: `${parent ? idPathOf(parent) : '/'}${id}/`,
           depth: rec.names.length,
           child_ou_count: 0,
           user_count: 0,
@@ -627,10 +674,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           created_at: timestamp,
           updated_at: timestamp,
         };
-        const node: OuNode = { id, parent_id: row.parent_id, path, id_path: row.id_path, depth: row.depth, delta: 0 };
-        byPath.set(key, node);
+        const node: OuNode = { id, parent, name, depth: row.depth, delta: 0 };
+        childrenOf(parent).set(nameKey, node);
         byId.set(id, node);
-        if (rec.externalId !== null) ouByExternal.set(rec.externalId, node);
+        placed(node, key);
         newOus.push(id);
         unwrittenOus.push(row);
         record('ou.created', 'ou', id, null, ouEventFields(row), [row.id_path]);
@@ -698,14 +745,15 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       const foundByExternal = new Map(found.filter((u) => u.external_id !== null).map((u) => [u.external_id as string, u]));
       const newUsers: UserRow[] = [];
       for (const rec of users) {
-        const ou = rec.ouNames === null ? null : byPath.get(pathKey(rec.ouNames));
+        const ou = rec.ouNames === null ? null : find(rec.ouNames);
         if (ou === undefined) {
           if (final) reject(job, rec.at, `its OU ${pathOf(rec.ouNames ?? [])} is neither in the file nor in the tenant`);
           else waitingUsers.push(rec);
           continue;
         }
-        if (ou ? !reachCovers(usersReach, ou.id_path) : usersReach !== 'tenant') {
-          reject(job, rec.at, ou ? `its OU ${ou.path} is outside the subtrees you administer` : 'placing a user outside every OU needs a tenant-wide role');
+        const ouIdPath = ou ? idPathOf(ou) : null;
+        if (ouIdPath !== null ? !reachCovers(usersReach, ouIdPath) : usersReach !== 'tenant') {
+          reject(job, rec.at, ou ? `its OU ${pathOfNode(ou)} is outside the subtrees you administer` : 'placing a user outside every OU needs a tenant-wide role');
           continue;
         }
         const key = emailKey(rec.email);
@@ -728,7 +776,8 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           }
           matchedUsers.add(match.id);
           const from = match.ou_id === null ? null : byId.get(match.ou_id);
-          if (from ? !reachCovers(usersReach, from.id_path) : usersReach !== 'tenant') {
+          const fromIdPath = from ? idPathOf(from) : null;
+          if (fromIdPath !== null ? !reachCovers(usersReach, fromIdPath) : usersReach !== 'tenant') {
             reject(job, rec.at, 'the user it matches is outside the subtrees you administer');
             continue;
           }
@@ -763,7 +812,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           const after = { ...match, ...changes };
           const fields = Object.keys(changes).filter((f) => f !== 'updated_at' && !f.endsWith('_key'));
           const type = changes.ou_id !== undefined ? 'user.moved' : 'user.updated';
-          record(type, 'user', match.id, pick(userEventFields(match), fields), pick(userEventFields(after), fields), [from?.id_path, ou?.id_path]);
+          record(type, 'user', match.id, pick(userEventFields(match), fields), pick(userEventFields(after), fields), [fromIdPath, ouIdPath]);
           job.progress.users.updated++;
           continue;
         }
@@ -787,7 +836,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         foundByEmail.set(key, row);
         if (row.external_id !== null) foundByExternal.set(row.external_id, row);
         shift(ou, 1);
-        recordData('user.created', 'user', row.id, createdUserData(row), [ou?.id_path]);
+        recordData('user.created', 'user', row.id, createdUserData(row), [ouIdPath]);
         job.progress.users.created++;
       }
       await writeOus();
@@ -799,8 +848,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     };
 
     // One pass over the file, applying as it goes.
-    const duplicate = (seen: Map<string, number | string>, key: string, at: Where, what: string) => {
-      const earlier = seen.get(key);
+    const duplicate = (seen: Map<string, number | string>, key: string, at: Where, what: string, earlier = seen.get(key)) => {
       if (earlier !== undefined) {
         reject(job, at, `${what} is already in the file (${typeof earlier === 'number' ? `line ${earlier}` : earlier})`);
         return true;
@@ -820,9 +868,13 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         if (rec.kind === 'ignored') job.progress.ignored++;
         else if (rec.kind === 'rejected') reject(job, rec.at, rec.reason);
         else if (rec.kind === 'ou') {
-          if (duplicate(ouSeen, pathKey(rec.names), rec.at, `the OU ${pathOf(rec.names)}`)) continue;
+          if (duplicate(ouSeen, pathKey(rec.names), rec.at, `the OU ${pathOf(rec.names)}`, find(rec.names)?.seen)) continue;
           if (rec.externalId !== null && duplicate(ouExternalSeen, rec.externalId, rec.at, `the external_id '${rec.externalId}'`)) continue;
           placeOu(rec);
+          if (unwrittenOus.length >= WRITE_BATCH) {
+            await writeOus();
+            await flushEvents();
+          }
         } else {
           batch.push(rec);
           if (batch.length >= LOOKUP_BATCH) {
@@ -860,7 +912,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       for (const user of all) {
         if (matchedUsers.has(user.id) || createdHere(user)) continue;
         const ou = user.ou_id === null ? null : byId.get(user.ou_id);
-        if (ou ? !reachCovers(usersReach, ou.id_path) : usersReach !== 'tenant') continue;
+        if (ou ? !reachCovers(usersReach, idPathOf(ou)) : usersReach !== 'tenant') continue;
         doomedUsers.push(user);
       }
       const remaining = new Map<string, number>();
@@ -869,7 +921,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       for (const user of doomedUsers) if (user.ou_id !== null) remaining.set(user.ou_id, (remaining.get(user.ou_id) ?? 0) - 1);
       // OUs deepest first; one is deleted when nothing is left in it.
       const children = new Map<string, number>();
-      for (const node of byId.values()) if (node.parent_id !== null) children.set(node.parent_id, (children.get(node.parent_id) ?? 0) + 1);
+      for (const node of byId.values()) if (node.parent !== null) children.set(node.parent.id, (children.get(node.parent.id) ?? 0) + 1);
       const candidates = existing.filter((row) => !matchedOus.has(row.id) && reachCovers(ousReach, row.id_path) && !(ousReach !== 'tenant' && ousReach.includes(row.id)));
       candidates.sort((a, b) => b.depth - a.depth);
       const doomedOus: OrgUnitRow[] = [];
@@ -894,7 +946,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         for (const user of rows) {
           const ou = user.ou_id === null ? null : byId.get(user.ou_id);
           shift(ou, -1);
-          record('user.deleted', 'user', user.id, userEventFields(user), null, [ou?.id_path]);
+          record('user.deleted', 'user', user.id, userEventFields(user), null, [ou ? idPathOf(ou) : null]);
           job.progress.users.deleted++;
         }
         await flushEvents();
@@ -944,10 +996,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     const childCount = new Map<string, number>();
     for (const row of existing) if (!deleted.has(row.id)) direct.set(row.id, row.user_count + (userDelta.get(row.id) ?? 0));
     for (const id of created) direct.set(id, userDelta.get(id) ?? 0);
-    for (const node of byId.values()) if (node.parent_id !== null) childCount.set(node.parent_id, (childCount.get(node.parent_id) ?? 0) + 1);
+    for (const node of byId.values()) if (node.parent !== null) childCount.set(node.parent.id, (childCount.get(node.parent.id) ?? 0) + 1);
     const subtree = new Map<string, number>(direct);
     const nodes = [...byId.values()].sort((a, b) => b.depth - a.depth);
-    for (const node of nodes) if (node.parent_id !== null) subtree.set(node.parent_id, (subtree.get(node.parent_id) ?? 0) + (subtree.get(node.id) ?? 0));
+    for (const node of nodes) if (node.parent !== null) subtree.set(node.parent.id, (subtree.get(node.parent.id) ?? 0) + (subtree.get(node.id) ?? 0));
     // New OUs were inserted with zero counts: every one gets its values (one UPDATE each, in the transaction).
     const touched = new Set<string>(ouEdits.keys());
     for (const row of existing) {
@@ -957,7 +1009,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     // A parent lists its children with their user counts: it changes when one of them does.
     const deletedParents = new Map(existing.filter((r) => deleted.has(r.id)).map((r) => [r.id, r.parent_id]));
     for (const id of [...touched, ...created, ...deleted]) {
-      const parent = byId.get(id)?.parent_id ?? deletedParents.get(id);
+      const parent = byId.get(id)?.parent?.id ?? deletedParents.get(id);
       if (parent && !deleted.has(parent) && byId.get(parent)?.row) touched.add(parent);
     }
     const updates: { id: string; set: { user_count: number; child_ou_count: number; subtree_user_count: number }; bump: boolean }[] = [];

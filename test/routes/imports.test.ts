@@ -202,6 +202,21 @@ describe('POST /api/v1/tenants/{tenant_id}/imports', () => {
     expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
   });
 
+  it('rejects an OU path the file repeats, in any case, whether the first was still waiting for its parent or already placed', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    const list = ['path,description', '/Sales/West,first', '/sales/west,while the first waits', '/Sales,parent', '/SALES/WEST,once the first is placed', ''].join('\n');
+    const job = await runImport(ctx, tenantId, headers, list, CSV, { atomic: false });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { rejected: 2, ous: { created: 2 } } });
+    expect(job.rejected.map((r: any) => [r.line, r.reason])).toEqual([
+      [3, 'the OU /sales/west is already in the file (line 2)'],
+      [5, 'the OU /SALES/WEST is already in the file (line 2)'],
+    ]);
+    const ous = await ousByPath(ctx, tenantId);
+    expect([...ous.keys()].sort()).toEqual(['/Sales', '/Sales/West']);
+    const west = await ctx.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenantId}/ous/${ous.get('/Sales/West')?.id}`, headers });
+    expect(west.json().data.description).toBe('first');
+  });
+
   it('reads binary junk as a report of rejected entries, never a 5xx, changing nothing', async () => {
     const { tenantId, headers } = await tenantWithHeaders();
     const junk = Buffer.alloc(256 * 1024);
@@ -281,6 +296,18 @@ describe('conflicts and prune', () => {
     expect(users.get('ada@example.com').display_name).toBe('Ada King');
     const events = (await eventsOf(tenantId, headers)).filter((e) => e.correlation_id === overwritten.id);
     expect(events.map((e) => e.type).sort()).toEqual(['ou.updated', 'user.updated']);
+  });
+
+  it('places a new OU under an existing one that the file names in another case, at the path the parent has', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    await runImport(ctx, tenantId, headers, SMALL_LDIF, LDIF);
+    const child = ['dn: ou=Frontend,ou=ENGINEERING,dc=example,dc=com', 'objectClass: organizationalUnit', 'ou: Frontend', ''].join('\n');
+    const job = await runImport(ctx, tenantId, headers, child, LDIF, { base_dn: 'dc=example,dc=com' });
+    expect(job).toMatchObject({ state: 'succeeded', progress: { ous: { created: 1 } } });
+    const ous = await ousByPath(ctx, tenantId);
+    expect([...ous.keys()].sort()).toEqual(['/Engineering', '/Engineering/Backend', '/Engineering/Frontend']);
+    expect(ous.get('/Engineering/Frontend')?.parent_id).toBe(ous.get('/Engineering')?.id);
+    expect(await findInvariantViolations(ctx.store.db, tenantId, ctx.config.maxOuDepth)).toEqual([]);
   });
 
   it('matches a user by external_id before email, so a changed email updates the same user', async () => {
