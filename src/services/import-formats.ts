@@ -117,6 +117,13 @@ function validationMessage(error: unknown): string {
   return detail?.[0]?.msg ?? (error instanceof Error ? error.message : String(error));
 }
 
+/**
+ * Parent DNs whose OU names the LDIF reader keeps, so that the users of one OU share one array
+ * (a file lists an OU's users together, as slapcat and ldifde write them). Past this many it
+ * starts again: a million kept were ~40 MB of the reader's heap.
+ */
+const PARENT_NAMES_KEPT = 10_000;
+
 async function* readLdifImport(body: AsyncIterable<Uint8Array>, options: ReadOptions): AsyncGenerator<ImportRecord> {
   let base: Rdn[] | null = null;
   if (options.baseDn !== undefined) {
@@ -179,7 +186,7 @@ async function* readLdifImport(body: AsyncIterable<Uint8Array>, options: ReadOpt
     let ouNames = parentNames.get(parentKey);
     if (ouNames === undefined) {
       ouNames = ouNamesOf(rdns.slice(1), base);
-      if (parentNames.size > 1_000_000) parentNames.clear();
+      if (parentNames.size >= PARENT_NAMES_KEPT) parentNames.clear();
       parentNames.set(parentKey, ouNames);
     }
     if (typeof ouNames === 'string') {

@@ -45,10 +45,13 @@ const BATCH = 100;
  */
 const AHEAD = 8;
 /**
- * The reader's heap: it holds one OU's names per parent DN it has met (up to a million) and a
- * few batches. Reading the 100,000-OU, million-user benchmark file peaked well under it.
+ * The reader's heap: it holds the OU names of up to 10,000 parent DNs (PARENT_NAMES_KEPT), an
+ * entry and a few batches. Reading the 100,000-OU, million-user benchmark file, it kept ~7 MB
+ * alive; with a million parent DNs kept, 96 MB were not too many.
  */
-const READER_HEAP_MB = 96;
+const READER_HEAP_MB = 48;
+/** Its young generation: what it reads dies young, in a few batches. */
+const READER_YOUNG_MB = 8;
 
 type FromWorker = { records: ImportRecord[] } | { baseDn: string } | { done: true } | { failed: string };
 
@@ -56,7 +59,7 @@ async function* readInWorker(format: ImportFormat, file: string, options: ReadOp
   const source = new URL(`./import-reader-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
   const settings = {
     workerData: { format, file, baseDn: options.baseDn ?? null, batch: BATCH },
-    resourceLimits: { maxOldGenerationSizeMb: READER_HEAP_MB },
+    resourceLimits: { maxOldGenerationSizeMb: READER_HEAP_MB, maxYoungGenerationSizeMb: READER_YOUNG_MB },
   };
   // Run from the TypeScript sources (the tests), the worker registers tsx's loader first.
   const worker = source.pathname.endsWith('.ts')
