@@ -13,6 +13,7 @@ import type { OrgUnitRow } from '../db/repositories/org-unit-repository.js';
 import type { UserRow } from '../db/repositories/user-repository.js';
 import type { Executor, Store } from '../db/store.js';
 import { AppError, NotFoundError } from '../errors.js';
+import { BloomFilter } from '../lib/bloom-filter.js';
 import { heapPolicy } from '../lib/heap-policy.js';
 import { newId } from '../lib/ids.js';
 import { type Access, type Reach, reachCovers } from './access.js';
@@ -130,6 +131,13 @@ type DeferrableTable = keyof typeof DEFERRABLE_INDEXES;
 /** Files from this size (4 MiB) are worth the DDL (below it, indexes are kept) and a tighter heap. */
 const DEFER_FROM_BYTES = 4 * 1024 * 1024;
 /** The fewest bytes an entry takes in each format: a file's size over it bounds its entries from above. */
+/**
+ * The filter of users an import wrote into an empty tenant: sized at one key per this many bytes
+ * of the file (an LDIF user is ~340 bytes with two keys, a Google CSV row ~60 with one), and at
+ * most this many keys (2.4 MB); past its size it answers more false positives, never a wrong one.
+ */
+const BYTES_PER_USER_KEY = 150;
+const MAX_FILTERED_KEYS = 2_000_000;
 const MIN_ENTRY_BYTES: Record<ImportFormat, number> = { ldif: 200, csv: 50, json: 150 };
 
 /**
@@ -729,6 +737,16 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     }
     /** Rows of this batch not yet written, which the lookups found in memory. */
     const unwrittenUsers = new Set<string>();
+    // Into a tenant that held no user when the import began, an entry can match only a user the
+    // import wrote itself (a repeat in the file). The lookups then ask only for the keys that a
+    // filter of those written may hold, about 1 %: asking for all took ~5 s of a million-user
+    // import, index probes into a table growing to a million rows.
+    const firstUsers = (await trx.selectFrom('users').select('id').where('tenant_id', '=', tenantId).limit(1).executeTakeFirst()) === undefined;
+    const written = firstUsers ? new BloomFilter(Math.min(Math.max(size / BYTES_PER_USER_KEY, 1_000), MAX_FILTERED_KEYS)) : null;
+    const wrote = (user: { email_key: string; external_id: string | null }) => {
+      written?.add(`e:${user.email_key}`);
+      if (user.external_id !== null) written?.add(`x:${user.external_id}`);
+    };
     const createdHere = (user: { id: string; written_here?: unknown }) => Boolean(user.written_here) || unwrittenUsers.has(user.id);
     /** Users whose OU had not come yet when they were read (none in a file written parents first). */
     const waitingUsers: UserRecord[] = [];
@@ -739,8 +757,10 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
       const externals = users.map((u) => u.externalId).filter((e): e is string => e !== null);
       // Two lookups, each one index range: an OR of the two made SQLite scan the tenant's users.
       const lookup = () => trx.selectFrom('users').selectAll().select(writtenHere.as('written_here')).where('tenant_id', '=', tenantId);
-      const found: (UserRow & { written_here?: unknown })[] = await lookup().where('email_key', 'in', emails).execute();
-      if (externals.length > 0) found.push(...(await lookup().where('external_id', 'in', externals).execute()));
+      const askEmails = written ? emails.filter((email) => written.mightHave(`e:${email}`)) : emails;
+      const askExternals = written ? externals.filter((external) => written.mightHave(`x:${external}`)) : externals;
+      const found: (UserRow & { written_here?: unknown })[] = askEmails.length > 0 ? await lookup().where('email_key', 'in', askEmails).execute() : [];
+      if (askExternals.length > 0) found.push(...(await lookup().where('external_id', 'in', askExternals).execute()));
       const foundByEmail = new Map(found.map((u) => [u.email_key, u]));
       const foundByExternal = new Map(found.filter((u) => u.external_id !== null).map((u) => [u.external_id as string, u]));
       const newUsers: UserRow[] = [];
@@ -805,6 +825,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
           }
           changes.updated_at = timestamp;
           await trx.updateTable('users').set(changes).where('tenant_id', '=', tenantId).where('id', '=', match.id).execute();
+          wrote({ email_key: changes.email_key ?? match.email_key, external_id: changes.external_id ?? match.external_id });
           if (changes.ou_id !== undefined) {
             shift(from, -1);
             shift(ou, 1);
@@ -835,6 +856,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
         // Later entries of this batch see it as the lookup would have.
         foundByEmail.set(key, row);
         if (row.external_id !== null) foundByExternal.set(row.external_id, row);
+        wrote(row);
         shift(ou, 1);
         recordData('user.created', 'user', row.id, createdUserData(row), [ouIdPath]);
         job.progress.users.created++;
