@@ -4,12 +4,12 @@ import v8 from 'node:v8';
  * How far V8 lets the heap grow past what a full collection found alive, while a bulk job runs.
  *
  * By default V8 sets the next collection's limit at up to four times the live heap when the
- * program allocates fast, which a bulk job does: a million-user import held ~120 MB alive and let
- * the heap reach 630 MB before collecting it. Holding the policy sets the factor to
+ * program allocates fast, which a bulk job does: a million-user import that held ~80 MB alive let
+ * the heap reach ~300 MB before collecting it. Holding the policy sets the factor to
  * 1 + percent/100 (V8's `--heap-growing-percent`, read at every limit it computes), and the last
  * release gives V8 back its own choice. The benchmark's million-user import, measured: peak RSS
- * 878–968 MB by default and 623–633 MB at 100 %; in an A/B of two runs each, 63.0 and 64.1 s
- * without it, 71.0 and 63.2 s with it (the store's I/O varies more than that from run to run).
+ * 661 MB and 72.8 s without it, 477–490 MB and a median of 58.8 s with it (docs/benchmarks.md,
+ * the fourth pass; the store's I/O moves a run by more than the policy does).
  *
  * The flag replaces V8's factor outright, including the smaller ones V8 picks for a small heap
  * (down to 1.1 below a few hundred MB of limit): there 100 % would loosen, not tighten. So the
