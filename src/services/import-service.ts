@@ -557,7 +557,7 @@ export function createImportService({ store, maxDepth, now = () => new Date().to
     for (const node of byId.values()) {
       const row = node.row as OrgUnitRow;
       node.parent = row.parent_id === null ? null : (byId.get(row.parent_id) ?? null);
-      childrenOf(node.parent).set(ouNameKey(row.name), node);
+      childrenOf(node.parent).set(row.name_key, node);
       if (row.external_id !== null) ouByExternal.set(row.external_id, node);
     }
     /** The OU at these names from the root, if the tenant or the file has placed it. */
