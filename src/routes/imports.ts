@@ -72,7 +72,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<{ service: ImportService; m
           }),
           base_dn: Type.Optional(Type.String({ maxLength: 1024, description: 'LDIF: the DN mapped to the root level. Default: the parent of the first OU or user entry.' })),
           prune: Type.Boolean({ default: false, description: 'true: delete the OUs and users (within your reach) that the file does not name.' }),
-          max_deletes: Type.Integer({ default: 500, minimum: 0, description: 'With prune: the import fails, changing nothing, if it would delete more.' }),
+          max_deletes: Type.Integer({ default: 500, minimum: 0, maximum: 2_147_483_647, description: 'With prune: the import fails, changing nothing, if it would delete more.' }),
           atomic: Type.Boolean({ default: true, description: 'true: any rejected entry fails the whole import, changing nothing; false: rejected entries are left out and the rest lands.' }),
         }),
         response: {

@@ -626,6 +626,19 @@ describe('base_dn', () => {
   });
 });
 
+describe('max_deletes', () => {
+  it('answers 422 for a max_deletes too large to be a number (1e309, found by the fuzz), changing nothing', async () => {
+    const { tenantId, headers } = await tenantWithHeaders();
+    for (const value of ['1e309', '2147483648']) {
+      const answer = await postImport(ctx, tenantId, headers, SMALL_LDIF, LDIF, { max_deletes: value });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+      expect(answer.body.detail[0].loc).toEqual(['query', 'max_deletes']);
+    }
+    expect(await ctx.store.db.selectFrom('import_jobs').select('id').where('tenant_id', '=', tenantId).execute()).toEqual([]);
+    expect(await snapshot(tenantId)).toEqual({ ous: [], users: [] });
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('answers a retried upload with the same key with the same job, and starts no second import', async () => {
     const { tenantId, headers } = await tenantWithHeaders();
