@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import { PoolExhaustedError } from '../errors.js';
 import { insertValues, preparedStatementNames } from './sql.js';
-import { type Store, type StoreOptions, probeWrite } from './store.js';
+import { type LockedStatements, type Store, type StoreOptions, probeWrite } from './store.js';
 
 const PREPARING = Symbol('preparing named statements');
 
@@ -130,7 +130,10 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
         if (lock !== undefined) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
         return fn(trx);
       }),
-    async lockedStatement<R>(lock: string, query: CompiledQuery<R>): Promise<R[]> {
+    async lockedStatement<R>(lock: string, statements: LockedStatements<R>): Promise<R[]> {
+      // Several statements would each need the one before them checked for a row: round trips.
+      if (statements.length !== 1) throw new TypeError(`lockedStatement sends one statement on PostgreSQL, not ${statements.length}`);
+      const query = statements[0] as CompiledQuery<R>;
       const client = await telling.connect();
       let broken: Error | undefined;
       try {

@@ -9,6 +9,9 @@ export type Executor = Kysely<Database>;
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/** What Store.lockedStatement runs: statements in order, the last one's rows returned. */
+export type LockedStatements<R> = readonly [...CompiledQuery[], CompiledQuery<R>];
+
 export interface TransactionOptions {
   /**
    * Serializes this transaction with every other one holding the same key, across all
@@ -33,14 +36,19 @@ export interface Store {
   /** Runs `fn` in one transaction: everything or nothing. */
   transaction<T>(fn: (trx: Executor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
-   * PostgreSQL only (undefined on SQLite): runs one statement in a transaction holding `lock`,
-   * sent with its BEGIN, the lock and the COMMIT as one message, and returns its rows. The lock is
-   * then held for the statement and the commit only, not across round trips to this process (a
-   * create under the lock took four of them). Its parameters are written into the text as
-   * escaped literals: a message of several statements takes none. A failure rolls it back and
-   * is thrown.
+   * Runs `statements` in order in one transaction holding `lock` and returns the last one's rows;
+   * the first statement that returns no row ends it, rolled back, and the answer is no row. It is
+   * the fast path of a write whose statements are known before it starts (createOneStatementWrite):
+   * the lock is held for the statements and the commit only, not across turns of the event loop
+   * or round trips (a create under the lock took four of them). A failure rolls it back and is
+   * thrown. Undefined on a store with no such path.
+   * - PostgreSQL: one statement only (a data-modifying WITH holds a whole write), sent with its
+   *   BEGIN, the lock and the COMMIT as one message; its parameters are written into the text as
+   *   escaped literals, since a message of several statements takes none.
+   * - SQLite: BEGIN IMMEDIATE, the statements and COMMIT run synchronously on the one connection,
+   *   with no await between them; the lock is SQLite's own write lock, which covers every tenant.
    */
-  readonly lockedStatement?: <R>(lock: string, query: CompiledQuery<R>) => Promise<R[]>;
+  readonly lockedStatement?: <R>(lock: string, statements: LockedStatements<R>) => Promise<R[]>;
   /**
    * Runs the reads of `fn` in one consistent snapshot: a listing and the event seq it reflects
    * agree, whatever commits meanwhile (PostgreSQL: REPEATABLE READ; SQLite: a read transaction).

@@ -1,8 +1,7 @@
-import type { CompiledQuery } from 'kysely';
 import type { NewEventRow } from '../db/repositories/event-repository.js';
 import { isUniqueViolation } from '../db/store-errors.js';
 import { type RepositoryName, type Repositories, pick } from '../db/repositories/index.js';
-import type { Store } from '../db/store.js';
+import type { LockedStatements, Store } from '../db/store.js';
 import { PreconditionFailedError } from '../errors.js';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { etagOf, ifMatchAllows } from '../lib/etag.js';
@@ -131,16 +130,16 @@ export type UnitOfWork<K extends RepositoryName> = ReturnType<typeof createUnitO
 /** A write planned as one statement, given the event it records (createOneStatementWrite). */
 export interface OneStatementPlan<T> {
   change: Change;
-  /** The write and the event's insert; returns a row when it wrote, none when its guard found what was read has changed. */
-  statement: (event: NewEventRow) => CompiledQuery<unknown>;
+  /** The write and the event's insert; the last returns a row when it wrote, none when a guard found what was read has changed. */
+  statement: (event: NewEventRow) => LockedStatements<unknown>;
   /** What the write returns when it lands. */
   result: T;
 }
 
 /**
- * The fast path of a write that is one statement once its event is known, on a store that sends
- * such a statement with its BEGIN, lock and COMMIT as one message (Store.lockedStatement:
- * PostgreSQL; docs/architecture.md). The caller reads what the write depends on first, without
+ * The fast path of a write that is one statement once its event is known (on SQLite a few, run
+ * with nothing awaited between them), on a store that runs it with its BEGIN, lock and COMMIT
+ * at once (Store.lockedStatement; docs/architecture.md). The caller reads what the write depends on first, without
  * the lock, and plans a statement guarded by what it read. `write` (createUnitOfWork) stays the
  * one that decides: this returns undefined, having written nothing, when the store has no such
  * path, when the request needs what only `write` does (a dry run, an Idempotency-Key, If-Match),

@@ -7,11 +7,94 @@ import type { Store } from '../../src/db/store.js';
 import { TEST_DATABASE_URL, closeTestStore, isPostgresPass, openTestStore } from '../helpers/test-store.js';
 
 /*
- * Store.lockedStatement (PostgreSQL): one statement sent with BEGIN, the advisory lock and COMMIT
- * as one message in the simple query protocol, its parameters written in as literals.
+ * Store.lockedStatement: statements run in one transaction under a lock with nothing between
+ * them, the last one's rows returned, the first that returns no row ending it rolled back.
+ * PostgreSQL: one statement sent with BEGIN, the advisory lock and COMMIT as one message in the
+ * simple query protocol, its parameters written in as literals. SQLite: run synchronously.
  */
 
-describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL only; SQLite has none)', () => {
+describe('lockedStatement (both stores)', () => {
+  let store: Store;
+  const probe = async () => (await sql<{ k: string; n: number }>`select k, n from probe order by k`.execute(store.db)).rows;
+  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
+
+  beforeEach(async () => {
+    store = await openTestStore();
+    await sql`create table probe (k text primary key, n integer)`.execute(store.db);
+  });
+
+  afterEach(async () => {
+    await closeTestStore(store);
+  });
+
+  it('returns the last statement\'s rows and commits what it wrote', async () => {
+    expect(await store.lockedStatement!('probe', [insert('a', 1)])).toEqual([{ k: 'a' }]);
+    expect(await probe()).toEqual([{ k: 'a', n: 1 }]);
+  });
+
+  it('rolls back everything and writes nothing when a statement fails, and the store goes on', async () => {
+    await store.lockedStatement!('probe', [insert('a', 1)]);
+    // A repeated key: the unique index refuses the statement.
+    await expect(store.lockedStatement!('probe', [insert('a', 2)])).rejects.toThrow(/unique|duplicate/i);
+    expect(await probe()).toEqual([{ k: 'a', n: 1 }]);
+    expect(await store.transaction(async (trx) => (await sql<{ k: string }>`insert into probe (k, n) values ('b', 2) returning k`.execute(trx)).rows)).toEqual([{ k: 'b' }]);
+  });
+
+  it('waits for a transaction open on the store and never writes inside it', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const open = store.transaction(async (trx) => {
+      await sql`insert into probe (k, n) values ('t', 0)`.execute(trx);
+      entered();
+      await held;
+      throw new Error('rolled back on purpose');
+    });
+    await inside;
+    const pending = store.lockedStatement!('probe', [insert('w', 1)]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await expect(open).rejects.toThrow('rolled back on purpose');
+    expect(await pending).toEqual([{ k: 'w' }]);
+    // The write was not part of the rolled back transaction.
+    expect(await probe()).toEqual([{ k: 'w', n: 1 }]);
+  });
+});
+
+describe.skipIf(isPostgresPass)('lockedStatement of several statements (SQLite)', () => {
+  let store: Store;
+  const probe = async () => (await sql<{ k: string; n: number }>`select k, n from probe order by k`.execute(store.db)).rows;
+  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
+
+  beforeEach(async () => {
+    store = await openTestStore();
+    await sql`create table probe (k text primary key, n integer)`.execute(store.db);
+  });
+
+  afterEach(async () => {
+    await closeTestStore(store);
+  });
+
+  it('runs them in order in one transaction and returns the last one\'s rows', async () => {
+    const bump = sql<{ n: number }>`update probe set n = n + 10 where k = 'a' returning n`.compile(store.db);
+    expect(await store.lockedStatement!('probe', [insert('a', 1), bump])).toEqual([{ n: 11 }]);
+    expect(await probe()).toEqual([{ k: 'a', n: 11 }]);
+  });
+
+  it('rolls back the statements before one that returns no row, and runs none after it', async () => {
+    const none = sql`select k from probe where k = 'missing'`.compile(store.db);
+    expect(await store.lockedStatement!('probe', [insert('a', 1), none, insert('b', 2)])).toEqual([]);
+    expect(await probe()).toEqual([]);
+  });
+
+  it('rolls back the statements before one that fails', async () => {
+    await expect(store.lockedStatement!('probe', [insert('a', 1), insert('a', 2)])).rejects.toThrow(/UNIQUE/);
+    expect(await probe()).toEqual([]);
+  });
+});
+
+describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL: one message)', () => {
   let store: Store;
 
   beforeEach(async () => {
@@ -43,6 +126,12 @@ describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL only; SQLite has n
     }
   });
 
+  it('refuses several statements, which one message could not check one by one', async () => {
+    const one = sql`insert into probe (k, n) values ('a', 1) returning k`.compile(store.db);
+    await expect(store.lockedStatement!('probe', [one, one])).rejects.toThrow(TypeError);
+    expect(await sql`select k from probe`.execute(store.db)).toMatchObject({ rows: [] });
+  });
+
   it('does not read `$n` inside a parameter as another parameter, and refuses values it cannot write', () => {
     expect(inlineParameters(CompiledQuery.raw('select $1, $2', ['$2', 'x']))).toBe(`select '$2', 'x'`);
     expect(pgLiteral(-3)).toBe('(-3)');
@@ -59,7 +148,7 @@ describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL only; SQLite has n
       await holder.query('begin');
       await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [lock]);
       const insert = sql`insert into probe (k, n) values (${'waited'}, ${1}) returning k`.compile(store.db);
-      const pending = store.lockedStatement!(lock, insert);
+      const pending = store.lockedStatement!(lock, [insert]);
       // The store's connection is seen waiting on an advisory lock before the holder lets go.
       await expect.poll(async () => (await holder.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)).rows[0].n, { timeout: 5_000 }).toBe(1);
       expect(await sql`select k from probe`.execute(store.db)).toMatchObject({ rows: [] });
@@ -72,10 +161,10 @@ describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL only; SQLite has n
 
   it('rolls back everything of a statement that fails, and leaves every connection usable', async () => {
     const failing = sql`with written as (insert into probe (k, n) values (${'gone'}, ${0}) returning n) select 1 / n from written`.compile(store.db);
-    await expect(store.lockedStatement!('probe', failing)).rejects.toThrow(/division by zero/);
+    await expect(store.lockedStatement!('probe', [failing])).rejects.toThrow(/division by zero/);
 
     expect(await sql`select k from probe`.execute(store.db)).toMatchObject({ rows: [] });
-    const inserts = Array.from({ length: 8 }, (_, i) => store.lockedStatement!('probe', sql`insert into probe (k, n) values (${`k${i}`}, ${i}) returning k`.compile(store.db)));
+    const inserts = Array.from({ length: 8 }, (_, i) => store.lockedStatement!('probe', [sql`insert into probe (k, n) values (${`k${i}`}, ${i}) returning k`.compile(store.db)]));
     expect((await Promise.all(inserts)).flat()).toHaveLength(8);
   });
 });

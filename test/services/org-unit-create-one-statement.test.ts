@@ -5,21 +5,20 @@ import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { type OrgUnitService, createOrgUnitService } from '../../src/services/org-unit-service.js';
 import { systemWrite } from '../../src/services/write-context.js';
 import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
-import { isPostgresPass } from '../helpers/test-store.js';
 
 /*
- * On PostgreSQL a create reads its parent without the tenant's lock, then writes the OU, the
- * parent's count, the tenant's bookkeeping and the event as one statement, sent with its BEGIN,
- * lock and COMMIT as one message (Store.lockedStatement). The statement lands only if the parent
- * is still as read; otherwise the unit of work runs the create and decides. These tests put a
- * write between the read and the statement. SQLite has no such path: every create there runs
- * through the unit of work, which the rest of the suite tests.
+ * A create reads its parent without the tenant's lock, then writes the OU, the parent's count,
+ * the tenant's bookkeeping and the event at once under the lock (Store.lockedStatement): on
+ * PostgreSQL one statement sent with its BEGIN, lock and COMMIT as one message; on SQLite four
+ * statements run with nothing awaited between them. It lands only if the parent is still as
+ * read; otherwise the unit of work runs the create and decides. These tests put a write between
+ * the read and the statement.
  */
 
 const W = systemWrite();
 const MAX_DEPTH = 6;
 
-describe.skipIf(!isPostgresPass)('a create as one statement (PostgreSQL only; SQLite has no such path)', () => {
+describe('a create as one locked write, the parent read before it', () => {
   let fixture: ServiceFixture;
   let ous: OrgUnitService;
   /** Runs once, right before the next one-message statement is sent. */
@@ -51,7 +50,7 @@ describe.skipIf(!isPostgresPass)('a create as one statement (PostgreSQL only; SQ
   const row = (id: string) => pick(fixture.store.db, ['orgUnits']).orgUnits.getById(fixture.tenantId, id);
   const tenantRow = () => fixture.store.db.selectFrom('tenants').selectAll().where('id', '=', fixture.tenantId).executeTakeFirstOrThrow();
 
-  it('writes a plain create in one message, with no transaction through Kysely: the OU, its event, the counts', async () => {
+  it('writes a plain create at once, with no transaction through Kysely: the OU, its event, the counts', async () => {
     const parent = await ous.create(W, ALL, fixture.tenantId, { name: 'Sales' });
     const versionBefore = (await tenantRow()).ou_version;
     lockedStatement.mockClear();
@@ -73,7 +72,7 @@ describe.skipIf(!isPostgresPass)('a create as one statement (PostgreSQL only; SQ
     expect(JSON.parse(last.data)).toEqual({ before: null, after: expect.objectContaining({ name: 'EMEA', path: '/Sales/EMEA', parent_id: parent.id }) });
   });
 
-  it('gives an OU at the top one message too, and numbers its event after the last', async () => {
+  it('writes an OU at the top the same way, and numbers its event after the last', async () => {
     await ous.create(W, ALL, fixture.tenantId, { name: 'A' });
     const seqBefore = (await events()).at(-1)!.seq;
     lockedStatement.mockClear();

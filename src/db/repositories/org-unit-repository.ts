@@ -1,6 +1,6 @@
 import { type CompiledQuery, type Selectable, sql } from 'kysely';
 import { compiledOnce, dialectOf, escapeLike, inAnyPathSubtree, inAnySubtree, inSubtree, seqBound } from '../sql.js';
-import type { Executor } from '../store.js';
+import type { Executor, LockedStatements } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { OrgUnitTable } from '../schema.js';
 import { EVENT_COLUMNS, type NewEventRow, createEventRepository } from './event-repository.js';
@@ -312,14 +312,15 @@ export function createOrgUnitRepository(db: Executor) {
     },
 
     /**
-     * PostgreSQL: the whole of a create as one statement, for Store.lockedStatement, which runs it
-     * under the tenant's lock: the parent's child count raised, the OU inserted, the tenant's OU
-     * bookkeeping and the OU's event appended after the tenant's last. Each part happens only if
-     * the parent still has the id_path and path the caller read (the OU's path, id_path and depth,
-     * and the caller's scope check, follow from them), or, for an OU at the top, if the tenant
-     * exists. Returns the event's seq; no row: nothing was written.
+     * The whole of a create, for Store.lockedStatement, which runs it under the tenant's lock: the
+     * parent's child count raised, the OU inserted, the tenant's OU bookkeeping and the OU's event
+     * appended after the tenant's last. Each part happens only if the parent still has the id_path
+     * and path the caller read (the OU's path, id_path and depth, and the caller's scope check,
+     * follow from them), or, for an OU at the top, if the tenant exists. Its last statement returns
+     * the event's seq; no row: nothing was written. PostgreSQL: one statement (a data-modifying
+     * WITH). SQLite, which has none: four, each returning a row, the guard first.
      */
-    insertWithEvent(row: NewOrgUnitRow, parent: Pick<OrgUnitRow, 'id' | 'id_path' | 'path'> | null, event: NewEventRow): CompiledQuery<{ seq: string }> {
+    insertWithEvent(row: NewOrgUnitRow, parent: Pick<OrgUnitRow, 'id' | 'id_path' | 'path'> | null, event: NewEventRow): LockedStatements<{ seq: string | number }> {
       const tenantId = row.tenant_id;
       const guard = parent
         ? sql`update org_units set child_ou_count = child_ou_count + 1, children_version = children_version + 1
@@ -328,12 +329,24 @@ export function createOrgUnitRepository(db: Executor) {
       const ouColumns = Object.keys(row) as (keyof NewOrgUnitRow)[];
       const list = (columns: readonly string[]) => sql.join(columns.map((column) => sql.ref(column)));
       const values = <R extends object>(source: R, columns: readonly (keyof R)[]) => sql.join(columns.map((column) => sql`${source[column]}`));
-      return sql<{ seq: string }>`with guard as (${guard}),
+      const eventColumns = list([...EVENT_COLUMNS, 'seq']);
+      const nextSeq = sql`coalesce(${seqBound(tenantId, 'max')}, 0) + 1`;
+      if (dialectOf(db) === 'sqlite') {
+        return [
+          guard.compile(db),
+          sql`insert into org_units (${list(ouColumns)}) values (${values(row, ouColumns)}) returning id`.compile(db),
+          sql`update tenants set ou_count = ou_count + 1, ou_version = ou_version + 1 where id = ${tenantId} returning id`.compile(db),
+          sql<{ seq: number }>`insert into events (${eventColumns}) values (${values(event, EVENT_COLUMNS)}, ${nextSeq}) returning seq`.compile(db),
+        ];
+      }
+      return [
+        sql<{ seq: string }>`with guard as (${guard}),
         inserted as (insert into org_units (${list(ouColumns)}) select ${values(row, ouColumns)} from guard returning id),
         counted as (update tenants set ou_count = ou_count + 1, ou_version = ou_version + 1 where id = ${tenantId} and exists (select from inserted))
-        insert into events (${list([...EVENT_COLUMNS, 'seq'])})
-        select ${values(event, EVENT_COLUMNS)}, coalesce(${seqBound(tenantId, 'max')}, 0) + 1 from inserted
-        returning seq`.compile(db);
+        insert into events (${eventColumns})
+        select ${values(event, EVENT_COLUMNS)}, ${nextSeq} from inserted
+        returning seq`.compile(db),
+      ];
     },
 
     /**
