@@ -47,6 +47,70 @@ export function inlineParameters(query: CompiledQuery): string {
   });
 }
 
+/** Statements sent together at most, in one message of Store.lockedStatement. */
+const GROUP_MAX = 32;
+
+/**
+ * Store.lockedStatement on PostgreSQL, from `send`, which sends statements with BEGIN, the lock
+ * and COMMIT as one message and returns each one's rows. A call whose lock has a message in
+ * flight from this process waits, and the calls that waited are then sent together, up to
+ * GROUP_MAX a message (a group commit): one round trip, one lock and one commit flush for
+ * several creates in one tenant, where each held the lock through its own before. Each
+ * statement still runs alone in effect: the ones before it in the message are what it would have
+ * found committed, and it returns its own rows. When a grouped message fails (one statement hit
+ * a unique index), all of it was rolled back, and each is sent again alone, so each caller gets
+ * the answer it would have got alone.
+ */
+function groupingByLock(send: (lock: string, queries: readonly CompiledQuery[]) => Promise<unknown[][]>): NonNullable<Store['lockedStatement']> {
+  interface Call {
+    query: CompiledQuery;
+    resolve: (rows: unknown[]) => void;
+    reject: (error: unknown) => void;
+  }
+  /** Per lock with a message in flight: the calls waiting for it. */
+  const waiting = new Map<string, Call[]>();
+  const sendAlone = async (lock: string, call: Call) => {
+    try {
+      call.resolve((await send(lock, [call.query]))[0]);
+    } catch (error) {
+      call.reject(error);
+    }
+  };
+  const sendGroup = async (lock: string, group: Call[]) => {
+    if (group.length === 1) return sendAlone(lock, group[0]);
+    let rows: unknown[][];
+    try {
+      rows = await send(lock, group.map((call) => call.query));
+    } catch {
+      for (const call of group) await sendAlone(lock, call);
+      return;
+    }
+    group.forEach((call, i) => call.resolve(rows[i]));
+  };
+  const sendUntilNoneWait = async (lock: string, first: Call) => {
+    let group = [first];
+    while (group.length > 0) {
+      await sendGroup(lock, group);
+      group = waiting.get(lock)!.splice(0, GROUP_MAX);
+    }
+    waiting.delete(lock);
+  };
+  return <R>(lock: string, statements: LockedStatements<R>) => {
+    // Several statements of one call would each need the one before them checked for a row.
+    if (statements.length !== 1) return Promise.reject(new TypeError(`lockedStatement sends one statement on PostgreSQL, not ${statements.length}`));
+    return new Promise<R[]>((resolve, reject) => {
+      const call: Call = { query: statements[0], resolve: resolve as (rows: unknown[]) => void, reject };
+      const queue = waiting.get(lock);
+      if (queue) {
+        queue.push(call);
+        return;
+      }
+      waiting.set(lock, []);
+      void sendUntilNoneWait(lock, call);
+    });
+  };
+}
+
 export function openPostgres(databaseUrl: string, options: StoreOptions): Store {
   const idleConnectionFailed = (error: Error) => options.onBackgroundError?.(error, 'a PostgreSQL connection failed outside a query; the pool replaces it');
   const pool = new pg.Pool({
@@ -130,16 +194,13 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
         if (lock !== undefined) await sql`select pg_advisory_xact_lock(hashtextextended(${lock}, 0))`.execute(trx);
         return fn(trx);
       }),
-    async lockedStatement<R>(lock: string, statements: LockedStatements<R>): Promise<R[]> {
-      // Several statements would each need the one before them checked for a row: round trips.
-      if (statements.length !== 1) throw new TypeError(`lockedStatement sends one statement on PostgreSQL, not ${statements.length}`);
-      const query = statements[0] as CompiledQuery<R>;
+    lockedStatement: groupingByLock(async (lock, queries) => {
       const client = await telling.connect();
       let broken: Error | undefined;
       try {
-        const message = `begin; select pg_advisory_xact_lock(hashtextextended(${pgLiteral(lock)}, 0)); ${inlineParameters(query)}; commit`;
+        const message = `begin; select pg_advisory_xact_lock(hashtextextended(${pgLiteral(lock)}, 0)); ${queries.map(inlineParameters).join('; ')}; commit`;
         const results = (await client.query(message)) as unknown as pg.QueryResult[];
-        return results[2].rows as R[];
+        return queries.map((_, i) => results[2 + i].rows);
       } catch (error) {
         // The message stopped at the failing statement, inside its open transaction.
         await client.query('rollback').catch((rollbackError: Error) => {
@@ -149,7 +210,7 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
       } finally {
         client.release(broken);
       }
-    },
+    }),
     snapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     longSnapshot: (fn) => db.transaction().setIsolationLevel('repeatable read').execute(fn),
     insertMany: (trx, table, columns, rows) => {

@@ -44,7 +44,10 @@ export interface Store {
    * thrown. Undefined on a store with no such path.
    * - PostgreSQL: one statement only (a data-modifying WITH holds a whole write), sent with its
    *   BEGIN, the lock and the COMMIT as one message; its parameters are written into the text as
-   *   escaped literals, since a message of several statements takes none.
+   *   escaped literals, since a message of several statements takes none. Calls with one lock
+   *   made while one is in flight from this process are sent together after it, one statement
+   *   after another in one message (a group commit); if that message fails, each is sent again
+   *   alone, so every caller gets the answer it would have got alone.
    * - SQLite: BEGIN IMMEDIATE, the statements and COMMIT run synchronously on the one connection,
    *   with no await between them; the lock is SQLite's own write lock, which covers every tenant.
    */

@@ -96,6 +96,7 @@ describe.skipIf(isPostgresPass)('lockedStatement of several statements (SQLite)'
 
 describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL: one message)', () => {
   let store: Store;
+  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
 
   beforeEach(async () => {
     store = await openTestStore();
@@ -166,5 +167,64 @@ describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL: one message)', ()
     expect(await sql`select k from probe`.execute(store.db)).toMatchObject({ rows: [] });
     const inserts = Array.from({ length: 8 }, (_, i) => store.lockedStatement!('probe', [sql`insert into probe (k, n) values (${`k${i}`}, ${i}) returning k`.compile(store.db)]));
     expect((await Promise.all(inserts)).flat()).toHaveLength(8);
+  });
+
+  describe('calls with one lock made while one is in flight (a group commit)', () => {
+    let holder: pg.Client;
+    const lock = 'tenant:grouped';
+    /** Inserts `k` with the id of the transaction that wrote it. */
+    const insertTx = (k: string) => sql<{ k: string }>`insert into probe (k, n) values (${k}, txid_current()::int) returning k`.compile(store.db);
+    const txOf = async () => new Map((await sql<{ k: string; n: number }>`select k, n from probe`.execute(store.db)).rows.map((row) => [row.k, row.n]));
+
+    beforeEach(async () => {
+      holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+    });
+
+    afterEach(async () => {
+      await holder.end();
+    });
+
+    /** Runs `calls` while another session holds `lock`: the first call's message waits inside PostgreSQL, the rest in this process. */
+    async function behindTheLock<T>(calls: () => Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [lock]);
+      const pending = calls();
+      await expect.poll(async () => (await holder.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`)).rows[0].n, { timeout: 5_000 }).toBe(1);
+      await holder.query('commit');
+      return Promise.allSettled(pending);
+    }
+
+    it('sends the calls that waited together, in one transaction after the first, each with its own rows', async () => {
+      const results = await behindTheLock(() => ['first', 'a', 'b', 'c', 'd'].map((k) => store.lockedStatement!(lock, [insertTx(k)])));
+
+      expect(results).toEqual(['first', 'a', 'b', 'c', 'd'].map((k) => ({ status: 'fulfilled', value: [{ k }] })));
+      const tx = await txOf();
+      expect(new Set(['a', 'b', 'c', 'd'].map((k) => tx.get(k))).size).toBe(1);
+      expect(tx.get('a')).not.toBe(tx.get('first'));
+    });
+
+    it('gives each statement of a group what the ones before it wrote, and no row where its guard finds none', async () => {
+      const bump = sql<{ n: number }>`update probe set n = n + 1 where k = 'x' returning n`.compile(store.db);
+      const results = await behindTheLock((): Promise<unknown[]>[] => [
+        store.lockedStatement!(lock, [insert('first', 0)]),
+        store.lockedStatement!(lock, [bump]),
+        store.lockedStatement!(lock, [insert('x', 10)]),
+        store.lockedStatement!(lock, [bump]),
+      ]);
+
+      expect(results.map((result) => (result.status === 'fulfilled' ? result.value : result.reason))).toEqual([[{ k: 'first' }], [], [{ k: 'x' }], [{ n: 11 }]]);
+    });
+
+    it('answers a failing call with its error and still writes the others of its group', async () => {
+      await store.lockedStatement!(lock, [insert('taken', 0)]);
+      const results = await behindTheLock(() => ['first', 'a', 'taken', 'b'].map((k) => store.lockedStatement!(lock, [insertTx(k)])));
+
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/duplicate key/);
+      const tx = await txOf();
+      expect([...tx.keys()].sort()).toEqual(['a', 'b', 'first', 'taken']);
+      expect(tx.get('taken')).toBe(0);
+    });
   });
 });
