@@ -113,6 +113,9 @@ export interface ServerOptions {
 export async function startServer(databaseUrl: string, manifest: SeedManifest, port: number, logFile: string, options: ServerOptions = {}): Promise<ChildProcess> {
   // BENCH_CPU_PROF=1: the server writes a V8 CPU profile to bench/results/ when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [];
+  // BENCH_NODE_FLAGS: flags for the server's node command line, among them those node refuses in
+  // NODE_OPTIONS (`--trace-gc` writes a line per collection into the server's log).
+  if (process.env.BENCH_NODE_FLAGS) profile.push(...process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean));
   // Metrics on, as deployed, on a port of their own (a fixed 9464 could be taken).
   const metricsPort = String(await freePort());
   const child = spawn(process.execPath, [...profile, 'bench/server.mjs'], {

@@ -11,12 +11,15 @@
  */
 // Plain JavaScript on the compiled dist/ (what `npm start` runs): no TypeScript loader in the
 // measured process. `npm run bench` builds first.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { buildApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
 import { openStore } from '../dist/db/store.js';
 import { migrateToLatest } from '../dist/db/migrator.js';
+import { heapPolicy } from '../dist/lib/heap-policy.js';
 import { FULL_ACCESS } from '../dist/services/access.js';
 import { createOrgUnitService } from '../dist/services/org-unit-service.js';
 
@@ -43,7 +46,17 @@ async function main() {
       instance.get('/bench/ceiling-wide', { schema: { hide: true } }, async (_request, reply) => reply.type('application/json').send(wideBody));
     },
   });
+  // BENCH_HEAP_SAMPLE=<file>: V8's sampling heap profile from start to stop, written to <file>,
+  // holding what a minor collection freed out (what survived to the old generation: alive, or
+  // garbage a major collection had to find).
+  const heapSampling = process.env.BENCH_HEAP_SAMPLE ? new Session() : null;
+  if (heapSampling) {
+    heapSampling.connect();
+    await heapSampling.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: false });
+  }
   await app.listen({ host: config.host, port: config.port });
+  // As src/server.ts does once it listens.
+  heapPolicy.serve();
   process.stdout.write(`BENCH_SERVER_READY ${body.length}\n`);
   // Started with an IPC channel (npm run bench:soak): every 500 ms, off the HTTP path (never
   // shed or queued), the heap beside the RSS the parent reads from /proc, and the event-loop
@@ -73,7 +86,11 @@ async function main() {
       delay.reset();
     }, 500).unref();
   }
-  const stop = () => {
+  const stop = async () => {
+    if (heapSampling) {
+      const { profile } = await heapSampling.post('HeapProfiler.stopSampling');
+      writeFileSync(process.env.BENCH_HEAP_SAMPLE, JSON.stringify(profile));
+    }
     app.close().then(
       () => store.close().then(() => process.exit(0)),
       () => process.exit(1),

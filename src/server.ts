@@ -2,6 +2,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { storeUnavailableReason } from './db/store-errors.js';
 import { type MetricsServer, startMetricsServer } from './metrics/metrics-server.js';
+import { heapPolicy } from './lib/heap-policy.js';
 import { installProcessGuards } from './process-guards.js';
 
 /** Listens, prints where, and closes gracefully on SIGTERM/SIGINT. Nothing else. */
@@ -32,6 +33,9 @@ async function main(): Promise<void> {
     .catch((error: unknown) => {
       throw listenError(error, config.host, config.port, 'the API', 'set PORT (or HOST)');
     });
+  // V8's own choice let a fresh server's heap grow to three times what it holds alive before its
+  // first full collection (lib/heap-policy.ts).
+  heapPolicy.serve();
   const generatedAdminClient = config.adminClient === null ? await ensureAdminClient() : null;
   if (generatedAdminClient) printAdminClient(generatedAdminClient, config.issuer, config.tokenTtlSeconds);
 

@@ -1,42 +1,62 @@
 import v8 from 'node:v8';
 
 /**
- * How far V8 lets the heap grow past what a full collection found alive, while a bulk job runs.
+ * How far V8 lets the heap grow past what a full collection found alive: while a server serves,
+ * and while a bulk job runs.
  *
- * By default V8 sets the next collection's limit at up to four times the live heap when the
- * program allocates fast, which a bulk job does: a million-user import that held ~80 MB alive let
- * the heap reach ~300 MB before collecting it. Holding the policy sets the factor to
- * 1 + percent/100 (V8's `--heap-growing-percent`, read at every limit it computes), and the last
- * release gives V8 back its own choice. The benchmark's million-user import, measured: peak RSS
- * 661 MB and 72.8 s without it, 477–490 MB and a median of 58.8 s with it (docs/benchmarks.md,
- * the fourth pass; the store's I/O moves a run by more than the policy does).
+ * By default V8 sets the next collection's limit at up to four times the live heap when it has
+ * seen little allocation, as after a start: a server that held ~40 MB alive let the heap reach
+ * ~130 MB before its first full collection, 45 s into the benchmark's mixed load, and its RSS
+ * peaked there 50-70 MB above where it then stayed. Under the load V8 picks 1.1-1.3 (a full
+ * collection every 0.3-2 s). A bulk job allocates fast: a million-user import that held ~80 MB
+ * alive let the heap reach ~300 MB before collecting it.
+ *
+ * The policy sets the factor to 1 + percent/100 (V8's `--heap-growing-percent`, read at every
+ * limit it computes): SERVING_HEAP_GROWING_PERCENT once the server serves (`serve`), and
+ * BULK_HEAP_GROWING_PERCENT while a hold lasts; the last release goes back to the serving one,
+ * or to V8's own choice in a process that does not serve. Measured (docs/benchmarks.md): the
+ * mixed load's RSS peaked at 267-293 MB with V8's choice, at 228 MB with 50 % and at 246 MB with
+ * 100 %, at the same requests a second; the million-user import took 72.8 s and peaked at
+ * 661 MB without a hold, a median of 52.3 s and 474-491 MB with 100 %, and 59.6-65.5 s with 50 %.
  *
  * The flag replaces V8's factor outright, including the smaller ones V8 picks for a small heap
- * (down to 1.1 below a few hundred MB of limit): there 100 % would loosen, not tighten. So the
+ * (down to 1.1 below a few hundred MB of limit): there it would loosen, not tighten. So the
  * policy does nothing when the heap's limit is under 2 GiB, or when the operator chose the heap's
  * size or growth (`--max-old-space-size`, `--heap-growing-percent` on node's command line, or the
  * former in NODE_OPTIONS, which refuses the latter).
  */
 export interface HeapPolicy {
-  /** Tightens the heap's growth until the returned function is called (idempotent). Holds nest. */
+  /** From now on, holds the heap's growth to the serving percent when no hold is held. */
+  serve(): void;
+  /** Holds the heap's growth to the bulk percent until the returned function is called (idempotent). Holds nest. */
   hold(): () => void;
 }
 
-/** The growth the policy holds the heap to: at most twice the live heap. */
+/** The growth the policy holds a serving process's heap to: at most 1.5 times the live heap. */
+export const SERVING_HEAP_GROWING_PERCENT = 50;
+
+/** The growth the policy holds the heap to while a bulk job runs: at most twice the live heap. */
 export const BULK_HEAP_GROWING_PERCENT = 100;
 
-export function createHeapPolicy(setFlags: (flags: string) => void, leaveAlone: boolean, percent = BULK_HEAP_GROWING_PERCENT): HeapPolicy {
+export function createHeapPolicy(setFlags: (flags: string) => void, leaveAlone: boolean, percents = { serving: SERVING_HEAP_GROWING_PERCENT, bulk: BULK_HEAP_GROWING_PERCENT }): HeapPolicy {
   let holders = 0;
+  let serving = false;
+  // 0 is V8's "not set": it chooses the factor from its collection speed again.
+  const unheld = () => setFlags(`--heap-growing-percent=${serving ? percents.serving : 0}`);
   return {
+    serve() {
+      if (leaveAlone || serving) return;
+      serving = true;
+      if (holders === 0) unheld();
+    },
     hold() {
       if (leaveAlone) return () => {};
-      if (holders++ === 0) setFlags(`--heap-growing-percent=${percent}`);
+      if (holders++ === 0) setFlags(`--heap-growing-percent=${percents.bulk}`);
       let released = false;
       return () => {
         if (released) return;
         released = true;
-        // 0 is V8's "not set": it chooses the factor from its collection speed again.
-        if (--holders === 0) setFlags('--heap-growing-percent=0');
+        if (--holders === 0) unheld();
       };
     },
   };
@@ -50,7 +70,7 @@ export function heapFlagGiven(execArgv: readonly string[], nodeOptions: string |
   return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => /^--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size)(=|$)/.test(arg));
 }
 
-/** The process's policy (imports hold it). */
+/** The process's policy (the server serves under it; imports hold it). */
 export const heapPolicy: HeapPolicy = createHeapPolicy(
   (flags) => v8.setFlagsFromString(flags),
   heapFlagGiven(process.execArgv, process.env.NODE_OPTIONS) || v8.getHeapStatistics().heap_size_limit < SMALLEST_HEAP_LIMIT,

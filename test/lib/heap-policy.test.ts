@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHeapPolicy, heapFlagGiven } from '../../src/lib/heap-policy.js';
 
-describe('the bulk heap policy', () => {
+describe('the heap policy', () => {
   const recorder = () => {
     const set: string[] = [];
     return { set, setFlags: (flags: string) => void set.push(flags) };
@@ -31,9 +31,34 @@ describe('the bulk heap policy', () => {
     expect(flags.set.at(-1)).toBe('--heap-growing-percent=0');
   });
 
+  it('holds a serving process to the serving growth, and goes back to it, not to V8\'s choice, after a bulk hold', () => {
+    const flags = recorder();
+    const policy = createHeapPolicy(flags.setFlags, false);
+    policy.serve();
+    expect(flags.set).toEqual(['--heap-growing-percent=50']);
+    const release = policy.hold();
+    expect(flags.set.at(-1)).toBe('--heap-growing-percent=100');
+    release();
+    expect(flags.set.at(-1)).toBe('--heap-growing-percent=50');
+    policy.serve();
+    expect(flags.set).toHaveLength(3);
+  });
+
+  it('lets a hold that began before serving keep the bulk growth until its release', () => {
+    const flags = recorder();
+    const policy = createHeapPolicy(flags.setFlags, false);
+    const release = policy.hold();
+    policy.serve();
+    expect(flags.set).toEqual(['--heap-growing-percent=100']);
+    release();
+    expect(flags.set).toEqual(['--heap-growing-percent=100', '--heap-growing-percent=50']);
+  });
+
   it('does nothing when told to leave the heap alone (a small heap, or the operator sized it)', () => {
     const flags = recorder();
-    createHeapPolicy(flags.setFlags, true).hold()();
+    const policy = createHeapPolicy(flags.setFlags, true);
+    policy.serve();
+    policy.hold()();
     expect(flags.set).toEqual([]);
   });
 
