@@ -1,4 +1,5 @@
 import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * How far V8 lets the heap grow past what a full collection found alive: while a server serves,
@@ -12,7 +13,8 @@ import v8 from 'node:v8';
  * alive let the heap reach ~300 MB before collecting it.
  *
  * The policy sets the factor to 1 + percent/100 (V8's `--heap-growing-percent`, read at every
- * limit it computes): SERVING_HEAP_GROWING_PERCENT once the server serves (`serve`), and
+ * limit it computes): SERVING_HEAP_GROWING_PERCENT once the server serves (`serve`, which
+ * collects once so that the first limit is the policy's too), and
  * BULK_HEAP_GROWING_PERCENT while a hold lasts; the last release goes back to the serving one,
  * or to V8's own choice in a process that does not serve. Measured (docs/benchmarks.md): the
  * mixed load's RSS peaked at 267-293 MB with V8's choice, at 228 MB with 50 % and at 246 MB with
@@ -38,7 +40,12 @@ export const SERVING_HEAP_GROWING_PERCENT = 50;
 /** The growth the policy holds the heap to while a bulk job runs: at most twice the live heap. */
 export const BULK_HEAP_GROWING_PERCENT = 100;
 
-export function createHeapPolicy(setFlags: (flags: string) => void, leaveAlone: boolean, percents = { serving: SERVING_HEAP_GROWING_PERCENT, bulk: BULK_HEAP_GROWING_PERCENT }): HeapPolicy {
+export function createHeapPolicy(
+  setFlags: (flags: string) => void,
+  leaveAlone: boolean,
+  collect: () => void = () => {},
+  percents = { serving: SERVING_HEAP_GROWING_PERCENT, bulk: BULK_HEAP_GROWING_PERCENT },
+): HeapPolicy {
   let holders = 0;
   let serving = false;
   // 0 is V8's "not set": it chooses the factor from its collection speed again.
@@ -47,7 +54,11 @@ export function createHeapPolicy(setFlags: (flags: string) => void, leaveAlone: 
     serve() {
       if (leaveAlone || serving) return;
       serving = true;
-      if (holders === 0) unheld();
+      if (holders > 0) return;
+      unheld();
+      // The limit before a process's first full collection is V8's initial one, which the flag
+      // does not change (~130 MB here): a collection now computes the next from the policy.
+      collect();
     },
     hold() {
       if (leaveAlone) return () => {};
@@ -70,8 +81,19 @@ export function heapFlagGiven(execArgv: readonly string[], nodeOptions: string |
   return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => /^--(heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size)(=|$)/.test(arg));
 }
 
+/**
+ * A full collection, now. `gc` is a global only of contexts created after `--expose-gc` is set,
+ * so a new one is made for it (what the expose-gc package does); the flag stays set, which only
+ * gives later contexts of `node:vm` a `gc` of their own too.
+ */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** The process's policy (the server serves under it; imports hold it). */
 export const heapPolicy: HeapPolicy = createHeapPolicy(
   (flags) => v8.setFlagsFromString(flags),
   heapFlagGiven(process.execArgv, process.env.NODE_OPTIONS) || v8.getHeapStatistics().heap_size_limit < SMALLEST_HEAP_LIMIT,
+  collectGarbage,
 );
