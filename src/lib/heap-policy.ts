@@ -16,9 +16,12 @@ import { runInNewContext } from 'node:vm';
  * limit it computes): SERVING_HEAP_GROWING_PERCENT once the server serves (`serve`, which
  * collects once so that the first limit is the policy's too), and
  * BULK_HEAP_GROWING_PERCENT while a hold lasts; the last release goes back to the serving one,
- * or to V8's own choice in a process that does not serve. Measured (docs/benchmarks.md): the
- * mixed load's RSS peaked at 267-293 MB with V8's choice, at 228 MB with 50 % and at 246 MB with
- * 100 %, at the same requests a second; the million-user import took 72.8 s and peaked at
+ * or to V8's own choice in a process that does not serve. Measured (docs/benchmarks.md, three
+ * runs of each in one run of the benchmark): the mixed load's RSS peaked at 272-277 MB with V8's
+ * choice and at 226-228 MB with 50 % on SQLite, at the same requests a second; at 246-279 MB and
+ * 179-185 MB on PostgreSQL, where collecting more often cost 15 % more CPU a request (5 % fewer
+ * requests). 75 % and 100 % peaked at 229-248 MB on SQLite and crept up over 4 minutes (to
+ * 242 MB at 75 %), 50 % stayed at 222-229 MB. The million-user import took 72.8 s and peaked at
  * 661 MB without a hold, a median of 52.3 s and 474-491 MB with 100 %, and 59.6-65.5 s with 50 %.
  *
  * The flag replaces V8's factor outright, including the smaller ones V8 picks for a small heap
