@@ -84,6 +84,8 @@ export interface StartOptions {
   preload?: string[];
   /** Listen on this port (default: a free one). */
   port?: number;
+  /** Flags for node itself, before tsx (those node refuses in NODE_OPTIONS, e.g. `--trace-gc`). */
+  nodeArgs?: string[];
 }
 
 export async function startServer(name: string, databaseUrl: string, options: StartOptions = {}): Promise<ServerProcess> {
@@ -91,7 +93,7 @@ export async function startServer(name: string, databaseUrl: string, options: St
   const baseUrl = `http://127.0.0.1:${port}`;
   const extraEnv = options.env ?? {};
   const preload = (options.preload ?? []).flatMap((module) => ['--import', `./${module}`]);
-  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, 'src/server.ts'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', ...preload, 'src/server.ts'], {
     cwd: ROOT,
     env: arborEnv(databaseUrl, { HOST: '127.0.0.1', PORT: String(port), ...extraEnv }),
     stdio: ['ignore', 'pipe', 'pipe'],
