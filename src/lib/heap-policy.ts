@@ -19,8 +19,9 @@ import { runInNewContext } from 'node:vm';
  * or to V8's own choice in a process that does not serve. Measured (docs/benchmarks.md, three
  * runs of each in one run of the benchmark): the mixed load's RSS peaked at 272-277 MB with V8's
  * choice and at 226-228 MB with 50 % on SQLite, at the same requests a second; at 246-279 MB and
- * 179-185 MB on PostgreSQL, where collecting more often cost 15 % more CPU a request (5 % fewer
- * requests). 75 % and 100 % peaked at 229-248 MB on SQLite and crept up over 4 minutes (to
+ * 179-185 MB on PostgreSQL, where collecting more often cost 15 % more CPU a request until
+ * large kept answers stopped being copied per request (http/rendered-resource.ts); since, the
+ * same CPU as V8's choice, and peaks of 173-176 MB against 274-281. 75 % and 100 % peaked at 229-248 MB on SQLite and crept up over 4 minutes (to
  * 242 MB at 75 %), 50 % stayed at 222-229 MB. The million-user import took 72.8 s and peaked at
  * 661 MB without a hold, a median of 52.3 s and 474-491 MB with 100 %, and 59.6-65.5 s with 50 %.
  *
@@ -43,16 +44,11 @@ export const SERVING_HEAP_GROWING_PERCENT = 50;
 /** The growth the policy holds the heap to while a bulk job runs: at most twice the live heap. */
 export const BULK_HEAP_GROWING_PERCENT = 100;
 
-export function createHeapPolicy(
-  setFlags: (flags: string) => void,
-  leaveAlone: boolean,
-  collect: () => void = () => {},
-  percents = { serving: SERVING_HEAP_GROWING_PERCENT, bulk: BULK_HEAP_GROWING_PERCENT },
-): HeapPolicy {
+export function createHeapPolicy(setFlags: (flags: string) => void, leaveAlone: boolean, collect: () => void = () => {}): HeapPolicy {
   let holders = 0;
   let serving = false;
   // 0 is V8's "not set": it chooses the factor from its collection speed again.
-  const unheld = () => setFlags(`--heap-growing-percent=${serving ? percents.serving : 0}`);
+  const unheld = () => setFlags(`--heap-growing-percent=${serving ? SERVING_HEAP_GROWING_PERCENT : 0}`);
   return {
     serve() {
       if (leaveAlone || serving) return;
@@ -65,7 +61,7 @@ export function createHeapPolicy(
     },
     hold() {
       if (leaveAlone) return () => {};
-      if (holders++ === 0) setFlags(`--heap-growing-percent=${percents.bulk}`);
+      if (holders++ === 0) setFlags(`--heap-growing-percent=${BULK_HEAP_GROWING_PERCENT}`);
       let released = false;
       return () => {
         if (released) return;

@@ -13,20 +13,21 @@ import { TEST_DATABASE_URL, closeTestStore, isPostgresPass, openTestStore } from
  * simple query protocol, its parameters written in as literals. SQLite: run synchronously.
  */
 
+/** Every test's store, fresh, with a table `probe` of its own. */
+let store: Store;
+const probe = async () => (await sql<{ k: string; n: number }>`select k, n from probe order by k`.execute(store.db)).rows;
+const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
+
+beforeEach(async () => {
+  store = await openTestStore();
+  await sql`create table probe (k text primary key, n integer)`.execute(store.db);
+});
+
+afterEach(async () => {
+  await closeTestStore(store);
+});
+
 describe('lockedStatement (both stores)', () => {
-  let store: Store;
-  const probe = async () => (await sql<{ k: string; n: number }>`select k, n from probe order by k`.execute(store.db)).rows;
-  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
-
-  beforeEach(async () => {
-    store = await openTestStore();
-    await sql`create table probe (k text primary key, n integer)`.execute(store.db);
-  });
-
-  afterEach(async () => {
-    await closeTestStore(store);
-  });
-
   it('returns the last statement\'s rows and commits what it wrote', async () => {
     expect(await store.lockedStatement!('probe', [insert('a', 1)])).toEqual([{ k: 'a' }]);
     expect(await probe()).toEqual([{ k: 'a', n: 1 }]);
@@ -63,19 +64,6 @@ describe('lockedStatement (both stores)', () => {
 });
 
 describe.skipIf(isPostgresPass)('lockedStatement of several statements (SQLite)', () => {
-  let store: Store;
-  const probe = async () => (await sql<{ k: string; n: number }>`select k, n from probe order by k`.execute(store.db)).rows;
-  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
-
-  beforeEach(async () => {
-    store = await openTestStore();
-    await sql`create table probe (k text primary key, n integer)`.execute(store.db);
-  });
-
-  afterEach(async () => {
-    await closeTestStore(store);
-  });
-
   it('runs them in order in one transaction and returns the last one\'s rows', async () => {
     const bump = sql<{ n: number }>`update probe set n = n + 10 where k = 'a' returning n`.compile(store.db);
     expect(await store.lockedStatement!('probe', [insert('a', 1), bump])).toEqual([{ n: 11 }]);
@@ -95,18 +83,6 @@ describe.skipIf(isPostgresPass)('lockedStatement of several statements (SQLite)'
 });
 
 describe.skipIf(!isPostgresPass)('lockedStatement (PostgreSQL: one message)', () => {
-  let store: Store;
-  const insert = (k: string, n: number) => sql<{ k: string }>`insert into probe (k, n) values (${k}, ${n}) returning k`.compile(store.db);
-
-  beforeEach(async () => {
-    store = await openTestStore();
-    await sql`create table probe (k text primary key, n integer)`.execute(store.db);
-  });
-
-  afterEach(async () => {
-    await closeTestStore(store);
-  });
-
   it('writes every parameter as a literal that PostgreSQL reads back as the same value', async () => {
     const text = fc.string({ unit: fc.constantFrom('a', "'", '\\', '$', '1', '-', ' ', ';', '"', '\n', 'é', '😀', 'E', '\t') });
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
