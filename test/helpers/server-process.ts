@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { freePort } from './free-port.js';
 
 /**
  * Real Arbor server processes (`node --import tsx src/server.ts`) for multi-instance tests:
@@ -13,25 +13,13 @@ import pg from 'pg';
  * throw-away stores (a SQLite file in a temp directory, or a fresh PostgreSQL database).
  */
 
+export { freePort };
+
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ADMIN_ID = 'admin';
 export const ADMIN_SECRET = 'concurrency-secret-123';
 export const ISSUER = 'http://arbor.test';
 export const AUDIENCE = 'arbor';
-
-/** A port nobody listens on right now (the OS picks it; we close before the server takes it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The environment of an operator who set only what we pass: nothing of Arbor's leaks in from the test run. */
 export function arborEnv(databaseUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/**
+ * A port for a server a test is about to start in another process, free when it is handed out.
+ *
+ * The child binds it seconds later (10 s and more on a busy 2-core runner), so the port must stay
+ * free meanwhile. A port the kernel picked with `listen(0)` does not: it comes from the ephemeral
+ * range, which every outgoing connection of the suite draws from too (clients of the test servers,
+ * PostgreSQL, webhook deliveries), and one of them may take it first. The child then fails with
+ * EADDRINUSE: CI saw an instance of the start-up race test not come up.
+ *
+ * So ports come from below the ephemeral range, which nothing picks by itself, in a block of their
+ * own for each vitest worker (VITEST_POOL_ID), handed out in turn and checked by binding once.
+ */
+const FLOOR = 10_000;
+const BLOCK = 400;
+
+function ephemeralStart(): number {
+  try {
+    const [start] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(start) && start > FLOOR + BLOCK) return start;
+  } catch {
+    // not Linux: IANA's dynamic range starts at 49152
+  }
+  return 49_152;
+}
+
+const blocks = Math.floor((ephemeralStart() - FLOOR) / BLOCK);
+const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
+const blockStart = FLOOR + ((Number.isInteger(worker) ? worker : process.pid) % blocks) * BLOCK;
+let next = Math.floor(Math.random() * BLOCK);
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export async function freePort(): Promise<number> {
+  for (let tried = 0; tried < BLOCK; tried++) {
+    const port = blockStart + (next++ % BLOCK);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${blockStart}–${blockStart + BLOCK - 1} (this worker's block below the ephemeral range)`);
+}
