@@ -1,8 +1,9 @@
-import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PoolExhaustedError } from '../errors.js';
-import { insertValues, preparedStatementNames } from './sql.js';
+import { pgBatchedReads } from './postgres-batched-reads.js';
+import { insertValues, preparedStatementNames, readDirectlyThrough } from './sql.js';
 import { type LockedStatements, type Store, type StoreOptions, probeWrite } from './store.js';
 
 const PREPARING = Symbol('preparing named statements');
@@ -169,6 +170,8 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
     end: () => pool.end(),
   };
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: telling }) });
+  // The primary-key reads of an OU asked for in one turn share one statement (postgres-batched-reads.ts).
+  readDirectlyThrough(db, pgBatchedReads(async (text, parameters) => (await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, [...parameters]))).rows));
   const healthTimeoutMs = Math.min(connectTimeoutMs, 2_000);
   const healthPool = new pg.Pool({
     connectionString: databaseUrl,
