@@ -77,8 +77,9 @@ export const preparedStatementNames = new Map<string, string>();
 
 /**
  * Runs a read of compiledOnce's (its SQL text and parameters) outside Kysely's executor, as a
- * store chooses: sqlite-store.ts's `batchedReads` runs those asked for in one event-loop turn
- * together, in one read transaction on its connection.
+ * store chooses: those asked for in one event-loop turn together, in one read transaction on
+ * SQLite's connection (sqlite-store.ts's `batchedReads`), in one statement per text on
+ * PostgreSQL (postgres-batched-reads.ts).
  */
 export type DirectRead = (sqlText: string, parameters: readonly unknown[]) => Promise<unknown[]>;
 const directReads = new WeakMap<object, DirectRead>();
@@ -103,7 +104,9 @@ export function compiledOnce<N extends string, R>(
     /**
      * A read that a store may run with others of the same moment, outside Kysely's executor
      * (readDirectlyThrough): never a write, and nothing a caller needs to run before its next
-     * statement within one transaction (a transaction's handle never takes that path).
+     * statement within one transaction (a transaction's handle never takes that path). Its
+     * rows may come in any order, and its parameters should be strings (PostgreSQL batches only
+     * those).
      */
     batched?: boolean;
   } = {},

@@ -64,8 +64,9 @@ const ORG_UNIT_COLUMNS = [
 
 /**
  * An OU by primary key, compiled once: every OU request reads one, and building and compiling
- * the query through Kysely took most of its 21 µs on SQLite. Batched: on SQLite, the reads of one
- * event-loop turn share one read transaction (sqlite-store.ts).
+ * the query through Kysely took most of its 21 µs on SQLite. Batched: the reads of one
+ * event-loop turn share one read transaction on SQLite (sqlite-store.ts), one statement on
+ * PostgreSQL (postgres-batched-reads.ts).
  */
 const selectById = compiledOnce(
   ['tenant_id', 'id'],
