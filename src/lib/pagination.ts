@@ -78,11 +78,6 @@ export async function readPage<T>(request: PageRequest, total: number, read: (wi
   return rows;
 }
 
-/** The number of rows a page holds when `total` is exact. */
-export function expectedRows(request: PageRequest, total: number): number {
-  return Math.max(0, Math.min(request.per_page, total - offsetOf(request)));
-}
-
 /** A listing as readListing pages it: rows ordered by a unique string key. */
 export interface Listing<R> {
   /** What the listing is (kind, tenant, filters): a cursor is bound to it, a rank index kept per it. */

@@ -4,7 +4,7 @@ import type { UserRow } from '../db/repositories/user-repository.js';
 import type { CompiledQuery } from 'kysely';
 import { type Access, reachCovers } from './access.js';
 import type { Store } from '../db/store.js';
-import { type Page, type PageRequest, type PageWindow, RankIndexBuilding, expectedRows, readListing } from '../lib/pagination.js';
+import { type Page, type PageRequest, type PageWindow, RankIndexBuilding, readListing } from '../lib/pagination.js';
 import { RankIndexes } from '../lib/rank-index.js';
 import { ouNotFound } from './org-unit-rules.js';
 import { notFoundIn } from './tenant-guard.js';
@@ -119,27 +119,25 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
       }
       const total = ou.subtree_user_count;
       // A subtree holding every placed user (a single root, typically) is read in id order from
-      // an index of all the tenant's users, rather than gathered from its OUs and sorted. That
-      // read keeps only rows of the subtree: if a concurrent write placed a user elsewhere in
-      // between, it comes up short, and the page is read again the exact way.
-      const holdsAll = total > 0 && total === ou.placed_user_count;
-      if (holdsAll) {
-        const listing = (fast: boolean) => ({
-          id: listingId,
-          total,
-          keyOf: (row: UserRow) => row.id,
-          read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, fast),
-          ranks: {
-            cache: rankIndexes,
-            version: eventSeq,
-            build: (step: number) => repos.users.rankKeysPlaced(tenantId, step),
-            kind: 'placed',
-            ...aside(lastSeq, (step) => repos.users.rankKeyQueries.placed(tenantId, step), offsetWhileBuilding),
-          },
-        });
-        const page = await readListing(pageRequest, listing(true));
-        const short = pageRequest.cursor ? page.items.length < pageRequest.per_page && page.nextCursor === null : page.items.length < expectedRows(pageRequest, total);
-        return finish(short ? await readListing(pageRequest, listing(false)) : page);
+      // an index of all the tenant's placed users, rather than gathered from its OUs and sorted.
+      // Its counts and that read are of this one snapshot: a user placed elsewhere meanwhile is
+      // in neither, and counts that differ send the page the exact way below.
+      if (total > 0 && total === ou.placed_user_count) {
+        return finish(
+          await readListing(pageRequest, {
+            id: listingId,
+            total,
+            keyOf: (row: UserRow) => row.id,
+            read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, true),
+            ranks: {
+              cache: rankIndexes,
+              version: eventSeq,
+              build: (step: number) => repos.users.rankKeysPlaced(tenantId, step),
+              kind: 'placed',
+              ...aside(lastSeq, (step) => repos.users.rankKeyQueries.placed(tenantId, step), offsetWhileBuilding),
+            },
+          }),
+        );
       }
       if (total <= subtreeIdsMax) {
         // Sorted ids of the subtree at this version: a page is a slice of them, whatever its number.

@@ -1,5 +1,5 @@
 import { type CompiledQuery, type SelectQueryBuilder, type Selectable, sql } from 'kysely';
-import { escapeLike, inAnySubtree, inSubtree } from '../sql.js';
+import { dialectOf, escapeLike, inAnySubtree, inSubtree } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { Database, UserTable } from '../schema.js';
@@ -15,6 +15,9 @@ export interface UserListFilter {
 }
 
 /** All SQL on `users`. Every method is scoped by tenant first. */
+/** Most rows a page of placed users skips by reading them on PostgreSQL (beyond, it skips index entries only). */
+const DIRECT_OFFSET_MAX = 1_000;
+
 export function createUserRepository(db: Executor) {
   const listQuery = (tenantId: string, filter: UserListFilter) => {
     let query = db.selectFrom('users').where('tenant_id', '=', tenantId);
@@ -93,21 +96,24 @@ export function createUserRepository(db: Executor) {
     },
 
     /**
-     * Users of the subtree at `idPath`, by id. `holdsEveryPlacedUser`: the subtree holds every
-     * user of the tenant that has an OU, so the page is found in `users_id_ou_ix` alone, in id
-     * order (an offset of 10^6 costs 0.1 s; joining from the OU range sorts 10^6 rows instead).
+     * Users of the subtree at `idPath`, by id. `holdsEveryPlacedUser`: the caller read, in the
+     * snapshot it reads this in, that the subtree holds every user of the tenant that has an OU
+     * (org-unit-user-service.ts compares the maintained counts), so the page is the tenant's placed
+     * users in id order, read from `users_id_ou_ix` without the OU range (an offset of 10^6 costs
+     * 0.1 s; joining from the OU range sorts 10^6 rows instead, and joining the page back to the
+     * range doubled its cost on PostgreSQL).
      */
     async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean): Promise<UserRow[]> {
       if (holdsEveryPlacedUser) {
-        // The page's ids from the covering index first (skipped rows never touch the table),
-        // then those rows.
-        const placed = db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null);
-        const pageIds = (window.after === undefined ? placed : placed.where('id', '>', window.after))
-          .orderBy('id', direction(window))
-          .limit(window.limit)
-          .offset(window.offset);
-        // Joined back to the subtree's range: a user placed outside it meanwhile is never listed.
-        return usersOfSubtree(tenantId, idPath).selectAll('u').where('u.id', 'in', pageIds).orderBy('u.id', direction(window)).execute();
+        const placed = db.selectFrom('users').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null);
+        const from = window.after === undefined ? placed : placed.where('id', '>', window.after);
+        // PostgreSQL: a short skip (a rank index's seek leaves less than its step) reads the rows
+        // directly. SQLite would walk its primary key and read each skipped row of the table.
+        if (window.offset <= DIRECT_OFFSET_MAX && dialectOf(db) === 'postgres') return from.selectAll().orderBy('id', direction(window)).limit(window.limit).offset(window.offset).execute();
+        // Otherwise the page's ids come from the covering index first, so that the skipped rows
+        // never touch the table, then those rows.
+        const pageIds = from.select('id').orderBy('id', direction(window)).limit(window.limit).offset(window.offset);
+        return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)).execute();
       }
       const query = usersOfSubtree(tenantId, idPath);
       return (window.after === undefined ? query : query.where('u.id', '>', window.after))
