@@ -171,7 +171,13 @@ export function openPostgres(databaseUrl: string, options: StoreOptions): Store 
   };
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: telling }) });
   // The primary-key reads of an OU asked for in one turn share one statement (postgres-batched-reads.ts).
-  readDirectlyThrough(db, pgBatchedReads(async (text, parameters) => (await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, [...parameters]))).rows));
+  readDirectlyThrough(
+    db,
+    pgBatchedReads(
+      async (text, parameters) => (await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text, [...parameters]))).rows,
+      (error) => options.onBackgroundError?.(error, 'PostgreSQL refused a batched read; the reads of its statement are sent one by one from now on'),
+    ),
+  );
   const healthTimeoutMs = Math.min(connectTimeoutMs, 2_000);
   const healthPool = new pg.Pool({
     connectionString: databaseUrl,

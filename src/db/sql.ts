@@ -105,8 +105,8 @@ export function compiledOnce<N extends string, R>(
      * A read that a store may run with others of the same moment, outside Kysely's executor
      * (readDirectlyThrough): never a write, and nothing a caller needs to run before its next
      * statement within one transaction (a transaction's handle never takes that path). Its
-     * rows may come in any order, and its parameters should be strings (PostgreSQL batches only
-     * those).
+     * rows may come in any order; PostgreSQL batches it only with string values, each standing
+     * where a `text` value is accepted (they are passed as text arrays).
      */
     batched?: boolean;
   } = {},

@@ -140,7 +140,7 @@ describe.skipIf(!isPostgresPass)('batched reads on PostgreSQL', () => {
 
   it('sees every commit that preceded the reads, and never the rows of a transaction still open', async () => {
     const ou = await fixture.ous.create(W, ALL, fixture.tenantId, { name: 'Committed' });
-    recordingStatements();
+    const sent = recordingStatements();
     let during: Promise<unknown[]> | undefined;
     await fixture.store.transaction(async (trx) => {
       await trx.updateTable('org_units').set({ description: 'open' }).where('tenant_id', '=', fixture.tenantId).where('id', '=', ou.id).execute();
@@ -150,5 +150,8 @@ describe.skipIf(!isPostgresPass)('batched reads on PostgreSQL', () => {
     expect(await during).toEqual([expect.objectContaining({ description: null }), expect.objectContaining({ description: null })]);
     const after = await Promise.all([repository().getById(fixture.tenantId, ou.id), repository().getById(fixture.tenantId, ou.id)]);
     expect(after).toEqual([expect.objectContaining({ description: 'open' }), expect.objectContaining({ description: 'open' })]);
+    // Both pairs were read batched, each in a statement of its own.
+    expect(sent).toHaveLength(2);
+    expect(sent.every((text) => text.startsWith('select arbor_batch.ord'))).toBe(true);
   });
 });
