@@ -121,8 +121,9 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
       // A subtree holding every placed user (a single root, typically) is read in id order from
       // an index of all the tenant's placed users, rather than gathered from its OUs and sorted.
       // Its counts and that read are of this one snapshot: a user placed elsewhere meanwhile is
-      // in neither, and counts that differ send the page the exact way below.
-      if (total > 0 && total === ou.placed_user_count) {
+      // in neither, and counts that differ send the page the exact way below. Only for a
+      // principal of the whole tenant: a subtree scope stays in the query, whatever a counter says.
+      if (total > 0 && total === ou.placed_user_count && access.reach('users:read') === 'tenant') {
         return finish(
           await readListing(pageRequest, {
             id: listingId,

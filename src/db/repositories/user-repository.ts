@@ -14,10 +14,10 @@ export interface UserListFilter {
   withinSubtrees?: readonly string[];
 }
 
-/** All SQL on `users`. Every method is scoped by tenant first. */
 /** Most rows a page of placed users skips by reading them on PostgreSQL (beyond, it skips index entries only). */
 const DIRECT_OFFSET_MAX = 1_000;
 
+/** All SQL on `users`. Every method is scoped by tenant first. */
 export function createUserRepository(db: Executor) {
   const listQuery = (tenantId: string, filter: UserListFilter) => {
     let query = db.selectFrom('users').where('tenant_id', '=', tenantId);
