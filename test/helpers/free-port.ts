@@ -16,19 +16,25 @@ import { createServer } from 'node:net';
 const FLOOR = 10_000;
 const BLOCK = 400;
 
-function ephemeralStart(): number {
+/** Where test ports come from: below the ephemeral range, or above it if it starts too low. */
+function testPortRange(): { from: number; to: number } {
+  let [start, end] = [32_768, 60_999];
   try {
-    const [start] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(start) && start > FLOOR + BLOCK) return start;
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) [start, end] = [low, high];
   } catch {
-    // not Linux: IANA's dynamic range starts at 49152
+    // not Linux: IANA's dynamic range
+    [start, end] = [49_152, 65_535];
   }
-  return 49_152;
+  if (start - FLOOR >= BLOCK) return { from: FLOOR, to: start };
+  if (65_536 - (end + 1) >= BLOCK) return { from: end + 1, to: 65_536 };
+  throw new Error(`the ephemeral port range ${start}-${end} leaves no room for test servers' ports`);
 }
 
-const blocks = Math.floor((ephemeralStart() - FLOOR) / BLOCK);
+const range = testPortRange();
+const blocks = Math.floor((range.to - range.from) / BLOCK);
 const worker = Number(process.env.VITEST_POOL_ID ?? process.pid);
-const blockStart = FLOOR + ((Number.isInteger(worker) ? worker : process.pid) % blocks) * BLOCK;
+const blockStart = range.from + ((Number.isInteger(worker) ? worker : process.pid) % blocks) * BLOCK;
 let next = Math.floor(Math.random() * BLOCK);
 
 function bindable(port: number): Promise<boolean> {
@@ -45,5 +51,5 @@ export async function freePort(): Promise<number> {
     const port = blockStart + (next++ % BLOCK);
     if (await bindable(port)) return port;
   }
-  throw new Error(`no free port in ${blockStart}–${blockStart + BLOCK - 1} (this worker's block below the ephemeral range)`);
+  throw new Error(`no free port in ${blockStart}–${blockStart + BLOCK - 1} (this worker's block, outside the ephemeral range)`);
 }
