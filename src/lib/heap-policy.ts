@@ -21,8 +21,9 @@ import { runInNewContext } from 'node:vm';
  * choice and at 226-228 MB with 50 % on SQLite, at the same requests a second; at 246-279 MB and
  * 179-185 MB on PostgreSQL, where collecting more often cost 15 % more CPU a request until
  * large kept answers stopped being copied per request (http/rendered-resource.ts); since, the
- * same CPU as V8's choice, and peaks of 173-176 MB against 274-281. 75 % and 100 % peaked at 229-248 MB on SQLite and crept up over 4 minutes (to
- * 242 MB at 75 %), 50 % stayed at 222-229 MB. The million-user import took 72.8 s and peaked at
+ * same CPU as V8's choice, and peaks of 173-176 MB against 274-281. 75 % and 100 % peaked at
+ * 229-248 MB on SQLite and crept up over 4 minutes (to 242 MB at 75 %); 50 % stayed at
+ * 222-229 MB. The million-user import took 72.8 s and peaked at
  * 661 MB without a hold, a median of 52.3 s and 474-491 MB with 100 %, and 59.6-65.5 s with 50 %.
  *
  * The flag replaces V8's factor outright, including the smaller ones V8 picks for a small heap

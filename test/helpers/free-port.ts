@@ -10,8 +10,9 @@ import { createServer } from 'node:net';
  * PostgreSQL, webhook deliveries), and one of them may take it first. The child then fails with
  * EADDRINUSE: CI saw an instance of the start-up race test not come up.
  *
- * So ports come from below the ephemeral range, which nothing picks by itself, in a block of their
- * own for each vitest worker (VITEST_POOL_ID), handed out in turn and checked by binding once.
+ * So ports come from outside the ephemeral range (below it, or above it where it starts too low),
+ * which nothing picks by itself, in a block of their own for each vitest worker (VITEST_POOL_ID),
+ * handed out in turn and checked by binding once.
  */
 const FLOOR = 10_000;
 const BLOCK = 400;
