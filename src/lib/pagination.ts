@@ -116,6 +116,11 @@ export interface Listing<R> {
      * SQLite, holds the process's one connection) and reads again; true, the page is read without.
      */
     offsetWhileBuilding?: boolean;
+    /**
+     * Only an index kept at `version` is used, none built: a page that needs one throws
+     * RankIndexNotKept (a page read with no transaction, whose caller then reads it in a snapshot).
+     */
+    keptOnly?: boolean;
     /** A filtered listing (a search) uses its index from page 2 on: 0. Default: the cache's. */
     minOffset?: number;
   };
@@ -167,6 +172,13 @@ export class RankIndexBuilding extends Error {
   }
 }
 
+/** Thrown by readListing when a page needs a rank index that is not kept and the listing is `keptOnly`. */
+export class RankIndexNotKept extends Error {
+  constructor() {
+    super('no rank index is kept at this version');
+  }
+}
+
 /** The page at `offset` through the listing's rank index; without one when it is being built aside. */
 async function readRanked<R>(request: PageRequest, listing: Listing<R>, ranks: NonNullable<Listing<R>['ranks']>): Promise<R[]> {
   const { cache, version, build, buildAside } = ranks;
@@ -174,7 +186,10 @@ async function readRanked<R>(request: PageRequest, listing: Listing<R>, ranks: N
   const step = rankStep(listing.total, cache.maxKeys);
   const id = JSON.stringify(ranks.kind === undefined ? listing.id : [...listing.id, ranks.kind]);
   let anchors: string[] | undefined;
-  if (buildAside) {
+  if (ranks.keptOnly) {
+    anchors = cache.keptAt(id, version, step);
+    if (!anchors) throw new RankIndexNotKept();
+  } else if (buildAside) {
     anchors = cache.keptAt(id, version, step);
     if (!anchors) {
       const { built, worthWaiting } = cache.buildAside(id, version, step, () => buildAside(step));

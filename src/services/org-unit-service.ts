@@ -6,7 +6,7 @@ import { onUniqueViolation } from '../db/store-errors.js';
 import { dialectOf } from '../db/sql.js';
 import type { Store } from '../db/store.js';
 import { newId } from '../lib/ids.js';
-import { type Page, type PageRequest, readListing } from '../lib/pagination.js';
+import { type Page, type PageRequest, RankIndexNotKept, readListing } from '../lib/pagination.js';
 import { RankIndexes } from '../lib/rank-index.js';
 import { encodeAttributes, sameAttributes } from './json-attributes.js';
 import { DELETE_STRATEGIES } from './org-unit-delete.js';
@@ -65,9 +65,6 @@ export interface OrgUnitServiceDeps {
    */
   listInOneStatement?: boolean;
 }
-
-/** Thrown through readListing when a page needs a rank index that is not kept. */
-const NEEDS_SNAPSHOT = Symbol('the page needs a snapshot');
 
 /** Tenants whose OU count and version an instance keeps, to plan a list page before reading it. */
 const TENANTS_PAGED = 10_000;
@@ -212,9 +209,12 @@ export function createOrgUnitService({
     let event_seq: number | undefined;
     let consistent = true;
     let page: Page<OrgUnitListRow>;
+    // keptOnly: a rank index is built in the snapshot of a page that needs one, never here.
+    const listing = ouListing(tenantId, {}, null, seen.ouVersion, () => Promise.reject(new RankIndexNotKept()));
     try {
       page = await readListing<OrgUnitListRow>(pageRequest, {
-        ...ouListing(tenantId, {}, null, seen.ouVersion, () => Promise.reject(NEEDS_SNAPSHOT)),
+        ...listing,
+        ranks: { ...listing.ranks, keptOnly: true },
         total: seen.ouCount,
         read: async (window) => {
           const listed = await read.orgUnits.listWithTenant(tenantId, {}, window);
@@ -224,7 +224,7 @@ export function createOrgUnitService({
         },
       });
     } catch (error) {
-      if (error === NEEDS_SNAPSHOT) return undefined;
+      if (error instanceof RankIndexNotKept) return undefined;
       throw error;
     }
     if (!consistent || event_seq === undefined) return undefined;

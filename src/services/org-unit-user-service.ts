@@ -1,21 +1,43 @@
 import { LRUCache } from 'lru-cache';
 import { pick } from '../db/repositories/index.js';
-import type { UserRow } from '../db/repositories/user-repository.js';
+import type { OrgUnitForUserListing } from '../db/repositories/org-unit-repository.js';
+import type { PageReadOptions, StampedUserRow, UserRepository, UserRow } from '../db/repositories/user-repository.js';
+import { dialectOf } from '../db/sql.js';
 import type { CompiledQuery } from 'kysely';
 import { type Access, reachCovers } from './access.js';
 import type { Store } from '../db/store.js';
-import { type Page, type PageRequest, type PageWindow, RankIndexBuilding, readListing } from '../lib/pagination.js';
+import { type Listing, type Page, type PageRequest, RankIndexBuilding, RankIndexNotKept, readListing } from '../lib/pagination.js';
 import { RankIndexes } from '../lib/rank-index.js';
 import { ouNotFound } from './org-unit-rules.js';
 import { notFoundIn } from './tenant-guard.js';
 import { type UserResponseData, toUserResponse } from './user-service.js';
 
 export interface OrgUnitUserServiceDeps {
-  store: Pick<Store, 'snapshot' | 'readAside'>;
+  store: Pick<Store, 'db' | 'snapshot' | 'readAside'>;
   /** Largest subtree (in users) whose sorted ids are kept per instance; default SUBTREE_IDS_MAX. */
   subtreeIdsMax?: number;
   /** The rank indexes of deep pages (tests pass one with few keys, so short lists use it). */
   rankIndexes?: RankIndexes;
+  /**
+   * Whether a page is first read with no transaction (readWithoutSnapshot). Default: on
+   * PostgreSQL, where it saves two round trips (A/B in docs/benchmarks.md); not on SQLite, whose
+   * snapshot costs no round trip. Tests turn it on for both stores.
+   */
+  withoutSnapshot?: boolean;
+}
+
+/** Thrown through readListing when a page read with no transaction must be read in a snapshot. */
+const READ_IN_SNAPSHOT = Symbol('the page must be read in a snapshot');
+
+/** How usersListing's reads are made: in a snapshot, or each statement stamped with its version. */
+interface Reading {
+  users: UserRepository;
+  /** Runs a page's read. */
+  rows(read: (options: PageReadOptions) => Promise<StampedUserRow[]>): Promise<UserRow[]>;
+  /** The subtree's sorted user ids at `version` (idsOfSubtree), gathered by `gather` if it may. */
+  subtreeIds(key: string, version: number, gather: () => Promise<string[]>): Promise<string[]>;
+  /** The listing's rank index at `version`: its keys' statement, run here or aside (SQLite). */
+  ranks(version: number, build: (step: number) => Promise<string[]>, asideKeys: (step: number) => CompiledQuery, kind?: string): NonNullable<Listing<UserRow>['ranks']>;
 }
 
 /**
@@ -43,7 +65,13 @@ function indexAfter(ids: readonly string[], after: string): number {
 }
 
 /** The users of an OU (the seventh endpoint of the OU contract): direct, or its whole subtree. */
-export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MAX, rankIndexes = new RankIndexes() }: OrgUnitUserServiceDeps) {
+export function createOrgUnitUserService({
+  store,
+  subtreeIdsMax = SUBTREE_IDS_MAX,
+  rankIndexes = new RankIndexes(),
+  withoutSnapshot = dialectOf(store.db) === 'postgres',
+}: OrgUnitUserServiceDeps) {
+  const direct = pick(store.db, ['orgUnits', 'users']);
   // One entry per OU, replaced by a newer version: at most 8 × SUBTREE_IDS_MAX ids (~16 MB) in all.
   const subtreeIds = new LRUCache<string, SubtreeIds>({ max: 1_000, maxSize: 8 * SUBTREE_IDS_MAX, sizeCalculation: (entry) => Math.max(1, entry.ids.length) });
   const building = new Map<string, Promise<string[]>>();
@@ -86,104 +114,138 @@ export function createOrgUnitUserService({ store, subtreeIdsMax = SUBTREE_IDS_MA
         }
       : {};
 
+  /**
+   * The listing of the OU's users (direct, or its whole subtree) at the OU's version, its rows
+   * read as `reading` says. Throws ouNotFound when the principal may not see the OU.
+   */
+  async function usersListing(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading): Promise<Listing<UserRow>> {
+    const { users } = reading;
+    // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
+    if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(ou.id);
+    const version = ou.event_seq;
+    const id: readonly unknown[] = ['ou_users', tenantId, ou.id, includeNested];
+    const keyOf = (row: UserRow) => row.id;
+    // Both totals are maintained on the OU row: no count query.
+    if (!includeNested) {
+      return {
+        id,
+        total: ou.user_count,
+        keyOf,
+        read: (window) => reading.rows((options) => users.listInOu(tenantId, ou.id, window, options)),
+        ranks: reading.ranks(version, (step) => users.rankKeysInOu(tenantId, ou.id, step), (step) => users.rankKeyQueries.inOu(tenantId, ou.id, step)),
+      };
+    }
+    const total = ou.subtree_user_count;
+    // A subtree holding every placed user (a single root, typically) is read in id order from
+    // an index of all the tenant's placed users, rather than gathered from its OUs and sorted.
+    // Its counts and that read are of one version: a user placed elsewhere meanwhile is in
+    // neither, and counts that differ send the page the exact way below. Only for a principal
+    // of the whole tenant: a subtree scope stays in the query, whatever a counter says.
+    if (total > 0 && total === ou.placed_user_count && access.reach('users:read') === 'tenant') {
+      return {
+        id,
+        total,
+        keyOf,
+        read: (window) => reading.rows((options) => users.listInSubtree(tenantId, ou.id_path, window, true, options)),
+        ranks: reading.ranks(version, (step) => users.rankKeysPlaced(tenantId, step), (step) => users.rankKeyQueries.placed(tenantId, step), 'placed'),
+      };
+    }
+    if (total <= subtreeIdsMax) {
+      // Sorted ids of the subtree at this version: a page is a slice of them, whatever its number.
+      const ids = await reading.subtreeIds(JSON.stringify([tenantId, ou.id]), version, () => users.idsInSubtree(tenantId, ou.id_path));
+      return {
+        id,
+        total: ids.length,
+        keyOf,
+        read: (window) => {
+          const start = (window.after === undefined ? 0 : indexAfter(ids, window.after)) + window.offset;
+          return reading.rows((options) => users.listByIds(tenantId, ids.slice(start, start + window.limit), options));
+        },
+        forwardOnly: true,
+      };
+    }
+    return {
+      id,
+      total,
+      keyOf,
+      read: (window) => reading.rows((options) => users.listInSubtree(tenantId, ou.id_path, window, false, options)),
+      ranks: reading.ranks(version, (step) => users.rankKeysInSubtree(tenantId, ou.id_path, step), (step) => users.rankKeyQueries.inSubtree(tenantId, ou.id_path, step), 'subtree'),
+    };
+  }
+
   /** One read of the users' page in one snapshot (listUsers says when `offsetWhileBuilding`). */
-  async function readUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, offsetWhileBuilding: boolean): Promise<Page<UserResponseData>> {
+  async function readInSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, offsetWhileBuilding: boolean): Promise<Page<UserResponseData>> {
     return store.snapshot(async (db) => {
       const repos = pick(db, ['tenants', 'orgUnits', 'users', 'events']);
       // The OU with the tenant's last event seq, which every write raises: the version of the
       // rank indexes and id lists read below.
       const ou = await repos.orgUnits.getForUserListing(tenantId, id, includeNested);
       if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
-      // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
-      if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(id);
-      const eventSeq = ou.event_seq;
       const lastSeq = () => repos.events.lastSeqQuery(tenantId);
-      const listingId = ['ou_users', tenantId, id, includeNested];
-      const finish = (page: Page<UserRow>): Page<UserResponseData> => ({ ...page, items: page.items.map(toUserResponse), eventSeq });
-      // Both totals are maintained on the OU row: no count query.
-      if (!includeNested) {
-        return finish(
-          await readListing(pageRequest, {
-            id: listingId,
-            total: ou.user_count,
-            keyOf: (row) => row.id,
-            read: (window: PageWindow) => repos.users.listInOu(tenantId, id, window),
-            ranks: {
-              cache: rankIndexes,
-              version: eventSeq,
-              build: (step) => repos.users.rankKeysInOu(tenantId, id, step),
-              ...aside(lastSeq, (step) => repos.users.rankKeyQueries.inOu(tenantId, id, step), offsetWhileBuilding),
-            },
-          }),
-        );
-      }
-      const total = ou.subtree_user_count;
-      // A subtree holding every placed user (a single root, typically) is read in id order from
-      // an index of all the tenant's placed users, rather than gathered from its OUs and sorted.
-      // Its counts and that read are of this one snapshot: a user placed elsewhere meanwhile is
-      // in neither, and counts that differ send the page the exact way below. Only for a
-      // principal of the whole tenant: a subtree scope stays in the query, whatever a counter says.
-      if (total > 0 && total === ou.placed_user_count && access.reach('users:read') === 'tenant') {
-        return finish(
-          await readListing(pageRequest, {
-            id: listingId,
-            total,
-            keyOf: (row: UserRow) => row.id,
-            read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, true),
-            ranks: {
-              cache: rankIndexes,
-              version: eventSeq,
-              build: (step: number) => repos.users.rankKeysPlaced(tenantId, step),
-              kind: 'placed',
-              ...aside(lastSeq, (step) => repos.users.rankKeyQueries.placed(tenantId, step), offsetWhileBuilding),
-            },
-          }),
-        );
-      }
-      if (total <= subtreeIdsMax) {
-        // Sorted ids of the subtree at this version: a page is a slice of them, whatever its number.
-        const ids = await idsOfSubtree(JSON.stringify([tenantId, id]), eventSeq, () => repos.users.idsInSubtree(tenantId, ou.id_path));
-        return finish(
-          await readListing(pageRequest, {
-            id: listingId,
-            total: ids.length,
-            keyOf: (row) => row.id,
-            read: (window: PageWindow) => {
-              const start = (window.after === undefined ? 0 : indexAfter(ids, window.after)) + window.offset;
-              return repos.users.listByIds(tenantId, ids.slice(start, start + window.limit));
-            },
-            forwardOnly: true,
-          }),
-        );
-      }
-      return finish(
-        await readListing(pageRequest, {
-          id: listingId,
-          total,
-          keyOf: (row) => row.id,
-          read: (window: PageWindow) => repos.users.listInSubtree(tenantId, ou.id_path, window, false),
-          ranks: {
-            cache: rankIndexes,
-            version: eventSeq,
-            build: (step) => repos.users.rankKeysInSubtree(tenantId, ou.id_path, step),
-            kind: 'subtree',
-            ...aside(lastSeq, (step) => repos.users.rankKeyQueries.inSubtree(tenantId, ou.id_path, step), offsetWhileBuilding),
-          },
+      const reading: Reading = {
+        users: repos.users,
+        rows: (read) => read({}),
+        subtreeIds: idsOfSubtree,
+        ranks: (version, build, asideKeys, kind) => ({
+          cache: rankIndexes,
+          version,
+          build,
+          ...(kind === undefined ? {} : { kind }),
+          ...aside(lastSeq, asideKeys, offsetWhileBuilding),
         }),
-      );
+      };
+      const page = await readListing(pageRequest, await usersListing(access, tenantId, ou, includeNested, reading));
+      return { ...page, items: page.items.map(toUserResponse), eventSeq: ou.event_seq };
     });
+  }
+
+  /**
+   * The page read with no transaction, in two statements (PostgreSQL: two round trips where a
+   * snapshot takes four): the OU with the tenant's last event seq, then the rows, each statement
+   * with the seq again. Seqs follow commit order (events.append), so rows stamped with the OU's
+   * seq are of the same version as the OU and its counts: no write of the tenant committed in
+   * between. Undefined, for listUsers to read the page in a snapshot, when they differ, when the
+   * page is empty (it carries no seq), when the OU is not found, or when the page needs a rank
+   * index or id list not kept at that version (building one takes the snapshot).
+   */
+  async function readWithoutSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData> | undefined> {
+    const ou = await direct.orgUnits.getForUserListing(tenantId, id, includeNested, true);
+    if (!ou) return undefined;
+    const reading: Reading = {
+      users: direct.users,
+      rows: async (read) => {
+        const rows = await read({ withLastSeq: true });
+        if (rows.length === 0 || rows.some((row) => Number(row.last_seq) !== ou.event_seq)) throw READ_IN_SNAPSHOT;
+        return rows;
+      },
+      subtreeIds: async (key, version) => {
+        const kept = subtreeIds.get(key);
+        if (kept?.version !== version) throw READ_IN_SNAPSHOT;
+        return kept.ids;
+      },
+      ranks: (version, build, _asideKeys, kind) => ({ cache: rankIndexes, version, build, keptOnly: true, ...(kind === undefined ? {} : { kind }) }),
+    };
+    try {
+      const page = await readListing(pageRequest, await usersListing(access, tenantId, ou, includeNested, reading));
+      return { ...page, items: page.items.map(toUserResponse), eventSeq: ou.event_seq };
+    } catch (error) {
+      if (error === READ_IN_SNAPSHOT || error instanceof RankIndexNotKept) return undefined;
+      throw error;
+    }
   }
 
   return {
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */
     async listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
+      const fast = withoutSnapshot ? await readWithoutSnapshot(access, tenantId, id, includeNested, pageRequest) : undefined;
+      if (fast) return fast;
       try {
-        return await readUsers(access, tenantId, id, includeNested, pageRequest, false);
+        return await readInSnapshot(access, tenantId, id, includeNested, pageRequest, false);
       } catch (error) {
         if (!(error instanceof RankIndexBuilding)) throw error;
         // Waited for here, not in the snapshot: on SQLite it holds the process's one connection.
         await error.built;
-        return readUsers(access, tenantId, id, includeNested, pageRequest, true);
+        return readInSnapshot(access, tenantId, id, includeNested, pageRequest, true);
       }
     },
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type PageWindow, offsetOf, pageWindow, readWindow, toPage, readPage } from '../../src/lib/pagination.js';
+import { type PageWindow, RankIndexNotKept, offsetOf, pageWindow, readListing, readWindow, toPage, readPage } from '../../src/lib/pagination.js';
+import { RankIndexes } from '../../src/lib/rank-index.js';
 
 /*
  * pageWindow(request, total) says where a page is read: forwards from the start, or, past the
@@ -183,5 +184,43 @@ describe('readPage with a total that went stale before the rows were read', () =
     });
     expect(rows).toEqual(items.slice(20, 30));
     expect(windows).toEqual([{ limit: 10, offset: 0, descending: true }]);
+  });
+});
+
+describe('readListing of a keptOnly listing (a page read with no transaction)', () => {
+  const keys = range(40).map((i) => `k${String(i).padStart(2, '0')}`);
+  const listing = (cache: RankIndexes, version: number, build: (step: number) => Promise<string[]>) => ({
+    id: ['kept-only'],
+    total: keys.length,
+    keyOf: (key: string) => key,
+    read: async (window: PageWindow) => simulatedRead(keys.filter((key) => window.after === undefined || key > window.after), window),
+    ranks: { cache, version, build, keptOnly: true },
+  });
+  const everyStep = async (step: number) => keys.filter((_, i) => (i + 1) % step === 0);
+
+  it('throws RankIndexNotKept for a page that needs an index not kept at its version, and builds none', async () => {
+    const cache = new RankIndexes(8, 0);
+    let builds = 0;
+    await cache.anchors(JSON.stringify(['kept-only']), 1, 5, () => everyStep(5));
+
+    await expect(readListing({ page: 3, per_page: 4 }, listing(cache, 2, async (step) => (builds++, everyStep(step))))).rejects.toBeInstanceOf(RankIndexNotKept);
+
+    expect(builds).toBe(0);
+    // A page read by OFFSET alone needs no index: the first page.
+    expect((await readListing({ page: 1, per_page: 4 }, listing(cache, 2, everyStep))).items).toEqual(keys.slice(0, 4));
+  });
+
+  it('reads a deep page through the index kept at its version, equal to the OFFSET page', async () => {
+    const cache = new RankIndexes(8, 0);
+    await cache.anchors(JSON.stringify(['kept-only']), 1, 5, () => everyStep(5));
+    const windows: PageWindow[] = [];
+    for (let page = 2; page <= 10; page++) {
+      const kept = listing(cache, 1, everyStep);
+      const read = kept.read;
+      kept.read = (window) => (windows.push(window), read(window));
+      expect((await readListing({ page, per_page: 4 }, kept)).items, `page ${page}`).toEqual(keys.slice((page - 1) * 4, page * 4));
+    }
+    // Seeks: page 10 starts at row 36, after the anchor of row 35 (k34), skipping one row.
+    expect(windows[windows.length - 1]).toEqual({ limit: 4, offset: 1, descending: false, after: 'k34' });
   });
 });

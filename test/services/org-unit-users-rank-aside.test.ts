@@ -75,7 +75,8 @@ function gatedService(rankIndexes: RankIndexes, when: 'before' | 'after' = 'befo
   const gate = new Promise<void>((resolve) => (open = resolve));
   let read!: () => void;
   const hasRead = new Promise<void>((resolve) => (read = resolve));
-  const gated: Pick<Store, 'snapshot' | 'readAside'> = {
+  const gated: Pick<Store, 'db' | 'snapshot' | 'readAside'> = {
+    db: store.db,
     snapshot: store.snapshot,
     readAside: async (queries) => {
       if (when === 'before') await gate;

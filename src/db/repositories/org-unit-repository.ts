@@ -159,11 +159,13 @@ export function createOrgUnitRepository(db: Executor) {
     /**
      * The OU, the tenant's last event seq and, with `placed`, the count of every placed user of
      * the tenant; on PostgreSQL in one statement, one round trip where they were three.
+     * `oneStatement`: on SQLite too, for a caller outside a transaction, whose values must then
+     * be of one snapshot.
      */
-    async getForUserListing(tenantId: string, id: string, placed: boolean): Promise<OrgUnitForUserListing | undefined> {
+    async getForUserListing(tenantId: string, id: string, placed: boolean, oneStatement = false): Promise<OrgUnitForUserListing | undefined> {
       // SQLite runs no round trips: its three reads, the OU's batched (sqlite-store.ts), cost
       // less than the one statement (A/B: 702 against 894 us of server CPU a page of users).
-      if (dialectOf(db) === 'sqlite') {
+      if (dialectOf(db) === 'sqlite' && !oneStatement) {
         const [ou] = (await selectById(db, { tenant_id: tenantId, id })) as OrgUnitRow[];
         if (ou === undefined) return undefined;
         const eventSeq = await createEventRepository(db).lastSeq(tenantId);

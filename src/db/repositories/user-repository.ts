@@ -1,5 +1,5 @@
 import { type CompiledQuery, type SelectQueryBuilder, type Selectable, sql } from 'kysely';
-import { dialectOf, escapeLike, inAnySubtree, inSubtree } from '../sql.js';
+import { dialectOf, escapeLike, inAnySubtree, inSubtree, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { PageWindow } from '../../lib/pagination.js';
 import type { Database, UserTable } from '../schema.js';
@@ -13,6 +13,19 @@ export interface UserListFilter {
   /** Only users placed in the subtrees at these id_paths (a scoped principal's); undefined: all. */
   withinSubtrees?: readonly string[];
 }
+
+/** How a page of users is read (listInOu, listInSubtree, listByIds). */
+export interface PageReadOptions {
+  /**
+   * Also select, on each row as `last_seq`, the tenant's last event seq, read by the same
+   * statement and so of the same snapshot as the rows: a page read outside a transaction says
+   * which version of the tenant it is of (org-unit-user-service.ts). An empty page says nothing.
+   */
+  withLastSeq?: boolean;
+}
+
+/** A row of a page read with `withLastSeq`. */
+export type StampedUserRow = UserRow & { last_seq?: number | string | null };
 
 /** Most rows a page of placed users skips by reading them on PostgreSQL (beyond, it skips index entries only). */
 const DIRECT_OFFSET_MAX = 1_000;
@@ -44,6 +57,9 @@ export function createUserRepository(db: Executor) {
       .where('o.tenant_id', '=', tenantId)
       .where(inSubtree('o.id_path', idPath));
   const direction = (window: PageWindow) => (window.descending ? 'desc' : 'asc');
+  /** `query`'s rows, with the tenant's last event seq on each when `options` asks (PageReadOptions). */
+  const page = <Q extends SelectQueryBuilder<Database, any, UserRow>>(query: Q, tenantId: string, options: PageReadOptions): Promise<StampedUserRow[]> =>
+    (options.withLastSeq ? query.select(seqBound(tenantId, 'max').as('last_seq')) : query).execute() as Promise<StampedUserRow[]>;
   /** Keys `step`, 2 × `step`, … (1-based) of the ids `ids` selects, in id order: a rank index. */
   const everyNth = (ids: SelectQueryBuilder<Database, any, { id: string }>, idColumn: 'id' | 'u.id', step: number): CompiledQuery<{ id: string }> => {
     const numbered = ids.select(sql<number>`row_number() over (order by ${sql.ref(idColumn)})`.as('rn'));
@@ -75,9 +91,9 @@ export function createUserRepository(db: Executor) {
     },
 
     /** The users with these ids, by id. */
-    async listByIds(tenantId: string, ids: readonly string[]): Promise<UserRow[]> {
+    async listByIds(tenantId: string, ids: readonly string[], options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       if (ids.length === 0) return [];
-      return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).orderBy('id').execute();
+      return page(db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).orderBy('id'), tenantId, options);
     },
 
     async count(tenantId: string, filter: UserListFilter): Promise<number> {
@@ -86,13 +102,9 @@ export function createUserRepository(db: Executor) {
     },
 
     /** Direct users of an OU, by id: one range of `users_ou_ix`. */
-    async listInOu(tenantId: string, ouId: string, window: PageWindow): Promise<UserRow[]> {
+    async listInOu(tenantId: string, ouId: string, window: PageWindow, options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       const query = db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('ou_id', '=', ouId);
-      return (window.after === undefined ? query : query.where('id', '>', window.after))
-        .orderBy('id', direction(window))
-        .limit(window.limit)
-        .offset(window.offset)
-        .execute();
+      return page((window.after === undefined ? query : query.where('id', '>', window.after)).orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
     },
 
     /**
@@ -103,25 +115,20 @@ export function createUserRepository(db: Executor) {
      * 0.1 s; joining from the OU range sorts 10^6 rows instead, and joining the page back to the
      * range doubled its cost on PostgreSQL).
      */
-    async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean): Promise<UserRow[]> {
+    async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean, options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       if (holdsEveryPlacedUser) {
         const placed = db.selectFrom('users').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null);
         const from = window.after === undefined ? placed : placed.where('id', '>', window.after);
         // PostgreSQL: a short skip (a rank index's seek leaves less than its step) reads the rows
         // directly. SQLite would walk its primary key and read each skipped row of the table.
-        if (window.offset <= DIRECT_OFFSET_MAX && dialectOf(db) === 'postgres') return from.selectAll().orderBy('id', direction(window)).limit(window.limit).offset(window.offset).execute();
+        if (window.offset <= DIRECT_OFFSET_MAX && dialectOf(db) === 'postgres') return page(from.selectAll().orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
         // Otherwise the page's ids come from the covering index first, so that the skipped rows
         // never touch the table, then those rows.
         const pageIds = from.select('id').orderBy('id', direction(window)).limit(window.limit).offset(window.offset);
-        return db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)).execute();
+        return page(db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)), tenantId, options);
       }
       const query = usersOfSubtree(tenantId, idPath);
-      return (window.after === undefined ? query : query.where('u.id', '>', window.after))
-        .selectAll('u')
-        .orderBy('u.id', direction(window))
-        .limit(window.limit)
-        .offset(window.offset)
-        .execute();
+      return page((window.after === undefined ? query : query.where('u.id', '>', window.after)).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
     },
 
     rankKeyQueries,

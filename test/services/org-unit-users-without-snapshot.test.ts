@@ -1,0 +1,198 @@
+import fc from 'fast-check';
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RankIndexes } from '../../src/lib/rank-index.js';
+import { FULL_ACCESS as ALL } from '../../src/services/access.js';
+import { type OrgUnitUserService, createOrgUnitUserService } from '../../src/services/org-unit-user-service.js';
+import { systemWrite } from '../../src/services/write-context.js';
+import { allOuIds, apply, opArb } from '../helpers/ou-operations.js';
+import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
+import { isPostgresPass } from '../helpers/test-store.js';
+
+/*
+ * A page of an OU's users is read, where it can be, with no transaction: one statement for the OU
+ * with the tenant's last event seq, one for the rows with the seq again; the page counts only when
+ * both seqs agree, and is read in a snapshot otherwise. Writes go through the fixture's services,
+ * as another instance's would. Services that read without a snapshot (rank indexes of 2-row
+ * steps, so that deep pages seek; subtree id lists, or none) must answer every page as a service
+ * that reads in a snapshot by OFFSET answers it.
+ */
+
+const MAX_DEPTH = 4;
+const PER_PAGE = 2;
+
+let fixture: ServiceFixture;
+
+beforeEach(async () => {
+  fixture = await openServiceFixture(MAX_DEPTH, 'Users without snapshot');
+});
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await closeServiceFixture(fixture, MAX_DEPTH);
+});
+
+/** On for both stores here; by default PostgreSQL's only. */
+function warmServices(): OrgUnitUserService[] {
+  const { store } = fixture;
+  return [
+    createOrgUnitUserService({ store, withoutSnapshot: true, subtreeIdsMax: 0, rankIndexes: new RankIndexes(2, 0) }),
+    createOrgUnitUserService({ store, withoutSnapshot: true, rankIndexes: new RankIndexes(2, 0) }),
+  ];
+}
+
+/**
+ * Every page (and one past the end) of the OU's users, direct and nested, through each warm
+ * service equals the page a snapshot reads by OFFSET; returns how many were read without one.
+ */
+async function expectEveryPageFresh(step: string, ouId: string, warm: OrgUnitUserService[], snapshot: { mock: { calls: unknown[] } }): Promise<number> {
+  const fresh = createOrgUnitUserService({ store: fixture.store, withoutSnapshot: false, subtreeIdsMax: 0, rankIndexes: new RankIndexes(2, Number.POSITIVE_INFINITY) });
+  let withoutSnapshot = 0;
+  for (const nested of [false, true]) {
+    const first = await fresh.listUsers(ALL, fixture.tenantId, ouId, nested, { page: 1, per_page: PER_PAGE });
+    for (let page = 1; page <= first.pagination.total_pages + 1; page++) {
+      const expected = await fresh.listUsers(ALL, fixture.tenantId, ouId, nested, { page, per_page: PER_PAGE });
+      for (const [i, service] of warm.entries()) {
+        const snapshots = snapshot.mock.calls.length;
+        expect(await service.listUsers(ALL, fixture.tenantId, ouId, nested, { page, per_page: PER_PAGE }), `${step}: service ${i}, nested ${nested}, page ${page}`).toEqual(expected);
+        if (snapshot.mock.calls.length === snapshots) withoutSnapshot++;
+      }
+    }
+  }
+  return withoutSnapshot;
+}
+
+async function lastSeq(): Promise<number> {
+  const { seq } = await fixture.store.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).where('tenant_id', '=', fixture.tenantId).executeTakeFirstOrThrow();
+  return Number(seq);
+}
+
+describe('pages of an OU’s users read without a snapshot', () => {
+  it('are never of another version: after every OU and user write, each page of a root and of a random OU equals the page read in a snapshot', async () => {
+    const snapshot = vi.spyOn(fixture.store, 'snapshot');
+    const warm = warmServices();
+    let n = 0;
+    let pagesWithoutSnapshot = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(opArb, fc.nat()), { minLength: 15, maxLength: 30 }), async (steps) => {
+        for (const [op, pick] of steps) {
+          n++;
+          await apply(fixture, op, n);
+          const ous = await allOuIds(fixture);
+          if (ous.length === 0) continue;
+          // Each OU twice: the first read of a version builds what the second reads without a snapshot.
+          for (const ouId of new Set([ous[0], ous[pick % ous.length]])) {
+            await expectEveryPageFresh(`after ${JSON.stringify(op)}`, ouId, warm, snapshot);
+            pagesWithoutSnapshot += await expectEveryPageFresh(`again after ${JSON.stringify(op)}`, ouId, warm, snapshot);
+          }
+        }
+      }),
+      { numRuns: 3, seed: 20261205 },
+    );
+    // The property is about the pages read without a snapshot: most of the second reads are.
+    expect(pagesWithoutSnapshot).toBeGreaterThan(200);
+  });
+
+  it('take no snapshot once the rank index and id list of the version are kept, and each page says the seq it is of', async () => {
+    const { ous, users, tenantId } = fixture;
+    const root = await ous.create(systemWrite(), ALL, tenantId, { name: 'root' });
+    const child = await ous.create(systemWrite(), ALL, tenantId, { name: 'child', parent_id: root.id });
+    for (let i = 0; i < 5; i++) await users.create(systemWrite(), ALL, tenantId, { email: `r${i}@x.io`, ou_id: root.id });
+    for (let i = 0; i < 3; i++) await users.create(systemWrite(), ALL, tenantId, { email: `c${i}@x.io`, ou_id: child.id });
+    // Root, nested: every placed user's index; child, nested: an id list, or the OU range.
+    const reads = warmServices().flatMap((service) =>
+      [root.id, child.id].flatMap((ouId) =>
+        [false, true].flatMap((nested) => [1, 2, 3, 4, 5].map((page) => () => service.listUsers(ALL, tenantId, ouId, nested, { page, per_page: PER_PAGE }))),
+      ),
+    );
+    const before = [];
+    for (const read of reads) before.push(await read());
+    const snapshot = vi.spyOn(fixture.store, 'snapshot');
+
+    const after = [];
+    const snapshotted: boolean[] = [];
+    for (const read of reads) {
+      const snapshots = snapshot.mock.calls.length;
+      after.push(await read());
+      snapshotted.push(snapshot.mock.calls.length > snapshots);
+    }
+
+    expect(after).toEqual(before);
+    // A page with rows takes none; one past the end may (a read that finds no row finds no seq).
+    expect(after.filter((page, i) => page.items.length > 0 && snapshotted[i])).toEqual([]);
+    expect(after.filter((page) => page.items.length > 0)).toHaveLength(2 * (3 + 4 + 2 + 2));
+    const seq = await lastSeq();
+    expect(after.every((page) => page.eventSeq === seq)).toBe(true);
+    // Per service: root direct 5, root nested 8, child direct and nested 3; five pages each.
+    expect(after.map((page) => page.pagination.total_items)).toEqual(reads.map((_, i) => [5, 8, 3, 3][Math.floor(i / 5) % 4]));
+  });
+
+  it('is on by default on PostgreSQL only: SQLite reads every page in its snapshot', async () => {
+    const { ous, users, tenantId, store } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: ou.id });
+    const byDefault = createOrgUnitUserService({ store });
+    await byDefault.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: PER_PAGE });
+    const snapshot = vi.spyOn(store, 'snapshot');
+
+    await byDefault.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: PER_PAGE });
+
+    expect(snapshot).toHaveBeenCalledTimes(store.dialect === 'postgres' ? 0 : 1);
+  });
+});
+
+/**
+ * Runs `write` once, after the first statement that reads an OU for its users' listing has
+ * returned and before the service sends its next one. PostgreSQL only: the plugin awaits the
+ * write while it holds its pool connection; SQLite's one connection would wait for itself.
+ */
+function writeAfterOuRead(write: () => Promise<unknown>): KyselyPlugin & { ran: () => boolean } {
+  let done = false;
+  return {
+    ran: () => done,
+    transformQuery: (args: PluginTransformQueryArgs): RootOperationNode => args.node,
+    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      const row = args.result.rows[0];
+      if (!done && row && 'id_path' in row && 'last_seq' in row) {
+        done = true;
+        await write();
+      }
+      return args.result;
+    },
+  };
+}
+
+describe.skipIf(!isPostgresPass)('a write between the OU’s statement and the page’s (PostgreSQL: the store of this path)', () => {
+  it('sends the page to a snapshot, which reads it at the later version: the added user is in its rows and its total', async () => {
+    const { ous, users, tenantId, store } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    for (const email of ['b@x.io', 'c@x.io']) await users.create(systemWrite(), ALL, tenantId, { email, ou_id: ou.id });
+    const plugin = writeAfterOuRead(() => users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: ou.id }));
+    const service = createOrgUnitUserService({ store: { ...store, db: store.db.withPlugin(plugin), snapshot: (read) => store.snapshot(read) }, withoutSnapshot: true });
+    const snapshot = vi.spyOn(store, 'snapshot');
+
+    const page = await service.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: 10 });
+
+    expect(plugin.ran()).toBe(true);
+    expect(snapshot).toHaveBeenCalledTimes(1);
+    expect(page.items.map((user) => user.email)).toEqual(expect.arrayContaining(['a@x.io', 'b@x.io', 'c@x.io']));
+    expect(page.pagination.total_items).toBe(3);
+    expect(page.eventSeq).toBe(await lastSeq());
+  });
+
+  it('of a subtree holding every placed user: a user moved out of it meanwhile is in neither the rows nor the total', async () => {
+    const { ous, users, tenantId, store } = fixture;
+    const root = await ous.create(systemWrite(), ALL, tenantId, { name: 'root' });
+    const moved = await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: root.id });
+    for (const email of ['b@x.io', 'c@x.io']) await users.create(systemWrite(), ALL, tenantId, { email, ou_id: root.id });
+    const elsewhere = await ous.create(systemWrite(), ALL, tenantId, { name: 'elsewhere' });
+    const plugin = writeAfterOuRead(() => users.update(systemWrite(), ALL, tenantId, moved.id, { ou_id: elsewhere.id }));
+    const service = createOrgUnitUserService({ store: { ...store, db: store.db.withPlugin(plugin), snapshot: (read) => store.snapshot(read) }, withoutSnapshot: true });
+
+    const page = await service.listUsers(ALL, tenantId, root.id, true, { page: 1, per_page: 10 });
+
+    expect(plugin.ran()).toBe(true);
+    expect(page.items.map((user) => user.email).sort()).toEqual(['b@x.io', 'c@x.io']);
+    expect(page.pagination.total_items).toBe(2);
+  });
+});
