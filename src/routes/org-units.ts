@@ -37,13 +37,19 @@ export const orgUnitRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitService 
           ...PageQuery,
           search: Type.Optional(Nullable(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the name; % _ and \\ match literally.' }))),
           parent_id: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'Direct children of this OU only.' }))),
+          top_level: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description: 'Only the OUs at the top of what the caller sees: those with no parent, or, for a principal delegated subtrees, the roots of its subtrees. Not with parent_id.',
+            }),
+          ),
         }),
         response: { 200: success(ref(PaginatedResponseOUListItem)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
     async (request) => {
-      const { page, per_page, cursor, search, parent_id } = request.query;
-      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { search, parent_id }, { page, per_page, cursor }));
+      const { page, per_page, cursor, search, parent_id, top_level } = request.query;
+      return paginated(request, await service.list(accessOf(request), request.params.tenant_id, { search, parent_id, top_level }, { page, per_page, cursor }));
     },
   );
 

@@ -45,6 +45,7 @@ export const OUListItem = Type.Object(
     path: Type.String(),
     parent_id: Type.Optional(Nullable(Type.String())),
     user_count: Type.Optional(Type.Integer({ default: 0 })),
+    child_ou_count: Type.Optional(Type.Integer({ default: 0, description: 'Direct child OUs (all visible to whoever sees this OU: a delegated scope is whole subtrees).' })),
   },
   { $id: 'OUListItem', description: 'Abbreviated OU info for lists.' },
 );

@@ -1,11 +1,15 @@
 import type { ChildSummary, OrgUnitRow } from '../db/repositories/org-unit-repository.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError, RequestValidationError } from '../errors.js';
 import { decodeAttributes } from './json-attributes.js';
 import type { OrgUnitDetail } from './org-unit-types.js';
 
 /** The errors of the hierarchy rules, and the derivations every OU write shares. */
 
 export const ouNotFound = (id: string) => new NotFoundError('ou.not_found', `OU '${id}' does not exist in this tenant.`);
+export const topLevelWithParent = () =>
+  new RequestValidationError([
+    { loc: ['query', 'top_level'], type: 'value_error', msg: 'top_level=true lists the OUs with no parent; it cannot be combined with parent_id. Send one or the other.' },
+  ]);
 export const parentNotFound = (id: string) => new NotFoundError('ou.parent_not_found', `Parent OU '${id}' does not exist in this tenant.`);
 export const nameConflict = (name: string) =>
   new ConflictError('ou.name_conflict', `An OU named '${name}' already exists at this level (names are compared case-insensitively).`);

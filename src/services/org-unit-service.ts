@@ -23,6 +23,7 @@ import {
   parentNotFound,
   parentPathOf,
   toDetail,
+  topLevelWithParent,
 } from './org-unit-rules.js';
 import { assembleTree, treeTooLarge } from './org-unit-tree.js';
 import { OrgUnitDetailCache, type RenderedDetail, renderDetail } from './org-unit-detail-cache.js';
@@ -70,7 +71,7 @@ export interface OrgUnitServiceDeps {
 const TENANTS_PAGED = 10_000;
 
 function toListItem(row: OrgUnitListRow): OrgUnitListItem {
-  return { id: row.id, name: row.name, path: row.path, parent_id: row.parent_id, user_count: row.user_count };
+  return { id: row.id, name: row.name, path: row.path, parent_id: row.parent_id, user_count: row.user_count, child_ou_count: row.child_ou_count };
 }
 
 /** Search counts kept per instance (a few dozen bytes each). */
@@ -181,7 +182,7 @@ export function createOrgUnitService({
   /** What an OU listing is besides its total and its read: its id, key, and rank index at `version`. */
   function ouListing(tenantId: string, repoFilter: OrgUnitListFilter, idPaths: readonly string[] | null, version: number, build: (step: number) => Promise<string[]>) {
     return {
-      id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, idPaths],
+      id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, idPaths, repoFilter.roots === undefined ? null : 'top_level'],
       keyOf: (row: OrgUnitListRow) => row.path,
       // The OU version orders the rank index too: only OU writes change which OUs a list holds.
       ranks: {
@@ -325,8 +326,13 @@ export function createOrgUnitService({
       return rendered(await getVisible(read, access, tenantId, id));
     },
 
-    async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
-      const whole = listInOneStatement && !filter.search && filter.parent_id == null && access.reach('ous:read') === 'tenant';
+    /**
+     * A page of the tenant's OUs by path: all, a name search, a parent's children, or with
+     * `top_level` the roots the principal sees (the tenant's, or its subtrees').
+     */
+    async list(access: Access, tenantId: string, filter: { search?: string | null; parent_id?: string | null; top_level?: boolean }, pageRequest: PageRequest): Promise<Page<OrgUnitListItem>> {
+      if (filter.top_level && filter.parent_id != null) throw topLevelWithParent();
+      const whole = listInOneStatement && !filter.search && filter.parent_id == null && !filter.top_level && access.reach('ous:read') === 'tenant';
       const fast = whole ? await listWholeInOneStatement(tenantId, pageRequest) : undefined;
       if (fast) return fast;
       return store.snapshot(async (db) => {
@@ -342,14 +348,16 @@ export function createOrgUnitService({
         const parent = parentId === undefined ? undefined : await repos.orgUnits.getById(tenantId, parentId);
         if (parentId !== undefined && (!parent || !reachCovers(reach, parent.id_path))) throw parentNotFound(parentId);
         const subtrees = parent ? null : await resolveSubtrees(repos.orgUnits, tenantId, reach);
-        const repoFilter = { search: filter.search || undefined, parentId, ...(subtrees ? { withinPaths: subtrees.paths } : {}) };
+        // The top level a scoped principal sees is its subtrees' roots, all of which it sees.
+        const scope = filter.top_level ? { roots: subtrees?.ids ?? ('tenant' as const) } : subtrees ? { withinPaths: subtrees.paths } : {};
+        const repoFilter: OrgUnitListFilter = { search: filter.search || undefined, parentId, ...scope };
         let total = parent?.child_ou_count ?? tenant.ou_count;
-        if (repoFilter.search !== undefined || subtrees) {
+        if (repoFilter.search !== undefined || subtrees || filter.top_level) {
           // A search counts its matches once per version of the tenant's OUs: paging through the
           // results, or a UI repeating a search, finds the count kept. Any OU write raises the
           // version, so a kept count is never stale, on any instance running this code (an
           // instance older than migration 0004 would not raise it: upgrade all before relying on it).
-          const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null]);
+          const key = JSON.stringify([tenantId, tenant.ou_version, repoFilter.parentId ?? null, repoFilter.search ?? null, subtrees?.idPaths ?? null, filter.top_level === true]);
           const kept = searchCounts.get(key);
           total = kept ?? (await repos.orgUnits.count(tenantId, repoFilter));
           if (kept === undefined) searchCounts.set(key, total);

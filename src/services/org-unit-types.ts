@@ -61,6 +61,7 @@ export interface OrgUnitListItem {
   path: string;
   parent_id: string | null;
   user_count: number;
+  child_ou_count: number;
 }
 
 /**

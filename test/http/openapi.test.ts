@@ -67,8 +67,8 @@ const OPERATIONS: Operation[] = [
  */
 const header = (name: string): Param => ({ name, in: 'header', required: false });
 const EXTENSION_PARAMETERS: Record<string, Param[]> = {
-  // Every list also pages by cursor (docs/org-units.md).
-  [`get ${OUS}`]: [query('cursor')],
+  // Every list also pages by cursor; the OU list also reads the top level alone (docs/org-units.md).
+  [`get ${OUS}`]: [query('cursor'), query('top_level')],
   [`get ${OU}/users`]: [query('cursor')],
   [`post ${OUS}`]: [header('idempotency-key')],
   [`get ${OU}`]: [header('if-none-match')],
@@ -89,6 +89,8 @@ const EXTENSION_FIELDS: Record<string, string[]> = {
   OUCreate: ['external_id'],
   OUUpdate: ['external_id'],
   OUResponse: ['external_id'],
+  // As on OUResponse: a tree browser sizes a node before reading its children (docs/org-units.md).
+  OUListItem: ['child_ou_count'],
   PaginatedResponse: ['next_cursor'],
   PaginatedResponse_OUListItem_: ['next_cursor'],
 };

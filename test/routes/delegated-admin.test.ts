@@ -150,6 +150,21 @@ describe('the tree and the top level (rule 3)', () => {
     expect(list.pagination.total_items).toBe(4);
   });
 
+  it('lists its subtrees’ roots as its top level (top_level=true), a subtree inside another only once, with their child_ou_count', async () => {
+    const world = await regionalTenant(t.ctx);
+    const admin = await delegatedClient(t.ctx, world.tenantId, 'viewer', [world.paris.id, world.other.id, world.emea.id]);
+    const top = expectPage(await get(t.ctx, `${api(world.tenantId)}/ous`, admin.headers, { top_level: 'true' }));
+    expect(top.data.map((ou: { id: string; child_ou_count: number }) => [ou.id, ou.child_ou_count])).toEqual([
+      [world.emea.id, 2],
+      [world.other.id, 0],
+    ]);
+    expect(top.pagination.total_items).toBe(2);
+    // The tenant's own root (Acme) is not there: it is outside the scope.
+    expect(top.data.map((ou: { id: string }) => ou.id)).not.toContain(world.acme.id);
+    const searched = expectPage(await get(t.ctx, `${api(world.tenantId)}/ous`, admin.headers, { top_level: 'true', search: 'acme' }));
+    expect(searched.data).toEqual([]);
+  });
+
   it('lists the children of a visible OU, and 404 for the children of an ancestor', async () => {
     const { tenantId, acme, emea, admin } = await emeaAdmin(t.ctx);
     expect(expectPage(await get(t.ctx, `${api(tenantId)}/ous`, admin.headers, { parent_id: emea.id })).pagination.total_items).toBe(2);

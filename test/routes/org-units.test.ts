@@ -644,19 +644,77 @@ describe('GET /api/v1/tenants/{tenant_id}/ous (list)', () => {
   const list = (tenantId: string, query: Record<string, string> = {}) => send(t.ctx, 'GET', ous(tenantId), { query });
   const names = (body: { data: { name: string }[] }) => body.data.map((item) => item.name);
 
-  it('defaults to page 1 and per_page 20, with list items {id, name, path, parent_id, user_count}', async () => {
+  it('defaults to page 1 and per_page 20, with list items {id, name, path, parent_id, user_count, child_ou_count}', async () => {
     const tenant = await createTenant(t.ctx);
     const tree = await createSampleTree(t.ctx, tenant.id);
     const body = expectPage(await list(tenant.id));
     expect(body.pagination).toEqual({ page: 1, per_page: 20, total_items: 5, total_pages: 1 });
-    for (const item of body.data) expect(Object.keys(item).sort()).toEqual(['id', 'name', 'parent_id', 'path', 'user_count']);
+    for (const item of body.data) expect(Object.keys(item).sort()).toEqual(['child_ou_count', 'id', 'name', 'parent_id', 'path', 'user_count']);
     expect(body.data).toEqual([
-      { id: tree.eng.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 2 },
-      { id: tree.backend.id, name: 'Backend', path: '/Eng/Backend', parent_id: tree.eng.id, user_count: 1 },
-      { id: tree.db.id, name: 'Db', path: '/Eng/Backend/Db', parent_id: tree.backend.id, user_count: 1 },
-      { id: tree.frontend.id, name: 'Frontend', path: '/Eng/Frontend', parent_id: tree.eng.id, user_count: 0 },
-      { id: tree.sales.id, name: 'Sales', path: '/Sales', parent_id: null, user_count: 0 },
+      { id: tree.eng.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 2, child_ou_count: 2 },
+      { id: tree.backend.id, name: 'Backend', path: '/Eng/Backend', parent_id: tree.eng.id, user_count: 1, child_ou_count: 1 },
+      { id: tree.db.id, name: 'Db', path: '/Eng/Backend/Db', parent_id: tree.backend.id, user_count: 1, child_ou_count: 0 },
+      { id: tree.frontend.id, name: 'Frontend', path: '/Eng/Frontend', parent_id: tree.eng.id, user_count: 0, child_ou_count: 0 },
+      { id: tree.sales.id, name: 'Sales', path: '/Sales', parent_id: null, user_count: 0, child_ou_count: 0 },
     ]);
+  });
+
+  it('gives each item its child_ou_count as it is after creates, moves and deletes, on every kind of page', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    await send(t.ctx, 'PATCH', ouUrl(tenant.id, tree.frontend.id), { payload: { parent_id: tree.sales.id } });
+    await createOu(t.ctx, tenant.id, { name: 'Emea', parent_id: tree.sales.id });
+    expect((await send(t.ctx, 'DELETE', `${ouUrl(tenant.id, tree.db.id)}?strategy=MOVE_UP`)).statusCode).toBe(204);
+    const counts = (body: { data: { name: string; child_ou_count: number }[] }) => Object.fromEntries(body.data.map((item) => [item.name, item.child_ou_count]));
+    const expected = { Eng: 1, Backend: 0, Sales: 2, Frontend: 0, Emea: 0 };
+    expect(counts(expectPage(await list(tenant.id)))).toEqual(expected);
+    // Page by page (the whole list's one-statement page on PostgreSQL), a search, children, the top level.
+    const paged = {};
+    for (const page of ['1', '2', '3']) Object.assign(paged, counts(expectPage(await list(tenant.id, { per_page: '2', page }))));
+    expect(paged).toEqual(expected);
+    expect(counts(expectPage(await list(tenant.id, { search: 'e' })))).toEqual({ Eng: 1, Backend: 0, Sales: 2, Frontend: 0, Emea: 0 });
+    expect(counts(expectPage(await list(tenant.id, { parent_id: tree.sales.id })))).toEqual({ Frontend: 0, Emea: 0 });
+    expect(counts(expectPage(await list(tenant.id, { top_level: 'true' })))).toEqual({ Eng: 1, Sales: 2 });
+  });
+
+  it('lists only the OUs with no parent with top_level=true, paged and searchable', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    const support = await createOu(t.ctx, tenant.id, { name: 'Support' });
+    const top = expectPage(await list(tenant.id, { top_level: 'true' }));
+    expect(top.data.map((item: { id: string }) => item.id)).toEqual([tree.eng.id, tree.sales.id, support.id]);
+    expect(top.pagination).toEqual({ page: 1, per_page: 20, total_items: 3, total_pages: 1 });
+    const second = expectPage(await list(tenant.id, { top_level: 'true', per_page: '2', page: '2' }));
+    expect(names(second)).toEqual(['Support']);
+    expect(second.pagination).toEqual({ page: 2, per_page: 2, total_items: 3, total_pages: 2 });
+    // 'end' is in Frontend and Backend too, which are not at the top.
+    expect(names(expectPage(await list(tenant.id, { top_level: 'true', search: 's' })))).toEqual(['Sales', 'Support']);
+    expect(names(expectPage(await list(tenant.id, { top_level: 'false', per_page: '100' })))).toHaveLength(6);
+  });
+
+  it('walks the top level by next_cursor as by page number, and a cursor of the whole list is refused there', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const name of ['D', 'B', 'A', 'C', 'E']) {
+      const root = await createOu(t.ctx, tenant.id, { name });
+      await createOu(t.ctx, tenant.id, { name: `${name} child`, parent_id: root.id });
+    }
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const body: { data: { name: string }[]; next_cursor: string | null } = expectPage(await list(tenant.id, { top_level: 'true', per_page: '2', ...(cursor ? { cursor } : {}) }));
+      walked.push(...names(body));
+      cursor = body.next_cursor;
+    } while (cursor !== null);
+    expect(walked).toEqual(['A', 'B', 'C', 'D', 'E']);
+    const whole = expectPage(await list(tenant.id, { per_page: '2' }));
+    expect((await list(tenant.id, { top_level: 'true', per_page: '2', cursor: whole.next_cursor })).statusCode).toBe(422);
+  });
+
+  it("rejects top_level=true with parent_id with 422 at loc ['query','top_level']", async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    expectValidation(await list(tenant.id, { top_level: 'true', parent_id: tree.eng.id }), ['query', 'top_level']);
+    expectValidation(await list(tenant.id, { top_level: 'maybe' }), ['query', 'top_level']);
   });
 
   it('returns at most 20 items by default', async () => {
@@ -784,7 +842,7 @@ describe('GET /api/v1/tenants/{tenant_id}/ous (list)', () => {
     await createUser(t.ctx, tenant.id, { ou_id: ou.id });
     await createUser(t.ctx, tenant.id, { ou_id: ou.id });
     const body = expectPage(await list(tenant.id));
-    expect(body.data).toEqual([{ id: ou.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 3 }]);
+    expect(body.data).toEqual([{ id: ou.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 3, child_ou_count: 0 }]);
   });
 
   it("returns 404 'tenant.not_found' for an unknown tenant", async () => {

@@ -213,3 +213,15 @@ describe('the invariant check', () => {
     await store.db.updateTable('org_units').set({ user_count: 1 }).where('id', '=', b.id).execute();
   });
 });
+
+describe('the top level of what a principal sees', () => {
+  it('is empty, with a total of 0, for a principal whose scope names no OU that exists', async () => {
+    await chainTree({ ous, users, tenantId });
+    const nowhere = { principal: null, reach: () => [] as string[] };
+    const page = await ous.list(nowhere, tenantId, { top_level: true }, PAGE);
+    expect(page.items).toEqual([]);
+    expect(page.pagination.total_items).toBe(0);
+    // A tenant-wide principal's top level: the two roots of chainTree.
+    expect((await ous.list(ALL, tenantId, { top_level: true }, PAGE)).items.map((ou) => ou.path)).toEqual(['/A', '/Z']);
+  });
+});

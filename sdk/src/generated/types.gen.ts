@@ -155,6 +155,10 @@ export type OuListItem = {
     path: string;
     parent_id?: string | null;
     user_count?: number;
+    /**
+     * Direct child OUs (all visible to whoever sees this OU: a delegated scope is whole subtrees).
+     */
+    child_ou_count?: number;
 };
 
 /**
@@ -1419,6 +1423,10 @@ export type ListOusData = {
          * Direct children of this OU only.
          */
         parent_id?: string | null;
+        /**
+         * Only the OUs at the top of what the caller sees: those with no parent, or, for a principal delegated subtrees, the roots of its subtrees. Not with parent_id.
+         */
+        top_level?: boolean;
     };
     url: '/api/v1/tenants/{tenant_id}/ous';
 };

@@ -12,12 +12,17 @@ export interface OrgUnitListFilter {
   search?: string;
   /** Direct children of this OU only. */
   parentId?: string;
+  /**
+   * Only these OUs: 'tenant', the tenant's roots (no parent); a list of ids, the roots of a
+   * scoped principal's subtrees (top_level=true).
+   */
+  roots?: 'tenant' | readonly string[];
   /** Only OUs in the subtrees whose roots have these paths (a scoped principal's); undefined: all. */
   withinPaths?: readonly string[];
 }
 
 /** What a page of the OU list reads of each OU. */
-const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count'] as const satisfies readonly (keyof OrgUnitRow)[];
+const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count', 'child_ou_count'] as const satisfies readonly (keyof OrgUnitRow)[];
 export type OrgUnitListRow = Pick<OrgUnitRow, (typeof ORG_UNIT_LIST_COLUMNS)[number]>;
 
 /** A page of the OU list, and the tenant's bookkeeping in the same snapshot. */
@@ -121,6 +126,8 @@ export function createOrgUnitRepository(db: Executor) {
   const listQuery = (tenantId: string, filter: OrgUnitListFilter) => {
     let query = db.selectFrom('org_units').where('tenant_id', '=', tenantId);
     if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+    if (filter.roots === 'tenant') query = query.where('parent_id', 'is', null);
+    else if (filter.roots !== undefined) query = filter.roots.length === 0 ? query.where(sql<boolean>`1 = 0`) : query.where('id', 'in', filter.roots);
     // On path, the column the list is ordered by: the filter is a range of the same index.
     if (filter.withinPaths !== undefined) query = query.where(inAnyPathSubtree('path', filter.withinPaths));
     if (filter.search !== undefined && filter.search !== '') {
@@ -201,7 +208,7 @@ export function createOrgUnitRepository(db: Executor) {
       const rows = await db
         .selectFrom('tenants as t')
         .leftJoin(pageQuery(tenantId, filter, window).as('p'), (join) => join.onTrue())
-        .select(['t.ou_count', 't.ou_version', seqBound(sql.ref('t.id'), 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count'])
+        .select(['t.ou_count', 't.ou_version', seqBound(sql.ref('t.id'), 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count', 'p.child_ou_count'])
         .where('t.id', '=', tenantId)
         .orderBy('p.path', window.descending ? 'desc' : 'asc')
         .execute();
@@ -210,7 +217,7 @@ export function createOrgUnitRepository(db: Executor) {
       const tenant = { ou_count, ou_version, event_seq: Number(last_seq ?? 0) };
       // A tenant with no OU on the page is one row of nulls (the left join).
       if (rows[0].id === null) return { tenant, rows: [] };
-      return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count! })) };
+      return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count!, child_ou_count: row.child_ou_count! })) };
     },
 
     /** The paths of the listing's rows `step`, 2 × `step`, … (1-based, in path order): its rank index. */
