@@ -182,7 +182,8 @@ export function createOrgUnitService({
   /** What an OU listing is besides its total and its read: its id, key, and rank index at `version`. */
   function ouListing(tenantId: string, repoFilter: OrgUnitListFilter, idPaths: readonly string[] | null, version: number, build: (step: number) => Promise<string[]>) {
     return {
-      id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, idPaths, repoFilter.roots === undefined ? null : 'top_level'],
+      // The top level is a listing of its own; every other listing's id (and so its cursors) as before it existed.
+      id: ['ous', tenantId, repoFilter.parentId ?? null, repoFilter.search ?? null, idPaths, ...(repoFilter.roots === undefined ? [] : ['top_level'])],
       keyOf: (row: OrgUnitListRow) => row.path,
       // The OU version orders the rank index too: only OU writes change which OUs a list holds.
       ranks: {

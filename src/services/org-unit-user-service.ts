@@ -159,7 +159,9 @@ export function createOrgUnitUserService({
         keyOf,
         read: (window) => {
           const start = (window.after === undefined ? 0 : indexAfter(ids, window.after)) + window.offset;
-          return reading.rows((options) => users.listByIds(tenantId, ids.slice(start, start + window.limit), options));
+          const slice = ids.slice(start, start + window.limit);
+          // No id, no row: the ids are of the listing's version already, nothing to read or stamp.
+          return slice.length === 0 ? Promise.resolve([]) : reading.rows((options) => users.listByIds(tenantId, slice, options));
         },
         forwardOnly: true,
       };

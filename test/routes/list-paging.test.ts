@@ -140,7 +140,11 @@ interface ListItem {
   path: string;
   parent_id: string | null;
   user_count: number;
+  child_ou_count: number;
 }
+
+/** `items` (a whole tree) each with its child_ou_count: how many of them name it as parent. */
+const withChildCounts = (items: ListItem[]): ListItem[] => items.map((item) => ({ ...item, child_ou_count: items.filter((other) => other.parent_id === item.id).length }));
 
 /** The tree above in a new tenant: the OUs as list items by path, in creation order. */
 async function pagingTree(ctx: TestContext) {
@@ -151,8 +155,9 @@ async function pagingTree(ctx: TestContext) {
     const parent = slash === 0 ? null : byPath.get(path.slice(0, slash))!;
     const ou = await createOu(ctx, tenantId, { name: path.slice(slash + 1), parent_id: parent?.id ?? null });
     expect(ou.path).toBe(path);
-    byPath.set(path, { id: ou.id, name: ou.path.slice(slash + 1), path: ou.path, parent_id: ou.parent_id, user_count: 0 });
+    byPath.set(path, { id: ou.id, name: ou.path.slice(slash + 1), path: ou.path, parent_id: ou.parent_id, user_count: 0, child_ou_count: 0 });
   }
+  for (const item of withChildCounts([...byPath.values()])) byPath.set(item.path, item);
   return { tenantId, byPath, created: [...byPath.values()] };
 }
 
@@ -256,12 +261,14 @@ describe('GET /api/v1/tenants/{tenant_id}/ous paging (ordered by path, bytewise)
     const renamed = (path: string) =>
       path.replace(/^\/Alpha\/Charlie(?=\/|$)/, '/Alpha/AAA').replace(/^\/zeta\/Zulu(?=\/|$)/, '/beta/Zulu');
     const expected = inPathOrder(
-      [...byPath.values()].map((ou) => {
-        const path = renamed(ou.path);
-        const parentPath = path.slice(0, path.lastIndexOf('/'));
-        const parent = [...byPath.values()].find((p) => renamed(p.path) === parentPath);
-        return { ...ou, name: path.slice(path.lastIndexOf('/') + 1), path, parent_id: parent?.id ?? null };
-      }),
+      withChildCounts(
+        [...byPath.values()].map((ou) => {
+          const path = renamed(ou.path);
+          const parentPath = path.slice(0, path.lastIndexOf('/'));
+          const parent = [...byPath.values()].find((p) => renamed(p.path) === parentPath);
+          return { ...ou, name: path.slice(path.lastIndexOf('/') + 1), path, parent_id: parent?.id ?? null };
+        }),
+      ),
     );
     expect(expected.map((ou) => ou.path)).toContain('/beta/Zulu/mike');
     await expectOuPaging(t.ctx, tenantId, {}, expected);

@@ -215,12 +215,14 @@ describe('the invariant check', () => {
 });
 
 describe('the top level of what a principal sees', () => {
-  it('is empty, with a total of 0, for a principal whose scope names no OU that exists', async () => {
-    await chainTree({ ous, users, tenantId });
-    const nowhere = { principal: null, reach: () => [] as string[] };
-    const page = await ous.list(nowhere, tenantId, { top_level: true }, PAGE);
-    expect(page.items).toEqual([]);
-    expect(page.pagination.total_items).toBe(0);
+  it('is empty, with a total of 0, for a principal whose scope names no OU, or only OUs deleted since', async () => {
+    const { d } = await chainTree({ ous, users, tenantId });
+    await ous.delete(W, ALL, tenantId, d.id, 'BLOCK');
+    for (const reach of [[], [d.id], ['ou_never_was']]) {
+      const page = await ous.list({ principal: null, reach: () => reach }, tenantId, { top_level: true }, PAGE);
+      expect(page.items, JSON.stringify(reach)).toEqual([]);
+      expect(page.pagination.total_items).toBe(0);
+    }
     // A tenant-wide principal's top level: the two roots of chainTree.
     expect((await ous.list(ALL, tenantId, { top_level: true }, PAGE)).items.map((ou) => ou.path)).toEqual(['/A', '/Z']);
   });
