@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RFC3339_UTC, expectData, expectError, expectPage, expectValidation } from '../helpers/assertions.js';
 import { createOu, createSampleTree, createTenant, createUser } from '../helpers/factories.js';
 import { type TestContext, useTestApp } from '../helpers/test-app.js';
+import { encodeCursor } from '../../src/lib/cursor.js';
 
 /*
  * OU endpoints: List, Create, Get, Update (PATCH), Tree, through the real app.
@@ -708,6 +709,16 @@ describe('GET /api/v1/tenants/{tenant_id}/ous (list)', () => {
     expect(walked).toEqual(['A', 'B', 'C', 'D', 'E']);
     const whole = expectPage(await list(tenant.id, { per_page: '2' }));
     expect((await list(tenant.id, { top_level: 'true', per_page: '2', cursor: whole.next_cursor })).statusCode).toBe(422);
+  });
+
+  it('accepts cursors of the whole list and of a search as the instances before top_level issued them (a rolling upgrade)', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const name of ['A', 'B', 'C']) await createOu(t.ctx, tenant.id, { name });
+    // Their listing ids then: kind, tenant, parent, search, scope; nothing for the top level.
+    const whole = encodeCursor(['ous', tenant.id, null, null, null], { after: '/A', offset: 1 });
+    expect(names(expectPage(await list(tenant.id, { per_page: '1', cursor: whole })))).toEqual(['B']);
+    const search = encodeCursor(['ous', tenant.id, null, 'b', null], { after: '/A', offset: 1 });
+    expect(names(expectPage(await list(tenant.id, { per_page: '1', search: 'b', cursor: search })))).toEqual(['B']);
   });
 
   it("rejects top_level=true with parent_id with 422 at loc ['query','top_level']", async () => {
