@@ -162,7 +162,8 @@ function writeAfterOuRead(write: () => Promise<unknown>): KyselyPlugin & { ran: 
   };
 }
 
-describe.skipIf(!isPostgresPass)('a write between the OU’s statement and the page’s (PostgreSQL: the store of this path)', () => {
+// Skipped on the SQLite pass: there the hook would wait for the one connection it holds (writeAfterOuRead).
+describe.skipIf(!isPostgresPass)('a write between the OU’s statement and the page’s (PostgreSQL only: the hook needs a second connection)', () => {
   it('sends the page to a snapshot, which reads it at the later version: the added user is in its rows and its total', async () => {
     const { ous, users, tenantId, store } = fixture;
     const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
