@@ -20,7 +20,7 @@ export interface OrgUnitUserServiceDeps {
   rankIndexes?: RankIndexes;
   /**
    * Whether a page is first read with no transaction (readWithoutSnapshot). Default: on
-   * PostgreSQL, where it saves two round trips (A/B in docs/benchmarks.md); not on SQLite, whose
+   * PostgreSQL, where it saves two or three round trips (A/B in docs/benchmarks.md); not on SQLite, whose
    * snapshot costs no round trip. Tests turn it on for both stores.
    */
   withoutSnapshot?: boolean;
@@ -46,6 +46,9 @@ interface Reading {
  * (the whole tenant, typically) page through a rank index instead.
  */
 export const SUBTREE_IDS_MAX = 50_000;
+
+/** How many OUs' users listings (direct and nested count apart) a service plans from their last read. */
+export const OUS_LAST_READ = 10_000;
 
 interface SubtreeIds {
   version: number;
@@ -75,6 +78,10 @@ export function createOrgUnitUserService({
   // One entry per OU, replaced by a newer version: at most 8 × SUBTREE_IDS_MAX ids (~16 MB) in all.
   const subtreeIds = new LRUCache<string, SubtreeIds>({ max: 1_000, maxSize: 8 * SUBTREE_IDS_MAX, sizeCalculation: (entry) => Math.max(1, entry.ids.length) });
   const building = new Map<string, Promise<string[]>>();
+  // Per OU and kind (direct, nested), the OU as readWithoutSnapshot last read it: its next page
+  // is planned from it. An entry is trusted only through the seq its rows carry; the TTL bounds
+  // how long one can wait for a seq that a tenant deleted and created again would reach anew.
+  const lastRead = new LRUCache<string, OrgUnitForUserListing>({ max: OUS_LAST_READ, ttl: 60_000 });
 
   /**
    * The subtree's user ids in id order at `version` (the tenant's last event seq, which every
@@ -202,22 +209,28 @@ export function createOrgUnitUserService({
   }
 
   /**
-   * The page read with no transaction, in two statements (PostgreSQL: two round trips where a
-   * snapshot takes four): the OU with the tenant's last event seq, then the rows, each statement
-   * with the seq again. Seqs follow commit order (events.append), so rows stamped with the OU's
-   * seq are of the same version as the OU and its counts: no write of the tenant committed in
-   * between. Undefined, for listUsers to read the page in a snapshot, when they differ, when the
-   * page is empty (it carries no seq), when the OU is not found, or when the page needs a rank
-   * index or id list not kept at that version (building one takes the snapshot).
+   * The page's rows read with no transaction, from `ou` as read at its `event_seq`, each row
+   * stamped with the tenant's last event seq by the same statement. Seqs follow commit order
+   * (events.append) and every write raises them, so rows stamped with the OU's seq are of the
+   * same version as the OU and its counts: no write of the tenant committed after it was read.
+   * Undefined when a read's seq differs, when a read finds no row (it carries no seq), or when the
+   * page needs a rank index or id list not kept at that version (building one takes the snapshot).
+   * `stamped`: at least one row was read and checked.
    */
-  async function readWithoutSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData> | undefined> {
-    const ou = await direct.orgUnits.getForUserListing(tenantId, id, includeNested, true);
-    if (!ou) return undefined;
+  async function readStamped(
+    access: Access,
+    tenantId: string,
+    ou: OrgUnitForUserListing,
+    includeNested: boolean,
+    pageRequest: PageRequest,
+  ): Promise<{ page: Page<UserResponseData>; stamped: boolean } | undefined> {
+    let stamped = false;
     const reading: Reading = {
       users: direct.users,
       rows: async (read) => {
         const rows = await read({ withLastSeq: true });
         if (rows.length === 0 || rows.some((row) => Number(row.last_seq) !== ou.event_seq)) throw READ_IN_SNAPSHOT;
+        stamped = true;
         return rows;
       },
       subtreeIds: async (key, version) => {
@@ -229,11 +242,36 @@ export function createOrgUnitUserService({
     };
     try {
       const page = await readListing(pageRequest, await usersListing(access, tenantId, ou, includeNested, reading));
-      return { ...page, items: page.items.map(toUserResponse), eventSeq: ou.event_seq };
+      return { page: { ...page, items: page.items.map(toUserResponse), eventSeq: ou.event_seq }, stamped };
     } catch (error) {
       if (error === READ_IN_SNAPSHOT || error instanceof RankIndexNotKept) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * The page read with no transaction (PostgreSQL: one or two round trips where a snapshot takes
+   * four). First in one statement, the rows', planned from the OU as this service last read it:
+   * kept when the rows carry that OU's seq (then the OU is unchanged), and only when a row was
+   * read, since a page that reads none (past the end, an empty id slice) proves nothing. Else in
+   * two: the OU with the tenant's last event seq, then the rows. Undefined, for listUsers to read
+   * the page in a snapshot, when those fail too or the OU is not found.
+   */
+  async function readWithoutSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData> | undefined> {
+    const key = JSON.stringify([tenantId, id, includeNested]);
+    const seen = lastRead.get(key);
+    // A principal the OU as last read is hidden from reads it as it is now: it may have moved in.
+    if (seen && reachCovers(access.reach('users:read'), seen.id_path)) {
+      const planned = await readStamped(access, tenantId, seen, includeNested, pageRequest);
+      if (planned?.stamped) return planned.page;
+    }
+    const ou = await direct.orgUnits.getForUserListing(tenantId, id, includeNested, true);
+    if (!ou) {
+      lastRead.delete(key);
+      return undefined;
+    }
+    if ((lastRead.get(key)?.event_seq ?? -1) < ou.event_seq) lastRead.set(key, ou);
+    return (await readStamped(access, tenantId, ou, includeNested, pageRequest))?.page;
   }
 
   return {

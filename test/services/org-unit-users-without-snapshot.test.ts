@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RankIndexes } from '../../src/lib/rank-index.js';
-import { FULL_ACCESS as ALL } from '../../src/services/access.js';
+import { type Access, FULL_ACCESS as ALL } from '../../src/services/access.js';
 import { type OrgUnitUserService, createOrgUnitUserService } from '../../src/services/org-unit-user-service.js';
 import { systemWrite } from '../../src/services/write-context.js';
 import { allOuIds, apply, opArb } from '../helpers/ou-operations.js';
@@ -12,7 +12,9 @@ import { isPostgresPass } from '../helpers/test-store.js';
 /*
  * A page of an OU's users is read, where it can be, with no transaction: one statement for the OU
  * with the tenant's last event seq, one for the rows with the seq again; the page counts only when
- * both seqs agree, and is read in a snapshot otherwise. Writes go through the fixture's services,
+ * both seqs agree, and is read in a snapshot otherwise. Once the service has read the OU, its next
+ * pages are the rows' statement alone, planned from the OU as last read and kept only when a row
+ * was read and every row carries that OU's seq. Writes go through the fixture's services,
  * as another instance's would. Services that read without a snapshot (rank indexes of 2-row
  * steps, so that deep pages seek; subtree id lists, or none) must answer every page as a service
  * that reads in a snapshot by OFFSET answers it.
@@ -195,5 +197,126 @@ describe.skipIf(!isPostgresPass)('a write between the OU’s statement and the p
     expect(plugin.ran()).toBe(true);
     expect(page.items.map((user) => user.email).sort()).toEqual(['b@x.io', 'c@x.io']);
     expect(page.pagination.total_items).toBe(2);
+  });
+});
+
+/** Counts the statements the service sends (each returns a result through the plugin). */
+function statementCounter(): KyselyPlugin & { count: () => number } {
+  let statements = 0;
+  return {
+    count: () => statements,
+    transformQuery: (args: PluginTransformQueryArgs): RootOperationNode => args.node,
+    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      statements++;
+      return args.result;
+    },
+  };
+}
+
+/** A delegated principal that reads users in the subtrees of `ouIds` only. */
+const scopedTo = (...ouIds: string[]): Access => ({ principal: { type: 'client', id: 'delegated' }, reach: (permission) => (permission === 'users:read' ? ouIds : []) });
+
+describe('pages planned from the OU as the service last read it', () => {
+  /** A service that reads without a snapshot, its statements counted, and the other instance's writes. */
+  function plannedService() {
+    const counter = statementCounter();
+    const { store } = fixture;
+    const service = createOrgUnitUserService({ store: { ...store, db: store.db.withPlugin(counter), snapshot: (read) => store.snapshot(read) }, withoutSnapshot: true });
+    return { service, statements: counter.count };
+  }
+
+  it('are one statement once the OU was read: its rows, whose seq shows the OU unchanged', async () => {
+    const { ous, users, tenantId } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    const child = await ous.create(systemWrite(), ALL, tenantId, { name: 'b', parent_id: ou.id });
+    for (let i = 0; i < 3; i++) await users.create(systemWrite(), ALL, tenantId, { email: `a${i}@x.io`, ou_id: ou.id });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'b@x.io', ou_id: child.id });
+    const { service, statements } = plannedService();
+    const reads = [false, true].flatMap((nested) => [1, 2].map((page) => () => service.listUsers(ALL, tenantId, ou.id, nested, { page, per_page: PER_PAGE })));
+    const first = [];
+    for (const read of reads) first.push(await read());
+
+    const perPage: number[] = [];
+    const again = [];
+    for (const read of reads) {
+      const before = statements();
+      again.push(await read());
+      perPage.push(statements() - before);
+    }
+
+    expect(again).toEqual(first);
+    expect(again.map((page) => page.items.length)).toEqual([2, 1, 2, 2]);
+    expect(perPage).toEqual([1, 1, 1, 1]);
+  });
+
+  it('are read as they are now after another instance added a user: it is in the rows and the total', async () => {
+    const { ous, users, tenantId } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    for (const email of ['b@x.io', 'c@x.io']) await users.create(systemWrite(), ALL, tenantId, { email, ou_id: ou.id });
+    const { service } = plannedService();
+    await service.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: 10 });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: ou.id });
+
+    const page = await service.listUsers(ALL, tenantId, ou.id, false, { page: 1, per_page: 10 });
+
+    expect(page.items.map((user) => user.email)).toEqual(expect.arrayContaining(['a@x.io', 'b@x.io', 'c@x.io']));
+    expect(page.pagination.total_items).toBe(3);
+    expect(page.eventSeq).toBe(await lastSeq());
+  });
+
+  it('past the end as last read, after users were added: the page has them (a page that reads no row proves nothing)', async () => {
+    const { ous, users, tenantId } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    for (let i = 0; i < 3; i++) await users.create(systemWrite(), ALL, tenantId, { email: `a${i}@x.io`, ou_id: ou.id });
+    for (const [nested, total] of [[false, 3], [true, 6]] as const) {
+      const { service } = plannedService();
+      // Page 3 of 2 rows: past the end at `total`, whole once three users more are in.
+      const pastTheEnd = total / PER_PAGE + 1;
+      expect((await service.listUsers(ALL, tenantId, ou.id, nested, { page: pastTheEnd, per_page: PER_PAGE })).items).toEqual([]);
+      for (let i = 0; i < 3; i++) await users.create(systemWrite(), ALL, tenantId, { email: `b${i}-${nested}@x.io`, ou_id: ou.id });
+
+      const page = await service.listUsers(ALL, tenantId, ou.id, nested, { page: pastTheEnd, per_page: PER_PAGE });
+
+      expect(page.items, `nested ${nested}`).toHaveLength(PER_PAGE);
+      expect(page.pagination.total_items).toBe(total + 3);
+    }
+  });
+
+  it('of an OU moved since into the subtree a delegated principal reads: the page, not a 404', async () => {
+    const { ous, users, tenantId } = fixture;
+    const scope = await ous.create(systemWrite(), ALL, tenantId, { name: 'scope' });
+    const outside = await ous.create(systemWrite(), ALL, tenantId, { name: 'outside' });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: outside.id });
+    const { service } = plannedService();
+    await expect(service.listUsers(scopedTo(scope.id), tenantId, outside.id, false, { page: 1, per_page: 10 })).rejects.toMatchObject({ status: 404, code: 'ou.not_found' });
+    await service.listUsers(ALL, tenantId, outside.id, false, { page: 1, per_page: 10 });
+    await ous.update(systemWrite(), ALL, tenantId, outside.id, { parent_id: scope.id });
+
+    const page = await service.listUsers(scopedTo(scope.id), tenantId, outside.id, false, { page: 1, per_page: 10 });
+
+    expect(page.items.map((user) => user.email)).toEqual(['a@x.io']);
+  });
+
+  it('of an OU moved since out of the subtree a delegated principal reads: a 404, not the page last read', async () => {
+    const { ous, users, tenantId } = fixture;
+    const scope = await ous.create(systemWrite(), ALL, tenantId, { name: 'scope' });
+    const inside = await ous.create(systemWrite(), ALL, tenantId, { name: 'inside', parent_id: scope.id });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: inside.id });
+    const { service } = plannedService();
+    expect((await service.listUsers(scopedTo(scope.id), tenantId, inside.id, false, { page: 1, per_page: 10 })).items).toHaveLength(1);
+    await ous.update(systemWrite(), ALL, tenantId, inside.id, { parent_id: null });
+
+    await expect(service.listUsers(scopedTo(scope.id), tenantId, inside.id, false, { page: 1, per_page: 10 })).rejects.toMatchObject({ status: 404, code: 'ou.not_found' });
+  });
+
+  it('of an OU deleted since: a 404', async () => {
+    const { ous, users, tenantId } = fixture;
+    const ou = await ous.create(systemWrite(), ALL, tenantId, { name: 'a' });
+    await users.create(systemWrite(), ALL, tenantId, { email: 'a@x.io', ou_id: ou.id });
+    const { service } = plannedService();
+    await service.listUsers(ALL, tenantId, ou.id, true, { page: 1, per_page: 10 });
+    await ous.delete(systemWrite(), ALL, tenantId, ou.id, 'CASCADE');
+
+    await expect(service.listUsers(ALL, tenantId, ou.id, true, { page: 1, per_page: 10 })).rejects.toMatchObject({ status: 404, code: 'ou.not_found' });
   });
 });
