@@ -2,7 +2,6 @@ import { accessOf } from '../http/principal.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginated } from '../http/request-context.js';
-import { sendRenderedPage } from '../http/rendered-page.js';
 import { IdParam, PageQuery, errors, ref, success, Query } from '../schemas/common.js';
 import { PaginatedResponse } from '../schemas/users.js';
 import type { OrgUnitUserService } from '../services/org-unit-user-service.js';
@@ -26,11 +25,10 @@ export const orgUnitUserRoutes: FastifyPluginAsyncTypebox<{ service: OrgUnitUser
         response: { 200: success(ref(PaginatedResponse)), 401: errors[401], 403: errors[403], 404: errors[404], 422: errors[422] },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { page, per_page, cursor, include_nested } = request.query;
       const { tenant_id, ou_id } = request.params;
-      const users = await service.pageOfUsers(accessOf(request), tenant_id, ou_id, include_nested, { page, per_page, cursor });
-      return users.rendered ? sendRenderedPage(request, reply, users) : paginated(request, users);
+      return paginated(request, await service.listUsers(accessOf(request), tenant_id, ou_id, include_nested, { page, per_page, cursor }));
     },
   );
 };

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { pick } from '../db/repositories/index.js';
 import type { OrgUnitForUserListing } from '../db/repositories/org-unit-repository.js';
-import type { PageReadOptions, RenderedUserRow, StampedUserRow, UserRepository, UserRow } from '../db/repositories/user-repository.js';
+import type { PageReadOptions, StampedUserRow, UserRepository, UserRow } from '../db/repositories/user-repository.js';
 import { dialectOf } from '../db/sql.js';
 import type { CompiledQuery } from 'kysely';
 import { type Access, reachCovers } from './access.js';
@@ -24,34 +24,20 @@ export interface OrgUnitUserServiceDeps {
    * snapshot costs no round trip. Tests turn it on for both stores.
    */
   withoutSnapshot?: boolean;
-  /**
-   * Whether pageOfUsers answers, where it reads without a snapshot, with the users as PostgreSQL
-   * rendered them (PageReadOptions.rendered). Default: on PostgreSQL; never on SQLite.
-   */
-  rendered?: boolean;
 }
-
-/**
- * A page of an OU's users: the users as objects, or, `rendered`, each as the JSON text of its
- * UserResponse, as PostgreSQL rendered it (http/rendered-page.ts sends those as they are).
- */
-export type UsersPage = (Page<UserResponseData> & { rendered?: undefined }) | (Page<string> & { rendered: true });
 
 /** Thrown through readListing when a page read with no transaction must be read in a snapshot. */
 const READ_IN_SNAPSHOT = Symbol('the page must be read in a snapshot');
 
-/** A row usersListing reads: a user's, or its answer rendered (PageReadOptions.rendered). */
-type ListedRow = UserRow | RenderedUserRow;
-
 /** How usersListing's reads are made: in a snapshot, or each statement stamped with its version. */
-interface Reading<R extends ListedRow> {
+interface Reading {
   users: UserRepository;
-  /** Runs a page's read with the options the reading chooses, whose rows are then `R`s. */
-  rows(read: (options: PageReadOptions) => Promise<unknown[]>): Promise<R[]>;
+  /** Runs a page's read. */
+  rows(read: (options: PageReadOptions) => Promise<StampedUserRow[]>): Promise<UserRow[]>;
   /** The subtree's sorted user ids at `version` (idsOfSubtree), gathered by `gather` if it may. */
   subtreeIds(key: string, version: number, gather: () => Promise<string[]>): Promise<string[]>;
   /** The listing's rank index at `version`: its keys' statement, run here or aside (SQLite). */
-  ranks(version: number, build: (step: number) => Promise<string[]>, asideKeys: (step: number) => CompiledQuery, kind?: string): NonNullable<Listing<R>['ranks']>;
+  ranks(version: number, build: (step: number) => Promise<string[]>, asideKeys: (step: number) => CompiledQuery, kind?: string): NonNullable<Listing<UserRow>['ranks']>;
 }
 
 /**
@@ -87,9 +73,7 @@ export function createOrgUnitUserService({
   subtreeIdsMax = SUBTREE_IDS_MAX,
   rankIndexes = new RankIndexes(),
   withoutSnapshot = dialectOf(store.db) === 'postgres',
-  rendered = dialectOf(store.db) === 'postgres',
 }: OrgUnitUserServiceDeps) {
-  if (rendered && dialectOf(store.db) !== 'postgres') throw new Error('rendered pages of users are PostgreSQL only');
   const direct = pick(store.db, ['orgUnits', 'users']);
   // One entry per OU, replaced by a newer version: at most 8 × SUBTREE_IDS_MAX ids (~16 MB) in all.
   const subtreeIds = new LRUCache<string, SubtreeIds>({ max: 1_000, maxSize: 8 * SUBTREE_IDS_MAX, sizeCalculation: (entry) => Math.max(1, entry.ids.length) });
@@ -141,13 +125,13 @@ export function createOrgUnitUserService({
    * The listing of the OU's users (direct, or its whole subtree) at the OU's version, its rows
    * read as `reading` says. Throws ouNotFound when the principal may not see the OU.
    */
-  async function usersListing<R extends ListedRow>(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading<R>): Promise<Listing<R>> {
+  async function usersListing(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading): Promise<Listing<UserRow>> {
     const { users } = reading;
     // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
     if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(ou.id);
     const version = ou.event_seq;
     const id: readonly unknown[] = ['ou_users', tenantId, ou.id, includeNested];
-    const keyOf = (row: R) => row.id;
+    const keyOf = (row: UserRow) => row.id;
     // Both totals are maintained on the OU row: no count query.
     if (!includeNested) {
       return {
@@ -207,9 +191,9 @@ export function createOrgUnitUserService({
       const ou = await repos.orgUnits.getForUserListing(tenantId, id, includeNested);
       if (!ou) throw await notFoundIn(repos, tenantId, ouNotFound(id));
       const lastSeq = () => repos.events.lastSeqQuery(tenantId);
-      const reading: Reading<UserRow> = {
+      const reading: Reading = {
         users: repos.users,
-        rows: async (read) => (await read({})) as UserRow[],
+        rows: (read) => read({}),
         subtreeIds: idsOfSubtree,
         ranks: (version, build, asideKeys, kind) => ({
           cache: rankIndexes,
@@ -239,13 +223,12 @@ export function createOrgUnitUserService({
     ou: OrgUnitForUserListing,
     includeNested: boolean,
     pageRequest: PageRequest,
-    render: boolean,
-  ): Promise<{ page: UsersPage; stamped: boolean } | undefined> {
+  ): Promise<{ page: Page<UserResponseData>; stamped: boolean } | undefined> {
     let stamped = false;
-    const reading: Reading<StampedUserRow | RenderedUserRow> = {
+    const reading: Reading = {
       users: direct.users,
       rows: async (read) => {
-        const rows = (await read(render ? { withLastSeq: true, rendered: true } : { withLastSeq: true })) as (StampedUserRow | RenderedUserRow)[];
+        const rows = await read({ withLastSeq: true });
         if (rows.length === 0 || rows.some((row) => Number(row.last_seq) !== ou.event_seq)) throw READ_IN_SNAPSHOT;
         stamped = true;
         return rows;
@@ -259,12 +242,7 @@ export function createOrgUnitUserService({
     };
     try {
       const page = await readListing(pageRequest, await usersListing(access, tenantId, ou, includeNested, reading));
-      const eventSeq = ou.event_seq;
-      // A rendered read's rows are all RenderedUserRows, another's all users' rows.
-      const answer: UsersPage = render
-        ? { ...page, items: page.items.map((row) => (row as RenderedUserRow).json), eventSeq, rendered: true }
-        : { ...page, items: page.items.map((row) => toUserResponse(row as UserRow)), eventSeq };
-      return { page: answer, stamped };
+      return { page: { ...page, items: page.items.map(toUserResponse), eventSeq: ou.event_seq }, stamped };
     } catch (error) {
       if (error === READ_IN_SNAPSHOT || error instanceof RankIndexNotKept) return undefined;
       throw error;
@@ -279,12 +257,12 @@ export function createOrgUnitUserService({
    * two: the OU with the tenant's last event seq, then the rows. Undefined, for listUsers to read
    * the page in a snapshot, when those fail too or the OU is not found.
    */
-  async function readWithoutSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, render: boolean): Promise<UsersPage | undefined> {
+  async function readWithoutSnapshot(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData> | undefined> {
     const key = JSON.stringify([tenantId, id, includeNested]);
     const seen = lastRead.get(key);
     // A principal the OU as last read is hidden from reads it as it is now: it may have moved in.
     if (seen && reachCovers(access.reach('users:read'), seen.id_path)) {
-      const planned = await readStamped(access, tenantId, seen, includeNested, pageRequest, render);
+      const planned = await readStamped(access, tenantId, seen, includeNested, pageRequest);
       if (planned?.stamped) return planned.page;
     }
     const ou = await direct.orgUnits.getForUserListing(tenantId, id, includeNested, true);
@@ -293,33 +271,22 @@ export function createOrgUnitUserService({
       return undefined;
     }
     if ((lastRead.get(key)?.event_seq ?? -1) < ou.event_seq) lastRead.set(key, ou);
-    return (await readStamped(access, tenantId, ou, includeNested, pageRequest, render))?.page;
-  }
-
-  async function read(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, render: false): Promise<Page<UserResponseData>>;
-  async function read(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, render: boolean): Promise<UsersPage>;
-  async function read(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest, render: boolean): Promise<UsersPage> {
-    const fast = withoutSnapshot ? await readWithoutSnapshot(access, tenantId, id, includeNested, pageRequest, render) : undefined;
-    if (fast) return fast;
-    try {
-      return await readInSnapshot(access, tenantId, id, includeNested, pageRequest, false);
-    } catch (error) {
-      if (!(error instanceof RankIndexBuilding)) throw error;
-      // Waited for here, not in the snapshot: on SQLite it holds the process's one connection.
-      await error.built;
-      return readInSnapshot(access, tenantId, id, includeNested, pageRequest, true);
-    }
+    return (await readStamped(access, tenantId, ou, includeNested, pageRequest))?.page;
   }
 
   return {
     /** Users of an OU, by id; with `includeNested` those of its whole subtree. */
-    listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
-      return read(access, tenantId, id, includeNested, pageRequest, false);
-    },
-
-    /** The same page as the API answers it: rendered by PostgreSQL where it can be (UsersPage). */
-    pageOfUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<UsersPage> {
-      return read(access, tenantId, id, includeNested, pageRequest, rendered);
+    async listUsers(access: Access, tenantId: string, id: string, includeNested: boolean, pageRequest: PageRequest): Promise<Page<UserResponseData>> {
+      const fast = withoutSnapshot ? await readWithoutSnapshot(access, tenantId, id, includeNested, pageRequest) : undefined;
+      if (fast) return fast;
+      try {
+        return await readInSnapshot(access, tenantId, id, includeNested, pageRequest, false);
+      } catch (error) {
+        if (!(error instanceof RankIndexBuilding)) throw error;
+        // Waited for here, not in the snapshot: on SQLite it holds the process's one connection.
+        await error.built;
+        return readInSnapshot(access, tenantId, id, includeNested, pageRequest, true);
+      }
     },
   };
 }

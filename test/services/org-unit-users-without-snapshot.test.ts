@@ -3,9 +3,7 @@ import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs,
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RankIndexes } from '../../src/lib/rank-index.js';
 import { type Access, FULL_ACCESS as ALL } from '../../src/services/access.js';
-import { type OrgUnitUserService, type UsersPage, createOrgUnitUserService } from '../../src/services/org-unit-user-service.js';
-import type { UserResponseData } from '../../src/services/user-service.js';
-import type { Page } from '../../src/lib/pagination.js';
+import { type OrgUnitUserService, createOrgUnitUserService } from '../../src/services/org-unit-user-service.js';
 import { systemWrite } from '../../src/services/write-context.js';
 import { allOuIds, apply, opArb } from '../helpers/ou-operations.js';
 import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
@@ -19,7 +17,7 @@ import { isPostgresPass } from '../helpers/test-store.js';
  * was read and every row carries that OU's seq. Writes go through the fixture's services,
  * as another instance's would. Services that read without a snapshot (rank indexes of 2-row
  * steps, so that deep pages seek; subtree id lists, or none) must answer every page as a service
- * that reads in a snapshot by OFFSET answers it, rendered by PostgreSQL (pageOfUsers) or not.
+ * that reads in a snapshot by OFFSET answers it.
  */
 
 const MAX_DEPTH = 4;
@@ -58,20 +56,12 @@ async function expectEveryPageFresh(step: string, ouId: string, warm: OrgUnitUse
       const expected = await fresh.listUsers(ALL, fixture.tenantId, ouId, nested, { page, per_page: PER_PAGE });
       for (const [i, service] of warm.entries()) {
         const snapshots = snapshot.mock.calls.length;
-        const answered = plain(await service.pageOfUsers(ALL, fixture.tenantId, ouId, nested, { page, per_page: PER_PAGE }));
-        expect(answered, `${step}: service ${i}, nested ${nested}, page ${page}`).toEqual(expected);
+        expect(await service.listUsers(ALL, fixture.tenantId, ouId, nested, { page, per_page: PER_PAGE }), `${step}: service ${i}, nested ${nested}, page ${page}`).toEqual(expected);
         if (snapshot.mock.calls.length === snapshots) withoutSnapshot++;
       }
     }
   }
   return withoutSnapshot;
-}
-
-/** The page as objects: a page PostgreSQL rendered (pageOfUsers) parsed. */
-function plain(page: UsersPage): Page<UserResponseData> {
-  if (!page.rendered) return page;
-  const { rendered: _, ...rest } = page;
-  return { ...rest, items: page.items.map((json) => JSON.parse(json) as UserResponseData) };
 }
 
 async function lastSeq(): Promise<number> {

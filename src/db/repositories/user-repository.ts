@@ -22,55 +22,10 @@ export interface PageReadOptions {
    * which version of the tenant it is of (org-unit-user-service.ts). An empty page says nothing.
    */
   withLastSeq?: boolean;
-  /**
-   * PostgreSQL only: each row is the user's id and, as `json`, its UserResponse as JSON text,
-   * rendered by the statement (USER_RESPONSE_COLUMNS): the page's answer is those texts joined,
-   * with no column parsed, no object built and none serialized here (http/rendered-page.ts).
-   */
-  rendered?: boolean;
 }
 
 /** A row of a page read with `withLastSeq`. */
 export type StampedUserRow = UserRow & { last_seq?: number | string | null };
-
-/** A row of a page read with `rendered`. */
-export interface RenderedUserRow {
-  id: string;
-  json: string;
-  last_seq?: number | string | null;
-}
-
-/** The rows a page read with `options` returns. */
-export type PageRow<O extends PageReadOptions> = O extends { rendered: true } ? RenderedUserRow : StampedUserRow;
-
-/**
- * The fields of a user's answer (UserResponse) in the schema's order, each a text column sent as
- * a JSON string, or JSON text as stored (`custom_attributes`, written by encodeAttributes), and
- * whether it may be null. A test holds this to the schema and to toUserResponse, byte for byte.
- */
-export const USER_RESPONSE_COLUMNS = [
-  ['id', 'string', false],
-  ['email', 'string', false],
-  ['display_name', 'string', true],
-  ['ou_id', 'string', true],
-  ['status', 'string', false],
-  ['custom_attributes', 'json', true],
-  ['external_id', 'string', true],
-  ['created_at', 'string', false],
-  ['updated_at', 'string', false],
-] as const satisfies readonly (readonly [keyof UserRow, 'string' | 'json', boolean])[];
-
-/** `{"id":…,…}` of the row `r`, compact, as JSON.stringify writes it (PostgreSQL's to_json escapes strings as it does). */
-const renderedUser = sql.join(
-  [
-    ...USER_RESPONSE_COLUMNS.map(([column, kind, nullable], i) => {
-      const value = kind === 'json' ? sql`r.${sql.ref(column)}` : sql`to_json(r.${sql.ref(column)})::text`;
-      return sql`${sql.lit(`${i === 0 ? '{' : ','}"${column}":`)} || ${nullable ? sql`coalesce(${value}, 'null')` : value}`;
-    }),
-    sql.lit('}'),
-  ],
-  sql` || `,
-);
 
 /** Most rows a page of placed users skips by reading them on PostgreSQL (beyond, it skips index entries only). */
 const DIRECT_OFFSET_MAX = 1_000;
@@ -102,21 +57,9 @@ export function createUserRepository(db: Executor) {
       .where('o.tenant_id', '=', tenantId)
       .where(inSubtree('o.id_path', idPath));
   const direction = (window: PageWindow) => (window.descending ? 'desc' : 'asc');
-  /**
-   * `query`'s rows (ordered by id, `descending` or not), with the tenant's last event seq on each
-   * when `options` asks, rendered when it asks (PageReadOptions).
-   */
-  const page = <Q extends SelectQueryBuilder<Database, any, UserRow>, O extends PageReadOptions>(query: Q, tenantId: string, options: O, descending = false): Promise<PageRow<O>[]> => {
-    if (options.rendered) {
-      const rendered = db
-        .selectFrom(query.as('r'))
-        .select(['r.id', sql<string>`${renderedUser}`.as('json')])
-        .$if(options.withLastSeq === true, (q) => q.select(seqBound(tenantId, 'max').as('last_seq')))
-        .orderBy('r.id', descending ? 'desc' : 'asc');
-      return rendered.execute() as Promise<PageRow<O>[]>;
-    }
-    return (options.withLastSeq ? query.select(seqBound(tenantId, 'max').as('last_seq')) : query).execute() as Promise<PageRow<O>[]>;
-  };
+  /** `query`'s rows, with the tenant's last event seq on each when `options` asks (PageReadOptions). */
+  const page = <Q extends SelectQueryBuilder<Database, any, UserRow>>(query: Q, tenantId: string, options: PageReadOptions): Promise<StampedUserRow[]> =>
+    (options.withLastSeq ? query.select(seqBound(tenantId, 'max').as('last_seq')) : query).execute() as Promise<StampedUserRow[]>;
   /** Keys `step`, 2 × `step`, … (1-based) of the ids `ids` selects, in id order: a rank index. */
   const everyNth = (ids: SelectQueryBuilder<Database, any, { id: string }>, idColumn: 'id' | 'u.id', step: number): CompiledQuery<{ id: string }> => {
     const numbered = ids.select(sql<number>`row_number() over (order by ${sql.ref(idColumn)})`.as('rn'));
@@ -148,7 +91,7 @@ export function createUserRepository(db: Executor) {
     },
 
     /** The users with these ids, by id. */
-    async listByIds<O extends PageReadOptions = {}>(tenantId: string, ids: readonly string[], options: O = {} as O): Promise<PageRow<O>[]> {
+    async listByIds(tenantId: string, ids: readonly string[], options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       if (ids.length === 0) return [];
       return page(db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).orderBy('id'), tenantId, options);
     },
@@ -159,9 +102,9 @@ export function createUserRepository(db: Executor) {
     },
 
     /** Direct users of an OU, by id: one range of `users_ou_ix`. */
-    async listInOu<O extends PageReadOptions = {}>(tenantId: string, ouId: string, window: PageWindow, options: O = {} as O): Promise<PageRow<O>[]> {
+    async listInOu(tenantId: string, ouId: string, window: PageWindow, options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       const query = db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('ou_id', '=', ouId);
-      return page((window.after === undefined ? query : query.where('id', '>', window.after)).orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options, window.descending);
+      return page((window.after === undefined ? query : query.where('id', '>', window.after)).orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
     },
 
     /**
@@ -172,26 +115,20 @@ export function createUserRepository(db: Executor) {
      * 0.1 s; joining from the OU range sorts 10^6 rows instead, and joining the page back to the
      * range doubled its cost on PostgreSQL).
      */
-    async listInSubtree<O extends PageReadOptions = {}>(
-      tenantId: string,
-      idPath: string,
-      window: PageWindow,
-      holdsEveryPlacedUser: boolean,
-      options: O = {} as O,
-    ): Promise<PageRow<O>[]> {
+    async listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean, options: PageReadOptions = {}): Promise<StampedUserRow[]> {
       if (holdsEveryPlacedUser) {
         const placed = db.selectFrom('users').where('tenant_id', '=', tenantId).where('ou_id', 'is not', null);
         const from = window.after === undefined ? placed : placed.where('id', '>', window.after);
         // PostgreSQL: a short skip (a rank index's seek leaves less than its step) reads the rows
         // directly. SQLite would walk its primary key and read each skipped row of the table.
-        if (window.offset <= DIRECT_OFFSET_MAX && dialectOf(db) === 'postgres') return page(from.selectAll().orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options, window.descending);
+        if (window.offset <= DIRECT_OFFSET_MAX && dialectOf(db) === 'postgres') return page(from.selectAll().orderBy('id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
         // Otherwise the page's ids come from the covering index first, so that the skipped rows
         // never touch the table, then those rows.
         const pageIds = from.select('id').orderBy('id', direction(window)).limit(window.limit).offset(window.offset);
-        return page(db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)), tenantId, options, window.descending);
+        return page(db.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', pageIds).orderBy('id', direction(window)), tenantId, options);
       }
       const query = usersOfSubtree(tenantId, idPath);
-      return page((window.after === undefined ? query : query.where('u.id', '>', window.after)).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options, window.descending);
+      return page((window.after === undefined ? query : query.where('u.id', '>', window.after)).selectAll('u').orderBy('u.id', direction(window)).limit(window.limit).offset(window.offset), tenantId, options);
     },
 
     rankKeyQueries,
