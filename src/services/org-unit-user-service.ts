@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { pick } from '../db/repositories/index.js';
 import type { OrgUnitForUserListing } from '../db/repositories/org-unit-repository.js';
-import type { PageReadOptions, StampedUserRow, UserRepository, UserRow } from '../db/repositories/user-repository.js';
+import type { PageReadOptions, StampedUserRow, UserPageRow, UserRepository } from '../db/repositories/user-repository.js';
 import { dialectOf } from '../db/sql.js';
 import type { CompiledQuery } from 'kysely';
 import { type Access, reachCovers } from './access.js';
@@ -33,11 +33,11 @@ const READ_IN_SNAPSHOT = Symbol('the page must be read in a snapshot');
 interface Reading {
   users: UserRepository;
   /** Runs a page's read. */
-  rows(read: (options: PageReadOptions) => Promise<StampedUserRow[]>): Promise<UserRow[]>;
+  rows(read: (options: PageReadOptions) => Promise<StampedUserRow[]>): Promise<UserPageRow[]>;
   /** The subtree's sorted user ids at `version` (idsOfSubtree), gathered by `gather` if it may. */
   subtreeIds(key: string, version: number, gather: () => Promise<string[]>): Promise<string[]>;
   /** The listing's rank index at `version`: its keys' statement, run here or aside (SQLite). */
-  ranks(version: number, build: (step: number) => Promise<string[]>, asideKeys: (step: number) => CompiledQuery, kind?: string): NonNullable<Listing<UserRow>['ranks']>;
+  ranks(version: number, build: (step: number) => Promise<string[]>, asideKeys: (step: number) => CompiledQuery, kind?: string): NonNullable<Listing<UserPageRow>['ranks']>;
 }
 
 /**
@@ -125,13 +125,13 @@ export function createOrgUnitUserService({
    * The listing of the OU's users (direct, or its whole subtree) at the OU's version, its rows
    * read as `reading` says. Throws ouNotFound when the principal may not see the OU.
    */
-  async function usersListing(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading): Promise<Listing<UserRow>> {
+  async function usersListing(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading): Promise<Listing<UserPageRow>> {
     const { users } = reading;
     // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
     if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(ou.id);
     const version = ou.event_seq;
     const id: readonly unknown[] = ['ou_users', tenantId, ou.id, includeNested];
-    const keyOf = (row: UserRow) => row.id;
+    const keyOf = (row: UserPageRow) => row.id;
     // Both totals are maintained on the OU row: no count query.
     if (!includeNested) {
       return {

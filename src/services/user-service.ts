@@ -1,6 +1,6 @@
 import { type Repositories, pick } from '../db/repositories/index.js';
 import { type Access, type Permission, assertReach, reachCovers, resolveSubtrees } from './access.js';
-import type { UserRow } from '../db/repositories/user-repository.js';
+import type { UserPageRow, UserRow } from '../db/repositories/user-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, NotFoundError } from '../errors.js';
@@ -36,7 +36,7 @@ export interface UserResponseData {
   updated_at: string;
 }
 
-export function toUserResponse(row: UserRow): UserResponseData {
+export function toUserResponse(row: UserPageRow): UserResponseData {
   return {
     id: row.id,
     email: row.email,
