@@ -47,6 +47,9 @@ interface Reading {
  */
 export const SUBTREE_IDS_MAX = 50_000;
 
+/** What a page of an OU's users needs of the OU (usersListing), as read at `event_seq`. */
+type ListedOu = Pick<OrgUnitForUserListing, 'id' | 'id_path' | 'event_seq' | 'user_count' | 'subtree_user_count' | 'placed_user_count'>;
+
 /** How many OUs' users listings (direct and nested count apart) a service plans from their last read. */
 export const OUS_LAST_READ = 10_000;
 
@@ -78,10 +81,11 @@ export function createOrgUnitUserService({
   // One entry per OU, replaced by a newer version: at most 8 × SUBTREE_IDS_MAX ids (~16 MB) in all.
   const subtreeIds = new LRUCache<string, SubtreeIds>({ max: 1_000, maxSize: 8 * SUBTREE_IDS_MAX, sizeCalculation: (entry) => Math.max(1, entry.ids.length) });
   const building = new Map<string, Promise<string[]>>();
-  // Per OU and kind (direct, nested), the OU as readWithoutSnapshot last read it: its next page
-  // is planned from it. An entry is trusted only through the seq its rows carry; the TTL bounds
-  // how long one can wait for a seq that a tenant deleted and created again would reach anew.
-  const lastRead = new LRUCache<string, OrgUnitForUserListing>({ max: OUS_LAST_READ, ttl: 60_000 });
+  // Per OU and kind (direct, nested), what a page needs of the OU as readWithoutSnapshot last
+  // read it (about 200 bytes, not its attributes): its next page is planned from it. An entry is
+  // trusted only through the seq its rows carry. The TTL bounds how long a page could be planned
+  // from an OU that a write changed without appending an event (none does: each appends one).
+  const lastRead = new LRUCache<string, ListedOu>({ max: OUS_LAST_READ, ttl: 60_000 });
 
   /**
    * The subtree's user ids in id order at `version` (the tenant's last event seq, which every
@@ -125,7 +129,7 @@ export function createOrgUnitUserService({
    * The listing of the OU's users (direct, or its whole subtree) at the OU's version, its rows
    * read as `reading` says. Throws ouNotFound when the principal may not see the OU.
    */
-  async function usersListing(access: Access, tenantId: string, ou: OrgUnitForUserListing, includeNested: boolean, reading: Reading): Promise<Listing<UserPageRow>> {
+  async function usersListing(access: Access, tenantId: string, ou: ListedOu, includeNested: boolean, reading: Reading): Promise<Listing<UserPageRow>> {
     const { users } = reading;
     // A scope is whole subtrees: a visible OU's users, nested ones too, are all visible.
     if (!reachCovers(access.reach('users:read'), ou.id_path)) throw ouNotFound(ou.id);
@@ -220,7 +224,7 @@ export function createOrgUnitUserService({
   async function readStamped(
     access: Access,
     tenantId: string,
-    ou: OrgUnitForUserListing,
+    ou: ListedOu,
     includeNested: boolean,
     pageRequest: PageRequest,
   ): Promise<{ page: Page<UserResponseData>; stamped: boolean } | undefined> {
@@ -270,7 +274,10 @@ export function createOrgUnitUserService({
       lastRead.delete(key);
       return undefined;
     }
-    if ((lastRead.get(key)?.event_seq ?? -1) < ou.event_seq) lastRead.set(key, ou);
+    if ((lastRead.get(key)?.event_seq ?? -1) < ou.event_seq) {
+      const { id_path, event_seq, user_count, subtree_user_count, placed_user_count } = ou;
+      lastRead.set(key, { id: ou.id, id_path, event_seq, user_count, subtree_user_count, placed_user_count });
+    }
     return (await readStamped(access, tenantId, ou, includeNested, pageRequest))?.page;
   }
 
