@@ -32,7 +32,7 @@ vi.mock('../../src/db/repositories/user-repository.js', async (importOriginal) =
         ...repo,
         listInSubtree(tenantId: string, idPath: string, window: PageWindow, holdsEveryPlacedUser: boolean, options?: PageReadOptions) {
           subtreeReads.push(holdsEveryPlacedUser);
-          // The options too: a page read without a snapshot is stamped by them (dropped, no page of this file was).
+          // With its options: a page read without a snapshot is stamped through them (without them, none here would be).
           return repo.listInSubtree(tenantId, idPath, window, holdsEveryPlacedUser, options);
         },
       };

@@ -8,6 +8,7 @@ import { systemWrite } from '../../src/services/write-context.js';
 import { allOuIds, apply, opArb } from '../helpers/ou-operations.js';
 import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 import { isPostgresPass } from '../helpers/test-store.js';
+import { statementCounter } from '../helpers/statement-counter.js';
 
 /*
  * A page of an OU's users is read, where it can be, with no transaction: one statement for the OU
@@ -200,19 +201,6 @@ describe.skipIf(!isPostgresPass)('a write between the OU’s statement and the p
   });
 });
 
-/** Counts the statements the service sends (each returns a result through the plugin). */
-function statementCounter(): KyselyPlugin & { count: () => number } {
-  let statements = 0;
-  return {
-    count: () => statements,
-    transformQuery: (args: PluginTransformQueryArgs): RootOperationNode => args.node,
-    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-      statements++;
-      return args.result;
-    },
-  };
-}
-
 /** A delegated principal that reads users in the subtrees of `ouIds` only. */
 const scopedTo = (...ouIds: string[]): Access => ({ principal: { type: 'client', id: 'delegated' }, reach: (permission) => (permission === 'users:read' ? ouIds : []) });
 
@@ -222,7 +210,7 @@ describe('pages planned from the OU as the service last read it', () => {
     const counter = statementCounter();
     const { store } = fixture;
     const service = createOrgUnitUserService({ store: { ...store, db: store.db.withPlugin(counter), snapshot: (read) => store.snapshot(read) }, withoutSnapshot: true });
-    return { service, statements: counter.count };
+    return { service, statements: () => counter.count };
   }
 
   it('are one statement once the OU was read: its rows, whose seq shows the OU unchanged', async () => {

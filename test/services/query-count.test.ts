@@ -1,5 +1,5 @@
 import { FULL_ACCESS as ALL } from '../../src/services/access.js';
-import type { KyselyPlugin } from 'kysely';
+import { statementCounter } from '../helpers/statement-counter.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/store.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
@@ -20,19 +20,12 @@ let ouUsers: ReturnType<typeof createOrgUnitUserService>;
 // Routes add no queries of their own (they only call the service).
 //
 // Counted on the test store (SQLite, or PostgreSQL on the second pass) by a plugin on the handle
-// the services use: Kysely runs a plugin's transformResult once per executed statement (while
+// the services use (statement-counter.ts): Kysely runs a plugin's transformResult once per executed statement (while
 // transformQuery also sees subqueries). Each transaction adds its begin and commit, which run
 // outside the plugin, through the store's own transaction() (so the real locking is used).
 
 const MAX_DEPTH = 32;
-let queries = 0;
-const counter: KyselyPlugin = {
-  transformQuery: (args) => args.node,
-  async transformResult(args) {
-    queries++;
-    return args.result;
-  },
-};
+const counter = statementCounter();
 let store: Store;
 let counting: Pick<Store, 'db' | 'transaction' | 'snapshot'>;
 let tenants: ReturnType<typeof createTenantService>;
@@ -41,9 +34,9 @@ let users: ReturnType<typeof createUserService>;
 
 /** The number of statements `run` sends, and its result. */
 async function counted<T>(run: () => Promise<T>): Promise<{ queries: number; result: T }> {
-  queries = 0;
+  counter.count = 0;
   const result = await run();
-  return { queries, result };
+  return { queries: counter.count, result };
 }
 
 /** A three-level tree: `roots` roots, each with `children` children, each with `grandchildren` children. */
@@ -82,7 +75,7 @@ beforeAll(async () => {
   counting = {
     db: store.db.withPlugin(counter),
     transaction: async (fn, options) => {
-      queries += 2; // begin, commit
+      counter.count += 2; // begin, commit
       return store.transaction((trx) => fn(trx.withPlugin(counter)), options);
     },
     // A read snapshot's BEGIN and COMMIT are the same two statements whatever the data; the
