@@ -1,6 +1,8 @@
 import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, type KyselyPlugin, type QueryId, type RootOperationNode, SqliteDialect } from 'kysely';
+import type { Store } from '../../src/db/store.js';
+import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { repositories } from '../../src/db/repositories/index.js';
@@ -138,5 +140,55 @@ describe('users-first read of a subtree that holds every placed user', () => {
     const after = exact[99];
     const fromKey = await repos.users.listInSubtree(tenantId, root.id_path, { after, limit: 20, offset: 3, descending: false }, true);
     expect(fromKey.map((r) => r.id)).toEqual(exact.slice(103, 123));
+  });
+});
+
+/** The SQL and parameters of every statement run through the returned handle, in order. */
+function capturing(store: Store) {
+  const nodes = new Map<QueryId, RootOperationNode>();
+  const statements: CompiledQuery[] = [];
+  const plugin: KyselyPlugin = {
+    transformQuery: (args) => {
+      nodes.set(args.queryId, args.node);
+      return args.node;
+    },
+    async transformResult(args) {
+      statements.push(store.db.getExecutor().compileQuery(nodes.get(args.queryId)!, args.queryId));
+      return args.result;
+    },
+  };
+  return { db: store.db.withPlugin(plugin), statements };
+}
+
+// Both stores: each reads the statement's plan in its own words.
+describe('query plans on the test store', () => {
+  let fixture: ServiceFixture;
+  beforeAll(async () => {
+    fixture = await openServiceFixture(32, 'Plans everywhere');
+    const root = await fixture.ous.create(W, ALL, fixture.tenantId, { name: 'Root' });
+    for (let i = 0; i < 30; i++) await fixture.ous.create(W, ALL, fixture.tenantId, { name: `C${i}`, parent_id: root.id });
+  });
+  afterAll(async () => closeServiceFixture(fixture, 32));
+
+  async function planOfStatement(query: CompiledQuery): Promise<string> {
+    const explain = isPostgresPass ? 'EXPLAIN' : 'EXPLAIN QUERY PLAN';
+    const { rows } = await fixture.store.db.executeQuery<Record<string, string>>(CompiledQuery.raw(`${explain} ${query.sql}`, [...query.parameters]));
+    return rows.map((row) => row['QUERY PLAN'] ?? row.detail).join('\n');
+  }
+
+  it('reads the tenant\'s last event seq once for a page of the whole OU list, not once for each of its rows', async () => {
+    const { db, statements } = capturing(fixture.store);
+    const listed = await repositories(db).orgUnits.listWithTenant(fixture.tenantId, {}, { limit: 20, offset: 5, descending: false });
+    expect(listed?.rows).toHaveLength(20);
+    expect(statements).toHaveLength(1);
+    const plan = await planOfStatement(statements[0]);
+    // PostgreSQL: an InitPlan runs once, a SubPlan once a row; SQLite: a CORRELATED subquery runs once a row.
+    if (isPostgresPass) {
+      expect(plan).toMatch(/InitPlan/);
+      expect(plan).not.toMatch(/SubPlan/);
+    } else {
+      expect(plan).toMatch(/SCALAR SUBQUERY/);
+      expect(plan).not.toMatch(/CORRELATED/);
+    }
   });
 });

@@ -205,10 +205,13 @@ export function createOrgUnitRepository(db: Executor) {
      * trip instead of four on PostgreSQL). Undefined when the tenant does not exist.
      */
     async listWithTenant(tenantId: string, filter: OrgUnitListFilter, window: PageWindow): Promise<ListedWithTenant | undefined> {
+      // The seq by the tenant's id as a value, not `t.id`: a subquery of no outer column is read
+      // once (PostgreSQL's InitPlan); one of `t.id` was read again for each of the page's rows
+      // (its SubPlan, 100 loops: 340 against 100 us to execute a page of 100, EXPLAIN ANALYZE).
       const rows = await db
         .selectFrom('tenants as t')
         .leftJoin(pageQuery(tenantId, filter, window).as('p'), (join) => join.onTrue())
-        .select(['t.ou_count', 't.ou_version', seqBound(sql.ref('t.id'), 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count', 'p.child_ou_count'])
+        .select(['t.ou_count', 't.ou_version', seqBound(tenantId, 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count', 'p.child_ou_count'])
         .where('t.id', '=', tenantId)
         .orderBy('p.path', window.descending ? 'desc' : 'asc')
         .execute();
