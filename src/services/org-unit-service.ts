@@ -219,7 +219,7 @@ export function createOrgUnitService({
         ranks: { ...listing.ranks, keptOnly: true },
         total: seen.ouCount,
         read: async (window) => {
-          const listed = await read.orgUnits.listWithTenant(tenantId, {}, window);
+          const listed = await read.orgUnits.listWholeWithTenant(tenantId, window);
           consistent &&= listed?.tenant.ou_version === seen.ouVersion && listed.tenant.ou_count === seen.ouCount;
           event_seq = listed?.tenant.event_seq;
           return listed?.rows ?? [];

@@ -1,7 +1,6 @@
 import { FULL_ACCESS as ALL } from '../../src/services/access.js';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, type KyselyPlugin, type QueryId, type RootOperationNode, SqliteDialect } from 'kysely';
-import type { Store } from '../../src/db/store.js';
 import { type ServiceFixture, closeServiceFixture, openServiceFixture } from '../helpers/service-fixture.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrator.js';
@@ -143,21 +142,38 @@ describe('users-first read of a subtree that holds every placed user', () => {
   });
 });
 
-/** The SQL and parameters of every statement run through the returned handle, in order. */
-function capturing(store: Store) {
-  const nodes = new Map<QueryId, RootOperationNode>();
+/**
+ * A handle on `db` that keeps the SQL and parameters of every statement run through it: those
+ * Kysely builds (seen by a plugin) and those a repository compiled once and runs as they are
+ * (db/sql.ts's compiledOnce, through `executeQuery`, which plugins see only the result of).
+ */
+function capturing(db: Kysely<Database>) {
   const statements: CompiledQuery[] = [];
-  const plugin: KyselyPlugin = {
+  const built = new Map<QueryId, RootOperationNode>();
+  const withPlugin = db.withPlugin({
     transformQuery: (args) => {
-      nodes.set(args.queryId, args.node);
+      built.set(args.queryId, args.node);
       return args.node;
     },
     async transformResult(args) {
-      statements.push(store.db.getExecutor().compileQuery(nodes.get(args.queryId)!, args.queryId));
+      const node = built.get(args.queryId);
+      if (node !== undefined) statements.push(db.getExecutor().compileQuery(node, args.queryId));
       return args.result;
     },
-  };
-  return { db: store.db.withPlugin(plugin), statements };
+  } satisfies KyselyPlugin);
+  const handle = new Proxy(withPlugin, {
+    get(target, property) {
+      if (property === 'executeQuery') {
+        return (query: CompiledQuery) => {
+          statements.push(query);
+          return target.executeQuery(query);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { db: handle, statements };
 }
 
 // Both stores: each reads the statement's plan in its own words.
@@ -176,19 +192,30 @@ describe('query plans on the test store', () => {
     return rows.map((row) => row['QUERY PLAN'] ?? row.detail).join('\n');
   }
 
-  it('reads the tenant\'s last event seq once for a page of the whole OU list, not once for each of its rows', async () => {
-    const { db, statements } = capturing(fixture.store);
-    const listed = await repositories(db).orgUnits.listWithTenant(fixture.tenantId, {}, { limit: 20, offset: 5, descending: false });
-    expect(listed?.rows).toHaveLength(20);
-    expect(statements).toHaveLength(1);
-    const plan = await planOfStatement(statements[0]);
-    // PostgreSQL: an InitPlan runs once, a SubPlan once a row; SQLite: a CORRELATED subquery runs once a row.
-    if (isPostgresPass) {
-      expect(plan).toMatch(/InitPlan/);
-      expect(plan).not.toMatch(/SubPlan/);
-    } else {
-      expect(plan).toMatch(/SCALAR SUBQUERY/);
-      expect(plan).not.toMatch(/CORRELATED/);
+  it('reads the tenant\'s last event seq once for a page of the whole OU list, not once for each of its rows, forwards, after a key and backwards', async () => {
+    const repos = repositories(fixture.store.db);
+    const all = (await repos.orgUnits.list(fixture.tenantId, {}, { limit: 100, offset: 0, descending: false })).map((row) => row.path);
+    expect(all).toHaveLength(31);
+    const windows = [
+      { window: { limit: 20, offset: 5, descending: false }, paths: all.slice(5, 25) },
+      { window: { limit: 20, offset: 2, descending: false, after: all[9] }, paths: all.slice(12, 31) },
+      { window: { limit: 20, offset: 5, descending: true }, paths: [...all].reverse().slice(5, 25) },
+    ];
+    for (const { window, paths } of windows) {
+      const { db, statements } = capturing(fixture.store.db);
+      const listed = await repositories(db).orgUnits.listWholeWithTenant(fixture.tenantId, window);
+      expect(listed?.rows.map((row) => row.path)).toEqual(paths);
+      expect(listed?.tenant.ou_count).toBe(31);
+      expect(statements).toHaveLength(1);
+      const plan = await planOfStatement(statements[0]);
+      // PostgreSQL: an InitPlan runs once, a SubPlan once a row; SQLite: a CORRELATED subquery runs once a row.
+      if (isPostgresPass) {
+        expect(plan).toMatch(/InitPlan/);
+        expect(plan).not.toMatch(/SubPlan/);
+      } else {
+        expect(plan).toMatch(/SCALAR SUBQUERY/);
+        expect(plan).not.toMatch(/CORRELATED/);
+      }
     }
   });
 });
