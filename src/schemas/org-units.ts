@@ -46,6 +46,12 @@ export const OUListItem = Type.Object(
     parent_id: Type.Optional(Nullable(Type.String())),
     user_count: Type.Optional(Type.Integer({ default: 0 })),
     child_ou_count: Type.Optional(Type.Integer({ default: 0, description: 'Direct child OUs (all visible to whoever sees this OU: a delegated scope is whole subtrees).' })),
+    nested_user_count: Type.Optional(
+      Type.Integer({
+        default: 0,
+        description: "Users placed in this OU and every OU below it (the total of GET …/ous/{ou_id}/users?include_nested=true). Not in OUResponse, whose ETag would then change with every user write below the OU.",
+      }),
+    ),
   },
   { $id: 'OUListItem', description: 'Abbreviated OU info for lists.' },
 );

@@ -71,7 +71,7 @@ export interface OrgUnitServiceDeps {
 const TENANTS_PAGED = 10_000;
 
 function toListItem(row: OrgUnitListRow): OrgUnitListItem {
-  return { id: row.id, name: row.name, path: row.path, parent_id: row.parent_id, user_count: row.user_count, child_ou_count: row.child_ou_count };
+  return { id: row.id, name: row.name, path: row.path, parent_id: row.parent_id, user_count: row.user_count, child_ou_count: row.child_ou_count, nested_user_count: row.subtree_user_count };
 }
 
 /** Search counts kept per instance (a few dozen bytes each). */

@@ -62,6 +62,7 @@ export interface OrgUnitListItem {
   parent_id: string | null;
   user_count: number;
   child_ou_count: number;
+  nested_user_count: number;
 }
 
 /**

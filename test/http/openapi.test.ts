@@ -89,8 +89,9 @@ const EXTENSION_FIELDS: Record<string, string[]> = {
   OUCreate: ['external_id'],
   OUUpdate: ['external_id'],
   OUResponse: ['external_id'],
-  // As on OUResponse: a tree browser sizes a node before reading its children (docs/org-units.md).
-  OUListItem: ['child_ou_count'],
+  // As on OUResponse: a tree browser sizes a node before reading its children (docs/org-units.md),
+  // and shows how many users are in and below it (not on OUResponse, whose ETag it would churn).
+  OUListItem: ['child_ou_count', 'nested_user_count'],
   PaginatedResponse: ['next_cursor'],
   PaginatedResponse_OUListItem_: ['next_cursor'],
 };

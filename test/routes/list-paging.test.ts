@@ -143,6 +143,7 @@ interface ListItem {
   parent_id: string | null;
   user_count: number;
   child_ou_count: number;
+  nested_user_count: number;
 }
 
 /** `items` (a whole tree) each with its child_ou_count: how many of them name it as parent. */
@@ -157,7 +158,7 @@ async function pagingTree(ctx: TestContext) {
     const parent = slash === 0 ? null : byPath.get(path.slice(0, slash))!;
     const ou = await createOu(ctx, tenantId, { name: path.slice(slash + 1), parent_id: parent?.id ?? null });
     expect(ou.path).toBe(path);
-    byPath.set(path, { id: ou.id, name: ou.path.slice(slash + 1), path: ou.path, parent_id: ou.parent_id, user_count: 0, child_ou_count: 0 });
+    byPath.set(path, { id: ou.id, name: ou.path.slice(slash + 1), path: ou.path, parent_id: ou.parent_id, user_count: 0, child_ou_count: 0, nested_user_count: 0 });
   }
   for (const item of withChildCounts([...byPath.values()])) byPath.set(item.path, item);
   return { tenantId, byPath, created: [...byPath.values()] };

@@ -645,19 +645,43 @@ describe('GET /api/v1/tenants/{tenant_id}/ous (list)', () => {
   const list = (tenantId: string, query: Record<string, string> = {}) => send(t.ctx, 'GET', ous(tenantId), { query });
   const names = (body: { data: { name: string }[] }) => body.data.map((item) => item.name);
 
-  it('defaults to page 1 and per_page 20, with list items {id, name, path, parent_id, user_count, child_ou_count}', async () => {
+  it('defaults to page 1 and per_page 20, with list items {id, name, path, parent_id, user_count, child_ou_count, nested_user_count}', async () => {
     const tenant = await createTenant(t.ctx);
     const tree = await createSampleTree(t.ctx, tenant.id);
     const body = expectPage(await list(tenant.id));
     expect(body.pagination).toEqual({ page: 1, per_page: 20, total_items: 5, total_pages: 1 });
-    for (const item of body.data) expect(Object.keys(item).sort()).toEqual(['child_ou_count', 'id', 'name', 'parent_id', 'path', 'user_count']);
+    for (const item of body.data) expect(Object.keys(item).sort()).toEqual(['child_ou_count', 'id', 'name', 'nested_user_count', 'parent_id', 'path', 'user_count']);
     expect(body.data).toEqual([
-      { id: tree.eng.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 2, child_ou_count: 2 },
-      { id: tree.backend.id, name: 'Backend', path: '/Eng/Backend', parent_id: tree.eng.id, user_count: 1, child_ou_count: 1 },
-      { id: tree.db.id, name: 'Db', path: '/Eng/Backend/Db', parent_id: tree.backend.id, user_count: 1, child_ou_count: 0 },
-      { id: tree.frontend.id, name: 'Frontend', path: '/Eng/Frontend', parent_id: tree.eng.id, user_count: 0, child_ou_count: 0 },
-      { id: tree.sales.id, name: 'Sales', path: '/Sales', parent_id: null, user_count: 0, child_ou_count: 0 },
+      { id: tree.eng.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 2, child_ou_count: 2, nested_user_count: 4 },
+      { id: tree.backend.id, name: 'Backend', path: '/Eng/Backend', parent_id: tree.eng.id, user_count: 1, child_ou_count: 1, nested_user_count: 2 },
+      { id: tree.db.id, name: 'Db', path: '/Eng/Backend/Db', parent_id: tree.backend.id, user_count: 1, child_ou_count: 0, nested_user_count: 1 },
+      { id: tree.frontend.id, name: 'Frontend', path: '/Eng/Frontend', parent_id: tree.eng.id, user_count: 0, child_ou_count: 0, nested_user_count: 0 },
+      { id: tree.sales.id, name: 'Sales', path: '/Sales', parent_id: null, user_count: 0, child_ou_count: 0, nested_user_count: 0 },
     ]);
+  });
+
+  it('gives each item its nested_user_count, the total of its users with include_nested, after user and OU writes, on every kind of page', async () => {
+    const tenant = await createTenant(t.ctx);
+    const tree = await createSampleTree(t.ctx, tenant.id);
+    // A user moved from Db to Frontend, one placed in Sales, one deleted, and Backend moved under Sales.
+    await send(t.ctx, 'PATCH', `/api/v1/tenants/${tenant.id}/users/${tree.users.db1.id}`, { payload: { ou_id: tree.frontend.id } });
+    await createUser(t.ctx, tenant.id, { ou_id: tree.sales.id });
+    expect((await send(t.ctx, 'DELETE', `/api/v1/tenants/${tenant.id}/users/${tree.users.eng2.id}`)).statusCode).toBe(204);
+    await send(t.ctx, 'PATCH', ouUrl(tenant.id, tree.backend.id), { payload: { parent_id: tree.sales.id } });
+    const nested = (body: { data: { name: string; nested_user_count: number }[] }) => Object.fromEntries(body.data.map((item) => [item.name, item.nested_user_count]));
+    const expected = { Eng: 2, Frontend: 1, Sales: 2, Backend: 1, Db: 0 };
+    expect(nested(expectPage(await list(tenant.id)))).toEqual(expected);
+    for (const [name, count] of Object.entries(expected)) {
+      const id = { Eng: tree.eng.id, Frontend: tree.frontend.id, Sales: tree.sales.id, Backend: tree.backend.id, Db: tree.db.id }[name]!;
+      const users = expectPage(await send(t.ctx, 'GET', `${ouUrl(tenant.id, id)}/users`, { query: { include_nested: 'true' } }));
+      expect(users.pagination.total_items, name).toBe(count);
+    }
+    const paged = {};
+    for (const page of ['1', '2', '3']) Object.assign(paged, nested(expectPage(await list(tenant.id, { per_page: '2', page }))));
+    expect(paged).toEqual(expected);
+    expect(nested(expectPage(await list(tenant.id, { search: 'e' })))).toEqual({ Eng: 2, Frontend: 1, Sales: 2, Backend: 1 });
+    expect(nested(expectPage(await list(tenant.id, { parent_id: tree.sales.id })))).toEqual({ Backend: 1 });
+    expect(nested(expectPage(await list(tenant.id, { top_level: 'true' })))).toEqual({ Eng: 2, Sales: 2 });
   });
 
   it('gives each item its child_ou_count as it is after creates, moves and deletes, on every kind of page', async () => {
@@ -853,7 +877,7 @@ describe('GET /api/v1/tenants/{tenant_id}/ous (list)', () => {
     await createUser(t.ctx, tenant.id, { ou_id: ou.id });
     await createUser(t.ctx, tenant.id, { ou_id: ou.id });
     const body = expectPage(await list(tenant.id));
-    expect(body.data).toEqual([{ id: ou.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 3, child_ou_count: 0 }]);
+    expect(body.data).toEqual([{ id: ou.id, name: 'Eng', path: '/Eng', parent_id: null, user_count: 3, child_ou_count: 0, nested_user_count: 3 }]);
   });
 
   it("returns 404 'tenant.not_found' for an unknown tenant", async () => {

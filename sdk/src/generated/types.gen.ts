@@ -159,6 +159,10 @@ export type OuListItem = {
      * Direct child OUs (all visible to whoever sees this OU: a delegated scope is whole subtrees).
      */
     child_ou_count?: number;
+    /**
+     * Users placed in this OU and every OU below it (the total of GET …/ous/{ou_id}/users?include_nested=true). Not in OUResponse, whose ETag would then change with every user write below the OU.
+     */
+    nested_user_count?: number;
 };
 
 /**

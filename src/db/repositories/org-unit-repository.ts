@@ -22,7 +22,7 @@ export interface OrgUnitListFilter {
 }
 
 /** What a page of the OU list reads of each OU. */
-const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count', 'child_ou_count'] as const satisfies readonly (keyof OrgUnitRow)[];
+const ORG_UNIT_LIST_COLUMNS = ['id', 'name', 'path', 'parent_id', 'user_count', 'child_ou_count', 'subtree_user_count'] as const satisfies readonly (keyof OrgUnitRow)[];
 export type OrgUnitListRow = Pick<OrgUnitRow, (typeof ORG_UNIT_LIST_COLUMNS)[number]>;
 
 /** A page of the OU list, and the tenant's bookkeeping in the same snapshot. */
@@ -120,7 +120,7 @@ const selectWholePageWith = (how: 'forwards' | 'after' | 'backwards') =>
     return db
       .selectFrom('tenants as t')
       .leftJoin(page.orderBy('path', order).limit(sql<number>`${values.limit}`).offset(sql<number>`${values.offset}`).as('p'), (join) => join.onTrue())
-      .select(['t.ou_count', 't.ou_version', seqBound(values.tenant_id, 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count', 'p.child_ou_count'])
+      .select(['t.ou_count', 't.ou_version', seqBound(values.tenant_id, 'max').as('last_seq'), 'p.id', 'p.name', 'p.path', 'p.parent_id', 'p.user_count', 'p.child_ou_count', 'p.subtree_user_count'])
       .where('t.id', '=', values.tenant_id)
       .orderBy('p.path', order);
   });
@@ -237,7 +237,7 @@ export function createOrgUnitRepository(db: Executor) {
       const tenant = { ou_count, ou_version, event_seq: Number(last_seq ?? 0) };
       // A tenant with no OU on the page is one row of nulls (the left join).
       if (rows[0].id === null) return { tenant, rows: [] };
-      return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count!, child_ou_count: row.child_ou_count! })) };
+      return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count!, child_ou_count: row.child_ou_count!, subtree_user_count: row.subtree_user_count! })) };
     },
 
     /** The paths of the listing's rows `step`, 2 × `step`, … (1-based, in path order): its rank index. */
