@@ -7,6 +7,7 @@ import { type Store, openStore } from './db/store.js';
 import { migrateToLatest } from './db/migrator.js';
 import { pick } from './db/repositories/index.js';
 import { registerAuth } from './http/auth.js';
+import { registerConsole } from './http/console.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerOpenApiConventions } from './http/openapi-conventions.js';
 import { registerUnknownRoutes } from './http/unknown-routes.js';
@@ -270,6 +271,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (config.consoleDir !== null) await registerConsole(app, config.consoleDir);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const idempotency = createIdempotencyService({ store, ttlMs: config.idempotencyTtlHours * 3600_000 });

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** `postgres://` or `postgresql://` (kept here so config needs nothing from db/). */
 export function isPostgresUrl(url: string): boolean {
@@ -75,6 +76,11 @@ export interface Config {
   readonly metricsPort: number;
   /** ARBOR_METRICS_HOST: the address that listener binds to (loopback by default: the API's clients never see it). */
   readonly metricsHost: string;
+  /**
+   * The admin console's built files (`npm run build` writes them to dist/console), served at
+   * /console; ARBOR_CONSOLE_DIR moves them, ARBOR_CONSOLE=false turns the console off (null).
+   */
+  readonly consoleDir: string | null;
 }
 
 /** How this instance delivers webhooks (docs/webhooks.md). */
@@ -283,6 +289,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     webhooks: webhookConfig(env),
     metricsPort: integer(env, 'ARBOR_METRICS_PORT', 9464, 0, 65535),
     metricsHost: listenHost(env, 'ARBOR_METRICS_HOST', '127.0.0.1'),
+    // From src/ and from dist/ alike, the package's dist/console.
+    consoleDir: flag(env, 'ARBOR_CONSOLE', true) ? resolve(env.ARBOR_CONSOLE_DIR || fileURLToPath(new URL('../dist/console/', import.meta.url))) : null,
     ...overrides,
   };
   if (config.maxUrlBytes >= config.maxHeaderBytes) {

@@ -22,7 +22,8 @@ export function registerUnknownRoutes(app: FastifyInstance, routerOptions: { max
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     const allowed = [...methods].filter((method) => known.find(method as never, path) !== null);
-    if (allowed.length > 0) {
+    // A route of this method that found nothing to serve (a static file that is not there) is a 404.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       const body: { detail: string; code: ErrorCode } = {
         detail: `${path} has no ${request.method} operation; it has ${allowed.join(', ')}. See /docs for the API.`,
         code: 'request.method_not_allowed',

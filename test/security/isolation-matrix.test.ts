@@ -500,6 +500,9 @@ describe('route inventory', () => {
     'GET /.well-known/jwks.json',
     'GET /.well-known/oauth-authorization-server',
     'GET /.well-known/oauth-protected-resource',
+    // The admin console's page and files (docs/console.md): static, and every call it makes is to /api with a token.
+    'GET /console',
+    'GET /console/*',
     'GET /healthz',
     'GET /openapi.json',
     'GET /readyz',

@@ -1,0 +1,56 @@
+import { type ArborClient, createArborClient } from '@arbor/sdk';
+
+/**
+ * A signed-in console: its access token lives in this object only. Never in localStorage,
+ * sessionStorage, IndexedDB or a cookie, so a reload or a new tab asks again, and a script that
+ * reads storage finds nothing. The secret is used for one exchange at /oauth/token and dropped:
+ * nothing renews the token silently; the console warns before it expires and asks again.
+ */
+export interface Session {
+  arbor: ArborClient;
+  clientId: string;
+  /** Epoch ms when the token lapses. */
+  expiresAt: number;
+  /** The token's scopes (space-separated in the token response). */
+  scopes: string[];
+}
+
+export class SignInError extends Error {}
+
+/** Exchanges a client's id and secret at /oauth/token (client credentials) for a token kept in memory. */
+export async function signIn(clientId: string, clientSecret: string): Promise<Session> {
+  let response: Response;
+  try {
+    response = await fetch('/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new SignInError('Arbor did not answer. Check that the server is running and reachable from this browser.');
+  }
+  const body = (await response.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; scope?: string; error?: string; error_description?: string };
+  if (!response.ok || body.access_token === undefined) {
+    if (body.error === 'invalid_client') throw new SignInError('The client id or secret is wrong. Use the admin client (ARBOR_ADMIN_CLIENT_ID) or a tenant client.');
+    if (response.status === 429) throw new SignInError('Too many sign-in attempts from this address. Wait a minute, then try again.');
+    throw new SignInError(body.error_description ?? `Sign-in failed (${response.status}).`);
+  }
+  const token = body.access_token;
+  return {
+    arbor: createArborClient({ baseUrl: window.location.origin, token: () => token, attempts: 2 }),
+    clientId,
+    expiresAt: Date.now() + (body.expires_in ?? 900) * 1000,
+    scopes: (body.scope ?? '').split(' ').filter((scope) => scope !== ''),
+  };
+}
+
+/** The message of an API error answer (ErrorResponse's `detail`), or a fallback naming the status. */
+export function problemOf(error: unknown, response?: Response): string {
+  const detail = (error as { detail?: unknown } | undefined)?.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) return detail.map((item: { msg?: string; loc?: unknown[] }) => `${(item.loc ?? []).slice(1).join('.')}: ${item.msg ?? ''}`).join('; ');
+  if (response !== undefined) return `Arbor answered ${response.status} ${response.statusText}.`;
+  return error instanceof Error ? error.message : 'Arbor could not be reached.';
+}

@@ -1,0 +1,232 @@
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { type PageRequest, type Row, type TreeModel, keyAction, pagesToRead, typeAhead } from './tree-model';
+
+/** Each row's height in px: fixed, so a row's offset is its index times this (styles.css agrees). */
+export const ROW_HEIGHT = 30;
+/** Rows rendered above and below the viewport, so a quick scroll or arrow key finds rows there. */
+const OVERSCAN = 20;
+const TYPE_AHEAD_RESET_MS = 600;
+
+interface TreeViewProps {
+  model: TreeModel;
+  /** Bumped by the owner whenever the model changed. */
+  version: number;
+  selectedId: string | null;
+  onSelect(id: string): void;
+  onToggle(id: string, open: boolean): void;
+  loadPages(requests: PageRequest[]): void;
+  /** An OU to bring into view and focus (after a search or a write), once its row exists. */
+  reveal: { id: string; nonce: number } | null;
+  label: string;
+}
+
+/**
+ * The WAI-ARIA treeview (https://www.w3.org/WAI/ARIA/apg/patterns/treeview/), virtualized:
+ * whatever the tree's size, only the rows in view (and OVERSCAN either side) are in the DOM,
+ * each with aria-level, aria-setsize and aria-posinset, as the pattern asks of a tree whose rows
+ * are not all present. Focus stays on the tree element and aria-activedescendant names the active
+ * row, which is always rendered (the view scrolls to it). Rows not read yet are placeholders;
+ * their pages are read as they come into view.
+ */
+export function TreeView({ model, version, selectedId, onSelect, onToggle, loadPages, reveal, label }: TreeViewProps) {
+  const rows = useMemo(() => model.visibleRows(), [model, version]);
+  const container = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewport, setViewport] = useState(600);
+  const [activeKey, setActiveKey] = useState<string | null>(null);
+  const typed = useRef({ text: '', at: 0 });
+
+  const indexOfKey = useCallback((key: string | null) => (key === null ? -1 : indexOfRow(rows, key)), [rows]);
+  let active = indexOfKey(activeKey);
+  if (active < 0 && rows.length > 0) active = Math.max(0, indexOfKey(selectedId));
+
+  useLayoutEffect(() => {
+    const element = container.current;
+    if (element === null) return;
+    const observer = new ResizeObserver(() => setViewport(element.clientHeight));
+    observer.observe(element);
+    setViewport(element.clientHeight);
+    return () => observer.disconnect();
+  }, []);
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+
+  // Read the pages of the rows in view (placeholders, and rows shown from before a write).
+  useEffect(() => {
+    const wanted = pagesToRead(model, rows, first, last);
+    if (wanted.length > 0) loadPages(wanted);
+  }, [rows, first, last]);
+
+  const scrollToIndex = useCallback(
+    (index: number) => {
+      const element = container.current;
+      if (element === null) return;
+      const top = index * ROW_HEIGHT;
+      if (top < element.scrollTop) element.scrollTop = top;
+      else if (top + ROW_HEIGHT > element.scrollTop + element.clientHeight) element.scrollTop = top + ROW_HEIGHT - element.clientHeight;
+      setScrollTop(element.scrollTop);
+    },
+    [],
+  );
+
+  const focusIndex = useCallback(
+    (index: number) => {
+      const row = rows[index];
+      if (row === undefined) return;
+      setActiveKey(row.key);
+      scrollToIndex(index);
+    },
+    [rows, scrollToIndex],
+  );
+
+  // Reveal: once the OU's row exists (its ancestors open and their pages read), focus and select it.
+  const revealed = useRef<number>(-1);
+  useEffect(() => {
+    if (reveal === null || revealed.current === reveal.nonce) return;
+    const index = indexOfKey(reveal.id);
+    if (index < 0) return;
+    revealed.current = reveal.nonce;
+    focusIndex(index);
+    const element = container.current;
+    if (element !== null && element.scrollTop > index * ROW_HEIGHT - element.clientHeight / 3) {
+      element.scrollTop = Math.max(0, index * ROW_HEIGHT - element.clientHeight / 3);
+      setScrollTop(element.scrollTop);
+    }
+  }, [reveal, rows]);
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const action = keyAction(rows, active, event.key, model);
+    if (action !== undefined) {
+      event.preventDefault();
+      if ('focus' in action) focusIndex(action.focus);
+      else if ('open' in action) onToggle(action.open, true);
+      else if ('close' in action) onToggle(action.close, false);
+      else if ('select' in action) {
+        const row = rows[action.select];
+        if (row?.kind === 'ou') onSelect(row.ou.id);
+      }
+      return;
+    }
+    if (event.key.length === 1 && event.key !== ' ') {
+      const now = Date.now();
+      const text = now - typed.current.at > TYPE_AHEAD_RESET_MS ? event.key : typed.current.text + event.key;
+      typed.current = { text, at: now };
+      const found = typeAhead(rows, active, text);
+      if (found >= 0) {
+        event.preventDefault();
+        focusIndex(found);
+      }
+    }
+  };
+
+  const activeRow = rows[active];
+  return (
+    <div
+      ref={container}
+      class="tree"
+      role="tree"
+      aria-label={label}
+      tabIndex={0}
+      aria-activedescendant={activeRow === undefined ? undefined : rowId(activeRow)}
+      onKeyDown={onKeyDown}
+      onScroll={(event) => setScrollTop((event.currentTarget as HTMLDivElement).scrollTop)}
+    >
+      <div class="tree-canvas" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
+        {rows.slice(first, last).map((row, offset) => (
+          <TreeRow
+            key={row.key}
+            row={row}
+            top={(first + offset) * ROW_HEIGHT}
+            active={first + offset === active}
+            selected={row.kind === 'ou' && row.ou.id === selectedId}
+            open={row.kind === 'ou' && model.expanded.has(row.ou.id)}
+            onClick={() => {
+              setActiveKey(row.key);
+              if (row.kind === 'ou') onSelect(row.ou.id);
+            }}
+            onToggle={() => row.kind === 'ou' && onToggle(row.ou.id, !model.expanded.has(row.ou.id))}
+          />
+        ))}
+      </div>
+    </div>
+  );
+}
+
+/** The row of `key`; a placeholder's key also finds the OU that has since taken its place. */
+function indexOfRow(rows: readonly Row[], key: string): number {
+  const index = rows.findIndex((row) => row.key === key);
+  if (index >= 0) return index;
+  const placeholder = /^(.*)#(\d+)$/.exec(key);
+  if (placeholder === null) return -1;
+  const [, parent, position] = placeholder;
+  return rows.findIndex((row) => row.parent === parent && row.posinset === Number(position) + 1);
+}
+
+function rowId(row: Row): string {
+  return `tree-row-${row.kind === 'ou' ? row.ou.id : row.key.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+interface TreeRowProps {
+  row: Row;
+  top: number;
+  active: boolean;
+  selected: boolean;
+  open: boolean;
+  onClick(): void;
+  onToggle(): void;
+}
+
+function TreeRow({ row, top, active, selected, open, onClick, onToggle }: TreeRowProps) {
+  const common = {
+    id: rowId(row),
+    role: 'treeitem' as const,
+    'aria-level': row.level,
+    'aria-setsize': row.setsize,
+    'aria-posinset': row.posinset,
+    style: { transform: `translateY(${top}px)`, paddingLeft: `${(row.level - 1) * 18 + 6}px` },
+  };
+  if (row.kind === 'placeholder') {
+    return (
+      <div {...common} class="tree-row placeholder" aria-busy="true" aria-selected="false">
+        <span class="twisty" aria-hidden="true" />
+        <span class="name">Loading…</span>
+      </div>
+    );
+  }
+  const { ou } = row;
+  const hasChildren = ou.child_ou_count > 0;
+  return (
+    <div
+      {...common}
+      class={`tree-row${active ? ' active' : ''}${selected ? ' selected' : ''}`}
+      aria-selected={selected ? 'true' : 'false'}
+      aria-expanded={hasChildren ? (open ? 'true' : 'false') : undefined}
+      data-ou-id={ou.id}
+      onClick={onClick}
+    >
+      <span
+        class={`twisty${hasChildren ? (open ? ' open' : ' closed') : ''}`}
+        aria-hidden="true"
+        onClick={(event) => {
+          event.stopPropagation();
+          if (hasChildren) onToggle();
+        }}
+      />
+      <span class="name">{ou.name}</span>
+      <span class="visually-hidden">{countsLabel(ou)}</span>
+      <span class="counts" aria-hidden="true">
+        <span title="Users placed directly in this OU">{ou.user_count}</span>
+        {ou.nested_user_count !== undefined && <span title="Users in this OU and every OU below it">{ou.nested_user_count}</span>}
+        <span title="Child OUs">{ou.child_ou_count}</span>
+      </span>
+    </div>
+  );
+}
+
+function countsLabel(ou: { user_count: number; nested_user_count?: number; child_ou_count: number }): string {
+  const nested = ou.nested_user_count === undefined ? '' : `, ${ou.nested_user_count} with those below`;
+  return `: ${ou.user_count} users${nested}, ${ou.child_ou_count} child OUs`;
+}
+

@@ -1,0 +1,95 @@
+import { listOus } from '@arbor/sdk';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { OuPanel } from './ou-panel';
+import { type Session, problemOf } from './session';
+import { PAGE_SIZE, type PageRequest, TOP, TreeModel, type TreeOu, pageKey } from './tree-model';
+import { TreeView } from './tree-view';
+
+/** One tenant's tree and the selected OU's panel. */
+export function Workspace({ session, tenantId, tenantName }: { session: Session; tenantId: string; tenantName: string }) {
+  const model = useRef(new TreeModel()).current;
+  const [version, setVersion] = useState(0);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [reveal, setReveal] = useState<{ id: string; nonce: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const inFlight = useRef(new Set<string>());
+  const sessionRef = useRef(session);
+  sessionRef.current = session;
+
+  const changed = useCallback(() => setVersion(model.version), [model]);
+
+  const loadPages = useCallback(
+    (requests: PageRequest[]) => {
+      for (const request of requests) {
+        const key = pageKey(request);
+        if (inFlight.current.has(key)) continue;
+        inFlight.current.add(key);
+        const query = request.parent === TOP ? { top_level: true } : { parent_id: request.parent };
+        void listOus({ client: sessionRef.current.arbor.client, path: { tenant_id: tenantId }, query: { ...query, page: request.page + 1, per_page: PAGE_SIZE } })
+          .then(({ data, error: problem, response }) => {
+            if (data === undefined) {
+              // A parent deleted meanwhile answers 404: forget it rather than ask again and again.
+              if (response?.status === 404 && request.parent !== TOP) model.forget(request.parent);
+              else setError(problemOf(problem, response));
+              return;
+            }
+            model.setPage(request.parent, request.page, data.pagination.total_items, data.data as TreeOu[]);
+          })
+          .finally(() => {
+            inFlight.current.delete(key);
+            changed();
+          });
+      }
+    },
+    [tenantId],
+  );
+
+  useEffect(() => loadPages([{ parent: TOP, page: 0 }]), [tenantId]);
+
+  const onToggle = useCallback((id: string, open: boolean) => {
+    model.toggle(id, open);
+    changed();
+  }, []);
+
+  /** After a write: rows stay, pages are read again as they show; the written OU is revealed. */
+  const afterWrite = useCallback((change: { reveal?: string; open?: string; forget?: string; select?: string | null }) => {
+    if (change.forget !== undefined) model.forget(change.forget);
+    if (change.open !== undefined) model.toggle(change.open, true);
+    model.invalidate();
+    if (change.select !== undefined) setSelectedId(change.select);
+    if (change.reveal !== undefined) setReveal({ id: change.reveal, nonce: Date.now() });
+    changed();
+  }, []);
+
+  return (
+    <div class="workspace">
+      <nav class="tree-pane" aria-label="OU tree">
+        {error !== null && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        {model.isKnownTop() && model.childCount(TOP) === 0 && <p class="empty">No OU yet: create the first one from the panel.</p>}
+        <div class="tree-head" aria-hidden="true">
+          <span class="name">OU</span>
+          <span class="counts">
+            <span title="Users placed directly in the OU">Users</span>
+            <span title="Users in the OU and every OU below it">Nested</span>
+            <span title="Child OUs">OUs</span>
+          </span>
+        </div>
+        <TreeView
+          model={model}
+          version={version}
+          selectedId={selectedId}
+          onSelect={setSelectedId}
+          onToggle={onToggle}
+          loadPages={loadPages}
+          reveal={reveal}
+          label={`OUs of ${tenantName}`}
+        />
+      </nav>
+      <OuPanel key={selectedId ?? 'none'} session={session} tenantId={tenantId} ouId={selectedId} model={model} afterWrite={afterWrite} onRead={changed} />
+    </div>
+  );
+}

@@ -1,0 +1,240 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_CHROMIUM, buildConsole, hasChromium, launchChromium } from '../helpers/browser.js';
+import { ADMIN_ID, ADMIN_SECRET, type ScratchStore, type ServerProcess, platformToken, scratchPostgres, scratchSqlite, startServer } from '../helpers/server-process.js';
+import { TEST_DATABASE_URL } from '../helpers/test-store.js';
+
+// The console in Debian's Chromium against a real Arbor process, seeded through the API. The
+// tests run in order on one page, as an administrator would: sign in, browse, edit, create.
+// ARBOR_SCREENSHOTS_DIR=docs/console npx vitest run test/console/console-e2e.test.ts writes the
+// screenshots docs/console.md shows.
+
+const WIDE_CHILDREN = 300;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface Seeded {
+  tenantId: string;
+  engineering: string;
+}
+
+async function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: response.status === 204 ? null : await response.json() };
+}
+
+async function seed(server: ServerProcess, token: string): Promise<Seeded> {
+  const tenant = await api(server, token, 'POST', '/api/v1/tenants', { name: 'Acme' });
+  await api(server, token, 'POST', '/api/v1/tenants', { name: 'Globex' });
+  const t = tenant.body.data.id as string;
+  const create = async (name: string, parent?: string) => {
+    const created = await api(server, token, 'POST', `/api/v1/tenants/${t}/ous`, { name, ...(parent ? { parent_id: parent } : {}) });
+    if (created.status !== 201) throw new Error(`seeding ${name}: ${created.status} ${JSON.stringify(created.body)}`);
+    return created.body.data.id as string;
+  };
+  const acme = await create('Acme');
+  const engineering = await create('Engineering', acme);
+  const sales = await create('Sales', acme);
+  await create('EMEA', sales);
+  await create('Americas', sales);
+  const wide = await create('Wide', acme);
+  for (let i = 0; i < WIDE_CHILDREN; i++) await create(`Team ${String(i).padStart(4, '0')}`, wide);
+  for (let i = 0; i < 3; i++) await api(server, token, 'POST', `/api/v1/tenants/${t}/users`, { email: `eng${i}@acme.test`, ou_id: engineering });
+  return { tenantId: t, engineering };
+}
+
+const treeItems = (page: Page) => page.getByRole('tree').getByRole('treeitem');
+const activeName = (page: Page) =>
+  page.evaluate(() => {
+    const tree = document.querySelector('[role="tree"]');
+    const id = tree?.getAttribute('aria-activedescendant');
+    return id ? document.getElementById(id)?.querySelector('.name')?.textContent : null;
+  });
+
+describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` (${NO_CHROMIUM})`}`, () => {
+  let scratch: ScratchStore;
+  let server: ServerProcess;
+  let token: string;
+  let seeded: Seeded;
+  let browser: Browser;
+  let page: Page;
+  const screenshots = process.env.ARBOR_SCREENSHOTS_DIR;
+  const shoot = async (name: string) => {
+    if (screenshots) await page.screenshot({ path: join(screenshots, `${name}.png`) });
+  };
+
+  beforeAll(async () => {
+    await buildConsole();
+    scratch = TEST_DATABASE_URL ? await scratchPostgres(TEST_DATABASE_URL) : scratchSqlite('arbor-console-');
+    server = await startServer('console', scratch.databaseUrl);
+    await server.ready();
+    token = await platformToken(server.baseUrl);
+    seeded = await seed(server, token);
+    browser = await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    // Every Content-Security-Policy violation of the page, from its first script on.
+    await page.addInitScript(() => {
+      const seen: string[] = [];
+      (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+      document.addEventListener('securitypolicyviolation', (event) => seen.push(`${event.violatedDirective} ${event.blockedURI} ${event.sample}`));
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await scratch?.dispose();
+  });
+
+  it('signs in with the admin client, lets a platform admin pick the tenant, and shows its top-level OUs', async () => {
+    await page.goto(`${server.baseUrl}/console/`);
+    await shoot('sign-in');
+    await page.getByLabel('Client id').fill(ADMIN_ID);
+    await page.getByLabel('Client secret').fill('not the secret');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/wrong/);
+    await page.getByLabel('Client secret').fill(ADMIN_SECRET);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Tenant').selectOption({ label: 'Acme' });
+    await expect.poll(() => treeItems(page).first().textContent()).toMatch(/^Acme/);
+    expect(await page.getByRole('tree').getAttribute('aria-label')).toBe('OUs of Acme');
+  });
+
+  it('keeps the token out of localStorage, sessionStorage, IndexedDB and cookies', async () => {
+    const stored = await page.evaluate(async () => ({
+      local: Object.keys(localStorage),
+      session: Object.keys(sessionStorage),
+      cookie: document.cookie,
+      databases: (await indexedDB.databases()).map((database) => database.name),
+    }));
+    expect(stored).toEqual({ local: [], session: [], cookie: '', databases: [] });
+  });
+
+  it('opens, closes and moves through the tree with the WAI-ARIA treeview keys, and selects with Enter', async () => {
+    const tree = page.getByRole('tree');
+    await tree.focus();
+    await page.keyboard.press('Home');
+    expect(await activeName(page)).toBe('Acme');
+    const acme = treeItems(page).first();
+    expect(await acme.getAttribute('aria-expanded')).toBe('false');
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => acme.getAttribute('aria-expanded')).toBe('true');
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Wide/ }).count()).toBe(1);
+    expect(await treeItems(page).count()).toBe(4);
+    await page.keyboard.press('ArrowRight');
+    expect(await activeName(page)).toBe('Engineering');
+    await page.keyboard.press('ArrowDown');
+    expect(await activeName(page)).toBe('Sales');
+    const sales = page.getByRole('treeitem', { name: /^Sales/ });
+    expect(await sales.getAttribute('aria-level')).toBe('2');
+    expect(await sales.getAttribute('aria-posinset')).toBe('2');
+    expect(await sales.getAttribute('aria-setsize')).toBe('3');
+    await page.keyboard.press('w');
+    expect(await activeName(page)).toBe('Wide');
+    await page.keyboard.press('ArrowLeft');
+    expect(await activeName(page)).toBe('Acme');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => acme.getAttribute('aria-expanded')).toBe('false');
+    await expect.poll(() => treeItems(page).count()).toBe(1);
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('End');
+    expect(await activeName(page)).toBe('Wide');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    expect(await page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-selected')).toBe('true');
+    await shoot('tree-and-panel');
+  });
+
+  it(`keeps at most 200 rows in the DOM with ${WIDE_CHILDREN} children open, and scrolling reaches the last child`, async () => {
+    await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Team 0000/ }).count()).toBe(1);
+    const rows = await treeItems(page).count();
+    expect(rows).toBeGreaterThan(10);
+    expect(rows).toBeLessThanOrEqual(200);
+    const first = page.getByRole('treeitem', { name: /^Team 0000/ });
+    expect(await first.getAttribute('aria-setsize')).toBe(String(WIDE_CHILDREN));
+    await page.getByRole('tree').evaluate((tree) => (tree.scrollTop = tree.scrollHeight));
+    const last = page.getByRole('treeitem', { name: new RegExp(`^Team ${String(WIDE_CHILDREN - 1).padStart(4, '0')}`) });
+    await expect.poll(() => last.count()).toBe(1);
+    expect(await last.getAttribute('aria-posinset')).toBe(String(WIDE_CHILDREN));
+    expect(await treeItems(page).count()).toBeLessThanOrEqual(200);
+    await page.getByRole('tree').evaluate((tree) => (tree.scrollTop = 0));
+    await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
+  });
+
+  it('saves an edit with If-Match, and says so when someone else changed the OU in between (412) without saving over it', async () => {
+    await page.getByRole('treeitem', { name: /^Engineering/ }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    await page.getByLabel('Description').fill('Builds the product');
+    await page.getByLabel('Custom attributes (JSON object)').fill('{"cost_center": 4100');
+    await expect.poll(() => page.getByText(/^Not JSON/).count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Save' }).isDisabled()).toBe(true);
+    await page.getByLabel('Custom attributes (JSON object)').fill('{"cost_center": 4100}');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Saved.');
+    const saved = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`);
+    expect(saved.body.data).toMatchObject({ description: 'Builds the product', custom_attributes: { cost_center: 4100 } });
+
+    // Another administrator changes it through the API; this page still holds the old ETag.
+    const theirs = await api(server, token, 'PATCH', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`, { description: 'Changed elsewhere' });
+    expect(theirs.status).toBe(200);
+    await page.getByLabel('Description').fill('Mine');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Someone else changed this OU/);
+    await shoot('conflict');
+    const after = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`);
+    expect(after.body.data.description).toBe('Changed elsewhere');
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await expect.poll(() => page.getByLabel('Description').inputValue()).toBe('Changed elsewhere');
+  });
+
+  it('shows the OU\'s history from the change feed, newest first, with who changed which field', async () => {
+    const history = page.getByRole('list', { name: 'History, newest first' });
+    await expect.poll(() => history.locator(':scope > li').count()).toBe(3);
+    const entries = await history.locator(':scope > li').allTextContents();
+    expect(entries[0]).toMatch(/Edited.*by admin.*description: Builds the product → Changed elsewhere/);
+    expect(entries[1]).toMatch(/Edited.*description: — → Builds the product.*custom_attributes: — → \{"cost_center":4100\}/);
+    expect(entries[2]).toMatch(/Created/);
+  });
+
+  it('creates a child, which the tree shows selected under its parent, opened, with the rest of the tree as it was', async () => {
+    await page.locator('form.create').getByLabel('Name').fill('Platform');
+    await page.locator('form.create').getByRole('button', { name: 'Create' }).click();
+    const platform = page.getByRole('treeitem', { name: /^Platform/ });
+    await expect.poll(() => platform.getAttribute('aria-selected')).toBe('true');
+    expect(await platform.getAttribute('aria-level')).toBe('3');
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Platform');
+    expect(await page.getByRole('treeitem', { name: /^Acme/ }).getAttribute('aria-expanded')).toBe('true');
+    expect(await page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-expanded')).toBe('true');
+  });
+
+  it('meets axe-core\'s rules with no serious or critical violation', async () => {
+    await page.evaluate(axeSource);
+    const violations = await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe.run();
+      return result.violations.map(({ id, impact, nodes }) => ({ id, impact, nodes: nodes.length }));
+    });
+    expect(violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')).toEqual([]);
+  });
+
+  it('caused no Content-Security-Policy violation, and the page does report one when an inline script is tried', async () => {
+    expect(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)).toEqual([]);
+    // The listener hears: an inline script is refused and reported.
+    await page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.inlineRan = true';
+      document.body.append(script);
+    });
+    await expect.poll(() => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations.length)).toBe(1);
+    expect(await page.evaluate(() => (window as unknown as { inlineRan?: boolean }).inlineRan)).toBeUndefined();
+  });
+});
