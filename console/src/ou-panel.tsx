@@ -1,5 +1,6 @@
 import { createOu, getOu, updateOu } from '@arbor/sdk';
 import { useEffect, useState } from 'preact/hooks';
+import { DeleteOu, MoveTo } from './ou-actions';
 import { OuHistory } from './ou-history';
 import { type Session, problemOf } from './session';
 import type { TreeModel, TreeOu } from './tree-model';
@@ -126,6 +127,26 @@ export function OuPanel({ session, tenantId, ouId, model, afterWrite, onRead }: 
         onReload={() => setReloads((n) => n + 1)}
       />
       <CreateChild session={session} tenantId={tenantId} parent={ou} afterWrite={afterWrite} />
+      <MoveTo
+        key={`move-${reads}`}
+        session={session}
+        tenantId={tenantId}
+        ou={ou}
+        etag={etag}
+        onMoved={(newParent) => {
+          model.updateOu({ ...ou, parent_id: newParent });
+          afterWrite({ ...(newParent === null ? {} : { open: newParent }), reveal: ou.id });
+          setReloads((n) => n + 1);
+        }}
+      />
+      <DeleteOu
+        key={`delete-${reads}`}
+        session={session}
+        tenantId={tenantId}
+        ou={ou}
+        etag={etag}
+        onDeleted={() => afterWrite({ forget: ou.id, select: ou.parent_id ?? null, ...(ou.parent_id ? { reveal: ou.parent_id } : {}) })}
+      />
       <section aria-labelledby="history-title">
         <h3 id="history-title">History</h3>
         <OuHistory session={session} tenantId={tenantId} ouId={ou.id} version={ou.updated_at} />

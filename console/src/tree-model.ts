@@ -122,6 +122,7 @@ export class TreeModel {
   /** The rows a treeview shows, depth first, open OUs followed by their children. */
   visibleRows(): Row[] {
     const rows: Row[] = [];
+    const shown = new Set<string>();
     const visit = (parent: string, level: number, path: Set<string>) => {
       const total = this.childCount(parent) ?? 0;
       const list = this.lists.get(parent);
@@ -129,10 +130,14 @@ export class TreeModel {
         const page = Math.floor(index / PAGE_SIZE);
         const id = list?.pages.get(page)?.[index % PAGE_SIZE];
         const ou = id === undefined ? undefined : this.ous.get(id);
-        if (ou === undefined) {
+        // A stale page may still hold an OU that has moved elsewhere since (or is shown already):
+        // its slot waits for the page to be read again, so an OU is never shown twice.
+        const movedAway = ou !== undefined && parent !== TOP && ou.parent_id !== undefined && ou.parent_id !== parent;
+        if (ou === undefined || movedAway || shown.has(ou.id)) {
           rows.push({ kind: 'placeholder', key: placeholderKey(parent, index), level, posinset: index + 1, setsize: total, parent, page });
           continue;
         }
+        shown.add(ou.id);
         rows.push({ kind: 'ou', key: ou.id, ou, level, posinset: index + 1, setsize: total, parent });
         // `path` guards against a cycle that stale pages could show for a moment (an OU moved under its old child).
         if (this.expanded.has(ou.id) && ou.child_ou_count > 0 && !path.has(ou.id)) {

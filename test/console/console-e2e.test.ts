@@ -217,6 +217,66 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(await page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-expanded')).toBe('true');
   });
 
+  it('moves an OU with "Move to…": it keeps its id and its users, and the tree shows it under its new parent', async () => {
+    await page.getByRole('treeitem', { name: /^Engineering/ }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    await page.getByLabel('Find the new parent by name').fill('Sal');
+    await page.getByRole('list', { name: 'New parent' }).getByRole('button', { name: '/Acme/Sales' }).click();
+    await expect.poll(() => page.locator('.panel .path').first().textContent()).toBe('/Acme/Sales/Engineering');
+    const moved = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`);
+    expect(moved.body.data).toMatchObject({ id: seeded.engineering, path: '/Acme/Sales/Engineering', user_count: 3 });
+    const users = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}/users`);
+    expect(users.body.pagination.total_items).toBe(3);
+    const row = page.getByRole('treeitem', { name: /^Engineering/ });
+    await expect.poll(() => row.getAttribute('aria-level')).toBe('3');
+    expect(await page.getByRole('treeitem', { name: /^Sales/ }).getAttribute('aria-expanded')).toBe('true');
+    expect(await page.getByRole('treeitem', { name: /^Engineering/ }).count()).toBe(1);
+  });
+
+  it('deletes with each strategy only after its dry run\'s numbers are shown, and CASCADE only once the name is typed', async () => {
+    const select = async (name: string) => {
+      await page.getByRole('treeitem', { name: new RegExp(`^${name}`) }).click();
+      await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe(name);
+    };
+    const preview = async (strategy: RegExp) => {
+      await page.getByRole('radio', { name: strategy }).check();
+      await page.getByRole('button', { name: 'Preview' }).click();
+    };
+    // BLOCK on an OU with children: the dry run says why, and no delete is offered.
+    await select('Sales');
+    await preview(/^Only if it is empty/);
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/has 3 child OU/);
+    expect(await page.getByRole('button', { name: 'Delete Sales' }).count()).toBe(0);
+    // MOVE_UP: Sales's three child OUs go to /Acme.
+    await preview(/^Move its users and child OUs/);
+    await expect.poll(() => page.locator('.preview [role=status]').textContent()).toBe('Deleting /Acme/Sales deletes 1 OU, moves 3 OUs to /Acme.');
+    await shoot('delete-preview');
+    await page.getByRole('button', { name: 'Delete Sales' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Acme');
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Sales/ }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-level')).toBe('2');
+    // CASCADE: Engineering and its child Platform go; their 3 users move to /Acme; the name must be typed.
+    await select('Engineering');
+    await preview(/^Delete its child OUs too/);
+    await expect.poll(() => page.locator('.preview [role=status]').textContent()).toBe('Deleting /Acme/Engineering deletes 2 OUs, moves 3 users to /Acme.');
+    const confirm = page.getByRole('button', { name: 'Delete Engineering' });
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.getByLabel(/to confirm/).fill('Engineerin');
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.getByLabel(/to confirm/).fill('Engineering');
+    await confirm.click();
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Engineering/ }).count()).toBe(0);
+    expect((await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`)).status).toBe(404);
+    const acme = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous?top_level=true`);
+    expect(acme.body.data[0]).toMatchObject({ name: 'Acme', user_count: 3 });
+    // BLOCK on an empty OU.
+    await select('EMEA');
+    await preview(/^Only if it is empty/);
+    await expect.poll(() => page.locator('.preview [role=status]').textContent()).toBe('Deleting /Acme/EMEA deletes 1 OU.');
+    await page.getByRole('button', { name: 'Delete EMEA' }).click();
+    await expect.poll(() => page.getByRole('treeitem', { name: /^EMEA/ }).count()).toBe(0);
+  });
+
   it('meets axe-core\'s rules with no serious or critical violation', async () => {
     await page.evaluate(axeSource);
     const violations = await page.evaluate(async () => {

@@ -81,6 +81,24 @@ describe('the console tree model', () => {
     expect(labels(model.visibleRows())).toEqual(['a', 'new']);
   });
 
+  it('never shows an OU twice: one moved away waits in its old slot until that page is read again', () => {
+    const model = new TreeModel();
+    model.setPage(TOP, 0, 2, [ou('a', null, 1), ou('b', null, 0)]);
+    model.setPage('a', 0, 1, [ou('x', 'a')]);
+    model.toggle('a', true);
+    model.toggle('b', true);
+    // x moved from a to b: b's list is read again, a's is not yet.
+    model.invalidate();
+    model.updateOu({ ...ou('x', 'b') });
+    model.setPage(TOP, 0, 2, [ou('a', null, 1), ou('b', null, 1)]);
+    model.setPage('b', 0, 1, [ou('x', 'b')]);
+    const rows = model.visibleRows();
+    expect(labels(rows)).toEqual(['a', '…1', 'b', 'x']);
+    expect(pagesToRead(model, rows, 0, rows.length)).toEqual([{ parent: 'a', page: 0 }]);
+    model.setPage('a', 0, 0, []);
+    expect(labels(model.visibleRows())).toEqual(['a', 'b', 'x']);
+  });
+
   it('drops pages past the end when a list shrinks, and forgets a deleted OU', () => {
     const model = new TreeModel();
     model.setPage(TOP, 0, 1, [ou('p', null, 150)]);
