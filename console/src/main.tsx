@@ -1,6 +1,7 @@
 import { listTenants } from '@arbor/sdk';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import { Alert } from './common';
 import { type Session, problemOf } from './session';
 import { ExpiryBanner, SignIn } from './sign-in';
 import { Workspace } from './workspace';
@@ -61,11 +62,7 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
           Sign out
         </button>
       </header>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       {tenants !== null && tenants.length === 0 && <p class="empty">This client sees no tenant. A platform admin creates one with POST /api/v1/tenants.</p>}
       {tenant === undefined && tenants !== null && tenants.length > 1 && <p class="empty">Choose a tenant above.</p>}
       {tenant !== undefined && <Workspace key={tenant.id} session={session} tenantId={tenant.id} tenantName={tenant.name} />}

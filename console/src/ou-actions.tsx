@@ -1,5 +1,6 @@
-import { type OuListItem, deleteOu, listOus, updateOu } from '@arbor/sdk';
-import { useEffect, useState } from 'preact/hooks';
+import { type OuListItem, deleteOu, updateOu } from '@arbor/sdk';
+import { useState } from 'preact/hooks';
+import { Alert, useOuSearch } from './common';
 import { type Session, problemOf } from './session';
 
 interface Target {
@@ -23,24 +24,11 @@ interface ActionProps {
  */
 export function MoveTo({ session, tenantId, ou, etag, onMoved }: ActionProps & { onMoved(newParent: string | null): void }) {
   const [query, setQuery] = useState('');
-  const [matches, setMatches] = useState<OuListItem[]>([]);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    if (query.trim() === '') return setMatches([]);
-    let current = true;
-    const timer = setTimeout(async () => {
-      const { data, error: problem, response } = await listOus({ client: session.arbor.client, path: { tenant_id: tenantId }, query: { search: query.trim(), per_page: 20 } });
-      if (!current) return;
-      if (data === undefined) return setError(problemOf(problem, response));
-      // Not itself, nor anything below it: the API would refuse those (ou.cycle).
-      setMatches(data.data.filter((match) => match.id !== ou.id && !match.path.startsWith(`${ou.path}/`)));
-    }, 200);
-    return () => {
-      current = false;
-      clearTimeout(timer);
-    };
-  }, [query]);
+  const { matches: found, error: searchError } = useOuSearch(session, tenantId, query);
+  // Not itself, nor anything below it: the API would refuse those (ou.cycle).
+  const matches = found.filter((match) => match.id !== ou.id && !match.path.startsWith(`${ou.path}/`));
+  const [moveError, setError] = useState<string | null>(null);
+  const error = moveError ?? searchError;
 
   const move = async (parent: OuListItem | null) => {
     const { data, error: problem, response } = await updateOu({
@@ -80,11 +68,7 @@ export function MoveTo({ session, tenantId, ou, etag, onMoved }: ActionProps & {
           </li>
         ))}
       </ul>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
     </section>
   );
 }
@@ -184,11 +168,7 @@ export function DeleteOu({ session, tenantId, ou, etag, onDeleted }: ActionProps
           </button>
         </div>
       )}
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
     </section>
   );
 }

@@ -2,6 +2,8 @@ import { createOu, getOu, updateOu } from '@arbor/sdk';
 import { useEffect, useState } from 'preact/hooks';
 import { DeleteOu, MoveTo } from './ou-actions';
 import { OuHistory } from './ou-history';
+import { OuUsers } from './ou-users';
+import { Alert } from './common';
 import { type Session, problemOf } from './session';
 import type { TreeModel, TreeOu } from './tree-model';
 
@@ -113,6 +115,15 @@ export function OuPanel({ session, tenantId, ouId, model, afterWrite, onRead }: 
           <dd>{ou.child_ou_count}</dd>
         </div>
       </dl>
+      <OuUsers
+        session={session}
+        tenantId={tenantId}
+        ou={ou}
+        onChanged={() => {
+          afterWrite({});
+          setReloads((n) => n + 1);
+        }}
+      />
       <EditOu
         key={reads}
         session={session}
@@ -262,11 +273,7 @@ function CreateChild({ session, tenantId, parent, afterWrite }: { session: Sessi
         Name
         <input name="child_name" required maxLength={255} value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
       </label>
-      {error !== null && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       <button type="submit">Create</button>
     </form>
   );

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { Alert } from './common';
 import { type Session, SignInError, signIn } from './session';
 
 /** The sign-in form: a client's id and secret, exchanged once for a token kept in memory. */
@@ -35,11 +36,7 @@ export function SignIn({ onSignedIn, clientId: knownClientId, note }: { onSigned
           Client secret
           <input name="client_secret" type="password" autoComplete="current-password" required value={secret} onInput={(e) => setSecret((e.currentTarget as HTMLInputElement).value)} />
         </label>
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert message={error} />
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>

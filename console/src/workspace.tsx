@@ -1,6 +1,7 @@
 import { listOus } from '@arbor/sdk';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { OuPanel } from './ou-panel';
+import { Alert } from './common';
 import { type Session, problemOf } from './session';
 import { PAGE_SIZE, type PageRequest, TOP, TreeModel, type TreeOu, pageKey } from './tree-model';
 import { TreeView } from './tree-view';
@@ -64,11 +65,7 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
   return (
     <div class="workspace">
       <nav class="tree-pane" aria-label="OU tree">
-        {error !== null && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert message={error} />
         {model.isKnownTop() && model.childCount(TOP) === 0 && <p class="empty">No OU yet: create the first one from the panel.</p>}
         <div class="tree-head" aria-hidden="true">
           <span class="name">OU</span>

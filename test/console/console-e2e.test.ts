@@ -13,6 +13,8 @@ import { TEST_DATABASE_URL } from '../helpers/test-store.js';
 // screenshots docs/console.md shows.
 
 const WIDE_CHILDREN = 300;
+/** More than a page of the console's users table (25). */
+const AMERICAS_USERS = 27;
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface Seeded {
@@ -42,7 +44,8 @@ async function seed(server: ServerProcess, token: string): Promise<Seeded> {
   const engineering = await create('Engineering', acme);
   const sales = await create('Sales', acme);
   await create('EMEA', sales);
-  await create('Americas', sales);
+  const americas = await create('Americas', sales);
+  for (let i = 0; i < AMERICAS_USERS; i++) await api(server, token, 'POST', `/api/v1/tenants/${t}/users`, { email: `amer${i}@acme.test`, ou_id: americas });
   const wide = await create('Wide', acme);
   for (let i = 0; i < WIDE_CHILDREN; i++) await create(`Team ${String(i).padStart(4, '0')}`, wide);
   for (let i = 0; i < 3; i++) await api(server, token, 'POST', `/api/v1/tenants/${t}/users`, { email: `eng${i}@acme.test`, ou_id: engineering });
@@ -151,7 +154,6 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
     expect(await page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-selected')).toBe('true');
-    await shoot('tree-and-panel');
   });
 
   it(`keeps at most 200 rows in the DOM with ${WIDE_CHILDREN} children open, and scrolling reaches the last child`, async () => {
@@ -168,6 +170,8 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(await last.getAttribute('aria-posinset')).toBe(String(WIDE_CHILDREN));
     expect(await treeItems(page).count()).toBeLessThanOrEqual(200);
     await page.getByRole('tree').evaluate((tree) => (tree.scrollTop = 0));
+    await page.getByRole('list', { name: 'History, newest first' }).waitFor();
+    await shoot('tree-and-panel');
     await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
   });
 
@@ -195,6 +199,9 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(after.body.data.description).toBe('Changed elsewhere');
     await page.getByRole('button', { name: 'Reload' }).click();
     await expect.poll(() => page.getByLabel('Description').inputValue()).toBe('Changed elsewhere');
+    await page.getByRole('list', { name: 'History, newest first' }).waitFor();
+    await page.locator('#history-title').evaluate((heading) => heading.scrollIntoView({ block: 'center' }));
+    await shoot('history');
   });
 
   it('shows the OU\'s history from the change feed, newest first, with who changed which field', async () => {
@@ -206,7 +213,52 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(entries[2]).toMatch(/Created/);
   });
 
+  it('lists an OU\'s users paged on the server, direct or nested, searches them by email, creates and edits one, and moves a selection', async () => {
+    const users = page.locator('table.user-table tbody tr');
+    const pager = page.getByRole('navigation', { name: 'Pages of users' });
+    await page.getByRole('treeitem', { name: /^Acme/ }).click();
+    await expect.poll(() => pager.textContent()).toMatch(/0 users/);
+    await page.getByLabel('With the users of every OU below').check();
+    await expect.poll(() => pager.textContent()).toMatch(/Page 1 of 2 · 30 users/);
+    expect(await users.count()).toBe(25);
+    await page.getByRole('treeitem', { name: /^Sales/ }).locator('.twisty').click();
+    await page.getByRole('treeitem', { name: /^Americas/ }).click();
+    await expect.poll(() => pager.textContent()).toMatch(/Page 1 of 2 · 27 users/);
+    await pager.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => users.count()).toBe(2);
+    expect(await pager.textContent()).toMatch(/Page 2 of 2/);
+    await page.getByLabel("Search this OU's users by email").fill('amer2');
+    await expect.poll(() => pager.textContent()).toMatch(/· 8 users/);
+    expect((await users.allTextContents()).every((row) => row.includes('amer2'))).toBe(true);
+    await page.getByLabel("Search this OU's users by email").fill('');
+    // Create one, edit another.
+    await page.getByRole('form', { name: 'New user in this OU' }).getByLabel('Email').fill('new.hire@acme.test');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await expect.poll(() => pager.textContent()).toMatch(/28 users/);
+    await page.getByRole('button', { name: 'Edit amer0@acme.test' }).click();
+    await page.getByRole('form', { name: 'Edit amer0@acme.test' }).getByLabel('Display name').fill('Ana Amer');
+    await page.getByRole('form', { name: 'Edit amer0@acme.test' }).getByLabel('Status').selectOption('disabled');
+    await page.getByRole('button', { name: 'Save user' }).click();
+    await expect.poll(() => users.filter({ hasText: 'amer0@acme.test' }).textContent()).toMatch(/Ana Amer.*disabled/);
+    // Move two of them to /Acme/Wide.
+    await page.getByLabel('Select amer1@acme.test').check();
+    await page.getByLabel('Select amer10@acme.test').check();
+    await page.getByLabel('Find the OU by name').fill('Wide');
+    await page.getByRole('list', { name: 'Move the selected users to' }).getByRole('button', { name: '/Acme/Wide' }).click();
+    await expect.poll(() => pager.textContent()).toMatch(/26 users/);
+    await page.locator('#users-title').evaluate((heading) => heading.scrollIntoView({ block: 'start' }));
+    await shoot('users');
+    const wide = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous?search=Wide&top_level=false`);
+    const wideId = wide.body.data.find((ou: { name: string }) => ou.name === 'Wide').id;
+    const moved = await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${wideId}/users`);
+    expect(moved.body.data.map((user: { email: string }) => user.email).sort()).toEqual(['amer10@acme.test', 'amer1@acme.test']);
+    await expect.poll(() => page.getByRole('treeitem', { name: /^Wide/ }).textContent()).toMatch(/2 users/);
+    await page.getByRole('treeitem', { name: /^Sales/ }).locator('.twisty').click();
+  });
+
   it('creates a child, which the tree shows selected under its parent, opened, with the rest of the tree as it was', async () => {
+    await page.getByRole('treeitem', { name: /^Engineering/ }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
     await page.locator('form.create').getByLabel('Name').fill('Platform');
     await page.locator('form.create').getByRole('button', { name: 'Create' }).click();
     const platform = page.getByRole('treeitem', { name: /^Platform/ });
