@@ -28,6 +28,7 @@ import { importRoutes } from './routes/imports.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { orgUnitUserRoutes } from './routes/org-unit-users.js';
 import { orgUnitRoutes } from './routes/org-units.js';
+import { orgUnitAncestryRoutes } from './routes/org-unit-ancestry.js';
 import { roleAssignmentRoutes } from './routes/role-assignments.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
@@ -38,6 +39,7 @@ import { ChangeSignal } from './services/change-signal.js';
 import { createEventService } from './services/event-service.js';
 import { createIdempotencyService } from './services/idempotency-service.js';
 import { createOrgUnitService } from './services/org-unit-service.js';
+import { createOrgUnitAncestryService } from './services/org-unit-ancestry-service.js';
 import { createOrgUnitUserService } from './services/org-unit-user-service.js';
 import { createRoleAssignmentService } from './services/role-assignment-service.js';
 import { createAccessService } from './services/access-service.js';
@@ -309,6 +311,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(orgUnitRoutes, {
     service: createOrgUnitService({ store, maxDepth: config.maxOuDepth, treeMaxOus: config.treeMaxOus, onEventsCommitted, onRolesChanged }),
   });
+  await app.register(orgUnitAncestryRoutes, { service: createOrgUnitAncestryService({ store }) });
   await app.register(orgUnitUserRoutes, { service: createOrgUnitUserService({ store }) });
   await app.register(userRoutes, { service: createUserService({ store, onEventsCommitted }) });
   await app.register(clientRoutes, { service: clientService });

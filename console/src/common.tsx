@@ -13,8 +13,10 @@ export function Alert({ message }: { message: string | null }) {
 }
 
 /** OUs whose names contain `query` (the API's `search`), 20 at most, read 200 ms after the typing stops. */
-export function useOuSearch(session: Session, tenantId: string, query: string): { matches: OuListItem[]; error: string | null } {
+export function useOuSearch(session: Session, tenantId: string, query: string): { matches: OuListItem[]; error: string | null; searched: string } {
   const [matches, setMatches] = useState<OuListItem[]>([]);
+  /** The query `matches` answer (they lag the typing by the delay and a request). */
+  const [searched, setSearched] = useState('');
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     if (query.trim() === '') {
@@ -28,11 +30,12 @@ export function useOuSearch(session: Session, tenantId: string, query: string): 
       if (data === undefined) return setError(problemOf(problem, response));
       setError(null);
       setMatches(data.data);
+      setSearched(query);
     }, 200);
     return () => {
       current = false;
       clearTimeout(timer);
     };
   }, [query]);
-  return { matches, error };
+  return { matches, error, searched };
 }

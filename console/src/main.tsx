@@ -32,6 +32,13 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
   useEffect(() => {
     void (async () => {
       const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { per_page: 100 } });
+      // A tenant's client without tenants:read (a delegated administrator's, typically) still
+      // knows its tenant: the one its token names.
+      if (data === undefined && response?.status === 403 && session.tenantId !== undefined) {
+        setTenants([{ id: session.tenantId, name: session.tenantId }]);
+        setTenantId(session.tenantId);
+        return;
+      }
       if (data === undefined) return setError(problemOf(problem, response));
       setTenants(data.data);
       if (data.data.length === 1) setTenantId(data.data[0].id);

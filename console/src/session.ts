@@ -13,6 +13,19 @@ export interface Session {
   expiresAt: number;
   /** The token's scopes (space-separated in the token response). */
   scopes: string[];
+  /** A tenant client's tenant (the token's `tenant_id` claim); undefined for a platform token. */
+  tenantId?: string;
+}
+
+/** The `tenant_id` claim of a JWT's payload, read, not verified: Arbor verifies the token, the console only needs to know which tenant to show. */
+export function tenantOfToken(token: string): string | undefined {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, '='))) as { tenant_id?: unknown };
+    return typeof claims.tenant_id === 'string' ? claims.tenant_id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class SignInError extends Error {}
@@ -43,6 +56,7 @@ export async function signIn(clientId: string, clientSecret: string): Promise<Se
     clientId,
     expiresAt: Date.now() + (body.expires_in ?? 900) * 1000,
     scopes: (body.scope ?? '').split(' ').filter((scope) => scope !== ''),
+    tenantId: tenantOfToken(token),
   };
 }
 

@@ -1,11 +1,22 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type PageRequest, type Row, type TreeModel, keyAction, pagesToRead, typeAhead } from './tree-model';
+import { type PageRequest, type Row, type TreeModel, keyAction, pagesToRead, placeholderKey, typeAhead } from './tree-model';
 
 /** Each row's height in px: fixed, so a row's offset is its index times this (styles.css agrees). */
 export const ROW_HEIGHT = 30;
 /** Rows rendered above and below the viewport, so a quick scroll or arrow key finds rows there. */
 const OVERSCAN = 20;
 const TYPE_AHEAD_RESET_MS = 600;
+
+/** An OU to bring into view and focus, and, when known, its place (its parent and position there). */
+export interface Reveal {
+  id: string;
+  at?: { parent: string; position: number };
+  /** Date.now() when asked: each ask reveals once. */
+  nonce: number;
+}
+
+/** How long the tree holds off reading the rows in view for an OU to reveal to show up. */
+const REVEAL_WAIT_MS = 3_000;
 
 interface TreeViewProps {
   model: TreeModel;
@@ -16,7 +27,7 @@ interface TreeViewProps {
   onToggle(id: string, open: boolean): void;
   loadPages(requests: PageRequest[]): void;
   /** An OU to bring into view and focus (after a search or a write), once its row exists. */
-  reveal: { id: string; nonce: number } | null;
+  reveal: Reveal | null;
   label: string;
 }
 
@@ -52,11 +63,25 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
 
+  // An OU to reveal at a known place is scrolled to before the rows in view are read: else the
+  // rows at the old scroll position (the first children of a wide OU just opened) would be read
+  // for nothing. Its place's placeholder shows as soon as its parent's size is known. Not for
+  // ever: a place that never shows (its parent deleted meanwhile) must not stop the tree reading.
+  const [revealed, setRevealed] = useState(-1);
+  const [, setWaited] = useState(0);
+  const revealPending = reveal?.at !== undefined && revealed !== reveal.nonce && Date.now() - reveal.nonce < REVEAL_WAIT_MS;
+  useEffect(() => {
+    if (!revealPending) return;
+    const timer = setTimeout(() => setWaited((n) => n + 1), REVEAL_WAIT_MS);
+    return () => clearTimeout(timer);
+  }, [revealPending]);
+
   // Read the pages of the rows in view (placeholders, and rows shown from before a write).
   useEffect(() => {
+    if (revealPending) return;
     const wanted = pagesToRead(model, rows, first, last);
     if (wanted.length > 0) loadPages(wanted);
-  }, [rows, first, last]);
+  }, [rows, first, last, revealPending]);
 
   const scrollToIndex = useCallback(
     (index: number) => {
@@ -80,16 +105,17 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
     [rows, scrollToIndex],
   );
 
-  // Reveal: once the OU's row exists (its ancestors open and their pages read), focus and select it.
-  const revealed = useRef<number>(-1);
+  // Reveal: once the OU's row, or the placeholder of its place (its ancestors open), exists:
+  // focus it and scroll it to the upper third of the view.
   useEffect(() => {
-    if (reveal === null || revealed.current === reveal.nonce) return;
-    const index = indexOfKey(reveal.id);
+    if (reveal === null || revealed === reveal.nonce) return;
+    let index = indexOfKey(reveal.id);
+    if (index < 0 && reveal.at !== undefined) index = indexOfRow(rows, placeholderKey(reveal.at.parent, reveal.at.position));
     if (index < 0) return;
-    revealed.current = reveal.nonce;
-    focusIndex(index);
+    setRevealed(reveal.nonce);
+    setActiveKey(rows[index].key);
     const element = container.current;
-    if (element !== null && element.scrollTop > index * ROW_HEIGHT - element.clientHeight / 3) {
+    if (element !== null) {
       element.scrollTop = Math.max(0, index * ROW_HEIGHT - element.clientHeight / 3);
       setScrollTop(element.scrollTop);
     }

@@ -1,17 +1,18 @@
-import { listOus } from '@arbor/sdk';
+import { getOuAncestry, listOus } from '@arbor/sdk';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { FindOu } from './find-ou';
 import { OuPanel } from './ou-panel';
 import { Alert } from './common';
 import { type Session, problemOf } from './session';
 import { PAGE_SIZE, type PageRequest, TOP, TreeModel, type TreeOu, pageKey } from './tree-model';
-import { TreeView } from './tree-view';
+import { type Reveal, TreeView } from './tree-view';
 
 /** One tenant's tree and the selected OU's panel. */
 export function Workspace({ session, tenantId, tenantName }: { session: Session; tenantId: string; tenantName: string }) {
   const model = useRef(new TreeModel()).current;
   const [version, setVersion] = useState(0);
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  const [reveal, setReveal] = useState<{ id: string; nonce: number } | null>(null);
+  const [reveal, setReveal] = useState<Reveal | null>(null);
   const [error, setError] = useState<string | null>(null);
   const inFlight = useRef(new Set<string>());
   const sessionRef = useRef(session);
@@ -52,6 +53,29 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
     changed();
   }, []);
 
+  /**
+   * Opens the tree down to `id` and selects it: its ancestry says which page of each list holds
+   * the next OU down, so one page per level is read, however wide the levels are.
+   */
+  const revealOu = useCallback(async (id: string) => {
+    const { data, error: problem, response } = await getOuAncestry({ client: sessionRef.current.arbor.client, path: { tenant_id: tenantId, ou_id: id } });
+    if (data === undefined) return setError(problemOf(problem, response));
+    const chain = data.data as (TreeOu & { position: number })[];
+    const pages: PageRequest[] = [];
+    chain.forEach((ou, index) => {
+      const parent = index === 0 ? TOP : chain[index - 1].id;
+      model.updateOu(ou);
+      if (index < chain.length - 1) model.toggle(ou.id, true);
+      const page = Math.floor(ou.position / PAGE_SIZE);
+      if (model.needsPage(parent, page)) pages.push({ parent, page });
+    });
+    loadPages(pages);
+    setSelectedId(id);
+    const last = chain[chain.length - 1];
+    setReveal({ id, at: { parent: chain.length > 1 ? chain[chain.length - 2].id : TOP, position: last.position }, nonce: Date.now() });
+    changed();
+  }, [tenantId]);
+
   /** After a write: rows stay, pages are read again as they show; the written OU is revealed. */
   const afterWrite = useCallback((change: { reveal?: string; open?: string; forget?: string; select?: string | null }) => {
     if (change.forget !== undefined) model.forget(change.forget);
@@ -65,6 +89,7 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
   return (
     <div class="workspace">
       <nav class="tree-pane" aria-label="OU tree">
+        <FindOu session={session} tenantId={tenantId} onChoose={(id) => void revealOu(id)} />
         <Alert message={error} />
         {model.isKnownTop() && model.childCount(TOP) === 0 && <p class="empty">No OU yet: create the first one from the panel.</p>}
         <div class="tree-head" aria-hidden="true">

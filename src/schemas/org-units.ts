@@ -84,7 +84,19 @@ export const OUTreeNode = Type.Object(
   { $id: 'OUTreeNode', description: 'Tree node for OU hierarchy.' },
 );
 
+export const OUAncestor = Type.Object(
+  {
+    ...OUListItem.properties,
+    position: Type.Integer({
+      minimum: 0,
+      description: "0-based: how many OUs come before it in the list it is read from: its parent's children (parent_id=), or for the first, the caller's top level (top_level=true). Its page there is floor(position / per_page) + 1.",
+    }),
+  },
+  { $id: 'OUAncestor', description: "An OU on the path to another, as a tree browser lists it, and where." },
+);
+
 export const ApiResponseOUResponse = apiResponse('ApiResponse_OUResponse_', ref(OUResponse));
+export const ApiResponseListOUAncestor = apiResponse('ApiResponse_list_OUAncestor__', Type.Array(Type.Ref('OUAncestor')));
 export const ApiResponseListOUTreeNode = apiResponse('ApiResponse_list_OUTreeNode__', Type.Array(Type.Ref('OUTreeNode')));
 export const PaginatedResponseOUListItem = paginatedResponse('PaginatedResponse_OUListItem_', ref(OUListItem));
 
@@ -118,4 +130,6 @@ export const orgUnitSchemas = [
   ApiResponseOUResponse,
   ApiResponseListOUTreeNode,
   PaginatedResponseOUListItem,
+  OUAncestor,
+  ApiResponseListOUAncestor,
 ];

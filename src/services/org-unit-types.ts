@@ -65,6 +65,12 @@ export interface OrgUnitListItem {
   nested_user_count: number;
 }
 
+/** An OU on the way down to another, and where a tree browser lists it (ancestry). */
+export interface OrgUnitAncestor extends OrgUnitListItem {
+  /** 0-based: its place among its siblings in path order, or among the principal's top level. */
+  position: number;
+}
+
 /**
  * An OU as the tree is built: its row, with its children attached in sibling order. Its path
  * is not carried: it follows from its ancestors' names, and http/tree-json.ts writes it out.

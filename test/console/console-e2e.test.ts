@@ -20,6 +20,7 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 interface Seeded {
   tenantId: string;
   engineering: string;
+  wide: string;
 }
 
 async function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -49,7 +50,7 @@ async function seed(server: ServerProcess, token: string): Promise<Seeded> {
   const wide = await create('Wide', acme);
   for (let i = 0; i < WIDE_CHILDREN; i++) await create(`Team ${String(i).padStart(4, '0')}`, wide);
   for (let i = 0; i < 3; i++) await api(server, token, 'POST', `/api/v1/tenants/${t}/users`, { email: `eng${i}@acme.test`, ou_id: engineering });
-  return { tenantId: t, engineering };
+  return { tenantId: t, engineering, wide };
 }
 
 const treeItems = (page: Page) => page.getByRole('tree').getByRole('treeitem');
@@ -154,6 +155,33 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
     expect(await page.getByRole('treeitem', { name: /^Engineering/ }).getAttribute('aria-selected')).toBe('true');
+  });
+
+  it('finds an OU by name, lists matches with their full paths, and opens the tree down to the chosen one, reading one page per level', async () => {
+    const tree = page.getByRole('tree');
+    expect(await page.getByRole('treeitem', { name: /^Wide/ }).getAttribute('aria-expanded')).toBe('false');
+    const requested: string[] = [];
+    const listen = (request: { url(): string }) => {
+      if (request.url().includes('/ous?')) requested.push(request.url());
+    };
+    page.on('request', listen);
+    await page.getByLabel('Find an OU').fill('Team 0250');
+    const match = page.getByRole('list', { name: 'Matching OUs' }).getByRole('button', { name: '/Acme/Wide/Team 0250' });
+    await match.click();
+    const row = page.getByRole('treeitem', { name: /^Team 0250/ });
+    await expect.poll(() => row.getAttribute('aria-selected')).toBe('true');
+    page.off('request', listen);
+    expect(await row.getAttribute('aria-posinset')).toBe('251');
+    expect(await tree.getAttribute('aria-activedescendant')).toBe(await row.getAttribute('id'));
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Team 0250');
+    // Wide's third page (children 200 to 299) and the searches, not its first three pages.
+    const pagesOfWide = requested.filter((url) => url.includes('parent_id=')).map((url) => new URL(url).searchParams.get('page'));
+    expect(pagesOfWide).toEqual(['3']);
+    expect(await treeItems(page).count()).toBeLessThanOrEqual(200);
+    await shoot('search');
+    // Wide's row is far above the view now, so not in the DOM: scroll back to close it.
+    await tree.evaluate((element) => (element.scrollTop = 0));
+    await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
   });
 
   it(`keeps at most 200 rows in the DOM with ${WIDE_CHILDREN} children open, and scrolling reaches the last child`, async () => {
@@ -327,6 +355,34 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await expect.poll(() => page.locator('.preview [role=status]').textContent()).toBe('Deleting /Acme/EMEA deletes 1 OU.');
     await page.getByRole('button', { name: 'Delete EMEA' }).click();
     await expect.poll(() => page.getByRole('treeitem', { name: /^EMEA/ }).count()).toBe(0);
+  });
+
+  it('shows a delegated administrator only its subtree: its root is its top level', async () => {
+    const created = await api(server, token, 'POST', `/api/v1/tenants/${seeded.tenantId}/clients`, {
+      name: 'Wide admin',
+      scopes: ['ous:read', 'ous:write', 'users:read', 'users:write', 'events:read'],
+      role: 'ou_admin',
+      ou_ids: [seeded.wide],
+    });
+    expect(created.status).toBe(201);
+    const delegated = await browser.newPage();
+    try {
+      await delegated.goto(`${server.baseUrl}/console/`);
+      await delegated.getByLabel('Client id').fill(created.body.data.id);
+      await delegated.getByLabel('Client secret').fill(created.body.data.client_secret);
+      await delegated.getByRole('button', { name: 'Sign in' }).click();
+      const top = delegated.getByRole('tree').getByRole('treeitem').first();
+      await expect.poll(() => top.textContent()).toMatch(/^Wide/);
+      expect(await top.getAttribute('aria-level')).toBe('1');
+      expect(await top.getAttribute('aria-setsize')).toBe('1');
+      // No tenant picker (its own tenant only), and nothing of /Acme or its other children.
+      expect(await delegated.getByLabel('Tenant').count()).toBe(0);
+      expect(await delegated.getByRole('treeitem', { name: /^(Acme|Engineering|Sales)/ }).count()).toBe(0);
+      await delegated.getByLabel('Find an OU').fill('Engineering');
+      await expect.poll(() => delegated.getByRole('list', { name: 'Matching OUs' }).textContent()).toMatch(/No OU's name contains this/);
+    } finally {
+      await delegated.close();
+    }
   });
 
   it('meets axe-core\'s rules with no serious or critical violation', async () => {

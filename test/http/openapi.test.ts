@@ -66,6 +66,11 @@ const OPERATIONS: Operation[] = [
  * The tests below accept exactly these on top of the page, nothing else.
  */
 const header = (name: string): Param => ({ name, in: 'header', required: false });
+/**
+ * Arbor's operations under /ous beyond the page's seven: new paths, so no request of a client of
+ * the page reaches them. Where an OU is in the tree, for a tree browser (docs/org-units.md).
+ */
+const EXTENSION_OPERATIONS = [`get ${OUS}/{ou_id}/ancestry Get Ou Ancestry`];
 const EXTENSION_PARAMETERS: Record<string, Param[]> = {
   // Every list also pages by cursor; the OU list also reads the top level alone (docs/org-units.md).
   [`get ${OUS}`]: [query('cursor'), query('top_level')],
@@ -309,14 +314,14 @@ describe('GET /openapi.json', () => {
     expect((await load()).openapi).toBe('3.1.0');
   });
 
-  it('has exactly the 7 OU operations under /ous, with the spec summaries', async () => {
+  it('has exactly the 7 OU operations under /ous, with the spec summaries, and Arbor\'s named additions beside them', async () => {
     const doc = await load();
     const found: string[] = [];
     for (const [p, item] of Object.entries(doc.paths)) {
       if (!p.startsWith(OUS)) continue;
       for (const [method, op] of Object.entries(item)) found.push(`${method} ${p} ${String(op.summary)}`);
     }
-    expect(found.sort()).toEqual(OPERATIONS.map((op) => `${op.method} ${op.path} ${op.summary}`).sort());
+    expect(found.sort()).toEqual([...OPERATIONS.map((op) => `${op.method} ${op.path} ${op.summary}`), ...EXTENSION_OPERATIONS].sort());
   });
 
   it.each(OPERATIONS.map((op) => [`${op.method.toUpperCase()} ${op.path}`, op] as const))('%s declares the spec parameters (name, in, required)', async (_label, op) => {

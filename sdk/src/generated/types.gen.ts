@@ -219,6 +219,34 @@ export type PaginatedResponseOuListItem = {
 };
 
 /**
+ * An OU on the path to another, as a tree browser lists it, and where.
+ */
+export type OuAncestor = {
+    id: string;
+    name: string;
+    path: string;
+    parent_id?: string | null;
+    user_count?: number;
+    /**
+     * Direct child OUs (all visible to whoever sees this OU: a delegated scope is whole subtrees).
+     */
+    child_ou_count?: number;
+    /**
+     * Users placed in this OU and every OU below it (the total of GET …/ous/{ou_id}/users?include_nested=true). Not in OUResponse, whose ETag would then change with every user write below the OU.
+     */
+    nested_user_count?: number;
+    /**
+     * 0-based: how many OUs come before it in the list it is read from: its parent's children (parent_id=), or for the first, the caller's top level (top_level=true). Its page there is floor(position / per_page) + 1.
+     */
+    position: number;
+};
+
+export type ApiResponseListOuAncestor = {
+    data: Array<OuAncestor>;
+    meta?: MetaResponse;
+};
+
+/**
  * Schema for creating a user.
  */
 export type UserCreate = {
@@ -1868,6 +1896,66 @@ export type UpdateOuResponses = {
 };
 
 export type UpdateOuResponse = UpdateOuResponses[keyof UpdateOuResponses];
+
+export type GetOuAncestryData = {
+    body?: never;
+    path: {
+        tenant_id: string;
+        ou_id: string;
+    };
+    query?: never;
+    url: '/api/v1/tenants/{tenant_id}/ous/{ou_id}/ancestry';
+};
+
+export type GetOuAncestryErrors = {
+    /**
+     * Malformed request, e.g. a Content-Length that does not match the body.
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, malformed, expired or badly signed bearer token.
+     */
+    401: ErrorResponse;
+    /**
+     * The token lacks the scope, or belongs to another tenant.
+     */
+    403: ErrorResponse;
+    /**
+     * The tenant or the resource does not exist (or belongs to another tenant).
+     */
+    404: ErrorResponse;
+    /**
+     * The URL is longer than the limit (request.url_too_long).
+     */
+    414: ErrorResponse;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * This client sent too many requests (request.rate_limited): retry after Retry-After seconds.
+     */
+    429: ErrorResponse;
+    /**
+     * A bug on our side; the detail names the request id to report.
+     */
+    500: ErrorResponse;
+    /**
+     * The instance is overloaded (server.overloaded) or its store is unavailable (store.unavailable): retry after Retry-After seconds.
+     */
+    503: ErrorResponse;
+};
+
+export type GetOuAncestryError = GetOuAncestryErrors[keyof GetOuAncestryErrors];
+
+export type GetOuAncestryResponses = {
+    /**
+     * Successful Response
+     */
+    200: ApiResponseListOuAncestor;
+};
+
+export type GetOuAncestryResponse = GetOuAncestryResponses[keyof GetOuAncestryResponses];
 
 export type ListOuUsersData = {
     body?: never;

@@ -240,6 +240,27 @@ export function createOrgUnitRepository(db: Executor) {
       return { tenant, rows: rows.map((row) => ({ id: row.id!, name: row.name!, path: row.path!, parent_id: row.parent_id ?? null, user_count: row.user_count!, child_ou_count: row.child_ou_count!, subtree_user_count: row.subtree_user_count! })) };
     },
 
+    /**
+     * The OUs `ids` (an id_path's, typically), each with its position among its siblings: how
+     * many OUs of the same parent, or with no parent for a top-level OU, sort before it by path,
+     * as the list pages them. One index range counted per OU (org_units_parent_path_ix).
+     */
+    async withSiblingPositions(tenantId: string, ids: readonly string[]): Promise<(OrgUnitListRow & { id_path: string; position: number })[]> {
+      if (ids.length === 0) return [];
+      const rows = await db
+        .selectFrom('org_units as o')
+        .select([...ORG_UNIT_LIST_COLUMNS.map((column) => `o.${column}` as const), 'o.id_path'])
+        .select(
+          sql<number | string>`case when o.parent_id is null
+            then (select count(*) from org_units s where s.tenant_id = o.tenant_id and s.parent_id is null and s.path < o.path)
+            else (select count(*) from org_units s where s.tenant_id = o.tenant_id and s.parent_id = o.parent_id and s.path < o.path) end`.as('position'),
+        )
+        .where('o.tenant_id', '=', tenantId)
+        .where('o.id', 'in', ids)
+        .execute();
+      return rows.map((row) => ({ ...row, position: Number(row.position) }));
+    },
+
     /** The paths of the listing's rows `step`, 2 × `step`, … (1-based, in path order): its rank index. */
     async rankKeys(tenantId: string, filter: OrgUnitListFilter, step: number): Promise<string[]> {
       const numbered = listQuery(tenantId, filter).select(['path', sql<number>`row_number() over (order by path)`.as('rn')]);
