@@ -8,19 +8,23 @@ describe('docs/api', () => {
     expect(drift, 'docs/api is out of date with the route schemas: run `npm run docs:api` and commit the result').toEqual([]);
   });
 
-  it('documents every OU endpoint, every schema of the spec page and the dry-run delete answer', async () => {
+  it('documents every OU endpoint (the spec page\'s seven and Arbor\'s ancestry), every schema of the spec page and the dry-run delete answer', async () => {
     const page = (await renderLivePages()).get('organizational-units.md') ?? '';
-    expect(page).toContain('— 7 endpoints.');
-    expect(page.match(/^### (GET|POST|PATCH|DELETE) /gm)).toHaveLength(7);
+    expect(page).toContain('— 8 endpoints.');
+    expect(page.match(/^### (GET|POST|PATCH|DELETE) /gm)).toHaveLength(8);
+    expect(page).toContain('### GET /api/v1/tenants/{tenant_id}/ous/{ou_id}/ancestry');
     const schemas = [...page.matchAll(/^### (\w+)$/gm)].map((match) => match[1]);
     expect(schemas).toEqual([
       // Arbor's addition: what DELETE with dry_run=true answers (docs/events.md).
       'ApiResponse_OUDeleteOutcome_',
       'ApiResponse_OUResponse_',
+      // Arbor's addition: where an OU is in the tree (docs/org-units.md), and its items.
+      'ApiResponse_list_OUAncestor__',
       'ApiResponse_list_OUTreeNode__',
       'ErrorResponse',
       'HTTPValidationError',
       'MetaResponse',
+      'OUAncestor',
       'OUChildInfo',
       'OUCreate',
       'OUDeleteOutcome',
