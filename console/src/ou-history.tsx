@@ -3,8 +3,16 @@ import { useEffect, useState } from 'preact/hooks';
 import { type Session, problemOf } from './session';
 
 const SHOWN = 20;
-/** An OU's own events (created, updated, moved, deleted) are few; this many is a long history. */
-const MOST_READ = 5_000;
+/** An OU's own events (created, updated, moved, deleted) are few; the newest this many are kept. */
+const MOST_KEPT = 5_000;
+/** Requests of a thousand events at most: a history longer than that shows its newest part read. */
+const MOST_REQUESTS = 50;
+
+/** The seq a 410 says the kept events start after ("Events up to seq N are past retention"), if it says. */
+function expiredUpTo(detail: unknown): number | undefined {
+  const match = typeof detail === 'string' ? /up to seq (\d+)/.exec(detail) : null;
+  return match === null ? undefined : Number(match[1]);
+}
 
 /**
  * An OU's history from the change feed, newest first, SHOWN at a time. The feed is read in seq
@@ -20,19 +28,23 @@ export function OuHistory({ session, tenantId, ouId, version }: { session: Sessi
   useEffect(() => {
     let current = true;
     void (async () => {
-      const read: EventResponse[] = [];
+      let read: EventResponse[] = [];
       let cursor: string | undefined;
-      while (read.length < MOST_READ) {
-        const { data, error: problem, response } = await listEvents({
-          client: session.arbor.client,
-          path: { tenant_id: tenantId },
-          query: { resource_id: ouId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) },
-        });
+      let after = 0;
+      for (let request = 0; request < MOST_REQUESTS; request++) {
+        const query = cursor === undefined ? { resource_id: ouId, limit: 1000, after } : { resource_id: ouId, limit: 1000, cursor };
+        const answer = await listEvents({ client: session.arbor.client, path: { tenant_id: tenantId }, query });
         if (!current) return;
-        if (data === undefined) return setError(problemOf(problem, response));
-        read.push(...data.data);
-        if (data.data.length < 1000) break;
-        cursor = data.next_cursor;
+        // Events past retention are gone: read from the first one kept.
+        const expired: number | undefined = answer.response?.status === 410 && cursor === undefined ? expiredUpTo((answer.error as { detail?: unknown } | undefined)?.detail) : undefined;
+        if (expired !== undefined && expired > after) {
+          after = expired;
+          continue;
+        }
+        if (answer.data === undefined) return setError(problemOf(answer.error, answer.response));
+        read = [...read, ...answer.data.data].slice(-MOST_KEPT);
+        if (answer.data.data.length < 1000) break;
+        cursor = answer.data.next_cursor;
       }
       setEvents(read.reverse());
     })();

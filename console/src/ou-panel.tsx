@@ -119,10 +119,8 @@ export function OuPanel({ session, tenantId, ouId, model, afterWrite, onRead }: 
         session={session}
         tenantId={tenantId}
         ou={ou}
-        onChanged={() => {
-          afterWrite({});
-          setReloads((n) => n + 1);
-        }}
+        // The tree's counts are read again; the panel is not, so an edit being typed is kept.
+        onChanged={() => afterWrite({})}
       />
       <EditOu
         key={reads}

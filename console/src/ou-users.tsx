@@ -66,7 +66,7 @@ export function OuUsers({ session, tenantId, ou, onChanged }: UsersProps) {
           <input type="checkbox" checked={nested} disabled={searching} onChange={(e) => (setNested((e.currentTarget as HTMLInputElement).checked), setPage(1))} /> With the users of every OU below
         </label>
         <label>
-          Search this OU's users by email
+          Search this OU's users by email or name
           <input name="user_search" type="search" autoComplete="off" value={search} onInput={(e) => (setSearch((e.currentTarget as HTMLInputElement).value), setPage(1))} />
         </label>
       </div>

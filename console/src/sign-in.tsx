@@ -30,7 +30,8 @@ export function SignIn({ onSignedIn, clientId: knownClientId, note }: { onSigned
         <p class="hint">{note ?? 'Sign in with an API client: the admin client (ARBOR_ADMIN_CLIENT_ID) or a client of a tenant.'}</p>
         <label>
           Client id
-          <input name="client_id" autoComplete="username" required value={clientId} onInput={(e) => setClientId((e.currentTarget as HTMLInputElement).value)} />
+          {/* Signing in again is as the same client: another principal would see this one's tree. */}
+          <input name="client_id" autoComplete="username" required readOnly={knownClientId !== undefined} value={clientId} onInput={(e) => setClientId((e.currentTarget as HTMLInputElement).value)} />
         </label>
         <label>
           Client secret

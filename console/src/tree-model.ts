@@ -52,9 +52,17 @@ export class TreeModel {
   readonly expanded = new Set<string>();
   /** Bumped on every change: a view recomputes its rows when it differs. */
   version = 0;
+  /**
+   * Bumped by every write (invalidate): a page read sent before it may answer with rows from
+   * before the write, so its answer is shown but kept stale, to be read again.
+   */
+  generation = 0;
 
-  /** Records a page of `parent`'s children read from the API (`total`: its pagination's total_items). */
-  setPage(parent: string, page: number, total: number, ous: readonly TreeOu[]): void {
+  /**
+   * Records a page of `parent`'s children read from the API (`total`: its pagination's
+   * total_items), sent at `generation` (default: now).
+   */
+  setPage(parent: string, page: number, total: number, ous: readonly TreeOu[], generation = this.generation): void {
     let list = this.lists.get(parent);
     if (list === undefined || list.total !== total) {
       // A different total means the pages around this one moved too: keep them to show, but stale.
@@ -62,9 +70,10 @@ export class TreeModel {
       list = { total, pages: list?.pages ?? new Map(), stale };
       this.lists.set(parent, list);
     }
-    for (const ou of ous) this.ous.set(ou.id, ou);
+    for (const ou of ous) this.setOu(ou);
     list.pages.set(page, ous.map((ou) => ou.id));
-    list.stale.delete(page);
+    if (generation < this.generation) list.stale.add(page);
+    else list.stale.delete(page);
     for (const [number] of list.pages) if (number * PAGE_SIZE >= total) list.pages.delete(number);
     // A parent's count of children is the total its list says, whatever the parent row said when read.
     const parentOu = this.ous.get(parent);
@@ -74,8 +83,20 @@ export class TreeModel {
 
   /** Replaces what is known of one OU (after reading or writing it), keeping its place. */
   updateOu(ou: TreeOu): void {
-    this.ous.set(ou.id, { ...this.ous.get(ou.id), ...ou });
+    this.setOu({ ...this.ous.get(ou.id), ...ou });
     this.version++;
+  }
+
+  /** Keeps `ou`; if it changed parents, the page that still lists it under the old one is read again. */
+  private setOu(ou: TreeOu): void {
+    const known = this.ous.get(ou.id);
+    if (known !== undefined && ou.parent_id !== undefined && known.parent_id !== undefined && known.parent_id !== ou.parent_id) this.markPagesHolding(ou.id);
+    this.ous.set(ou.id, ou);
+  }
+
+  /** Marks stale every page read so far that lists `id`. */
+  private markPagesHolding(id: string): void {
+    for (const list of this.lists.values()) for (const [page, ids] of list.pages) if (ids.includes(id)) list.stale.add(page);
   }
 
   /**
@@ -85,11 +106,14 @@ export class TreeModel {
    */
   invalidate(): void {
     for (const list of this.lists.values()) for (const page of list.pages.keys()) list.stale.add(page);
+    this.generation++;
     this.version++;
   }
 
   /** Forgets an OU that no longer exists (deleted), and closes it. */
   forget(id: string): void {
+    // The page that lists it is read again, else its slot would wait for it for ever.
+    this.markPagesHolding(id);
     this.ous.delete(id);
     this.expanded.delete(id);
     this.lists.delete(id);

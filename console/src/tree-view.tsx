@@ -17,6 +17,8 @@ export interface Reveal {
 
 /** How long the tree holds off reading the rows in view for an OU to reveal to show up. */
 const REVEAL_WAIT_MS = 3_000;
+/** How long an OU to reveal may take to show at all (its pages read as they come into view). */
+const REVEAL_DROP_MS = 10_000;
 
 interface TreeViewProps {
   model: TreeModel;
@@ -71,10 +73,10 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
   const [, setWaited] = useState(0);
   const revealPending = reveal?.at !== undefined && revealed !== reveal.nonce && Date.now() - reveal.nonce < REVEAL_WAIT_MS;
   useEffect(() => {
-    if (!revealPending) return;
-    const timer = setTimeout(() => setWaited((n) => n + 1), REVEAL_WAIT_MS);
+    if (!revealPending || reveal === null) return;
+    const timer = setTimeout(() => setWaited((n) => n + 1), Math.max(0, reveal.nonce + REVEAL_WAIT_MS - Date.now()));
     return () => clearTimeout(timer);
-  }, [revealPending]);
+  }, [revealPending, reveal?.nonce]);
 
   // Read the pages of the rows in view (placeholders, and rows shown from before a write).
   useEffect(() => {
@@ -109,13 +111,20 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
   // focus it and scroll it to the upper third of the view.
   useEffect(() => {
     if (reveal === null || revealed === reveal.nonce) return;
+    // A reveal that waited past the limit is dropped: its OU showing much later must not move the view.
+    if (Date.now() - reveal.nonce > REVEAL_DROP_MS) return setRevealed(reveal.nonce);
     let index = indexOfKey(reveal.id);
-    if (index < 0 && reveal.at !== undefined) index = indexOfRow(rows, placeholderKey(reveal.at.parent, reveal.at.position));
+    if (index < 0 && reveal.at !== undefined) {
+      // Only the placeholder of its place: another OU there (a stale page) is not it.
+      const slot = rows.findIndex((row) => row.kind === 'placeholder' && row.key === placeholderKey(reveal.at!.parent, reveal.at!.position));
+      index = slot;
+    }
     if (index < 0) return;
     setRevealed(reveal.nonce);
     setActiveKey(rows[index].key);
     const element = container.current;
-    if (element !== null) {
+    // Scrolled only when out of view: the tree does not jump after an edit of a row in view.
+    if (element !== null && (index * ROW_HEIGHT < element.scrollTop || (index + 1) * ROW_HEIGHT > element.scrollTop + element.clientHeight)) {
       element.scrollTop = Math.max(0, index * ROW_HEIGHT - element.clientHeight / 3);
       setScrollTop(element.scrollTop);
     }

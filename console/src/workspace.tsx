@@ -23,7 +23,9 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
   const loadPages = useCallback(
     (requests: PageRequest[]) => {
       for (const request of requests) {
-        const key = pageKey(request);
+        // A read sent before the last write does not stand in for one sent after it.
+        const generation = model.generation;
+        const key = `${pageKey(request)}\u0000${generation}`;
         if (inFlight.current.has(key)) continue;
         inFlight.current.add(key);
         const query = request.parent === TOP ? { top_level: true } : { parent_id: request.parent };
@@ -35,7 +37,7 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
               else setError(problemOf(problem, response));
               return;
             }
-            model.setPage(request.parent, request.page, data.pagination.total_items, data.data as TreeOu[]);
+            model.setPage(request.parent, request.page, data.pagination.total_items, data.data as TreeOu[], generation);
           })
           .finally(() => {
             inFlight.current.delete(key);

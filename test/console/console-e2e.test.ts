@@ -255,10 +255,10 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await pager.getByRole('button', { name: 'Next' }).click();
     await expect.poll(() => users.count()).toBe(2);
     expect(await pager.textContent()).toMatch(/Page 2 of 2/);
-    await page.getByLabel("Search this OU's users by email").fill('amer2');
+    await page.getByLabel("Search this OU's users by email or name").fill('amer2');
     await expect.poll(() => pager.textContent()).toMatch(/· 8 users/);
     expect((await users.allTextContents()).every((row) => row.includes('amer2'))).toBe(true);
-    await page.getByLabel("Search this OU's users by email").fill('');
+    await page.getByLabel("Search this OU's users by email or name").fill('');
     // Create one, edit another.
     await page.getByRole('form', { name: 'New user in this OU' }).getByLabel('Email').fill('new.hire@acme.test');
     await page.getByRole('button', { name: 'Create user' }).click();

@@ -99,6 +99,35 @@ describe('the console tree model', () => {
     expect(labels(model.visibleRows())).toEqual(['a', 'b', 'x']);
   });
 
+  it('keeps stale a page whose read was sent before the last write, so its old rows are read again', () => {
+    const model = new TreeModel();
+    model.setPage(TOP, 0, 1, [ou('a', null, 0, 'Old name')]);
+    const sentBefore = model.generation;
+    model.invalidate();
+    // The read sent before the rename answers after it, with the old name.
+    model.setPage(TOP, 0, 1, [ou('a', null, 0, 'Old name')], sentBefore);
+    const rows = model.visibleRows();
+    expect(pagesToRead(model, rows, 0, rows.length)).toEqual([{ parent: TOP, page: 0 }]);
+    model.setPage(TOP, 0, 1, [ou('a', null, 0, 'New name')], model.generation);
+    expect(pagesToRead(model, model.visibleRows(), 0, 1)).toEqual([]);
+  });
+
+  it('reads again the page that lists a deleted OU, and the one that lists an OU under its old parent, so no slot waits for ever', () => {
+    const model = new TreeModel();
+    model.setPage(TOP, 0, 2, [ou('a', null, 1), ou('b', null, 1)]);
+    model.setPage('a', 0, 1, [ou('x', 'a')]);
+    model.setPage('b', 0, 1, [ou('y', 'b')]);
+    model.toggle('a', true);
+    model.toggle('b', true);
+    // Another administrator moved x to b: b's page, read again, says so; a's page must be read again too.
+    model.setPage('b', 0, 2, [ou('x', 'b'), ou('y', 'b')]);
+    expect(pagesToRead(model, model.visibleRows(), 0, 10)).toContainEqual({ parent: 'a', page: 0 });
+    // y deleted: the page that lists it is read again.
+    model.setPage('a', 0, 0, []);
+    model.forget('y');
+    expect(pagesToRead(model, model.visibleRows(), 0, 10)).toContainEqual({ parent: 'b', page: 0 });
+  });
+
   it('drops pages past the end when a list shrinks, and forgets a deleted OU', () => {
     const model = new TreeModel();
     model.setPage(TOP, 0, 1, [ou('p', null, 150)]);
