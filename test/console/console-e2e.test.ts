@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_CHROMIUM, buildConsole, hasChromium, launchChromium } from '../helpers/browser.js';
-import { ADMIN_ID, ADMIN_SECRET, type ScratchStore, type ServerProcess, platformToken, scratchPostgres, scratchSqlite, startServer } from '../helpers/server-process.js';
+import { ADMIN_ID, ADMIN_SECRET, type ScratchStore, type ServerProcess, jsonRequest, platformToken, scratchPostgres, scratchSqlite, startServer } from '../helpers/server-process.js';
 import { TEST_DATABASE_URL } from '../helpers/test-store.js';
 
 // The console in Debian's Chromium against a real Arbor process, seeded through the API. The
@@ -23,14 +23,7 @@ interface Seeded {
   wide: string;
 }
 
-async function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: response.status === 204 ? null : await response.json() };
-}
+const api = jsonRequest;
 
 async function seed(server: ServerProcess, token: string): Promise<Seeded> {
   const tenant = await api(server, token, 'POST', '/api/v1/tenants', { name: 'Acme' });

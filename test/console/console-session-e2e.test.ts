@@ -1,20 +1,13 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_CHROMIUM, buildConsole, hasChromium, launchChromium } from '../helpers/browser.js';
-import { ADMIN_ID, ADMIN_SECRET, type ScratchStore, type ServerProcess, platformToken, scratchPostgres, scratchSqlite, startServer } from '../helpers/server-process.js';
+import { ADMIN_ID, ADMIN_SECRET, type ScratchStore, type ServerProcess, jsonRequest, platformToken, scratchPostgres, scratchSqlite, startServer } from '../helpers/server-process.js';
 import { TEST_DATABASE_URL } from '../helpers/test-store.js';
 
 // The console's session and a rename, in Chromium, against a server whose tokens last 60 s (the
 // shortest ARBOR_TOKEN_TTL_SECONDS allows): the console warns 2 minutes ahead, so from the start.
 
-async function api(server: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: await response.json() };
-}
+const api = jsonRequest;
 
 describe.skipIf(!hasChromium)(`the console's session and renames in a browser${hasChromium ? '' : ` (${NO_CHROMIUM})`}`, () => {
   let scratch: ScratchStore;

@@ -288,3 +288,13 @@ export async function call(
     return { label, server, status, error: `${(error as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`, ms: Date.now() - started };
   }
 }
+
+/** One JSON request to a server process with a bearer token: its status and parsed body (null for 204). */
+export async function jsonRequest(server: Pick<ServerProcess, 'baseUrl'>, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: response.status === 204 ? null : await response.json() };
+}
