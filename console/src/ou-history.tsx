@@ -1,55 +1,45 @@
 import { type EventResponse, listEvents } from '@arbor/sdk';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Session, problemOf } from './session';
 
-const SHOWN = 20;
-/** An OU's own events (created, updated, moved, deleted) are few; the newest this many are kept. */
-const MOST_KEPT = 5_000;
-/** Requests of a thousand events at most: a history longer than that shows its newest part read. */
-const MOST_REQUESTS = 50;
-
-/** The seq a 410 says the kept events start after ("Events up to seq N are past retention"), if it says. */
-function expiredUpTo(detail: unknown): number | undefined {
-  const match = typeof detail === 'string' ? /up to seq (\d+)/.exec(detail) : null;
-  return match === null ? undefined : Number(match[1]);
-}
+/** Events a page: an OU's history is read newest first, a page at a time, by the server. */
+const PAGE = 20;
 
 /**
- * An OU's history from the change feed, newest first, SHOWN at a time. The feed is read in seq
- * order (`resource_id` narrows it on an index), so the console reads the OU's events to the head,
- * a thousand a request, and shows them newest first. Users' events are the users' own
- * (resource user), so an OU's history is its renames, edits and moves, not every placement.
+ * An OU's history from the change feed, newest first (`order=desc`, narrowed by `resource_id` on
+ * an index), PAGE events at a time; "Older" reads the next page from `next_cursor`. The feed
+ * keeps what retention kept, so an old OU's first events may be gone. Users' events are the
+ * users' own (resource user), so an OU's history is its edits, renames and moves, not every
+ * placement.
  */
 export function OuHistory({ session, tenantId, ouId, version }: { session: Session; tenantId: string; ouId: string; version: string }) {
   const [events, setEvents] = useState<EventResponse[] | null>(null);
-  const [shown, setShown] = useState(SHOWN);
+  /** The cursor of the next (older) page; null once a short page said there is none. */
+  const [older, setOlder] = useState<string | null>(null);
+  const [reading, setReading] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const asked = useRef(0);
+
+  async function read(cursor: string | undefined): Promise<void> {
+    const ask = ++asked.current;
+    setReading(true);
+    const query = { resource_id: ouId, order: 'desc' as const, limit: PAGE, ...(cursor === undefined ? {} : { cursor }) };
+    const answer = await listEvents({ client: session.arbor.client, path: { tenant_id: tenantId }, query });
+    // An answer for another OU or version (the panel moved on meanwhile) is dropped.
+    if (ask !== asked.current) return;
+    setReading(false);
+    if (answer.data === undefined) return setError(problemOf(answer.error, answer.response));
+    const page = answer.data;
+    setEvents((shown) => [...(cursor === undefined ? [] : (shown ?? [])), ...page.data]);
+    setOlder(page.data.length === PAGE ? page.next_cursor : null);
+  }
 
   useEffect(() => {
-    let current = true;
-    void (async () => {
-      let read: EventResponse[] = [];
-      let cursor: string | undefined;
-      let after = 0;
-      for (let request = 0; request < MOST_REQUESTS; request++) {
-        const query = cursor === undefined ? { resource_id: ouId, limit: 1000, after } : { resource_id: ouId, limit: 1000, cursor };
-        const answer = await listEvents({ client: session.arbor.client, path: { tenant_id: tenantId }, query });
-        if (!current) return;
-        // Events past retention are gone: read from the first one kept.
-        const expired: number | undefined = answer.response?.status === 410 && cursor === undefined ? expiredUpTo((answer.error as { detail?: unknown } | undefined)?.detail) : undefined;
-        if (expired !== undefined && expired > after) {
-          after = expired;
-          continue;
-        }
-        if (answer.data === undefined) return setError(problemOf(answer.error, answer.response));
-        read = [...read, ...answer.data.data].slice(-MOST_KEPT);
-        if (answer.data.data.length < 1000) break;
-        cursor = answer.data.next_cursor;
-      }
-      setEvents(read.reverse());
-    })();
+    setEvents(null);
+    setError(null);
+    void read(undefined);
     return () => {
-      current = false;
+      asked.current++;
     };
   }, [ouId, version]);
 
@@ -59,7 +49,7 @@ export function OuHistory({ session, tenantId, ouId, version }: { session: Sessi
   return (
     <>
       <ol class="history" aria-label="History, newest first">
-        {events.slice(0, shown).map((event) => (
+        {events.map((event) => (
           <li key={event.id}>
             <time dateTime={event.occurred_at}>{new Date(event.occurred_at).toLocaleString()}</time> <strong>{describe(event)}</strong>{' '}
             <span class="who">by {actorOf(event)}</span>
@@ -67,9 +57,9 @@ export function OuHistory({ session, tenantId, ouId, version }: { session: Sessi
           </li>
         ))}
       </ol>
-      {shown < events.length && (
-        <button type="button" onClick={() => setShown((n) => n + SHOWN)}>
-          Older ({events.length - shown} more)
+      {older !== null && (
+        <button type="button" disabled={reading} onClick={() => void read(older)}>
+          {reading ? 'Reading…' : 'Older'}
         </button>
       )}
     </>

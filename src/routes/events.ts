@@ -18,7 +18,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ service: EventService }> =
       schema: {
         summary: 'List Events',
         description:
-          'Every change of the tenant, in seq order: follow it with after=<next>. With wait, an empty answer is held until an event commits (on any instance) or the wait ends.',
+          'Every change of the tenant, in seq order: follow it with after=<next>. With wait, an empty answer is held until an event commits (on any instance) or the wait ends. With order=desc, newest first: the audit view.',
         tags: ['Events'],
         params: Type.Object({ tenant_id: IdParam }),
         querystring: Query({
@@ -27,7 +27,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ service: EventService }> =
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           type: Type.Optional(Type.String({ maxLength: 1000, description: 'Comma-separated types, `<resource>.*` or `*`, e.g. `ou.*,user.moved`.' })),
           resource_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The events of one resource only.' })),
-          wait: Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: `Seconds (at most ${MAX_WAIT_SECONDS}) to hold an empty answer for an event.` }),
+          wait: Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0, description: `Seconds (at most ${MAX_WAIT_SECONDS}) to hold an empty answer for an event (order=asc only).` }),
+          order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], {
+            default: 'asc',
+            description:
+              '`asc`: oldest first, the feed to follow. `desc`: newest first, the audit view (e.g. an OU\'s history with resource_id): from the newest event down to the oldest kept (never 410), read on with `next_cursor`; `after` still bounds it below; not with `wait`.',
+          }),
         }),
         response: {
           200: success(ref(EventPageResponse)),

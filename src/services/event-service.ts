@@ -31,24 +31,39 @@ export interface EventQuery {
   /** Comma-separated exact types, `<resource>.*` or `*`. */
   type?: string;
   resource_id?: string;
-  /** Seconds to hold an empty answer for an event to commit. */
+  /** Seconds to hold an empty answer for an event to commit (`asc` only). */
   wait: number;
+  /**
+   * `asc` (the default): oldest first, the feed to follow. `desc`: newest first, the audit view
+   * (an OU's history): from the newest event, or below the seq of a `desc` cursor, down to the
+   * oldest kept, so never 410.
+   */
+  order?: 'asc' | 'desc';
 }
 
 export interface EventPage {
   items: EventData[];
-  /** The cursor to pass as `after` next. */
+  /** `asc`: the cursor to pass as `after` next. `desc`: the seq the next (older) page reads below. */
   next: number;
   /** The same position, opaque and bound to this feed's filters: pass as `cursor` next. */
   nextCursor: string;
 }
 
-/** What a feed's cursor is bound to: the tenant and the filters. */
-const feedListing = (tenantId: string, query: EventQuery) => ['events', tenantId, query.type ?? null, query.resource_id ?? null];
+/**
+ * What a feed's cursor is bound to: the tenant, the filters and, for `desc`, the order (an `asc`
+ * cursor's binding is what it was before `order` existed, so cursors already handed out stay good).
+ */
+const feedListing = (tenantId: string, query: EventQuery) => [
+  'events',
+  tenantId,
+  query.type ?? null,
+  query.resource_id ?? null,
+  ...(query.order === 'desc' ? ['desc', query.after] : []),
+];
 
-/** The `after` a feed's cursor stands for (422 for one of another feed, or none of Arbor's). */
-function afterOf(tenantId: string, query: EventQuery): number {
-  if (!query.cursor) return query.after;
+/** The seq a feed's cursor stands for (422 for one of another feed, or none of Arbor's); undefined without one. */
+function cursorSeq(tenantId: string, query: EventQuery): number | undefined {
+  if (!query.cursor) return undefined;
   const seq = Number(decodeCursor(feedListing(tenantId, query), query.cursor).after);
   if (!Number.isSafeInteger(seq) || seq < 0) {
     throw new RequestValidationError([{ loc: ['query', 'cursor'], type: 'value_error.cursor', msg: 'This is not a cursor of the change feed. Pass the next_cursor of the previous answer unchanged.' }]);
@@ -118,6 +133,12 @@ export interface EventServiceDeps {
 
 /** The change feed: every change of a tenant, in seq order, with long polling. */
 export function createEventService({ store, signal, retentionDays, maxWaitSeconds = 30, now = () => Date.now() }: EventServiceDeps) {
+  const filterOf = (query: EventQuery, types: EventFilter['types'] | null, within: readonly string[] | null): EventFilter => ({
+    ...(types ? { types } : {}),
+    ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}),
+    ...(within ? { withinOus: within } : {}),
+  });
+
   async function readOnce(tenantId: string, query: EventQuery, types: EventFilter['types'] | null, within: readonly string[] | null): Promise<EventPage> {
     return store.snapshot(async (db) => {
       const repos = pick(db, ['events', 'tenants']);
@@ -126,15 +147,22 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       if (!bounds && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
       // Seqs have no gaps: a first seq kept above after + 1 means events after the cursor are gone.
       if (bounds && query.after + 1 < bounds.firstSeq) throw cursorExpired(query.after, bounds.firstSeq, tenantId);
-      const filter: EventFilter = {
-        ...(types ? { types } : {}),
-        ...(query.resource_id !== undefined ? { resourceId: query.resource_id } : {}),
-        ...(within ? { withinOus: within } : {}),
-      };
-      const rows = await repos.events.list(tenantId, query.after, query.limit, filter);
+      const rows = await repos.events.list(tenantId, query.after, query.limit, filterOf(query, types, within));
       // A short page has read everything up to the head (filtered or not): the cursor moves past it.
       const next = rows.length === query.limit ? rows[rows.length - 1].seq : Math.max(query.after, bounds?.lastSeq ?? 0);
       return { items: rows.map(toEventData), next, nextCursor: encodeCursor(feedListing(tenantId, query), { after: String(next), offset: next + 1 }) };
+    });
+  }
+
+  /** Newest first, below `before` (none: from the newest) and above `query.after`: what is kept, never 410. */
+  async function readBackwards(tenantId: string, query: EventQuery, before: number | undefined, types: EventFilter['types'] | null, within: readonly string[] | null): Promise<EventPage> {
+    return store.snapshot(async (db) => {
+      const repos = pick(db, ['events', 'tenants']);
+      if (!(await repos.events.bounds(tenantId)) && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
+      const rows = await repos.events.listBackwards(tenantId, query.after, before, query.limit, filterOf(query, types, within));
+      // A short page has read down to `after`: its cursor reads an empty page.
+      const next = rows.length === query.limit ? rows[rows.length - 1].seq : query.after;
+      return { items: rows.map(toEventData), next, nextCursor: encodeCursor(feedListing(tenantId, query), { after: String(next), offset: 1 }) };
     });
   }
 
@@ -148,8 +176,16 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       // A scoped reader sees only the events of resources in its subtrees (docs/delegated-admin.md).
       const reach = access.reach('events:read');
       const within = reach === 'tenant' ? null : reach;
+      if (query.order === 'desc') {
+        if (query.wait > 0) {
+          throw new RequestValidationError([
+            { loc: ['query', 'wait'], type: 'value_error', msg: 'wait holds an answer for new events, which order=desc does not read: follow the feed with order=asc (the default), or drop wait.' },
+          ]);
+        }
+        return readBackwards(tenantId, query, cursorSeq(tenantId, query), types, within);
+      }
       const deadline = now() + Math.min(query.wait, maxWaitSeconds) * 1000;
-      query = { ...query, after: afterOf(tenantId, query) };
+      query = { ...query, after: cursorSeq(tenantId, query) ?? query.after };
       for (;;) {
         const page = await readOnce(tenantId, query, types, within);
         const remaining = deadline - now();

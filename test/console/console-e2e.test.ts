@@ -234,6 +234,21 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(entries[2]).toMatch(/Created/);
   });
 
+  it('pages a long history on the server, twenty events at a time, with Older reading the next page down to the first', async () => {
+    const ou = `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`;
+    for (let i = 1; i <= 22; i++) expect((await api(server, token, 'PATCH', ou, { description: `Revision ${i}` })).status).toBe(200);
+    // Opened again, the panel reads the history from the newest event.
+    await page.getByRole('treeitem', { name: /^Acme/ }).click();
+    await page.getByRole('treeitem', { name: /^Engineering/ }).click();
+    const history = page.getByRole('list', { name: 'History, newest first' });
+    await expect.poll(() => history.locator(':scope > li').count()).toBe(20);
+    expect(await history.locator(':scope > li').first().textContent()).toMatch(/description: Revision 21 → Revision 22/);
+    await page.getByRole('button', { name: 'Older' }).click();
+    await expect.poll(() => history.locator(':scope > li').count()).toBe(25);
+    expect(await history.locator(':scope > li').last().textContent()).toMatch(/Created/);
+    expect(await page.getByRole('button', { name: 'Older' }).count()).toBe(0);
+  });
+
   it('lists an OU\'s users paged on the server, direct or nested, searches them by email, creates and edits one, and moves a selection', async () => {
     const users = page.locator('table.user-table tbody tr');
     const pager = page.getByRole('navigation', { name: 'Pages of users' });

@@ -233,6 +233,43 @@ describe('reading the feed', () => {
     expect((await feed(t.ctx, tenant.id, { after: String(head) })).data).toEqual([]);
   });
 
+  it('reads newest first with order=desc, page by page with next_cursor down to the oldest, the asc feed reversed', async () => {
+    const tenant = await createTenant(t.ctx);
+    const ou = await createOu(t.ctx, tenant.id, { name: 'Eng' });
+    for (const description of ['one', 'two', 'three', 'four']) await send(t.ctx, 'PATCH', `${api(tenant.id)}/ous/${ou.id}`, { description });
+    await createOu(t.ctx, tenant.id, { name: 'Other' });
+    for (const filter of [{}, { resource_id: ou.id }, { type: 'ou.updated' }] as Record<string, string>[]) {
+      const oldestFirst = (await feed(t.ctx, tenant.id, { ...filter, limit: '1000' })).data;
+      const newestFirst: Event[] = [];
+      let page = await feed(t.ctx, tenant.id, { ...filter, order: 'desc', limit: '2' });
+      for (let pages = 0; page.data.length > 0; pages++) {
+        expect(pages).toBeLessThan(10);
+        newestFirst.push(...page.data);
+        page = await feed(t.ctx, tenant.id, { ...filter, order: 'desc', limit: '2', cursor: (page as unknown as { next_cursor: string }).next_cursor });
+      }
+      expect(newestFirst.map((e) => e.seq)).toEqual(oldestFirst.map((e) => e.seq).reverse());
+      expect(newestFirst.length).toBeGreaterThan(1);
+    }
+    // `after` still bounds it below: the events after seq 3, newest first.
+    const head = (await allEvents(t.ctx, tenant.id)).length;
+    expect((await feed(t.ctx, tenant.id, { order: 'desc', after: '3' })).data.map((e) => e.seq)).toEqual(Array.from({ length: head - 3 }, (_, i) => head - i));
+  });
+
+  it('refuses order=desc with wait (422 at query.wait), and a cursor of the other order or another lower bound (422 at query.cursor)', async () => {
+    const tenant = await createTenant(t.ctx);
+    for (const name of ['A', 'B']) await createOu(t.ctx, tenant.id, { name });
+    const get = (query: Record<string, string>) => t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query, headers: t.ctx.platformHeaders });
+    expectValidation(await get({ order: 'desc', wait: '1' }), ['query', 'wait']);
+    expectValidation(await get({ order: 'sideways' }), ['query', 'order']);
+    const cursorOf = async (query: Record<string, string>) => ((await get({ ...query, limit: '1' })).json() as { next_cursor: string }).next_cursor;
+    const asc = await cursorOf({});
+    const desc = await cursorOf({ order: 'desc' });
+    expectValidation(await get({ order: 'desc', cursor: asc }), ['query', 'cursor'], 'value_error.cursor');
+    expectValidation(await get({ cursor: desc }), ['query', 'cursor'], 'value_error.cursor');
+    expectValidation(await get({ order: 'desc', after: '1', cursor: desc }), ['query', 'cursor'], 'value_error.cursor');
+    expect((await get({ order: 'desc', cursor: desc })).statusCode).toBe(200);
+  });
+
   it('refuses a wait of more than 30 seconds with 422 at query.wait', async () => {
     const tenant = await createTenant(t.ctx);
     const response = await t.ctx.app.inject({ method: 'GET', url: `${api(tenant.id)}/events`, query: { wait: '31' }, headers: t.ctx.platformHeaders });
@@ -300,6 +337,8 @@ describe('reading the feed', () => {
     }
     await createOu(t.ctx, tenant.id);
     expect((await feed(t.ctx, tenant.id, { after: '2' })).data.map((e) => e.seq)).toEqual([3, 4]);
+    // Newest first reads what is kept, from the newest down: never 410.
+    expect((await feed(t.ctx, tenant.id, { order: 'desc' })).data.map((e) => e.seq)).toEqual([4, 3]);
   });
 
   it('removes a deleted tenant\'s whole feed once it has expired, so its feed is then 404', async () => {

@@ -379,6 +379,9 @@ describe('assignments on the change feed (rule 8)', () => {
     const seen = (await get(t.ctx, `${api(tenantId)}/events`, admin.headers, { after: String(start) })).json();
     expect(seen.data.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([paris.id, users.p2.id]);
     expect(JSON.stringify(seen)).not.toContain('outside');
+    // Newest first (an OU's history in the console) is filtered the same way.
+    const newestFirst = (await get(t.ctx, `${api(tenantId)}/events`, admin.headers, { after: String(start), order: 'desc' })).json();
+    expect(newestFirst.data.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([users.p2.id, paris.id]);
     // The platform's feed has all five.
     const all = (await get(t.ctx, `${api(tenantId)}/events`, t.ctx.platformHeaders, { after: String(start) })).json();
     expect(all.data).toHaveLength(5);

@@ -310,7 +310,7 @@ export const getApiClient = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * List Events
  *
- * Every change of the tenant, in seq order: follow it with after=<next>. With wait, an empty answer is held until an event commits (on any instance) or the wait ends.
+ * Every change of the tenant, in seq order: follow it with after=<next>. With wait, an empty answer is held until an event commits (on any instance) or the wait ends. With order=desc, newest first: the audit view.
  */
 export const listEvents = <ThrowOnError extends boolean = false>(options: Options<ListEventsData, ThrowOnError>) => (options.client ?? client).get<ListEventsResponses, ListEventsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -629,16 +629,16 @@ export type EventResponse = {
 };
 
 /**
- * Events in seq order, and the cursor to continue from.
+ * Events in seq order (newest first with order=desc), and the cursor to continue from.
  */
 export type EventPageResponse = {
     data: Array<EventResponse>;
     /**
-     * Pass as `after` to read on: the last seq this answer covers.
+     * Pass as `after` to read on: the last seq this answer covers. With order=desc, the seq the next (older) page reads below; read on with `next_cursor`.
      */
     next: number;
     /**
-     * The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). The feed has no end: there is always a next cursor.
+     * The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). The feed has no end: there is always a next cursor (with order=desc, after a short page it reads an empty one).
      */
     next_cursor: string;
     meta?: MetaResponse;
@@ -2713,9 +2713,13 @@ export type ListEventsData = {
          */
         resource_id?: string;
         /**
-         * Seconds (at most 30) to hold an empty answer for an event.
+         * Seconds (at most 30) to hold an empty answer for an event (order=asc only).
          */
         wait?: number;
+        /**
+         * `asc`: oldest first, the feed to follow. `desc`: newest first, the audit view (e.g. an OU's history with resource_id): from the newest event down to the oldest kept (never 410), read on with `next_cursor`; `after` still bounds it below; not with `wait`.
+         */
+        order?: 'asc' | 'desc';
     };
     url: '/api/v1/tenants/{tenant_id}/events';
 };

@@ -63,6 +63,27 @@ const appendOneCountingOus = compiledOnce([...EVENT_COLUMNS, 'ou_delta'], (db, {
 
 /** All SQL on `events`. Every method is scoped by tenant first. */
 export function createEventRepository(db: Executor) {
+  /** The tenant's events after `afterSeq` that pass `filter`, unordered. */
+  const filtered = (tenantId: string, afterSeq: number, filter: EventFilter) => {
+    let query = db.selectFrom('events').selectAll().where('tenant_id', '=', tenantId).where('seq', '>', afterSeq);
+    if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
+    const types = filter.types;
+    if (types) {
+      query = query.where((eb) =>
+        eb.or([
+          ...(types.exact.length > 0 ? [eb('type', 'in', types.exact)] : []),
+          // Prefixes are `<word>.`; a type is ASCII, so a range on it is exact.
+          ...types.prefixes.map((prefix) => eb.and([eb('type', '>=', prefix), eb('type', '<', `${prefix.slice(0, -1)}/`)])),
+        ]),
+      );
+    }
+    const within = filter.withinOus;
+    if (within) {
+      const matches = within.map((id) => sql<boolean>`ou_paths like ${`%/${escapeLike(id)}/%`} escape '\\'`);
+      query = query.where(matches.length > 0 ? sql<boolean>`(${sql.join(matches, sql` or `)})` : sql<boolean>`1 = 0`);
+    }
+    return query;
+  };
   const lastSeqQuery = (tenantId: string) => db.selectNoFrom(seqBound(tenantId, 'max').as('seq')).compile();
   return {
     /**
@@ -124,24 +145,15 @@ export function createEventRepository(db: Executor) {
 
     /** Up to `limit` events after `afterSeq`, in seq order. */
     async list(tenantId: string, afterSeq: number, limit: number, filter: EventFilter = {}): Promise<EventRow[]> {
-      let query = db.selectFrom('events').selectAll().where('tenant_id', '=', tenantId).where('seq', '>', afterSeq);
-      if (filter.resourceId !== undefined) query = query.where('resource_id', '=', filter.resourceId);
-      const types = filter.types;
-      if (types) {
-        query = query.where((eb) =>
-          eb.or([
-            ...(types.exact.length > 0 ? [eb('type', 'in', types.exact)] : []),
-            // Prefixes are `<word>.`; a type is ASCII, so a range on it is exact.
-            ...types.prefixes.map((prefix) => eb.and([eb('type', '>=', prefix), eb('type', '<', `${prefix.slice(0, -1)}/`)])),
-          ]),
-        );
-      }
-      const within = filter.withinOus;
-      if (within) {
-        const matches = within.map((id) => sql<boolean>`ou_paths like ${`%/${escapeLike(id)}/%`} escape '\\'`);
-        query = query.where(matches.length > 0 ? sql<boolean>`(${sql.join(matches, sql` or `)})` : sql<boolean>`1 = 0`);
-      }
-      const rows = await query.orderBy('seq').limit(limit).execute();
+      const rows = await filtered(tenantId, afterSeq, filter).orderBy('seq').limit(limit).execute();
+      return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
+    },
+
+    /** Up to `limit` events after `afterSeq` and before `beforeSeq` (none: to the newest), newest first. */
+    async listBackwards(tenantId: string, afterSeq: number, beforeSeq: number | undefined, limit: number, filter: EventFilter = {}): Promise<EventRow[]> {
+      let query = filtered(tenantId, afterSeq, filter);
+      if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
+      const rows = await query.orderBy('seq', 'desc').limit(limit).execute();
       return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
     },
 
