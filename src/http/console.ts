@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
@@ -63,8 +63,12 @@ export async function registerConsole(app: FastifyInstance, dir: string, connect
       cacheControl: false,
       etag: true,
       lastModified: true,
+      // A .env or .git a deploy leaves beside the build is not served: 404, as for a missing file
+      // (@fastify/static's default is to serve them).
+      dotfiles: 'ignore',
       setHeaders(response, path) {
-        response.setHeader('cache-control', /[\\/]assets[\\/]/.test(path) ? IMMUTABLE : 'no-cache');
+        // The build's own assets/, not any directory of that name above it.
+        response.setHeader('cache-control', relative(dir, path).startsWith(`assets${sep}`) ? IMMUTABLE : 'no-cache');
       },
       schemaHide: true,
     });

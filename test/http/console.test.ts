@@ -6,13 +6,20 @@ import { useSharedApp } from '../helpers/test-app.js';
 
 // How /console is served, on a console build of two files made here (the browser tests,
 // test/console/console-e2e.test.ts, run the real build).
-const built = mkdtempSync(join(tmpdir(), 'arbor-console-'));
-mkdirSync(join(built, 'assets'));
+// The build sits in a directory named assets: only the build's own assets/ is cached immutable.
+const parent = mkdtempSync(join(tmpdir(), 'arbor-console-'));
+const built = join(parent, 'assets', 'console');
+mkdirSync(join(built, 'assets'), { recursive: true });
 writeFileSync(join(built, 'index.html'), '<!doctype html><title>Arbor console</title><script type="module" src="/console/assets/index-AbC123.js"></script>');
 writeFileSync(join(built, 'assets', 'index-AbC123.js'), 'console.log("arbor")');
+// Files a deploy may leave beside the build, which must not be served.
+writeFileSync(join(built, '.env'), 'ARBOR_SECRETS_KEY=not-for-the-browser');
+mkdirSync(join(built, '.git'));
+writeFileSync(join(built, '.git', 'config'), '[remote "origin"] not-for-the-browser');
+writeFileSync(join(built, 'assets', '.secret.js'), 'not-for-the-browser');
 const empty = mkdtempSync(join(tmpdir(), 'arbor-console-empty-'));
 afterAll(() => {
-  rmSync(built, { recursive: true, force: true });
+  rmSync(parent, { recursive: true, force: true });
   rmSync(empty, { recursive: true, force: true });
 });
 
@@ -83,6 +90,14 @@ describe('the console at /console', () => {
     const missing = await app.ctx.app.inject({ method: 'GET', url: '/console/assets/missing.js' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'route.not_found' });
+  });
+
+  it('answers 404 for dotfiles and dot-directories beside the build (.env, .git), as for a missing file', async () => {
+    for (const url of ['/console/.env', '/console/.git/config', '/console/assets/.secret.js', '/console/%2eenv']) {
+      const response = await app.ctx.app.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.body, url).not.toContain('not-for-the-browser');
+    }
   });
 
   it('refuses writes to the console\'s paths', async () => {
