@@ -38,7 +38,7 @@ interface TreeViewProps {
  * whatever the tree's size, only the rows in view (and OVERSCAN either side) are in the DOM,
  * each with aria-level, aria-setsize and aria-posinset, as the pattern asks of a tree whose rows
  * are not all present. Focus stays on the tree element and aria-activedescendant names the active
- * row, which is always rendered (the view scrolls to it). Rows not read yet are placeholders;
+ * row, which is always rendered (a key scrolls the view to it; a mouse may scroll it away). Rows not read yet are placeholders;
  * their pages are read as they come into view.
  */
 export function TreeView({ model, version, selectedId, onSelect, onToggle, loadPages, reveal, label }: TreeViewProps) {
@@ -157,6 +157,10 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
   };
 
   const activeRow = rows[active];
+  // The rows in view, and the active row wherever it is: aria-activedescendant must name an
+  // element that exists, also after the mouse scrolled the active row far away.
+  const shown = rows.slice(first, last).map((row, offset) => ({ row, index: first + offset }));
+  if (activeRow !== undefined && (active < first || active >= last)) shown.push({ row: activeRow, index: active });
   return (
     <div
       ref={container}
@@ -169,12 +173,12 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
       onScroll={(event) => setScrollTop((event.currentTarget as HTMLDivElement).scrollTop)}
     >
       <div class="tree-canvas" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
-        {rows.slice(first, last).map((row, offset) => (
+        {shown.map(({ row, index }) => (
           <TreeRow
             key={row.key}
             row={row}
-            top={(first + offset) * ROW_HEIGHT}
-            active={first + offset === active}
+            top={index * ROW_HEIGHT}
+            active={index === active}
             selected={row.kind === 'ou' && row.ou.id === selectedId}
             open={row.kind === 'ou' && model.expanded.has(row.ou.id)}
             onClick={() => {

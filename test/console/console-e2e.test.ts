@@ -190,6 +190,14 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await expect.poll(() => last.count()).toBe(1);
     expect(await last.getAttribute('aria-posinset')).toBe(String(WIDE_CHILDREN));
     expect(await treeItems(page).count()).toBeLessThanOrEqual(200);
+    // The active row, scrolled far out of view by the mouse, is still rendered: the tree's
+    // aria-activedescendant names an element that exists.
+    const activeExists = () =>
+      page.getByRole('tree').evaluate((tree) => {
+        const id = tree.getAttribute('aria-activedescendant');
+        return id !== null && document.getElementById(id) !== null;
+      });
+    expect(await activeExists()).toBe(true);
     await page.getByRole('tree').evaluate((tree) => (tree.scrollTop = 0));
     await page.getByRole('list', { name: 'History, newest first' }).waitFor();
     await shoot('tree-and-panel');
