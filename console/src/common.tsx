@@ -12,9 +12,15 @@ export function Alert({ message }: { message: string | null }) {
   );
 }
 
-/** OUs whose names contain `query` (the API's `search`), 20 at most, read 200 ms after the typing stops. */
-export function useOuSearch(session: Session, tenantId: string, query: string): { matches: OuListItem[]; error: string | null; searched: string } {
-  const [matches, setMatches] = useState<OuListItem[]>([]);
+/** What a search read: its matches, or the problem to show. */
+export type SearchAnswer<T> = { matches: T[] } | { problem: string };
+
+/**
+ * Matches for `query`, read by `read` 200 ms after the typing stops (an answer to an older query
+ * is dropped); none for a blank query.
+ */
+export function useSearch<T>(query: string, read: (text: string) => Promise<SearchAnswer<T>>): { matches: T[]; error: string | null; searched: string } {
+  const [matches, setMatches] = useState<T[]>([]);
   /** The query `matches` answer (they lag the typing by the delay and a request). */
   const [searched, setSearched] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -25,11 +31,11 @@ export function useOuSearch(session: Session, tenantId: string, query: string): 
     }
     let current = true;
     const timer = setTimeout(async () => {
-      const { data, error: problem, response } = await listOus({ client: session.arbor.client, path: { tenant_id: tenantId }, query: { search: query.trim(), per_page: 20 } });
+      const answer = await read(query.trim());
       if (!current) return;
-      if (data === undefined) return setError(problemOf(problem, response));
+      if ('problem' in answer) return setError(answer.problem);
       setError(null);
-      setMatches(data.data);
+      setMatches(answer.matches);
       setSearched(query);
     }, 200);
     return () => {
@@ -38,4 +44,12 @@ export function useOuSearch(session: Session, tenantId: string, query: string): 
     };
   }, [query]);
   return { matches, error, searched };
+}
+
+/** OUs whose names contain `query` (the API's `search`), 20 at most. */
+export function useOuSearch(session: Session, tenantId: string, query: string): { matches: OuListItem[]; error: string | null; searched: string } {
+  return useSearch(query, async (text) => {
+    const { data, error, response } = await listOus({ client: session.arbor.client, path: { tenant_id: tenantId }, query: { search: text, per_page: 20 } });
+    return data === undefined ? { problem: problemOf(error, response) } : { matches: data.data };
+  });
 }

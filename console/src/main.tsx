@@ -1,7 +1,7 @@
 import { listTenants } from '@arbor/sdk';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { Alert } from './common';
+import { Alert, useSearch } from './common';
 import { type Session, problemOf } from './session';
 import { ExpiryBanner, SignIn } from './sign-in';
 import { Workspace } from './workspace';
@@ -23,37 +23,50 @@ function App() {
   );
 }
 
-/** A platform token sees every tenant and picks one; a tenant's token sees its own only. */
+/** Tenants read at once; a platform with more is searched instead (the API's `search`). */
+const LISTED = 100;
+
+/**
+ * A platform token sees every tenant and picks one: from a list when there are up to LISTED,
+ * else by searching their names and slugs. A tenant's token sees its own only.
+ */
 function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): void }) {
   const [tenants, setTenants] = useState<Tenant[] | null>(null);
-  const [tenantId, setTenantId] = useState<string | null>(null);
+  /** More tenants than the list holds: they are searched. */
+  const [many, setMany] = useState(false);
+  const [tenant, setTenant] = useState<Tenant | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
     void (async () => {
-      const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { per_page: 100 } });
+      const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { per_page: LISTED } });
       // A tenant's client without tenants:read (a delegated administrator's, typically) still
       // knows its tenant: the one its token names.
       if (data === undefined && response?.status === 403 && session.tenantId !== undefined) {
-        setTenants([{ id: session.tenantId, name: session.tenantId }]);
-        setTenantId(session.tenantId);
+        const own = { id: session.tenantId, name: session.tenantId };
+        setTenants([own]);
+        setTenant(own);
         return;
       }
       if (data === undefined) return setError(problemOf(problem, response));
       setTenants(data.data);
-      if (data.data.length === 1) setTenantId(data.data[0].id);
+      setMany(data.pagination.total_items > data.data.length);
+      if (data.pagination.total_items === 1) setTenant(data.data[0]);
     })();
   }, [session.clientId]);
 
-  const tenant = tenants?.find((candidate) => candidate.id === tenantId);
+  const choosing = tenants !== null && (many || tenants.length > 1);
   return (
     <div class="app">
       <header class="top">
         <span class="brand">Arbor</span>
-        {tenants !== null && tenants.length > 1 && (
+        {choosing && !many && (
           <label class="tenant-picker">
             Tenant
-            <select value={tenantId ?? ''} onChange={(event) => setTenantId((event.currentTarget as HTMLSelectElement).value || null)}>
+            <select
+              value={tenant?.id ?? ''}
+              onChange={(event) => setTenant(tenants.find((candidate) => candidate.id === (event.currentTarget as HTMLSelectElement).value) ?? null)}
+            >
               <option value="">Choose a tenant…</option>
               {tenants.map((candidate) => (
                 <option key={candidate.id} value={candidate.id}>
@@ -63,7 +76,8 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
             </select>
           </label>
         )}
-        {tenant !== undefined && tenants?.length === 1 && <span class="tenant-name">{tenant.name}</span>}
+        {choosing && many && <FindTenant session={session} chosen={tenant} onChoose={setTenant} />}
+        {tenant !== null && !choosing && <span class="tenant-name">{tenant.name}</span>}
         <span class="who">{session.clientId}</span>
         <button type="button" onClick={onSignOut}>
           Sign out
@@ -71,8 +85,45 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
       </header>
       <Alert message={error} />
       {tenants !== null && tenants.length === 0 && <p class="empty">This client sees no tenant. A platform admin creates one with POST /api/v1/tenants.</p>}
-      {tenant === undefined && tenants !== null && tenants.length > 1 && <p class="empty">Choose a tenant above.</p>}
-      {tenant !== undefined && <Workspace key={tenant.id} session={session} tenantId={tenant.id} tenantName={tenant.name} />}
+      {tenant === null && choosing && <p class="empty">{many ? 'Find a tenant above by its name or slug.' : 'Choose a tenant above.'}</p>}
+      {tenant !== null && <Workspace key={tenant.id} session={session} tenantId={tenant.id} tenantName={tenant.name} />}
+    </div>
+  );
+}
+
+/** The tenant picker of a platform with more than LISTED tenants: their names and slugs searched on the server. */
+function FindTenant({ session, chosen, onChoose }: { session: Session; chosen: Tenant | null; onChoose(tenant: Tenant): void }) {
+  const [query, setQuery] = useState('');
+  const { matches, error, searched } = useSearch<Tenant & { slug: string }>(query, async (text) => {
+    const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { search: text, per_page: 20 } });
+    return data === undefined ? { problem: problemOf(problem, response) } : { matches: data.data };
+  });
+  return (
+    <div class="tenant-picker find-tenant" role="search">
+      <label>
+        Tenant
+        <input name="find_tenant" type="search" autoComplete="off" placeholder={chosen?.name ?? 'Name or slug'} value={query} onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      {chosen !== null && <span class="tenant-name">{chosen.name}</span>}
+      <Alert message={error} />
+      {query.trim() !== '' && (
+        <ul class="picker matches" aria-label="Matching tenants">
+          {matches.length === 0 && searched === query && <li class="empty">No tenant's name or slug contains this.</li>}
+          {matches.map((match) => (
+            <li key={match.id}>
+              <button
+                type="button"
+                onClick={() => {
+                  setQuery('');
+                  onChoose(match);
+                }}
+              >
+                {match.name} <span class="slug">{match.slug}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
     </div>
   );
 }

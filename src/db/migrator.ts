@@ -10,6 +10,7 @@ import * as webhooks from './migrations/0008-webhooks.js';
 import * as eventTraceId from './migrations/0009-event-trace-id.js';
 import * as ouChildrenVersion from './migrations/0010-ou-children-version.js';
 import * as imports from './migrations/0011-imports.js';
+import * as tenantNameKey from './migrations/0012-tenant-name-key.js';
 import { dialectOf } from './sql.js';
 import type { Database } from './schema.js';
 
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0009-event-trace-id': eventTraceId,
   '0010-ou-children-version': ouChildrenVersion,
   '0011-imports': imports,
+  '0012-tenant-name-key': tenantNameKey,
 };
 
 /** Every migration this code knows, oldest first. */

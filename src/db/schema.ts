@@ -4,6 +4,8 @@ import type { Generated } from 'kysely';
 export interface TenantTable {
   id: string;
   name: string;
+  /** The name as a search compares it: NFC, lowercased (set by the repository from `name`). */
+  name_key: Generated<string>;
   slug: string;
   /** OUs in the tenant, maintained on every write. */
   ou_count: Generated<number>;

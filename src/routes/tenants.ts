@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { principalOf } from '../http/principal.js';
 import { paginated } from '../http/request-context.js';
 import { resourceResponse, send, sendResource, writeContextOf } from '../http/write-context.js';
-import { ConditionalWriteHeaders, IdParam, NotModified, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
+import { ConditionalWriteHeaders, IdParam, NotModified, Nullable, PageQuery, Query, ReadHeaders, errors, ref, resource, success } from '../schemas/common.js';
 import { ApiResponseTenantResponse, PaginatedResponseTenantResponse, TenantCreate, TenantUpdate } from '../schemas/tenants.js';
 import type { TenantData, TenantService } from '../services/tenant-service.js';
 
@@ -22,13 +22,16 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ service: TenantService }>
         summary: 'List Tenants',
         description: 'List tenants: all of them for a platform token, its own for a tenant token.',
         tags,
-        querystring: Query(PageQuery),
+        querystring: Query({
+          ...PageQuery,
+          search: Type.Optional(Nullable(Type.String({ maxLength: 255, description: 'Case-insensitive substring of the name or the slug; % _ and \\ match literally.' }))),
+        }),
         response: { 200: success(ref(PaginatedResponseTenantResponse)), 401: errors[401], 403: errors[403], 422: errors[422] },
       },
     },
     async (request) => {
-      const { page, per_page, cursor } = request.query;
-      return paginated(request, await service.list(principalOf(request), { page, per_page, cursor }));
+      const { page, per_page, cursor, search } = request.query;
+      return paginated(request, await service.list(principalOf(request), { page, per_page, cursor }, search));
     },
   );
 

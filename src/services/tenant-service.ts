@@ -1,5 +1,5 @@
 import { pick } from '../db/repositories/index.js';
-import type { TenantRow } from '../db/repositories/tenant-repository.js';
+import { type TenantRow, tenantNameKey } from '../db/repositories/tenant-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, RequestValidationError } from '../errors.js';
@@ -92,13 +92,13 @@ export function createTenantService({ store, now = () => new Date().toISOString(
     },
 
     /** All tenants for a platform principal; a tenant's principal sees its own only. */
-    async list(principal: Principal, pageRequest: PageRequest) {
-      const onlyId = principal.kind === 'tenant' ? principal.tenantId : undefined;
+    async list(principal: Principal, pageRequest: PageRequest, search?: string | null) {
+      const filter = { ...(principal.kind === 'tenant' ? { onlyId: principal.tenantId } : {}), ...(search ? { search } : {}) };
       const page = await readListing(pageRequest, {
-        id: ['tenants', onlyId ?? null],
-        total: await read.tenants.count(onlyId),
+        id: ['tenants', filter.onlyId ?? null, ...(filter.search === undefined ? [] : [filter.search])],
+        total: await read.tenants.count(filter),
         keyOf: (row) => row.id,
-        read: (window: PageWindow) => read.tenants.list(window, onlyId),
+        read: (window: PageWindow) => read.tenants.list(window, filter),
         forwardOnly: true,
       });
       return { ...page, items: page.items.map(toTenantData) };
@@ -110,7 +110,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const id = newId('tnt');
       return write(ctx, id, async (scope) => {
         const external_default = input.external_default ?? 'tenant';
-        const row: TenantRow = { id, name, slug, ou_count: 0, ou_version: 0, external_default, created_at: scope.timestamp, updated_at: scope.timestamp };
+        const row: TenantRow = { id, name, name_key: tenantNameKey(name), slug, ou_count: 0, ou_version: 0, external_default, created_at: scope.timestamp, updated_at: scope.timestamp };
         await onUniqueViolation(() => scope.repos.tenants.insert(row), () => slugConflict(slug));
         scope.record({ type: 'tenant.created', resource: { type: 'tenant', id }, before: null, after: { name, slug, external_default } });
         return toTenantData(row);

@@ -401,6 +401,30 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     }
   });
 
+  it('finds the tenant by its name or slug, searched on the server, when the platform has more than 100 tenants', async () => {
+    for (let i = 0; i < 100; i++) expect((await api(server, token, 'POST', '/api/v1/tenants', { name: `Filler ${String(i).padStart(3, '0')}` })).status).toBe(201);
+    const many = await browser.newPage();
+    try {
+      await many.goto(`${server.baseUrl}/console/`);
+      await many.getByLabel('Client id').fill(ADMIN_ID);
+      await many.getByLabel('Client secret').fill(ADMIN_SECRET);
+      await many.getByRole('button', { name: 'Sign in' }).click();
+      const find = many.getByRole('searchbox', { name: 'Tenant' });
+      await find.waitFor();
+      expect(await many.getByRole('combobox', { name: 'Tenant' }).count()).toBe(0);
+      await find.fill('ACM');
+      const matches = many.getByRole('list', { name: 'Matching tenants' });
+      await expect.poll(() => matches.getByRole('button').allTextContents()).toEqual(['Acme acme']);
+      await find.fill('filler 09');
+      await expect.poll(() => matches.getByRole('button').count()).toBe(10);
+      await find.fill('acme');
+      await matches.getByRole('button', { name: /^Acme/ }).click();
+      await expect.poll(() => many.getByRole('tree').getAttribute('aria-label')).toBe('OUs of Acme');
+    } finally {
+      await many.close();
+    }
+  });
+
   it('meets axe-core\'s rules with no serious or critical violation', async () => {
     await page.evaluate(axeSource);
     const violations = await page.evaluate(async () => {

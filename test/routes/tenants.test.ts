@@ -142,6 +142,47 @@ describe('GET /api/v1/tenants', () => {
     expect(response.json().pagination.total_items).toBe(1);
   });
 
+  it('finds tenants by a case-insensitive substring of the name (Unicode folded) or the slug, with the count of matches', async () => {
+    const aerzte = await createTenant(t.ctx, { name: 'Ärzte Nord', slug: 'aerzte-nord' });
+    const acme = await createTenant(t.ctx, { name: 'ACME Corp', slug: 'acme' });
+    const percent = await createTenant(t.ctx, { name: '100% Remote', slug: 'remote' });
+    await createTenant(t.ctx, { name: 'Globex', slug: 'globex' });
+    const search = async (text: string) => {
+      const response = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: text }, headers: t.ctx.platformHeaders });
+      expect(response.statusCode, response.body).toBe(200);
+      return { ids: (response.json().data as { id: string }[]).map((tenant) => tenant.id).sort(), total: response.json().pagination.total_items };
+    };
+    expect(await search('ärz')).toEqual({ ids: [aerzte.id], total: 1 });
+    expect(await search('ÄRZTE')).toEqual({ ids: [aerzte.id], total: 1 });
+    expect(await search('aerzte')).toEqual({ ids: [aerzte.id], total: 1 });
+    expect(await search('acme c')).toEqual({ ids: [acme.id], total: 1 });
+    // % and _ match themselves, not any text.
+    expect(await search('%')).toEqual({ ids: [percent.id], total: 1 });
+    expect(await search('_')).toEqual({ ids: [], total: 0 });
+    expect((await search('')).total).toBe(4);
+  });
+
+  it('pages a search with next_cursor, and refuses that cursor for another search (422)', async () => {
+    for (const name of ['Team A', 'Team B', 'Team C', 'Other']) await createTenant(t.ctx, { name });
+    const first = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: 'team', per_page: '2' }, headers: t.ctx.platformHeaders });
+    const second = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: 'team', per_page: '2', cursor: first.json().next_cursor }, headers: t.ctx.platformHeaders });
+    expect([...first.json().data, ...second.json().data].map((tenant: { name: string }) => tenant.name).sort()).toEqual(['Team A', 'Team B', 'Team C']);
+    const other = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: 'other', cursor: first.json().next_cursor }, headers: t.ctx.platformHeaders });
+    expect(other.statusCode).toBe(422);
+    expect(other.json().detail[0].loc).toEqual(['query', 'cursor']);
+  });
+
+  it('searches a tenant token\'s own tenant only, and finds a renamed tenant by its new name', async () => {
+    const mine = await createTenant(t.ctx, { name: 'Shared Word Mine' });
+    await createTenant(t.ctx, { name: 'Shared Word Theirs' });
+    const headers = await t.ctx.headersFor(mine.id, ['tenants:read']);
+    const response = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: 'shared' }, headers });
+    expect(response.json().data.map((tenant: { id: string }) => tenant.id)).toEqual([mine.id]);
+    await t.ctx.app.inject({ method: 'PATCH', url: `${TENANTS}/${mine.id}`, payload: { name: 'Zebra Holdings' }, headers: t.ctx.platformHeaders });
+    const renamed = await t.ctx.app.inject({ method: 'GET', url: TENANTS, query: { search: 'zebra' }, headers: t.ctx.platformHeaders });
+    expect(renamed.json().data.map((tenant: { id: string }) => tenant.id)).toEqual([mine.id]);
+  });
+
   it('refuses per_page above 100 with 422', async () => {
     const response = await t.ctx.app.inject({ method: 'GET', url: `${TENANTS}?per_page=101`, headers: t.ctx.platformHeaders });
     expect(response.statusCode).toBe(422);

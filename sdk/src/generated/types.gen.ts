@@ -1087,6 +1087,10 @@ export type ListTenantsData = {
          * The previous page's `next_cursor`: the page after it (`page` is then ignored).
          */
         cursor?: string | null;
+        /**
+         * Case-insensitive substring of the name or the slug; % _ and \ match literally.
+         */
+        search?: string | null;
     };
     url: '/api/v1/tenants';
 };

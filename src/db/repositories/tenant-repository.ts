@@ -1,13 +1,32 @@
 import type { PageWindow } from '../../lib/pagination.js';
 import { type Insertable, type Selectable, sql } from 'kysely';
-import { seqBound } from '../sql.js';
+import { escapeLike, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { TenantTable } from '../schema.js';
 
 export type TenantRow = Selectable<TenantTable>;
 
+export interface TenantFilter {
+  /** This tenant only (a tenant principal sees its own). */
+  onlyId?: string;
+  /** A case-insensitive substring of the name or the slug; % _ and \ match literally. */
+  search?: string;
+}
+
+/** The key a tenant's name is searched by: NFC, lowercased (the backfill of migration 0012 agrees). */
+export const tenantNameKey = (name: string): string => name.normalize('NFC').toLowerCase();
+
 /** All SQL on `tenants`, the one table that is not itself tenant-scoped. */
 export function createTenantRepository(db: Executor) {
+  const filtered = ({ onlyId, search }: TenantFilter) => {
+    let query = db.selectFrom('tenants');
+    if (onlyId !== undefined) query = query.where('id', '=', onlyId);
+    if (search !== undefined && search !== '') {
+      const pattern = `%${escapeLike(tenantNameKey(search))}%`;
+      query = query.where(sql<boolean>`(name_key LIKE ${pattern} ESCAPE '\\' OR slug LIKE ${pattern} ESCAPE '\\')`);
+    }
+    return query;
+  };
   return {
     async getById(id: string): Promise<TenantRow | undefined> {
       return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
@@ -31,27 +50,27 @@ export function createTenantRepository(db: Executor) {
       return row !== undefined;
     },
 
-    /** `onlyId` restricts the list to one tenant (a tenant principal sees only its own). */
-    async list(window: PageWindow, onlyId?: string): Promise<TenantRow[]> {
-      let query = db.selectFrom('tenants').selectAll();
-      if (onlyId !== undefined) query = query.where('id', '=', onlyId);
+    /** `filter.onlyId` restricts the list to one tenant (a tenant principal sees only its own). */
+    async list(window: PageWindow, filter: TenantFilter = {}): Promise<TenantRow[]> {
+      let query = filtered(filter).selectAll();
       if (window.after !== undefined) query = query.where('id', '>', window.after);
       return query.orderBy('id').limit(window.limit).offset(window.offset).execute();
     },
 
-    async count(onlyId?: string): Promise<number> {
-      let query = db.selectFrom('tenants').select((eb) => eb.fn.countAll().as('n'));
-      if (onlyId !== undefined) query = query.where('id', '=', onlyId);
-      const row = await query.executeTakeFirstOrThrow();
+    async count(filter: TenantFilter = {}): Promise<number> {
+      const row = await filtered(filter)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(row.n);
     },
 
     async insert(row: Insertable<TenantTable>): Promise<void> {
-      await db.insertInto('tenants').values(row).execute();
+      await db.insertInto('tenants').values({ ...row, name_key: tenantNameKey(row.name) }).execute();
     },
 
     async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'external_default' | 'updated_at'>>): Promise<void> {
-      await db.updateTable('tenants').set(changes).where('id', '=', id).execute();
+      const named = changes.name === undefined ? changes : { ...changes, name_key: tenantNameKey(changes.name) };
+      await db.updateTable('tenants').set(named).where('id', '=', id).execute();
     },
 
     /** Records a write to the tenant's OUs: raises its OU version, and adds `ouDelta` to its OU count. */
