@@ -273,7 +273,11 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  if (config.consoleDir !== null) await registerConsole(app, config.consoleDir);
+  if (config.consoleDir !== null) {
+    const idp = config.externalIdp;
+    const oidc = config.consoleOidc !== null && idp !== null ? { issuer: idp.issuer, clientId: config.consoleOidc.clientId, scope: config.consoleOidc.scope, tenantClaim: idp.tenantClaim } : null;
+    await registerConsole(app, config.consoleDir, oidc);
+  }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const idempotency = createIdempotencyService({ store, ttlMs: config.idempotencyTtlHours * 3600_000 });

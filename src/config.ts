@@ -81,6 +81,19 @@ export interface Config {
    * /console; ARBOR_CONSOLE_DIR moves them, ARBOR_CONSOLE=false turns the console off (null).
    */
   readonly consoleDir: string | null;
+  /**
+   * Signing in to the console through the external identity provider (authorization code with
+   * PKCE, a public client): ARBOR_CONSOLE_OIDC_CLIENT_ID, with ARBOR_EXTERNAL_* set. Null: the
+   * console signs in with an API client's id and secret only.
+   */
+  readonly consoleOidc: ConsoleOidcConfig | null;
+}
+
+export interface ConsoleOidcConfig {
+  /** The console's client id at the identity provider: a public client (no secret), with {origin}/console/ as a redirect URI. */
+  readonly clientId: string;
+  /** The scopes the console asks for (space-separated). */
+  readonly scope: string;
 }
 
 /** How this instance delivers webhooks (docs/webhooks.md). */
@@ -171,6 +184,25 @@ function externalIdp(env: Env): Config['externalIdp'] {
     tenantClaim: env.ARBOR_EXTERNAL_TENANT_CLAIM || 'tenant_id',
     scopeClaim: env.ARBOR_EXTERNAL_SCOPE_CLAIM || 'scope',
   };
+}
+
+/** Arbor's tenant scopes an administrator works with in the console. */
+const CONSOLE_OIDC_SCOPE = 'openid ous:read ous:write users:read users:write events:read';
+
+function consoleOidc(env: Env, idp: ExternalIdpConfig | null): ConsoleOidcConfig | null {
+  const clientId = env.ARBOR_CONSOLE_OIDC_CLIENT_ID;
+  if (!clientId) return null;
+  if (idp === null) {
+    throw new ConfigError('ARBOR_CONSOLE_OIDC_CLIENT_ID needs the identity provider it signs in with: set ARBOR_EXTERNAL_ISSUER, ARBOR_EXTERNAL_JWKS_URL and ARBOR_EXTERNAL_AUDIENCE too');
+  }
+  // The console reads the provider's metadata at {issuer}/.well-known/openid-configuration, over
+  // https; plain http only to a provider on this machine (development, the tests).
+  const url = URL.parse(idp.issuer);
+  const loopback = url !== null && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url === null || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+    throw new ConfigError(`ARBOR_CONSOLE_OIDC_CLIENT_ID needs ARBOR_EXTERNAL_ISSUER to be the provider's https URL (http only on loopback), got "${idp.issuer}"`);
+  }
+  return { clientId, scope: env.ARBOR_CONSOLE_OIDC_SCOPE || CONSOLE_OIDC_SCOPE };
 }
 
 function secretsKey(env: Env): Buffer | null {
@@ -285,6 +317,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustProxy: trustProxy(env),
     adminClient: adminClient(env),
     externalIdp: externalIdp(env),
+    consoleOidc: consoleOidc(env, externalIdp(env)),
     secretsKey: secretsKey(env),
     webhooks: webhookConfig(env),
     metricsPort: integer(env, 'ARBOR_METRICS_PORT', 9464, 0, 65535),

@@ -2,7 +2,7 @@ import { listTenants } from '@arbor/sdk';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { Alert, useSearch } from './common';
-import { type Session, problemOf } from './session';
+import { type ProviderSettings, type Session, SignInError, finishProviderSignIn, isProviderAnswer, problemOf, readProviderSettings } from './session';
 import { ExpiryBanner, SignIn } from './sign-in';
 import { Workspace } from './workspace';
 import './styles.css';
@@ -14,10 +14,34 @@ interface Tenant {
 
 function App() {
   const [session, setSession] = useState<Session | null>(null);
-  if (session === null) return <SignIn onSignedIn={setSession} />;
+  /** undefined while /console/config.json is read; null: no identity provider to offer. */
+  const [provider, setProvider] = useState<ProviderSettings | null | undefined>(undefined);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [finishing, setFinishing] = useState(false);
+
+  useEffect(() => {
+    void (async () => {
+      const settings = await readProviderSettings();
+      // Back from the identity provider with a code: exchange it before showing anything.
+      if (settings !== null && isProviderAnswer()) {
+        setFinishing(true);
+        try {
+          setSession(await finishProviderSignIn(settings));
+        } catch (caught) {
+          setProblem(caught instanceof SignInError ? caught.message : 'Signing in through the identity provider failed.');
+        } finally {
+          setFinishing(false);
+        }
+      }
+      setProvider(settings);
+    })();
+  }, []);
+
+  if (provider === undefined || finishing) return <p aria-busy="true">{finishing ? 'Signing in…' : 'Loading…'}</p>;
+  if (session === null) return <SignIn onSignedIn={setSession} provider={provider} problem={problem} />;
   return (
     <>
-      <ExpiryBanner session={session} onRenew={setSession} />
+      <ExpiryBanner session={session} provider={provider} onRenew={setSession} />
       <TenantChoice session={session} onSignOut={() => setSession(null)} />
     </>
   );

@@ -8,7 +8,10 @@ import { type ArborClient, createArborClient } from '@arbor/sdk';
  */
 export interface Session {
   arbor: ArborClient;
+  /** The API client's id; for a sign-in through the identity provider, the token's subject. */
   clientId: string;
+  /** `client`: an API client's id and secret; `provider`: the identity provider (authorization code + PKCE). */
+  via: 'client' | 'provider';
   /** Epoch ms when the token lapses. */
   expiresAt: number;
   /** The token's scopes (space-separated in the token response). */
@@ -17,15 +20,20 @@ export interface Session {
   tenantId?: string;
 }
 
-/** The `tenant_id` claim of a JWT's payload, read, not verified: Arbor verifies the token, the console only needs to know which tenant to show. */
-export function tenantOfToken(token: string): string | undefined {
+/** A JWT's payload, read, not verified: Arbor verifies the token, the console only needs to know which tenant to show. */
+export function claimsOf(token: string): Record<string, unknown> {
   try {
     const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, '='))) as { tenant_id?: unknown };
-    return typeof claims.tenant_id === 'string' ? claims.tenant_id : undefined;
+    return JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, '='))) as Record<string, unknown>;
   } catch {
-    return undefined;
+    return {};
   }
+}
+
+/** The tenant a token names in `claim` (`tenant_id` for Arbor's own tokens). */
+export function tenantOfToken(token: string, claim = 'tenant_id'): string | undefined {
+  const tenant = claimsOf(token)[claim];
+  return typeof tenant === 'string' ? tenant : undefined;
 }
 
 export class SignInError extends Error {}
@@ -54,6 +62,7 @@ export async function signIn(clientId: string, clientSecret: string): Promise<Se
   return {
     arbor: createArborClient({ baseUrl: window.location.origin, token: () => token, attempts: 2 }),
     clientId,
+    via: 'client',
     expiresAt: Date.now() + (body.expires_in ?? 900) * 1000,
     scopes: (body.scope ?? '').split(' ').filter((scope) => scope !== ''),
     tenantId: tenantOfToken(token),
@@ -67,4 +76,39 @@ export function problemOf(error: unknown, response?: Response): string {
   if (Array.isArray(detail)) return detail.map((item: { msg?: string; loc?: unknown[] }) => `${(item.loc ?? []).slice(1).join('.')}: ${item.msg ?? ''}`).join('; ');
   if (response !== undefined) return `Arbor answered ${response.status} ${response.statusText}.`;
   return error instanceof Error ? error.message : 'Arbor could not be reached.';
+}
+
+/** How the console may sign in, from /console/config.json (the server's configuration). */
+export interface ProviderSettings {
+  issuer: string;
+  client_id: string;
+  scope: string;
+  tenant_claim: string;
+}
+
+/** The identity provider to sign in with, if the server names one. */
+export async function readProviderSettings(): Promise<ProviderSettings | null> {
+  try {
+    const response = await fetch('/console/config.json', { credentials: 'omit', cache: 'no-store' });
+    const body = (await response.json()) as { oidc?: ProviderSettings | null };
+    return response.ok ? (body.oidc ?? null) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this page is the identity provider's answer (a code or an error, with a state). */
+export function isProviderAnswer(): boolean {
+  const params = new URL(window.location.href).searchParams;
+  return params.has('state') && (params.has('code') || params.has('error'));
+}
+
+/** Leaves for the identity provider's sign-in page (provider-sign-in.ts, loaded on first use: only consoles with a provider need it). */
+export async function startProviderSignIn(settings: ProviderSettings): Promise<void> {
+  return (await import('./provider-sign-in')).startProviderSignIn(settings);
+}
+
+/** Exchanges the provider's answer on this page for a session (see provider-sign-in.ts). */
+export async function finishProviderSignIn(settings: ProviderSettings): Promise<Session> {
+  return (await import('./provider-sign-in')).finishProviderSignIn(settings);
 }

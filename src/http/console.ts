@@ -29,14 +29,30 @@ export function consoleContentSecurityPolicy(connectSources: readonly string[] =
   };
 }
 
+/** Signing in through the external identity provider, as the console is told at /console/config.json. */
+export interface ConsoleOidc {
+  /** The provider's issuer: its metadata is at {issuer}/.well-known/openid-configuration. */
+  issuer: string;
+  clientId: string;
+  scope: string;
+  /** The access token's claim that names the tenant (ARBOR_EXTERNAL_TENANT_CLAIM). */
+  tenantClaim: string;
+}
+
 /**
  * Serves the admin console (console/, built into `dir` by `npm run build`) at /console/:
  * `index.html` revalidated on every load (no-cache), so a deploy takes effect at the next reload,
  * and the hashed assets it names cached for a year. Its security headers (helmet) apply to these
  * routes only: /docs's Swagger UI needs inline scripts the console's policy forbids.
+ * `/console/config.json` tells the page how it may sign in; with `oidc`, the policy lets it reach
+ * the identity provider's origin (its metadata and token endpoint).
  * When `dir` holds no build, /console answers 404 saying how to build it.
  */
-export async function registerConsole(app: FastifyInstance, dir: string, connectSources: readonly string[] = []): Promise<void> {
+export async function registerConsole(app: FastifyInstance, dir: string, oidc: ConsoleOidc | null = null): Promise<void> {
+  const connectSources = oidc === null ? [] : [new URL(oidc.issuer).origin];
+  const settings = {
+    oidc: oidc === null ? null : { issuer: oidc.issuer, client_id: oidc.clientId, scope: oidc.scope, tenant_claim: oidc.tenantClaim },
+  };
   const built = existsSync(join(dir, 'index.html'));
   await app.register(async (scope) => {
     await scope.register(helmet, {
@@ -49,6 +65,8 @@ export async function registerConsole(app: FastifyInstance, dir: string, connect
       strictTransportSecurity: false,
     });
     scope.get('/console', { schema: { hide: true } }, (_request, reply) => reply.redirect('/console/', 301));
+    // Read by the page before it signs in: nothing secret (the client is public).
+    scope.get('/console/config.json', { schema: { hide: true } }, (_request, reply) => reply.header('cache-control', 'no-cache').send(settings));
     if (!built) {
       const notBuilt = { detail: `The console is not built (no index.html in ${dir}): run npm run build, which npm start runs first.`, code: 'route.not_found' satisfies ErrorCode };
       scope.get('/console/*', { schema: { hide: true } }, (_request, reply) => reply.code(404).send(notBuilt));

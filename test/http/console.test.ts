@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { useSharedApp } from '../helpers/test-app.js';
 
 // How /console is served, on a console build of two files made here (the browser tests,
@@ -100,6 +101,13 @@ describe('the console at /console', () => {
     }
   });
 
+  it('tells the page at /console/config.json that it signs in with an API client only, when no identity provider is set', async () => {
+    const response = await app.ctx.app.inject({ method: 'GET', url: '/console/config.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-cache');
+    expect(response.json()).toEqual({ oidc: null });
+  });
+
   it('refuses writes to the console\'s paths', async () => {
     const response = await app.ctx.app.inject({ method: 'POST', url: '/console/', payload: {} });
     expect(response.statusCode).toBe(405);
@@ -125,5 +133,41 @@ describe('the console turned off (ARBOR_CONSOLE=false)', () => {
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ code: 'route.not_found' });
     expect(response.headers['content-security-policy']).toBeUndefined();
+  });
+});
+
+describe('the console with an identity provider to sign in with (ARBOR_CONSOLE_OIDC_CLIENT_ID)', () => {
+  const idp = { issuer: 'https://login.example.com/realms/acme', jwksUrl: 'https://login.example.com/realms/acme/certs', audience: 'arbor', tenantClaim: 'org', scopeClaim: 'scope' };
+  const app = useSharedApp({ consoleDir: built, externalIdp: idp, consoleOidc: { clientId: 'arbor-console', scope: 'openid ous:read' } });
+
+  it('tells the page the issuer, its public client id, the scopes and the tenant claim, and nothing secret', async () => {
+    const response = await app.ctx.app.inject({ method: 'GET', url: '/console/config.json' });
+    expect(response.json()).toEqual({ oidc: { issuer: idp.issuer, client_id: 'arbor-console', scope: 'openid ous:read', tenant_claim: 'org' } });
+  });
+
+  it("lets the page reach the provider's origin and no other: connect-src 'self' and the issuer's origin", async () => {
+    const response = await app.ctx.app.inject({ method: 'GET', url: '/console/' });
+    expect(directives(response.headers['content-security-policy']).get('connect-src')).toBe("'self' https://login.example.com");
+  });
+});
+
+describe('ARBOR_CONSOLE_OIDC_CLIENT_ID', () => {
+  const external = { ARBOR_EXTERNAL_ISSUER: 'https://idp.example', ARBOR_EXTERNAL_JWKS_URL: 'https://idp.example/jwks', ARBOR_EXTERNAL_AUDIENCE: 'arbor' };
+
+  it('asks for Arbor\'s tenant scopes and openid by default, or ARBOR_CONSOLE_OIDC_SCOPE', () => {
+    expect(loadConfig({ ...external, ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' }).consoleOidc).toEqual({
+      clientId: 'console',
+      scope: 'openid ous:read ous:write users:read users:write events:read',
+    });
+    expect(loadConfig({ ...external, ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console', ARBOR_CONSOLE_OIDC_SCOPE: 'openid arbor' }).consoleOidc?.scope).toBe('openid arbor');
+    expect(loadConfig(external).consoleOidc).toBeNull();
+  });
+
+  it('refuses to start without the identity provider it signs in with, or with an issuer that is not https (http on loopback only), saying what to set', () => {
+    expect(() => loadConfig({ ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' })).toThrow(/ARBOR_EXTERNAL_ISSUER/);
+    expect(() => loadConfig({ ...external, ARBOR_EXTERNAL_ISSUER: 'urn:idp', ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' })).toThrow(/https URL/);
+    expect(() => loadConfig({ ...external, ARBOR_EXTERNAL_ISSUER: 'http://idp.example', ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' })).toThrow(/http only on loopback/);
+    expect(loadConfig({ ...external, ARBOR_EXTERNAL_ISSUER: 'http://127.0.0.1:9000', ARBOR_CONSOLE_OIDC_CLIENT_ID: 'console' }).consoleOidc?.clientId).toBe('console');
   });
 });

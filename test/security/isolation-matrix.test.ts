@@ -503,6 +503,7 @@ describe('route inventory', () => {
     // The admin console's page and files (docs/console.md): static, and every call it makes is to /api with a token.
     'GET /console',
     'GET /console/*',
+    'GET /console/config.json',
     'GET /healthz',
     'GET /openapi.json',
     'GET /readyz',
