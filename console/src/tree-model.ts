@@ -239,3 +239,8 @@ export function typeAhead(rows: readonly Row[], active: number, typed: string): 
   }
   return -1;
 }
+
+/** Whether `ou` may be dropped on `parent` (a move): not on itself, below itself, or where it already is. */
+export function canDrop(ou: TreeOu, parent: TreeOu): boolean {
+  return ou.id !== parent.id && ou.parent_id !== parent.id && !parent.path.startsWith(`${ou.path}/`);
+}

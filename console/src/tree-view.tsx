@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { type PageRequest, type Row, type TreeModel, keyAction, pagesToRead, placeholderKey, typeAhead } from './tree-model';
+import { type PageRequest, type Row, type TreeModel, type TreeOu, canDrop, keyAction, pagesToRead, placeholderKey, typeAhead } from './tree-model';
 
 /** Each row's height in px: fixed, so a row's offset is its index times this (styles.css agrees). */
 export const ROW_HEIGHT = 30;
@@ -31,6 +31,8 @@ interface TreeViewProps {
   /** An OU to bring into view and focus (after a search or a write), once its row exists. */
   reveal: Reveal | null;
   label: string;
+  /** An OU dragged onto another (a move to confirm); without it, rows are not draggable. */
+  onDropOu?(ou: TreeOu, parent: TreeOu): void;
 }
 
 /**
@@ -41,13 +43,16 @@ interface TreeViewProps {
  * row, which is always rendered (a key scrolls the view to it; a mouse may scroll it away). Rows not read yet are placeholders;
  * their pages are read as they come into view.
  */
-export function TreeView({ model, version, selectedId, onSelect, onToggle, loadPages, reveal, label }: TreeViewProps) {
+export function TreeView({ model, version, selectedId, onSelect, onToggle, loadPages, reveal, label, onDropOu }: TreeViewProps) {
   const rows = useMemo(() => model.visibleRows(), [model, version]);
   const container = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(600);
   const [activeKey, setActiveKey] = useState<string | null>(null);
   const typed = useRef({ text: '', at: 0 });
+  /** The OU being dragged (dragover cannot read the drag's data), and the row it would drop on. */
+  const dragged = useRef<TreeOu | null>(null);
+  const [dropOn, setDropOn] = useState<string | null>(null);
 
   const indexOfKey = useCallback((key: string | null) => (key === null ? -1 : indexOfRow(rows, key)), [rows]);
   let active = indexOfKey(activeKey);
@@ -186,6 +191,36 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
               if (row.kind === 'ou') onSelect(row.ou.id);
             }}
             onToggle={() => row.kind === 'ou' && onToggle(row.ou.id, !model.expanded.has(row.ou.id))}
+            dropTarget={row.kind === 'ou' && row.ou.id === dropOn}
+            drag={
+              onDropOu === undefined || row.kind !== 'ou'
+                ? undefined
+                : {
+                    start(event) {
+                      dragged.current = row.ou;
+                      event.dataTransfer?.setData('text/plain', row.ou.path);
+                      if (event.dataTransfer) event.dataTransfer.effectAllowed = 'move';
+                    },
+                    over(event) {
+                      const ou = dragged.current;
+                      if (ou === null || !canDrop(ou, row.ou)) return setDropOn(null);
+                      event.preventDefault();
+                      if (event.dataTransfer) event.dataTransfer.dropEffect = 'move';
+                      setDropOn(row.ou.id);
+                    },
+                    drop(event) {
+                      const ou = dragged.current;
+                      event.preventDefault();
+                      dragged.current = null;
+                      setDropOn(null);
+                      if (ou !== null && canDrop(ou, row.ou)) onDropOu(ou, row.ou);
+                    },
+                    end() {
+                      dragged.current = null;
+                      setDropOn(null);
+                    },
+                  }
+            }
           />
         ))}
       </div>
@@ -207,6 +242,13 @@ function rowId(row: Row): string {
   return `tree-row-${row.kind === 'ou' ? row.ou.id : row.key.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
+interface DragHandlers {
+  start(event: DragEvent): void;
+  over(event: DragEvent): void;
+  drop(event: DragEvent): void;
+  end(): void;
+}
+
 interface TreeRowProps {
   row: Row;
   top: number;
@@ -215,9 +257,12 @@ interface TreeRowProps {
   open: boolean;
   onClick(): void;
   onToggle(): void;
+  /** Dragging this row onto another moves it (after a confirmation); "Move to…" does the same from the keyboard. */
+  drag?: DragHandlers;
+  dropTarget: boolean;
 }
 
-function TreeRow({ row, top, active, selected, open, onClick, onToggle }: TreeRowProps) {
+function TreeRow({ row, top, active, selected, open, onClick, onToggle, drag, dropTarget }: TreeRowProps) {
   const common = {
     id: rowId(row),
     role: 'treeitem' as const,
@@ -239,11 +284,16 @@ function TreeRow({ row, top, active, selected, open, onClick, onToggle }: TreeRo
   return (
     <div
       {...common}
-      class={`tree-row${active ? ' active' : ''}${selected ? ' selected' : ''}`}
+      class={`tree-row${active ? ' active' : ''}${selected ? ' selected' : ''}${dropTarget ? ' drop-target' : ''}`}
       aria-selected={selected ? 'true' : 'false'}
       aria-expanded={hasChildren ? (open ? 'true' : 'false') : undefined}
       data-ou-id={ou.id}
       onClick={onClick}
+      draggable={drag !== undefined}
+      onDragStart={drag?.start}
+      onDragOver={drag?.over}
+      onDrop={drag?.drop}
+      onDragEnd={drag?.end}
     >
       <span
         class={`twisty${hasChildren ? (open ? ' open' : ' closed') : ''}`}

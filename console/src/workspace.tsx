@@ -1,5 +1,6 @@
 import { getOuAncestry, listOus } from '@arbor/sdk';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { type DroppedMove, MoveDialog } from './drag-move';
 import { FindOu } from './find-ou';
 import { OuPanel } from './ou-panel';
 import { Alert } from './common';
@@ -14,6 +15,9 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const [reveal, setReveal] = useState<Reveal | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [dropped, setDropped] = useState<DroppedMove | null>(null);
+  /** Bumped after a move by dragging: the panel reads its OU again. */
+  const [moves, setMoves] = useState(0);
   const inFlight = useRef(new Set<string>());
   const sessionRef = useRef(session);
   sessionRef.current = session;
@@ -111,9 +115,25 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
           loadPages={loadPages}
           reveal={reveal}
           label={`OUs of ${tenantName}`}
+          onDropOu={(ou, parent) => setDropped({ ou, parent })}
         />
       </nav>
-      <OuPanel key={selectedId ?? 'none'} session={session} tenantId={tenantId} ouId={selectedId} model={model} afterWrite={afterWrite} onRead={changed} />
+      {dropped !== null && (
+        <MoveDialog
+          session={session}
+          tenantId={tenantId}
+          move={dropped}
+          onClose={() => setDropped(null)}
+          onMoved={() => {
+            const { ou, parent } = dropped;
+            setDropped(null);
+            model.updateOu({ ...ou, parent_id: parent.id });
+            afterWrite({ open: parent.id, reveal: ou.id, select: ou.id });
+            setMoves((n) => n + 1);
+          }}
+        />
+      )}
+      <OuPanel key={`${selectedId ?? 'none'} ${moves}`} session={session} tenantId={tenantId} ouId={selectedId} model={model} afterWrite={afterWrite} onRead={changed} />
     </div>
   );
 }

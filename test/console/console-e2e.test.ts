@@ -329,6 +329,35 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(await page.getByRole('treeitem', { name: /^Engineering/ }).count()).toBe(1);
   });
 
+  it('moves an OU dragged onto another after a confirmation naming both paths, and offers no drop on its own subtree', async () => {
+    const row = (name: string) => page.getByRole('treeitem', { name: new RegExp(`^${name}`) });
+    const dialog = page.getByRole('dialog', { name: 'Move Engineering?' });
+    // Cancelled: nothing moves.
+    await row('Engineering').dragTo(row('Wide'));
+    await expect.poll(() => dialog.textContent()).toMatch(/Move \/Acme\/Sales\/Engineering under \/Acme\/Wide\./);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect(await dialog.count()).toBe(0);
+    expect((await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`)).body.data.path).toBe('/Acme/Sales/Engineering');
+    // Confirmed: moved, its id and users kept, shown selected under its new parent.
+    await row('Engineering').dragTo(row('Wide'));
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(async () => (await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`)).body.data).toMatchObject({ path: '/Acme/Wide/Engineering', user_count: 3 });
+    await expect.poll(() => row('Engineering').getAttribute('aria-selected')).toBe('true');
+    await expect.poll(() => page.locator('.panel .path').first().textContent()).toBe('/Acme/Wide/Engineering');
+    expect(await row('Wide').getAttribute('aria-expanded')).toBe('true');
+    // Sales onto its own child: no drop, no dialog.
+    await row('Sales').dragTo(row('EMEA'));
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    // And back under Sales, where the delete test below expects it.
+    await row('Engineering').dragTo(row('Sales'));
+    // The one dialog open is Engineering's (a dialog for Sales, modal, would have blocked this drag).
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(1);
+    expect(await dialog.count()).toBe(1);
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(async () => (await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`)).body.data.path).toBe('/Acme/Sales/Engineering');
+    await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
+  });
+
   it('deletes with each strategy only after its dry run\'s numbers are shown, and CASCADE only once the name is typed', async () => {
     const select = async (name: string) => {
       await page.getByRole('treeitem', { name: new RegExp(`^${name}`) }).click();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PAGE_SIZE, type Row, TOP, TreeModel, type TreeOu, keyAction, pagesToRead, typeAhead } from '../../console/src/tree-model.js';
+import { PAGE_SIZE, type Row, TOP, TreeModel, type TreeOu, canDrop, keyAction, pagesToRead, typeAhead } from '../../console/src/tree-model.js';
 
 // The console's tree without a browser: what rows a virtualized treeview shows, which pages it
 // reads, and the WAI-ARIA keys. The browser tests (console-e2e) check the same through the DOM.
@@ -180,5 +180,22 @@ describe('the console tree keys (WAI-ARIA treeview)', () => {
     expect(typeAhead(rows, 2, 'br')).toBe(4);
     expect(typeAhead(rows, 0, 'AP')).toBe(1);
     expect(typeAhead(rows, 0, 'z')).toBe(-1);
+  });
+});
+
+describe('dropping an OU on another (drag and drop)', () => {
+  const at = (id: string, path: string, parent: string | null): TreeOu => ({ id, name: path.split('/').pop()!, path, parent_id: parent, user_count: 0, child_ou_count: 0 });
+  const sales = at('s', '/Acme/Sales', 'a');
+
+  it('allows a drop on another branch, also one whose path starts with the same letters', () => {
+    expect(canDrop(sales, at('w', '/Acme/Wide', 'a'))).toBe(true);
+    expect(canDrop(sales, at('s2', '/Acme/Sales2', 'a'))).toBe(true);
+  });
+
+  it('refuses a drop on itself, on anything below it, and on the parent it already has', () => {
+    expect(canDrop(sales, sales)).toBe(false);
+    expect(canDrop(sales, at('e', '/Acme/Sales/EMEA', 's'))).toBe(false);
+    expect(canDrop(sales, at('p', '/Acme/Sales/EMEA/Paris', 'e'))).toBe(false);
+    expect(canDrop(sales, at('a', '/Acme', null))).toBe(false);
   });
 });
