@@ -5,6 +5,7 @@ import { OuHistory } from './ou-history';
 import { OuUsers } from './ou-users';
 import { Alert } from './common';
 import { type Session, problemOf } from './session';
+import { Tabs } from './tabs';
 import type { TreeModel, TreeOu } from './tree-model';
 
 interface OuDetail extends TreeOu {
@@ -22,10 +23,15 @@ export interface WriteChange {
   select?: string | null;
 }
 
+/** The panel's tabs; the one shown stays chosen from one OU to the next. */
+export type PanelTab = 'details' | 'users' | 'history' | 'move';
+
 interface PanelProps {
   session: Session;
   tenantId: string;
   ouId: string | null;
+  tab: PanelTab;
+  onTab(tab: PanelTab): void;
   model: TreeModel;
   afterWrite(change: WriteChange): void;
   /** Told when the panel read the OU and updated the tree's row with it. */
@@ -47,7 +53,7 @@ export function parseAttributes(text: string): { value: Record<string, unknown> 
 }
 
 /** The selected OU: what it is, its counts, and the forms that change it. */
-export function OuPanel({ session, tenantId, ouId, model, afterWrite, onRead }: PanelProps) {
+export function OuPanel({ session, tenantId, ouId, tab, onTab, model, afterWrite, onRead }: PanelProps) {
   const [ou, setOu] = useState<OuDetail | null>(null);
   const [etag, setEtag] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -115,51 +121,87 @@ export function OuPanel({ session, tenantId, ouId, model, afterWrite, onRead }: 
           <dd>{ou.child_ou_count}</dd>
         </div>
       </dl>
-      <OuUsers
-        session={session}
-        tenantId={tenantId}
-        ou={ou}
-        // The tree's counts are read again; the panel is not, so an edit being typed is kept.
-        onChanged={() => afterWrite({})}
+      <Tabs<PanelTab>
+        id="ou"
+        label={`${ou.name}: what to see or change`}
+        chosen={tab}
+        onChoose={onTab}
+        tabs={[
+          {
+            key: 'details',
+            label: 'Details',
+            content: (
+              <>
+                <EditOu
+                  key={reads}
+                  session={session}
+                  tenantId={tenantId}
+                  ou={ou}
+                  etag={etag}
+                  onSaved={(saved, savedEtag) => {
+                    setOu(saved);
+                    setEtag(savedEtag);
+                    afterWrite({ reveal: saved.id });
+                  }}
+                  onReload={() => setReloads((n) => n + 1)}
+                />
+                <CreateChild session={session} tenantId={tenantId} parent={ou} afterWrite={afterWrite} />
+              </>
+            ),
+          },
+          {
+            key: 'users',
+            label: 'Users',
+            content: (
+              <OuUsers
+                session={session}
+                tenantId={tenantId}
+                ou={ou}
+                // The tree's counts are read again; the panel is not, so an edit being typed is kept.
+                onChanged={() => afterWrite({})}
+              />
+            ),
+          },
+          {
+            key: 'history',
+            label: 'History',
+            content: (
+              <section aria-labelledby="history-title">
+                <h3 id="history-title">History</h3>
+                <OuHistory session={session} tenantId={tenantId} ouId={ou.id} version={ou.updated_at} />
+              </section>
+            ),
+          },
+          {
+            key: 'move',
+            label: 'Move or delete',
+            content: (
+              <>
+                <MoveTo
+                  key={`move-${reads}`}
+                  session={session}
+                  tenantId={tenantId}
+                  ou={ou}
+                  etag={etag}
+                  onMoved={(newParent) => {
+                    model.updateOu({ ...ou, parent_id: newParent });
+                    afterWrite({ ...(newParent === null ? {} : { open: newParent }), reveal: ou.id });
+                    setReloads((n) => n + 1);
+                  }}
+                />
+                <DeleteOu
+                  key={`delete-${reads}`}
+                  session={session}
+                  tenantId={tenantId}
+                  ou={ou}
+                  etag={etag}
+                  onDeleted={() => afterWrite({ forget: ou.id, select: ou.parent_id ?? null, ...(ou.parent_id ? { reveal: ou.parent_id } : {}) })}
+                />
+              </>
+            ),
+          },
+        ]}
       />
-      <EditOu
-        key={reads}
-        session={session}
-        tenantId={tenantId}
-        ou={ou}
-        etag={etag}
-        onSaved={(saved, savedEtag) => {
-          setOu(saved);
-          setEtag(savedEtag);
-          afterWrite({ reveal: saved.id });
-        }}
-        onReload={() => setReloads((n) => n + 1)}
-      />
-      <CreateChild session={session} tenantId={tenantId} parent={ou} afterWrite={afterWrite} />
-      <MoveTo
-        key={`move-${reads}`}
-        session={session}
-        tenantId={tenantId}
-        ou={ou}
-        etag={etag}
-        onMoved={(newParent) => {
-          model.updateOu({ ...ou, parent_id: newParent });
-          afterWrite({ ...(newParent === null ? {} : { open: newParent }), reveal: ou.id });
-          setReloads((n) => n + 1);
-        }}
-      />
-      <DeleteOu
-        key={`delete-${reads}`}
-        session={session}
-        tenantId={tenantId}
-        ou={ou}
-        etag={etag}
-        onDeleted={() => afterWrite({ forget: ou.id, select: ou.parent_id ?? null, ...(ou.parent_id ? { reveal: ou.parent_id } : {}) })}
-      />
-      <section aria-labelledby="history-title">
-        <h3 id="history-title">History</h3>
-        <OuHistory session={session} tenantId={tenantId} ouId={ou.id} version={ou.updated_at} />
-      </section>
     </section>
   );
 }

@@ -2,7 +2,7 @@ import { getOuAncestry, listOus } from '@arbor/sdk';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { type DroppedMove, MoveDialog } from './drag-move';
 import { FindOu } from './find-ou';
-import { OuPanel } from './ou-panel';
+import { OuPanel, type PanelTab } from './ou-panel';
 import { Alert } from './common';
 import { type Session, problemOf } from './session';
 import { PAGE_SIZE, type PageRequest, TOP, TreeModel, type TreeOu, pageKey } from './tree-model';
@@ -18,6 +18,7 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
   const [dropped, setDropped] = useState<DroppedMove | null>(null);
   /** Bumped after a move by dragging: the panel reads its OU again. */
   const [moves, setMoves] = useState(0);
+  const [tab, setTab] = useState<PanelTab>('details');
   const inFlight = useRef(new Set<string>());
   const sessionRef = useRef(session);
   sessionRef.current = session;
@@ -133,7 +134,7 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
           }}
         />
       )}
-      <OuPanel key={`${selectedId ?? 'none'} ${moves}`} session={session} tenantId={tenantId} ouId={selectedId} model={model} afterWrite={afterWrite} onRead={changed} />
+      <OuPanel key={`${selectedId ?? 'none'} ${moves}`} tab={tab} onTab={setTab} session={session} tenantId={tenantId} ouId={selectedId} model={model} afterWrite={afterWrite} onRead={changed} />
     </div>
   );
 }

@@ -65,6 +65,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
   const shoot = async (name: string) => {
     if (screenshots) await page.screenshot({ path: join(screenshots, `${name}.png`) });
   };
+  const openTab = (name: string) => page.getByRole('tab', { name }).click();
 
   beforeAll(async () => {
     await buildConsole();
@@ -199,7 +200,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
       });
     expect(await activeExists()).toBe(true);
     await page.getByRole('tree').evaluate((tree) => (tree.scrollTop = 0));
-    await page.getByRole('list', { name: 'History, newest first' }).waitFor();
+    await page.locator('form.edit').waitFor();
     await shoot('tree-and-panel');
     await page.getByRole('treeitem', { name: /^Wide/ }).locator('.twisty').click();
   });
@@ -207,6 +208,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
   it('saves an edit with If-Match, and says so when someone else changed the OU in between (412) without saving over it', async () => {
     await page.getByRole('treeitem', { name: /^Engineering/ }).click();
     await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    await openTab('Details');
     await page.getByLabel('Description').fill('Builds the product');
     await page.getByLabel('Custom attributes (JSON object)').fill('{"cost_center": 4100');
     await expect.poll(() => page.getByText(/^Not JSON/).count()).toBe(1);
@@ -228,8 +230,8 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(after.body.data.description).toBe('Changed elsewhere');
     await page.getByRole('button', { name: 'Reload' }).click();
     await expect.poll(() => page.getByLabel('Description').inputValue()).toBe('Changed elsewhere');
+    await openTab('History');
     await page.getByRole('list', { name: 'History, newest first' }).waitFor();
-    await page.locator('#history-title').evaluate((heading) => heading.scrollIntoView({ block: 'center' }));
     await shoot('history');
   });
 
@@ -257,9 +259,30 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     expect(await page.getByRole('button', { name: 'Older' }).count()).toBe(0);
   });
 
+  it('switches the panel\'s tabs with the arrow keys, Home and End (WAI-ARIA tabs), and keeps the chosen tab for the next OU', async () => {
+    const chosen = () => page.getByRole('tab', { selected: true }).textContent();
+    await page.getByRole('tab', { name: 'History' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(chosen).toBe('Move or delete');
+    expect(await page.getByRole('tabpanel').getByRole('heading', { name: 'Move to…' }).count()).toBe(1);
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(chosen).toBe('Details');
+    await page.keyboard.press('End');
+    await expect.poll(chosen).toBe('Move or delete');
+    await page.keyboard.press('Home');
+    await expect.poll(chosen).toBe('Details');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Details');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(chosen).toBe('Move or delete');
+    await page.getByRole('treeitem', { name: /^Acme/ }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Acme');
+    expect(await chosen()).toBe('Move or delete');
+  });
+
   it('lists an OU\'s users paged on the server, direct or nested, searches them by email, creates and edits one, and moves a selection', async () => {
     const users = page.locator('table.user-table tbody tr');
     const pager = page.getByRole('navigation', { name: 'Pages of users' });
+    await openTab('Users');
     await page.getByRole('treeitem', { name: /^Acme/ }).click();
     await expect.poll(() => pager.textContent()).toMatch(/0 users/);
     await page.getByLabel('With the users of every OU below').check();
@@ -303,6 +326,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
   it('creates a child, which the tree shows selected under its parent, opened, with the rest of the tree as it was', async () => {
     await page.getByRole('treeitem', { name: /^Engineering/ }).click();
     await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    await openTab('Details');
     await page.locator('form.create').getByLabel('Name').fill('Platform');
     await page.locator('form.create').getByRole('button', { name: 'Create' }).click();
     const platform = page.getByRole('treeitem', { name: /^Platform/ });
@@ -316,6 +340,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
   it('moves an OU with "Move to…": it keeps its id and its users, and the tree shows it under its new parent', async () => {
     await page.getByRole('treeitem', { name: /^Engineering/ }).click();
     await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe('Engineering');
+    await openTab('Move or delete');
     await page.getByLabel('Find the new parent by name').fill('Sal');
     await page.getByRole('list', { name: 'New parent' }).getByRole('button', { name: '/Acme/Sales' }).click();
     await expect.poll(() => page.locator('.panel .path').first().textContent()).toBe('/Acme/Sales/Engineering');
@@ -363,6 +388,7 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
       await page.getByRole('treeitem', { name: new RegExp(`^${name}`) }).click();
       await expect.poll(() => page.getByRole('heading', { level: 2 }).textContent()).toBe(name);
     };
+    await openTab('Move or delete');
     const preview = async (strategy: RegExp) => {
       await page.getByRole('radio', { name: strategy }).check();
       await page.getByRole('button', { name: 'Preview' }).click();
