@@ -278,6 +278,8 @@ export async function* follow(arbor: ArborClient, tenantId: string, options: Fol
     });
     if (!page) return;
     yield* page.data;
+    // Oldest first the feed never ends: a cursor always comes (null ends only a newest-first read).
+    if (page.next_cursor === null) return;
     position = { cursor: page.next_cursor };
   }
 }

@@ -38,9 +38,12 @@ export const EventPageResponse = Type.Object(
     next: Type.Integer({
       description: 'Pass as `after` to read on: the last seq this answer covers. With order=desc, the seq the next (older) page reads below; read on with `next_cursor`.',
     }),
-    next_cursor: Type.String({
-      description: 'The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). The feed has no end: there is always a next cursor (with order=desc, after a short page it reads an empty one).',
-    }),
+    next_cursor: Nullable(
+      Type.String({
+        description:
+          'The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). Oldest first, the feed has no end: there is always a next cursor. Newest first (order=desc), null once the oldest event kept has been read.',
+      }),
+    ),
     meta: Type.Optional(ref(MetaResponse)),
   },
   { $id: 'EventPageResponse', description: 'Events in seq order (newest first with order=desc), and the cursor to continue from.' },

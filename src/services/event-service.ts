@@ -45,8 +45,8 @@ export interface EventPage {
   items: EventData[];
   /** `asc`: the cursor to pass as `after` next. `desc`: the seq the next (older) page reads below. */
   next: number;
-  /** The same position, opaque and bound to this feed's filters: pass as `cursor` next. */
-  nextCursor: string;
+  /** The same position, opaque and bound to this feed's filters: pass as `cursor` next. Null: read newest first to the oldest kept, nothing is left. */
+  nextCursor: string | null;
 }
 
 /**
@@ -160,9 +160,10 @@ export function createEventService({ store, signal, retentionDays, maxWaitSecond
       const repos = pick(db, ['events', 'tenants']);
       if (!(await repos.events.bounds(tenantId)) && !(await repos.tenants.exists(tenantId))) throw tenantNotFound(tenantId);
       const rows = await repos.events.listBackwards(tenantId, query.after, before, query.limit, filterOf(query, types, within));
-      // A short page has read down to `after`: its cursor reads an empty page.
-      const next = rows.length === query.limit ? rows[rows.length - 1].seq : query.after;
-      return { items: rows.map(toEventData), next, nextCursor: encodeCursor(feedListing(tenantId, query), { after: String(next), offset: 1 }) };
+      // A short page has read down to `after`: nothing is left, and the listing ends (no cursor).
+      const full = rows.length === query.limit;
+      const next = full ? rows[rows.length - 1].seq : query.after;
+      return { items: rows.map(toEventData), next, nextCursor: full ? encodeCursor(feedListing(tenantId, query), { after: String(next), offset: 1 }) : null };
     });
   }
 

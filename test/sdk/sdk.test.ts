@@ -14,8 +14,10 @@ import {
   each,
   follow,
   getOu,
+  listEvents,
   listOuUsers,
   listOus,
+  updateOu,
 } from '../../sdk/src/index.js';
 import { ROOT } from '../helpers/server-process.js';
 import { type TestContext, createTestContext } from '../helpers/test-app.js';
@@ -176,6 +178,17 @@ describe('@arbor/sdk', () => {
     const names: string[] = [];
     for await (const ou of each(arbor, listOus, { path: { tenant_id: tenantId }, query: { parent_id: parent.id, per_page: 10 } })) names.push(ou.name);
     expect(names).toEqual(Array.from({ length: 25 }, (_, i) => `Child ${String(i).padStart(2, '0')}`));
+  });
+
+  it('walks an OU\'s history newest first with each(), and stops at its first event (order=desc ends its listing)', async () => {
+    const arbor = createArborClient({ baseUrl, credentials });
+    const ou = (await createOu({ client: arbor.client, throwOnError: true, path: { tenant_id: tenantId }, body: { name: 'Audited' } })).data.data;
+    for (const description of ['one', 'two', 'three', 'four']) {
+      await updateOu({ client: arbor.client, throwOnError: true, path: { tenant_id: tenantId, ou_id: ou.id }, body: { description } });
+    }
+    const types: string[] = [];
+    for await (const event of each(arbor, listEvents, { path: { tenant_id: tenantId }, query: { resource_id: ou.id, order: 'desc' as const, limit: 2 } })) types.push(event.type);
+    expect(types).toEqual(['ou.updated', 'ou.updated', 'ou.updated', 'ou.updated', 'ou.created']);
   });
 
   it('follows the change feed: an event of a write made meanwhile arrives, and the loop ends when aborted', async () => {

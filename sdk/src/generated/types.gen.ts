@@ -638,9 +638,9 @@ export type EventPageResponse = {
      */
     next: number;
     /**
-     * The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). The feed has no end: there is always a next cursor (with order=desc, after a short page it reads an empty one).
+     * The same position as `next`, opaque and bound to this feed and its filters: pass as `cursor` to read on (as every list takes it). Oldest first, the feed has no end: there is always a next cursor. Newest first (order=desc), null once the oldest event kept has been read.
      */
-    next_cursor: string;
+    next_cursor: string | null;
     meta?: MetaResponse;
 };
 
