@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, migratorFor } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/schema.js';
 import type { Store } from '../../src/db/store.js';
+import { findInvariantViolations } from '../../src/services/invariant-service.js';
 import { closeTestStore, openTestStore } from '../helpers/test-store.js';
 
 /*
@@ -46,5 +47,13 @@ describe('migration 0012-tenant-name-key on existing tenants', () => {
       { id: 'tnt_b', name_key: '\u00e4rzte nord' },
       { id: 'tnt_c', name_key: 'σοφια' },
     ]);
+  });
+
+  it('is checked by the invariants (arbor check): a tenant an older instance wrote without it is reported', async () => {
+    await migrateToLatest(store.db);
+    await sql`insert into tenants (id, name, slug, created_at, updated_at) values ('tnt_old', 'Written Before', 'old', ${NOW}, ${NOW})`.execute(store.db);
+    expect(await findInvariantViolations(store.db, 'tnt_old', 10)).toEqual(['tenant tnt_old: name_key is stale']);
+    await sql`update tenants set name_key = 'written before' where id = 'tnt_old'`.execute(store.db);
+    expect(await findInvariantViolations(store.db, 'tnt_old', 10)).toEqual([]);
   });
 });
