@@ -1,4 +1,4 @@
-import { getOu, updateOu } from '@arbor/sdk';
+import { getOu, getOuAncestry, updateOu } from '@arbor/sdk';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Alert } from './common';
 import { type Session, problemOf } from './session';
@@ -20,17 +20,26 @@ export function MoveDialog({ session, tenantId, move, onMoved, onClose }: { sess
   const dialog = useRef<HTMLDialogElement>(null);
   const [etag, setEtag] = useState<string | null>(null);
   const [path, setPath] = useState(move.ou.path);
+  const [parentPath, setParentPath] = useState(move.parent.path);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     dialog.current?.showModal();
-    void getOu({ client: session.arbor.client, path: { tenant_id: tenantId, ou_id: move.ou.id } }).then(({ data, error: problem, response }) => {
-      if (data === undefined) return setError(problemOf(problem, response));
-      setPath(data.data.path);
-      setEtag(response.headers.get('etag'));
-    });
-  }, [move.ou.id]);
+    const client = session.arbor.client;
+    void (async () => {
+      // The new parent's path as it is now (its ancestry: a light read, however many children it has).
+      const [ou, parent] = await Promise.all([
+        getOu({ client, path: { tenant_id: tenantId, ou_id: move.ou.id } }),
+        getOuAncestry({ client, path: { tenant_id: tenantId, ou_id: move.parent.id } }),
+      ]);
+      if (ou.data === undefined) return setError(problemOf(ou.error, ou.response));
+      if (parent.data === undefined) return setError(problemOf(parent.error, parent.response));
+      setPath(ou.data.data.path);
+      setParentPath(parent.data.data[parent.data.data.length - 1].path);
+      setEtag(ou.response.headers.get('etag'));
+    })();
+  }, [move.ou.id, move.parent.id]);
 
   const confirm = async () => {
     setBusy(true);
@@ -44,6 +53,8 @@ export function MoveDialog({ session, tenantId, move, onMoved, onClose }: { sess
     if (data === undefined) {
       return setError(response?.status === 412 ? 'Someone else changed this OU meanwhile: cancel, look at it again, then move it.' : problemOf(problem, response));
     }
+    // Closed first, as Cancel does: the browser then gives focus back before the dialog goes.
+    dialog.current?.close();
     onMoved();
   };
 
@@ -51,7 +62,7 @@ export function MoveDialog({ session, tenantId, move, onMoved, onClose }: { sess
     <dialog ref={dialog} class="confirm" aria-labelledby="drop-title" onClose={onClose}>
       <h2 id="drop-title">Move {move.ou.name}?</h2>
       <p>
-        Move <strong>{path}</strong> under <strong>{move.parent.path}</strong>. It keeps its id, its users and everything below it.
+        Move <strong>{path}</strong> under <strong>{parentPath}</strong>. It keeps its id, its users and everything below it.
       </p>
       <Alert message={error} />
       <div class="buttons">

@@ -49,6 +49,8 @@ function App() {
 
 /** Tenants read at once; a platform with more is searched instead (the API's `search`). */
 const LISTED = 100;
+/** Matches a tenant search shows; the rest are counted, and typing more narrows them. */
+const MATCHES = 20;
 
 /**
  * A platform token sees every tenant and picks one: from a list when there are up to LISTED,
@@ -118,9 +120,12 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
 /** The tenant picker of a platform with more than LISTED tenants: their names and slugs searched on the server. */
 function FindTenant({ session, chosen, onChoose }: { session: Session; chosen: Tenant | null; onChoose(tenant: Tenant): void }) {
   const [query, setQuery] = useState('');
+  const [total, setTotal] = useState(0);
   const { matches, error, searched } = useSearch<Tenant & { slug: string }>(query, async (text) => {
-    const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { search: text, per_page: 20 } });
-    return data === undefined ? { problem: problemOf(problem, response) } : { matches: data.data };
+    const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { search: text, per_page: MATCHES } });
+    if (data === undefined) return { problem: problemOf(problem, response) };
+    setTotal(data.pagination.total_items);
+    return { matches: data.data };
   });
   return (
     <div class="tenant-picker find-tenant" role="search">
@@ -146,6 +151,11 @@ function FindTenant({ session, chosen, onChoose }: { session: Session; chosen: T
               </button>
             </li>
           ))}
+          {searched === query && total > matches.length && (
+            <li class="empty">
+              {total - matches.length} more tenants match: type more of the name or slug.
+            </li>
+          )}
         </ul>
       )}
     </div>

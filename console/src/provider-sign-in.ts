@@ -75,13 +75,13 @@ export async function finishProviderSignIn(settings: ProviderSettings): Promise<
     if (caught instanceof oauth.ResponseBodyError) throw new SignInError(`The identity provider refused the code: ${caught.error_description ?? caught.error}.`);
     throw new SignInError(`Signing in through the identity provider failed: ${caught instanceof Error ? caught.message : String(caught)}.`);
   }
-  const { sub: subject, scope } = claimsOf(token);
+  const { sub: subject, exp } = claimsOf(token);
   return {
     arbor: createArborClient({ baseUrl: window.location.origin, token: () => token, attempts: 2 }),
     clientId: typeof subject === 'string' ? subject : settings.client_id,
     via: 'provider',
-    expiresAt: Date.now() + (expiresIn ?? 300) * 1000,
-    scopes: (typeof scope === 'string' ? scope : settings.scope).split(' ').filter((name) => name !== ''),
+    // The token's own exp when it says, else expires_in from the answer, else 5 minutes.
+    expiresAt: typeof exp === 'number' ? exp * 1000 : Date.now() + (expiresIn ?? 300) * 1000,
     tenantId: tenantOfToken(token, settings.tenant_claim),
   };
 }

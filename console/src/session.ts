@@ -14,8 +14,6 @@ export interface Session {
   via: 'client' | 'provider';
   /** Epoch ms when the token lapses. */
   expiresAt: number;
-  /** The token's scopes (space-separated in the token response). */
-  scopes: string[];
   /** A tenant client's tenant (the token's `tenant_id` claim); undefined for a platform token. */
   tenantId?: string;
 }
@@ -64,7 +62,6 @@ export async function signIn(clientId: string, clientSecret: string): Promise<Se
     clientId,
     via: 'client',
     expiresAt: Date.now() + (body.expires_in ?? 900) * 1000,
-    scopes: (body.scope ?? '').split(' ').filter((scope) => scope !== ''),
     tenantId: tenantOfToken(token),
   };
 }

@@ -21,6 +21,8 @@ export function Tabs<K extends string>({ tabs, chosen, onChoose, label, id }: { 
     list.current?.querySelector<HTMLElement>(`#${id}-tab-${tab.key}`)?.focus();
   };
   const onKeyDown = (event: KeyboardEvent) => {
+    // Alt+← is the browser's Back, Ctrl+Home and the like the page's: not the tabs'.
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
     const at = tabs.findIndex((tab) => tab.key === chosen);
     const moves: Record<string, number> = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 };
     if (!(event.key in moves)) return;

@@ -6,6 +6,8 @@ export const ROW_HEIGHT = 30;
 /** Rows rendered above and below the viewport, so a quick scroll or arrow key finds rows there. */
 const OVERSCAN = 20;
 const TYPE_AHEAD_RESET_MS = 600;
+/** The drag data type of a tree row being moved. */
+const DRAG_TYPE = 'application/x-arbor-ou';
 
 /** An OU to bring into view and focus, and, when known, its place (its parent and position there). */
 export interface Reveal {
@@ -53,6 +55,20 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
   /** The OU being dragged (dragover cannot read the drag's data), and the row it would drop on. */
   const dragged = useRef<TreeOu | null>(null);
   const [dropOn, setDropOn] = useState<string | null>(null);
+  // A row scrolled out of the virtualized list during its drag is unmounted and never hears its
+  // dragend: the document does.
+  useEffect(() => {
+    const forget = () => {
+      dragged.current = null;
+      setDropOn(null);
+    };
+    document.addEventListener('dragend', forget);
+    document.addEventListener('drop', forget);
+    return () => {
+      document.removeEventListener('dragend', forget);
+      document.removeEventListener('drop', forget);
+    };
+  }, []);
 
   const indexOfKey = useCallback((key: string | null) => (key === null ? -1 : indexOfRow(rows, key)), [rows]);
   let active = indexOfKey(activeKey);
@@ -198,18 +214,20 @@ export function TreeView({ model, version, selectedId, onSelect, onToggle, loadP
                 : {
                     start(event) {
                       dragged.current = row.ou;
+                      event.dataTransfer?.setData(DRAG_TYPE, row.ou.id);
                       event.dataTransfer?.setData('text/plain', row.ou.path);
                       if (event.dataTransfer) event.dataTransfer.effectAllowed = 'move';
                     },
                     over(event) {
-                      const ou = dragged.current;
+                      // Only a row of this tree: not a file or text dragged in from elsewhere.
+                      const ou = event.dataTransfer?.types.includes(DRAG_TYPE) ? dragged.current : null;
                       if (ou === null || !canDrop(ou, row.ou)) return setDropOn(null);
                       event.preventDefault();
                       if (event.dataTransfer) event.dataTransfer.dropEffect = 'move';
                       setDropOn(row.ou.id);
                     },
                     drop(event) {
-                      const ou = dragged.current;
+                      const ou = event.dataTransfer?.types.includes(DRAG_TYPE) ? dragged.current : null;
                       event.preventDefault();
                       dragged.current = null;
                       setDropOn(null);

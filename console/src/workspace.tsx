@@ -131,6 +131,8 @@ export function Workspace({ session, tenantId, tenantName }: { session: Session;
             model.updateOu({ ...ou, parent_id: parent.id });
             afterWrite({ open: parent.id, reveal: ou.id, select: ou.id });
             setMoves((n) => n + 1);
+            // Back to the tree, where the moved OU becomes the active row.
+            document.querySelector<HTMLElement>('[role="tree"]')?.focus();
           }}
         />
       )}

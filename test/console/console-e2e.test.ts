@@ -367,6 +367,8 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
     await row('Engineering').dragTo(row('Wide'));
     await dialog.getByRole('button', { name: 'Move' }).click();
     await expect.poll(async () => (await api(server, token, 'GET', `/api/v1/tenants/${seeded.tenantId}/ous/${seeded.engineering}`)).body.data).toMatchObject({ path: '/Acme/Wide/Engineering', user_count: 3 });
+    // Focus goes back to the tree, whose active row is the moved OU.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('tree');
     await expect.poll(() => row('Engineering').getAttribute('aria-selected')).toBe('true');
     await expect.poll(() => page.locator('.panel .path').first().textContent()).toBe('/Acme/Wide/Engineering');
     expect(await row('Wide').getAttribute('aria-expanded')).toBe('true');
@@ -472,6 +474,10 @@ describe.skipIf(!hasChromium)(`the console in a browser${hasChromium ? '' : ` ($
       await expect.poll(() => matches.getByRole('button').allTextContents()).toEqual(['Acme acme']);
       await find.fill('filler 09');
       await expect.poll(() => matches.getByRole('button').count()).toBe(10);
+      // The first 20 matches, and how many more there are.
+      await find.fill('filler');
+      await expect.poll(() => matches.getByRole('button').count()).toBe(20);
+      expect(await matches.textContent()).toContain('80 more tenants match: type more of the name or slug.');
       await find.fill('acme');
       await matches.getByRole('button', { name: /^Acme/ }).click();
       await expect.poll(() => many.getByRole('tree').getAttribute('aria-label')).toBe('OUs of Acme');
