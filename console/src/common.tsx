@@ -1,4 +1,5 @@
 import { type OuListItem, listOus } from '@arbor/sdk';
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { type Session, problemOf } from './session';
 
@@ -52,4 +53,60 @@ export function useOuSearch(session: Session, tenantId: string, query: string): 
     const { data, error, response } = await listOus({ client: session.arbor.client, path: { tenant_id: tenantId }, query: { search: text, per_page: 20 } });
     return data === undefined ? { problem: problemOf(error, response) } : { matches: data.data };
   });
+}
+
+interface SearchFieldProps<T extends { id: string }> {
+  /** The field's label, and the search landmark's class. */
+  label: string;
+  name: string;
+  className: string;
+  placeholder: string;
+  /** The list of matches' accessible name, e.g. "Matching OUs". */
+  listLabel: string;
+  /** What the list says when nothing matches. */
+  none: string;
+  search: { matches: T[]; error: string | null; searched: string };
+  query: string;
+  onQuery(query: string): void;
+  /** A match as its button shows it. */
+  show(match: T): ComponentChildren;
+  onChoose(match: T): void;
+  /** A last line under the matches (e.g. how many more there are), once they answer the query. */
+  footer?: ComponentChildren;
+  /** Beside the field (e.g. what is chosen). */
+  children?: ComponentChildren;
+}
+
+/** A search field and its matches, each a button that chooses it and clears the field. */
+export function SearchField<T extends { id: string }>({ label, name, className, placeholder, listLabel, none, search, query, onQuery, show, onChoose, footer, children }: SearchFieldProps<T>) {
+  const { matches, error, searched } = search;
+  return (
+    <div class={className} role="search">
+      <label>
+        {label}
+        <input name={name} type="search" autoComplete="off" placeholder={placeholder} value={query} onInput={(e) => onQuery((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      {children}
+      <Alert message={error} />
+      {query.trim() !== '' && (
+        <ul class="picker matches" aria-label={listLabel}>
+          {matches.length === 0 && searched === query && <li class="empty">{none}</li>}
+          {matches.map((match) => (
+            <li key={match.id}>
+              <button
+                type="button"
+                onClick={() => {
+                  onQuery('');
+                  onChoose(match);
+                }}
+              >
+                {show(match)}
+              </button>
+            </li>
+          ))}
+          {searched === query && footer}
+        </ul>
+      )}
+    </div>
+  );
 }

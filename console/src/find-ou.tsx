@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { Alert, useOuSearch } from './common';
+import { SearchField, useOuSearch } from './common';
 import type { Session } from './session';
 
 /**
@@ -9,32 +9,20 @@ import type { Session } from './session';
  */
 export function FindOu({ session, tenantId, onChoose }: { session: Session; tenantId: string; onChoose(id: string): void }) {
   const [query, setQuery] = useState('');
-  const { matches, error, searched } = useOuSearch(session, tenantId, query);
+  const search = useOuSearch(session, tenantId, query);
   return (
-    <div class="find-ou" role="search">
-      <label>
-        Find an OU
-        <input name="find_ou" type="search" autoComplete="off" placeholder="Part of a name" value={query} onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
-      </label>
-      <Alert message={error} />
-      {query.trim() !== '' && (
-        <ul class="picker matches" aria-label="Matching OUs">
-          {matches.length === 0 && searched === query && <li class="empty">No OU's name contains this.</li>}
-          {matches.map((match) => (
-            <li key={match.id}>
-              <button
-                type="button"
-                onClick={() => {
-                  setQuery('');
-                  onChoose(match.id);
-                }}
-              >
-                {match.path}
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
+    <SearchField
+      label="Find an OU"
+      name="find_ou"
+      className="find-ou"
+      placeholder="Part of a name"
+      listLabel="Matching OUs"
+      none="No OU's name contains this."
+      search={search}
+      query={query}
+      onQuery={setQuery}
+      show={(match) => match.path}
+      onChoose={(match) => onChoose(match.id)}
+    />
   );
 }

@@ -1,7 +1,7 @@
 import { listTenants } from '@arbor/sdk';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { Alert, useSearch } from './common';
+import { Alert, SearchField, useSearch } from './common';
 import { type ProviderSettings, type Session, SignInError, finishProviderSignIn, isProviderAnswer, problemOf, readProviderSettings } from './session';
 import { ExpiryBanner, SignIn } from './sign-in';
 import { Workspace } from './workspace';
@@ -121,44 +121,34 @@ function TenantChoice({ session, onSignOut }: { session: Session; onSignOut(): v
 function FindTenant({ session, chosen, onChoose }: { session: Session; chosen: Tenant | null; onChoose(tenant: Tenant): void }) {
   const [query, setQuery] = useState('');
   const [total, setTotal] = useState(0);
-  const { matches, error, searched } = useSearch<Tenant & { slug: string }>(query, async (text) => {
+  const search = useSearch<Tenant & { slug: string }>(query, async (text) => {
     const { data, error: problem, response } = await listTenants({ client: session.arbor.client, query: { search: text, per_page: MATCHES } });
     if (data === undefined) return { problem: problemOf(problem, response) };
     setTotal(data.pagination.total_items);
     return { matches: data.data };
   });
+  const more = total - search.matches.length;
   return (
-    <div class="tenant-picker find-tenant" role="search">
-      <label>
-        Tenant
-        <input name="find_tenant" type="search" autoComplete="off" placeholder={chosen?.name ?? 'Name or slug'} value={query} onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
-      </label>
-      {chosen !== null && <span class="tenant-name">{chosen.name}</span>}
-      <Alert message={error} />
-      {query.trim() !== '' && (
-        <ul class="picker matches" aria-label="Matching tenants">
-          {matches.length === 0 && searched === query && <li class="empty">No tenant's name or slug contains this.</li>}
-          {matches.map((match) => (
-            <li key={match.id}>
-              <button
-                type="button"
-                onClick={() => {
-                  setQuery('');
-                  onChoose(match);
-                }}
-              >
-                {match.name} <span class="slug">{match.slug}</span>
-              </button>
-            </li>
-          ))}
-          {searched === query && total > matches.length && (
-            <li class="empty">
-              {total - matches.length} more tenants match: type more of the name or slug.
-            </li>
-          )}
-        </ul>
+    <SearchField<Tenant & { slug: string }>
+      label="Tenant"
+      name="find_tenant"
+      className="tenant-picker find-tenant"
+      placeholder={chosen?.name ?? 'Name or slug'}
+      listLabel="Matching tenants"
+      none="No tenant's name or slug contains this."
+      search={search}
+      query={query}
+      onQuery={setQuery}
+      show={(match) => (
+        <>
+          {match.name} <span class="slug">{match.slug}</span>
+        </>
       )}
-    </div>
+      onChoose={onChoose}
+      footer={more > 0 && <li class="empty">{more} more tenants match: type more of the name or slug.</li>}
+    >
+      {chosen !== null && <span class="tenant-name">{chosen.name}</span>}
+    </SearchField>
   );
 }
 
