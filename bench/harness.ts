@@ -4,7 +4,8 @@
  * and the statistics the tables quote.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer } from 'node:net';
 import type autocannon from 'autocannon';
 import type { HttpRequest } from './scenarios.js';
@@ -153,7 +154,11 @@ export async function startServer(databaseUrl: string, manifest: SeedManifest, p
   child.stdout?.removeAllListeners('data');
   const out: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-  child.on('exit', () => writeFileSync(logFile, out.join('')));
+  child.on('exit', () => {
+    // The results folder is made by the script that writes there first; a server's log may be first.
+    mkdirSync(dirname(logFile), { recursive: true });
+    writeFileSync(logFile, out.join(''));
+  });
   return child;
 }
 
