@@ -1,7 +1,7 @@
 import type { Executor } from '../db/store.js';
 import { repositories } from '../db/repositories/index.js';
 import { type OrgUnitRow, idsOnPath } from '../db/repositories/org-unit-repository.js';
-import { tenantNameKey } from '../db/repositories/tenant-repository.js';
+import { nameKey } from '../lib/name-key.js';
 import { ouNameKey } from './org-unit-names.js';
 
 /**
@@ -66,7 +66,7 @@ export async function findInvariantViolations(db: Executor, tenantId: string, ma
   const tenant = await repos.tenants.getById(tenantId);
   if (tenant && tenant.ou_count !== ous.length) violations.push(`tenant ${tenantId}: ou_count ${tenant.ou_count} should be ${ous.length}`);
   // The tenant's own search key (an instance older than migration 0012 writes none).
-  if (tenant && tenant.name_key !== tenantNameKey(tenant.name)) violations.push(`tenant ${tenantId}: name_key is stale`);
+  if (tenant && tenant.name_key !== nameKey(tenant.name)) violations.push(`tenant ${tenantId}: name_key is stale`);
   for (const ouId of userCounts.keys()) {
     if (!byId.has(ouId)) violations.push(`users in OU ${ouId}, which does not exist in the tenant`);
   }

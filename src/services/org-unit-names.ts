@@ -1,4 +1,5 @@
 import { RequestValidationError } from '../errors.js';
+import { nameKey } from '../lib/name-key.js';
 
 export const MAX_OU_NAME_LENGTH = 255;
 // C0 controls, DEL and C1 controls: invisible, and they break paths, logs and terminals.
@@ -19,6 +20,4 @@ export function normalizeOuName(raw: string): string {
 }
 
 /** The key sibling uniqueness and search compare: case-insensitive, Unicode-normalized. */
-export function ouNameKey(name: string): string {
-  return name.normalize('NFC').toLowerCase();
-}
+export const ouNameKey = nameKey;

@@ -1,5 +1,5 @@
 import { pick } from '../db/repositories/index.js';
-import { type TenantRow, tenantNameKey } from '../db/repositories/tenant-repository.js';
+import type { TenantRow } from '../db/repositories/tenant-repository.js';
 import { onUniqueViolation } from '../db/store-errors.js';
 import type { Store } from '../db/store.js';
 import { ConflictError, RequestValidationError } from '../errors.js';
@@ -23,7 +23,7 @@ export interface TenantData {
 
 export type ExternalDefault = 'tenant' | 'none';
 
-export function toTenantData(row: TenantRow): TenantData {
+export function toTenantData(row: Omit<TenantRow, 'name_key'>): TenantData {
   return { id: row.id, name: row.name, slug: row.slug, external_default: row.external_default, created_at: row.created_at, updated_at: row.updated_at };
 }
 
@@ -110,7 +110,7 @@ export function createTenantService({ store, now = () => new Date().toISOString(
       const id = newId('tnt');
       return write(ctx, id, async (scope) => {
         const external_default = input.external_default ?? 'tenant';
-        const row: TenantRow = { id, name, name_key: tenantNameKey(name), slug, ou_count: 0, ou_version: 0, external_default, created_at: scope.timestamp, updated_at: scope.timestamp };
+        const row = { id, name, slug, ou_count: 0, ou_version: 0, external_default, created_at: scope.timestamp, updated_at: scope.timestamp };
         await onUniqueViolation(() => scope.repos.tenants.insert(row), () => slugConflict(slug));
         scope.record({ type: 'tenant.created', resource: { type: 'tenant', id }, before: null, after: { name, slug, external_default } });
         return toTenantData(row);

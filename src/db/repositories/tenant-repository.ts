@@ -1,5 +1,6 @@
 import type { PageWindow } from '../../lib/pagination.js';
 import { type Insertable, type Selectable, sql } from 'kysely';
+import { nameKey } from '../../lib/name-key.js';
 import { escapeLike, seqBound } from '../sql.js';
 import type { Executor } from '../store.js';
 import type { TenantTable } from '../schema.js';
@@ -13,16 +14,13 @@ export interface TenantFilter {
   search?: string;
 }
 
-/** The key a tenant's name is searched by: NFC, lowercased (the backfill of migration 0012 agrees). */
-export const tenantNameKey = (name: string): string => name.normalize('NFC').toLowerCase();
-
 /** All SQL on `tenants`, the one table that is not itself tenant-scoped. */
 export function createTenantRepository(db: Executor) {
   const filtered = ({ onlyId, search }: TenantFilter) => {
     let query = db.selectFrom('tenants');
     if (onlyId !== undefined) query = query.where('id', '=', onlyId);
     if (search !== undefined && search !== '') {
-      const pattern = `%${escapeLike(tenantNameKey(search))}%`;
+      const pattern = `%${escapeLike(nameKey(search))}%`;
       query = query.where(sql<boolean>`(name_key LIKE ${pattern} ESCAPE '\\' OR slug LIKE ${pattern} ESCAPE '\\')`);
     }
     return query;
@@ -64,12 +62,13 @@ export function createTenantRepository(db: Executor) {
       return Number(row.n);
     },
 
-    async insert(row: Insertable<TenantTable>): Promise<void> {
-      await db.insertInto('tenants').values({ ...row, name_key: tenantNameKey(row.name) }).execute();
+    /** Inserts a tenant; its name's search key is derived here. */
+    async insert(row: Omit<Insertable<TenantTable>, 'name_key'>): Promise<void> {
+      await db.insertInto('tenants').values({ ...row, name_key: nameKey(row.name) }).execute();
     },
 
     async update(id: string, changes: Partial<Pick<TenantRow, 'name' | 'slug' | 'external_default' | 'updated_at'>>): Promise<void> {
-      const named = changes.name === undefined ? changes : { ...changes, name_key: tenantNameKey(changes.name) };
+      const named = changes.name === undefined ? changes : { ...changes, name_key: nameKey(changes.name) };
       await db.updateTable('tenants').set(named).where('id', '=', id).execute();
     },
 
